@@ -1,0 +1,120 @@
+/**
+ * The IPC half of the native addon: UNIX stream sockets with fd passing and
+ * peer credentials, driven from the event loop (libuv poll handles), plus the
+ * fd inspection STARTTLS needs. No policy here: framing, protocol and every
+ * decision live in TypeScript above this.
+ */
+import { addon } from './load';
+
+/** `SO_PEERCRED` of the process at the other end, read at connect/accept. */
+export interface PeerCred {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/**
+ * A file descriptor that is owned by exactly one object and closed exactly
+ * once: by close(), by handing it on with release(), or (as a safety net, if
+ * JavaScript drops it) by the garbage collector's finalizer.
+ */
+export interface OwnedFd {
+  /** The descriptor number, or -1 once closed or released. */
+  readonly fd: number;
+  readonly closed: boolean;
+  /** Close now; a second call does nothing. */
+  close(): void;
+  /** Hand ownership to the caller: returns the number and forgets it. */
+  release(): number;
+  /** A new owned duplicate (`F_DUPFD_CLOEXEC`). */
+  dup(): OwnedFd;
+}
+
+/** An error from the native side: `code` is the errno name ("ECONNRESET"). */
+export interface NativeError extends Error {
+  readonly code: string;
+  readonly errno: number;
+  readonly syscall: string;
+}
+
+export interface UnixConnection {
+  readonly peer: PeerCred;
+  /** Bytes accepted by send() and not yet written to the socket. */
+  readonly queuedBytes: number;
+  /**
+   * Start reading. `onData` is called for every recvmsg with the bytes and
+   * the fds that came with them (usually none, at most a few; the callee owns
+   * them). `onEnd` is called exactly once when the peer closes (no error) or
+   * the socket fails; never after close().
+   */
+  start(onData: (chunk: Buffer, fds: OwnedFd[]) => void, onEnd: (error?: NativeError) => void): void;
+  /**
+   * Queue bytes for sending, in order. If `fd` is given it travels as
+   * SCM_RIGHTS with the first byte of `data`; the addon duplicates it, so the
+   * caller keeps (and later closes) its own. Returns false if the connection
+   * is already closed (the data is dropped).
+   */
+  send(data: Uint8Array, fd?: OwnedFd): boolean;
+  /** Close the socket and drop queued output; idempotent; no callbacks after. */
+  close(): void;
+}
+
+export interface UnixListener {
+  readonly path: string;
+  /** Stop accepting and close the listening socket. Does not unlink the path. */
+  close(): void;
+}
+
+export type SocketType = 'stream' | 'dgram' | 'seqpacket' | 'raw' | 'other';
+
+/** What fdInfo() tells about a descriptor: enough to check a STARTTLS fd. */
+export interface FdInfo {
+  readonly isSocket: boolean;
+  /** Only for sockets. */
+  readonly type?: SocketType;
+  /** Only for sockets: AF_INET 2, AF_INET6 10, AF_UNIX 1, … */
+  readonly family?: number;
+  /** Only for sockets: SO_PROTOCOL (6 TCP, 17 UDP, 132 SCTP, 0 for AF_UNIX). */
+  readonly protocol?: number;
+  /** Only for sockets: getpeername() succeeded. */
+  readonly connected?: boolean;
+}
+
+interface IpcAddon {
+  listenUnix(path: string, backlog: number, onConnection: (conn: UnixConnection) => void): UnixListener;
+  connectUnix(path: string): UnixConnection;
+  adoptFd(fd: number): OwnedFd;
+  fdInfo(fd: number): FdInfo;
+  socketpair(type: 'stream' | 'dgram' | 'seqpacket'): [OwnedFd, OwnedFd];
+}
+
+const native = addon as unknown as IpcAddon;
+
+/**
+ * Create, bind and listen on a UNIX stream socket at `path` (the path must
+ * not exist). Each accepted connection is non-blocking and close-on-exec,
+ * with its peer credentials read.
+ */
+export function listenUnix(path: string, backlog: number, onConnection: (conn: UnixConnection) => void): UnixListener {
+  return native.listenUnix(path, backlog, onConnection);
+}
+
+/** Connect to a UNIX stream socket; throws a NativeError (ENOENT, ECONNREFUSED, …). */
+export function connectUnix(path: string): UnixConnection {
+  return native.connectUnix(path);
+}
+
+/** Take ownership of a descriptor number (from fs.openSync and the like). */
+export function adoptFd(fd: number): OwnedFd {
+  return native.adoptFd(fd);
+}
+
+/** Inspect a descriptor without changing it. Throws EBADF for a closed one. */
+export function fdInfo(fd: number): FdInfo {
+  return native.fdInfo(fd);
+}
+
+/** A connected pair of AF_UNIX sockets, both close-on-exec. */
+export function socketpair(type: 'stream' | 'dgram' | 'seqpacket'): [OwnedFd, OwnedFd] {
+  return native.socketpair(type);
+}

@@ -1,0 +1,47 @@
+/** Command tags, flags and identities of the V1 protocol (wire-protocol-v1.md). */
+
+export const Cmd = {
+  SUCCESS: 0x00000000,
+  ERROR: 0x00000001,
+  PING: 0x00000010,
+  STARTTLS_CLIENT: 0x00000020,
+  STARTTLS_SERVER: 0x00000021,
+  STARTTLS_LOCALID: 0x00000028,
+  PINENTRY: 0x00000029,
+} as const;
+export type CmdName = keyof typeof Cmd;
+
+/** Bit that marks project-local extensions. */
+export const CMD_LOCAL = 0x80000000;
+
+export function cmdName(cmd: number): string {
+  for (const [name, value] of Object.entries(Cmd)) if (value === cmd) return name;
+  return `0x${(cmd >>> 0).toString(16).padStart(8, '0')}`;
+}
+
+export const StartTlsFlag = {
+  DTLS: 0x00000001,
+  REQUIRE_DNSSEC: 0x00000010,
+  REQUIRE_LDAP_CERT: 0x00000020,
+  REQUIRE_LDAP_DANE: 0x00000040,
+  SKIP_EXT_AUTHN: 0x00000080,
+  BYPASS_EXT_AUTHZ: 0x00000100,
+  SEND_SNI: 0x00000200,
+  IGNORE_CACHES: 0x00000400,
+  REQUEST_REMOTEID: 0x00000800,
+  IGNORE_REMOTEID: 0x00001000,
+} as const;
+
+export const PinEntryFlag = {
+  SHARED: 0x00000001,
+} as const;
+
+export const IpProto = {
+  TCP: 6,
+  UDP: 17,
+  SCTP: 132,
+} as const;
+
+/** The pool's identity in every PING response: semantics V1 and its producer. */
+export const TLSPOOL_IDENTITY_V1 = '20130710tlspool@openfortress.nl';
+

@@ -1,0 +1,4 @@
+export * from './constants';
+export * from './errno';
+export * from './layout';
+export * from './codec';

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# One idempotent setup for `npm start`, `npm test` and CI: Debian packages,
+# npm dependencies, the native addon and the TypeScript. Re-running it does
+# only what is missing or out of date.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+# Debian packages the project needs at build, run and test time.
+#  build:   pkg-config libgnutls28-dev (addon), g++ make python3 (node-gyp)
+#  run:     libgnutls30 p11-kit (engine, PKCS #11 modules)
+#  test:    gnutls-bin openssl (real peers, certificates), softhsm2 opensc
+#           (a real token), stunnel4 (benchmarks), chromium xvfb (UI tests)
+PACKAGES=(pkg-config g++ make python3 libgnutls28-dev gnutls-bin p11-kit softhsm2 opensc openssl stunnel4)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if ! command -v apt-get >/dev/null 2>&1; then
+    say "this is not a Debian system; install by hand: ${missing[*]} (or their equivalents), then run: npm run setup"
+    exit 1
+  elif [ "$(id -u)" != 0 ]; then
+    say "missing Debian packages and not root; run as root: apt-get install ${missing[*]}"
+    exit 1
+  fi
+  say "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y -qq "${missing[@]}" >/dev/null; then
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+fi
+
+# npm dependencies: `npm ci` when the lockfile changed since the last install.
+stamp=node_modules/.tlspool-setup-lock
+if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
+  say "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund
+  cp package-lock.json "$stamp"
+fi
+
+# The native addon: rebuild when a source is newer than the binary.
+addon=daemon/native/build/Release/tlspool_native.node
+if [ ! -f "$addon" ] || [ -n "$(find daemon/native/src daemon/native/binding.gyp -newer "$addon" -print -quit)" ]; then
+  say "building the native addon (node-gyp)"
+  npm run --silent build:native >/dev/null
+fi
+
+say "compiling TypeScript"
+npm run --silent build:ts
+say "ready"
