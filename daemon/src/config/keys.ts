@@ -25,7 +25,7 @@ export const configSchema = object({
   }),
 });
 
-export type Config = Infer<typeof configSchema> & {
+export interface Config extends Infer<typeof configSchema> {
   /** The file the values came from, if any; SIGHUP reads it again. */
   config_file?: string;
-};
+}
