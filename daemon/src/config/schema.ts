@@ -82,7 +82,7 @@ export interface OptionalSchema<T> extends Schema<T | undefined> {
 // Combinators
 
 export function str(opts: { default?: Default<string>; pattern?: RegExp; expected?: string } = {}): Schema<string> {
-  const expected = opts.expected ?? 'a string';
+  const expected = opts.expected ?? (opts.pattern ? `a string matching ${opts.pattern}` : 'a string');
   return scalar<string>(expected, ['string'], opts.default, (value: string, site, ctx) => {
     if (opts.pattern && !opts.pattern.test(value)) fail(ctx, site, `must be ${expected} (got ${quote(value)})`);
     return value;
@@ -280,7 +280,7 @@ function mismatch(expected: string, kinds: readonly Kind[], node: Node, site: Si
   fail(ctx, site, `must be ${expected} (got ${shown(node)}${hint})`);
 }
 
-export function fail(ctx: DecodeContext, site: Site, problem: string): never {
+function fail(ctx: DecodeContext, site: Site, problem: string): never {
   throw new ConfigError(problem, placeOf(ctx.source, site));
 }
 
