@@ -1,16 +1,7 @@
 /** Loads the compiled addon once, with an error that says how to build it. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-
-function packageRoot(): string {
-  let dir = __dirname;
-  for (;;) {
-    if (fs.existsSync(path.join(dir, 'daemon', 'native', 'binding.gyp'))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('cannot find the tlspool package root above ' + __dirname);
-    dir = up;
-  }
-}
+import { packageRoot } from '../util/package-root';
 
 function load(): Record<string, unknown> {
   const file = path.join(packageRoot(), 'daemon', 'native', 'build', 'Release', 'tlspool_native.node');

@@ -1,0 +1,17 @@
+/** Options shared by every subcommand that talks to, or is, the pool. */
+import { type Config, loadConfig } from '../../config';
+
+export const poolOptions = {
+  socket: { type: 'string' },
+  config: { type: 'string' },
+} as const;
+
+export const poolHelp = {
+  socket: 'pool socket (default: $TLSPOOL_SOCKET, the config file, then $XDG_RUNTIME_DIR/tlspool.sock or /var/run/tlspool.sock for root)',
+  config: 'configuration file (default: $TLSPOOL_CONFIG, then ~/.config/tlspool/tlspool.yaml or /etc/tlspool/tlspool.yaml for root)',
+};
+
+/** The configuration a client command uses to find the pool. */
+export function clientConfig(values: { socket?: string; config?: string }): Config {
+  return loadConfig({ flags: { socket: values.socket, config: values.config }, env: process.env });
+}

@@ -1,0 +1,36 @@
+import { describeConfig, loadConfig, type ConfigSources } from '../../config';
+import { runDaemon } from '../../daemon';
+import { createLogger } from '../../log/logger';
+import { packageVersion } from '../../util/package-root';
+import { type CommandSpec, helpText, parse } from '../args';
+import { poolHelp, poolOptions } from './common';
+
+const spec = {
+  name: 'daemon',
+  usage: 'daemon [--socket PATH] [--state-dir DIR] [--config FILE]',
+  summary:
+    'Run the TLS Pool in the foreground, logging JSON lines to stderr. SIGTERM or SIGINT\n' +
+    'stops it cleanly (pending requests are answered, the socket is removed); SIGHUP\n' +
+    'reloads the configuration file.',
+  options: { ...poolOptions, 'state-dir': { type: 'string' } },
+  help: {
+    ...poolHelp,
+    'state-dir': 'state directory (default: $TLSPOOL_STATE_DIR, the config file, then ~/.local/state/tlspool or /var/lib/tlspool)',
+  },
+} satisfies CommandSpec<typeof poolOptions & { 'state-dir': { type: 'string' } }>;
+
+export async function daemon(argv: string[]): Promise<number> {
+  const args = parse(spec, argv);
+  if (!args) {
+    process.stdout.write(helpText(spec));
+    return 0;
+  }
+  const sources: ConfigSources = {
+    flags: { socket: args.values.socket, state_dir: args.values['state-dir'], config: args.values.config },
+    env: process.env,
+  };
+  const config = loadConfig(sources);
+  const log = createLogger(config.log.level);
+  log.info('starting', { version: packageVersion(), config: describeConfig(config) });
+  return runDaemon(config, sources, log);
+}

@@ -1,0 +1,36 @@
+import { PoolClient } from '../../client/pool-client';
+import { type CommandSpec, helpText, parse } from '../args';
+import { clientConfig, poolHelp, poolOptions } from './common';
+
+const spec = {
+  name: 'ping',
+  usage: 'ping [--socket PATH] [--count N] [--json]',
+  summary: "Ask the pool who it is, and show its identity and the round-trip time.",
+  options: { ...poolOptions, count: { type: 'string', short: 'c' }, json: { type: 'boolean' } },
+  help: { ...poolHelp, count: 'number of PINGs to send (default 1)', json: 'print one JSON object per PING' },
+} satisfies CommandSpec<typeof poolOptions & { count: { type: 'string'; short: 'c' }; json: { type: 'boolean' } }>;
+
+export async function ping(argv: string[]): Promise<number> {
+  const args = parse(spec, argv);
+  if (!args) {
+    process.stdout.write(helpText(spec));
+    return 0;
+  }
+  const count = Number(args.values.count ?? 1);
+  if (!Number.isInteger(count) || count < 1) throw new Error(`--count must be a positive integer, got "${args.values.count}"`);
+  const config = clientConfig(args.values);
+  const client = PoolClient.connect(config.socket);
+  try {
+    for (let i = 0; i < count; i++) {
+      const { identity, rttMs } = await client.ping();
+      if (args.values.json) {
+        process.stdout.write(JSON.stringify({ socket: config.socket, identity, rtt_ms: Number(rttMs.toFixed(3)) }) + '\n');
+      } else {
+        process.stdout.write(`${identity} at ${config.socket}: round trip ${rttMs.toFixed(3)} ms\n`);
+      }
+    }
+  } finally {
+    client.close();
+  }
+  return 0;
+}

@@ -1,0 +1,55 @@
+/** `tlspool`: one command with subcommands; each has --help. */
+import { UsageError } from './args';
+import { daemon } from './commands/daemon';
+import { identity, trust } from './commands/identity';
+import { ping } from './commands/ping';
+
+type Command = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, { run: Command; summary: string }> = {
+  daemon: { run: daemon, summary: 'run the pool in the foreground' },
+  ping: { run: ping, summary: 'check that the pool answers; show its identity and round-trip time' },
+  identity: { run: identity, summary: 'add, list, remove local identities (certificate + key)' },
+  trust: { run: trust, summary: 'add, list, remove trust anchors' },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 4;
+  return [
+    'Usage: tlspool COMMAND [OPTIONS]',
+    '',
+    'A TLS Pool: applications hand it their sockets; it speaks TLS for them.',
+    '',
+    'Commands:',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}${c.summary}`),
+    '',
+    "Run 'tlspool COMMAND --help' for a command's options.",
+    '',
+  ].join('\n');
+}
+
+/** Runs the CLI and returns the exit code; failures print one line to stderr. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`tlspool: unknown command "${name}" (see tlspool --help)\n`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`${e.message}\n`);
+      return e.exitCode;
+    }
+    const err = e as Error & { code?: string };
+    process.stderr.write(`tlspool ${name}: ${err.message}\n`);
+    if (process.env.TLSPOOL_DEBUG) process.stderr.write(`${err.stack}\n`);
+    return 1;
+  }
+}

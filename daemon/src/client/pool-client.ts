@@ -1,0 +1,191 @@
+/**
+ * A client of the pool socket for Node programs and for our own tools and
+ * agents: concurrent requests by reqid, fds in and out, and callbacks (a
+ * response with a cbid) answered by a function the caller supplies.
+ */
+import { decode, encode, errorPacket, type Packet } from '../protocol/codec';
+import { Cmd, cmdName } from '../protocol/constants';
+import { Errno, errnoName } from '../protocol/errno';
+import { connectUnix, type NativeError, type OwnedFd, type UnixConnection } from '../native/ipc';
+import { Framer } from '../server/framer';
+
+export interface PoolResponse {
+  readonly packet: Packet;
+  /** The fd of a final STARTTLS response; the caller owns it. */
+  readonly fd?: OwnedFd;
+}
+
+/**
+ * Answers a callback from the pool (a STARTTLS_LOCALID proposal, a PINENTRY
+ * prompt). The returned packet is sent back with the same reqid and cbid.
+ */
+export type CallbackHandler = (packet: Packet) => Packet | Promise<Packet>;
+
+export interface RequestOptions {
+  fd?: OwnedFd;
+  onCallback?: CallbackHandler;
+}
+
+/** An ERROR response from the pool, or a failure to talk to it. */
+export class PoolError extends Error {
+  constructor(
+    readonly code: string,
+    readonly errno: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'PoolError';
+  }
+}
+
+interface Pending {
+  resolve(r: PoolResponse): void;
+  reject(e: Error): void;
+  onCallback?: CallbackHandler;
+}
+
+/** The identity this library sends in PING unless told otherwise. */
+export const CLIENT_IDENTITY = '20261125tlspool-node-client@tlspool.invalid';
+
+export class PoolClient {
+  private readonly framer = new Framer();
+  private readonly pending = new Map<number, Pending>();
+  private lastReqid = 0;
+  private closed = false;
+  private readonly closeListeners: Array<(error?: Error) => void> = [];
+
+  private constructor(
+    private readonly conn: UnixConnection,
+    readonly socket: string,
+  ) {
+    conn.start(
+      (chunk, fds) => this.receive(chunk, fds),
+      (error) => this.end(error),
+    );
+  }
+
+  /** Connect to the pool socket; the error says what to do if nobody answers. */
+  static connect(socket: string): PoolClient {
+    try {
+      return new PoolClient(connectUnix(socket), socket);
+    } catch (e) {
+      const err = e as NativeError;
+      const hint =
+        err.code === 'ENOENT' || err.code === 'ECONNREFUSED'
+          ? ' (is `tlspool daemon` running? Use --socket or TLSPOOL_SOCKET to point elsewhere)'
+          : err.code === 'EACCES'
+            ? ' (the socket is not open to this user)'
+            : '';
+      throw new PoolError(err.code ?? 'EIO', err.errno ?? Errno.EIO, `cannot reach the TLS pool at ${socket}: ${err.code}${hint}`);
+    }
+  }
+
+  /**
+   * Send one request and wait for its final response. An ERROR response
+   * rejects with a PoolError carrying the errno; the request's reqid is
+   * chosen here when the packet's is 0.
+   */
+  request(packet: Packet, opts: RequestOptions = {}): Promise<PoolResponse> {
+    if (this.closed) return Promise.reject(new PoolError('ECONNRESET', Errno.ECONNRESET, 'the pool connection is closed'));
+    const reqid = packet.reqid || this.allocateReqid();
+    if (this.pending.has(reqid)) {
+      return Promise.reject(new PoolError('EBUSY', Errno.EBUSY, `reqid ${reqid} is already outstanding`));
+    }
+    return new Promise<PoolResponse>((resolve, reject) => {
+      this.pending.set(reqid, { resolve, reject, onCallback: opts.onCallback });
+      this.conn.send(encode({ ...packet, reqid }), opts.fd);
+    });
+  }
+
+  /** PING: the pool's identity and the round-trip time. */
+  async ping(identity = CLIENT_IDENTITY): Promise<{ identity: string; rttMs: number }> {
+    const start = process.hrtime.bigint();
+    const { packet } = await this.request({ reqid: 0, cbid: 0, cmd: Cmd.PING, ping: { YYYYMMDD_producer: identity } });
+    const rttMs = Number(process.hrtime.bigint() - start) / 1e6;
+    if (!('ping' in packet)) throw new PoolError('EPROTO', Errno.EPROTO, `PING was answered with ${cmdName(packet.cmd)}`);
+    return { identity: packet.ping.YYYYMMDD_producer, rttMs };
+  }
+
+  /** Send raw bytes as they are: for tests that speak broken protocol. */
+  sendRaw(bytes: Uint8Array, fd?: OwnedFd): void {
+    this.conn.send(bytes, fd);
+  }
+
+  get outstanding(): number {
+    return this.pending.size;
+  }
+
+  onClose(listener: (error?: Error) => void): void {
+    this.closeListeners.push(listener);
+  }
+
+  close(): void {
+    this.conn.close();
+    this.end();
+  }
+
+  private allocateReqid(): number {
+    for (let i = 0; i < 0xffff; i++) {
+      this.lastReqid = (this.lastReqid % 0xffff) + 1;
+      if (!this.pending.has(this.lastReqid)) return this.lastReqid;
+    }
+    throw new PoolError('EAGAIN', Errno.EAGAIN, 'all 65535 request ids are outstanding');
+  }
+
+  private receive(chunk: Buffer, fds: OwnedFd[]): void {
+    for (const frame of this.framer.push(chunk, fds)) {
+      let packet: Packet;
+      try {
+        packet = decode(frame.bytes);
+      } catch (e) {
+        frame.fd?.close();
+        this.fail(new PoolError('EPROTO', Errno.EPROTO, `the pool sent a malformed response: ${(e as Error).message}`));
+        return;
+      }
+      const pending = this.pending.get(packet.reqid);
+      if (!pending) {
+        frame.fd?.close();
+        continue;
+      }
+      if (packet.cbid !== 0) {
+        frame.fd?.close();
+        void this.answerCallback(pending, packet);
+        continue;
+      }
+      this.pending.delete(packet.reqid);
+      if ('error' in packet) {
+        frame.fd?.close();
+        pending.reject(new PoolError(errnoName(packet.error.tlserrno), packet.error.tlserrno, packet.error.message));
+      } else {
+        pending.resolve({ packet, fd: frame.fd });
+      }
+    }
+  }
+
+  private async answerCallback(pending: Pending, packet: Packet): Promise<void> {
+    let reply: Packet;
+    try {
+      if (!pending.onCallback) throw new Error(`no handler for ${cmdName(packet.cmd)} callbacks`);
+      reply = await pending.onCallback(packet);
+    } catch (e) {
+      reply = errorPacket(packet.reqid, packet.cbid, Errno.ENOSYS, (e as Error).message);
+    }
+    if (this.closed) return;
+    this.conn.send(encode({ ...reply, reqid: packet.reqid, cbid: packet.cbid }));
+  }
+
+  private fail(error: Error): void {
+    this.conn.close();
+    this.end(error);
+  }
+
+  private end(error?: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.framer.dispose();
+    const reason = new PoolError('ECONNRESET', Errno.ECONNRESET, error ? `the pool connection failed: ${error.message}` : 'the pool closed the connection');
+    for (const p of this.pending.values()) p.reject(reason);
+    this.pending.clear();
+    for (const l of this.closeListeners) l(error);
+  }
+}

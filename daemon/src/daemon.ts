@@ -1,0 +1,80 @@
+/**
+ * The daemon's life: state directory, pool socket, signals. Runs until
+ * SIGTERM or SIGINT, reloads its configuration on SIGHUP.
+ */
+import * as fs from 'node:fs';
+import { type Config, type ConfigSources, loadConfig } from './config';
+import type { Logger } from './log/logger';
+import { Cmd } from './protocol/constants';
+import { ping } from './server/ping';
+import { PoolServer } from './server/pool-server';
+import { type Handler, ProtocolError } from './server/request';
+import { starttls } from './tls/starttls';
+
+/** Known commands that only make sense as a follow-up carrying a cbid. */
+const replyOnly: Handler = async (req) => {
+  throw new ProtocolError('EINVAL', `this command answers a proposal from the pool; send it with that proposal's cbid`);
+};
+
+const pinentryNotYet: Handler = async () => {
+  throw new ProtocolError('ENOSYS', 'PIN entry is not available in this pool yet');
+};
+
+const HANDLERS = new Map<number, Handler>([
+  [Cmd.PING, ping],
+  [Cmd.STARTTLS_CLIENT, starttls],
+  [Cmd.STARTTLS_SERVER, starttls],
+  [Cmd.STARTTLS_LOCALID, replyOnly],
+  [Cmd.SUCCESS, replyOnly],
+  [Cmd.ERROR, replyOnly],
+  [Cmd.PINENTRY, pinentryNotYet],
+]);
+
+export async function runDaemon(config: Config, sources: ConfigSources, log: Logger): Promise<number> {
+  fs.mkdirSync(config.state_dir, { recursive: true, mode: 0o700 });
+  const server = PoolServer.listen({
+    socket: config.socket,
+    socketGroup: config.socket_group,
+    handlers: (cmd) => HANDLERS.get(cmd),
+    log,
+  });
+  log.info('listening', {
+    socket: config.socket,
+    pid: process.pid,
+    state_dir: config.state_dir,
+    config_file: config.config_file ?? null,
+  });
+
+  let current = config;
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info('stopping', { signal, clients: server.sessions.size });
+      void server.close(`the pool is shutting down (${signal})`).then(() => {
+        for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.removeAllListeners(s);
+        log.info('stopped');
+        resolve(0);
+      });
+    };
+    const reload = () => {
+      try {
+        const next = loadConfig(sources);
+        log.setLevel(next.log.level);
+        for (const key of ['socket', 'socket_group', 'state_dir'] as const) {
+          if (String(next[key]) !== String(current[key])) {
+            log.warn('configuration change needs a restart', { key, running: current[key], configured: next[key] });
+          }
+        }
+        current = next;
+        log.info('configuration reloaded', { config_file: next.config_file ?? null });
+      } catch (e) {
+        log.error('configuration reload failed; keeping the running configuration', { error: e });
+      }
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', reload);
+  });
+}

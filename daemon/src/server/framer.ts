@@ -1,0 +1,76 @@
+/**
+ * Framing of a byte stream into 376-byte commands. The kernel hands us bytes
+ * in arbitrary pieces; an fd arrives with the recvmsg that carried the first
+ * bytes of the sendmsg it was attached to. The wire contract's rule: an fd
+ * belongs to the command whose first byte arrived with it.
+ */
+import { COMMAND_SIZE } from '../protocol/layout';
+import type { OwnedFd } from '../native/ipc';
+
+export interface Frame {
+  readonly bytes: Uint8Array;
+  /** The fd that came with this command's first byte; the receiver owns it. */
+  readonly fd?: OwnedFd;
+}
+
+export class Framer {
+  private partial = new Uint8Array(COMMAND_SIZE);
+  private filled = 0;
+  private partialFd: OwnedFd | undefined;
+
+  /**
+   * Feed one received chunk with its fds; returns the complete commands. fds
+   * that belong to no command start (a chunk that only continues a command),
+   * and any beyond the first, are closed here: nobody could claim them.
+   */
+  push(chunk: Uint8Array, fds: OwnedFd[] = []): Frame[] {
+    const frames: Frame[] = [];
+    let offset = 0;
+    let pendingFd: OwnedFd | undefined = fds[0];
+    for (const extra of fds.slice(1)) extra.close();
+
+    // First finish the command that earlier chunks started.
+    if (this.filled > 0) {
+      const n = Math.min(COMMAND_SIZE - this.filled, chunk.byteLength);
+      this.partial.set(chunk.subarray(0, n), this.filled);
+      this.filled += n;
+      offset = n;
+      if (this.filled === COMMAND_SIZE) {
+        frames.push({ bytes: this.partial, fd: this.partialFd });
+        this.partial = new Uint8Array(COMMAND_SIZE);
+        this.filled = 0;
+        this.partialFd = undefined;
+      }
+    }
+
+    // Whole commands in this chunk; the fd goes to the first that starts here.
+    while (chunk.byteLength - offset >= COMMAND_SIZE) {
+      frames.push({ bytes: chunk.slice(offset, offset + COMMAND_SIZE), fd: pendingFd });
+      pendingFd = undefined;
+      offset += COMMAND_SIZE;
+    }
+
+    // The start of a command that continues in a later chunk.
+    if (offset < chunk.byteLength) {
+      this.partial.set(chunk.subarray(offset), 0);
+      this.filled = chunk.byteLength - offset;
+      this.partialFd = pendingFd;
+      pendingFd = undefined;
+    }
+
+    pendingFd?.close();
+    return frames;
+  }
+
+  /** Bytes of an unfinished command; the server drops them on disconnect. */
+  get pendingBytes(): number {
+    return this.filled;
+  }
+
+  /** Close the fd of an unfinished command, if any (on disconnect). */
+  dispose(): void {
+    this.partialFd?.close();
+    this.partialFd = undefined;
+    this.filled = 0;
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * One client connection to the pool socket: frames its bytes into commands,
+ * runs a handler per request, and keeps the protocol's promises — every
+ * request gets exactly one final response with its reqid, callback ids are
+ * issued and matched within this connection only, and a client that leaves
+ * has all its work cancelled and its fds closed.
+ */
+import { decode, encode, errorPacket, MalformedPacket, type Packet } from '../protocol/codec';
+import { cmdName } from '../protocol/constants';
+import { Errno, type ErrnoName } from '../protocol/errno';
+import type { OwnedFd, UnixConnection } from '../native/ipc';
+import type { Logger } from '../log/logger';
+import { Framer, type Frame } from './framer';
+import { type ClientInfo, type Handler, ProtocolError, type Request, type Response } from './request';
+
+/** A client may have this many requests outstanding; more get ERROR EAGAIN. */
+export const MAX_OUTSTANDING = 1024;
+
+interface Outstanding {
+  readonly reqid: number;
+  readonly controller: AbortController;
+  done: Promise<void>;
+}
+
+interface PendingCallback {
+  readonly reqid: number;
+  resolve(packet: Packet): void;
+}
+
+export type HandlerLookup = (cmd: number) => Handler | undefined;
+
+export class ClientSession {
+  private readonly framer = new Framer();
+  private readonly outstanding = new Set<Outstanding>();
+  private readonly callbacks = new Map<number, PendingCallback>();
+  private lastCbid = 0;
+  private closed = false;
+
+  constructor(
+    private readonly conn: UnixConnection,
+    readonly info: ClientInfo,
+    private readonly handlers: HandlerLookup,
+    private readonly log: Logger,
+    private readonly onClosed: (session: ClientSession) => void,
+  ) {}
+
+  start(): void {
+    this.conn.start(
+      (chunk, fds) => this.receive(chunk, fds),
+      (error) => this.end(error ? `connection error: ${error.code}` : 'client disconnected'),
+    );
+  }
+
+  get outstandingCount(): number {
+    return this.outstanding.size;
+  }
+
+  /**
+   * Cancel everything this client is waiting for and wait (bounded) for the
+   * handlers to answer, then close the connection. Used at daemon shutdown.
+   */
+  async shutdown(reason: string, graceMs: number): Promise<void> {
+    for (const o of this.outstanding) o.controller.abort(new ProtocolError('ESHUTDOWN', reason));
+    const settled = Promise.all([...this.outstanding].map((o) => o.done));
+    await Promise.race([settled, new Promise((r) => setTimeout(r, graceMs).unref())]);
+    this.end(reason);
+  }
+
+  private receive(chunk: Buffer, fds: OwnedFd[]): void {
+    if (this.closed) {
+      for (const fd of fds) fd.close();
+      return;
+    }
+    for (const frame of this.framer.push(chunk, fds)) this.dispatch(frame);
+  }
+
+  private dispatch(frame: Frame): void {
+    let packet: Packet;
+    try {
+      packet = decode(frame.bytes);
+    } catch (e) {
+      frame.fd?.close();
+      if (!(e instanceof MalformedPacket)) throw e;
+      this.log.debug('malformed command', { client: this.info.id, cmd: cmdName(e.cmd), reason: e.message });
+      this.send(errorPacket(e.reqid, 0, Errno.EINVAL, `malformed ${cmdName(e.cmd)}: ${e.message}`));
+      return;
+    }
+
+    if (packet.cbid !== 0) {
+      this.followUp(packet, frame.fd);
+      return;
+    }
+    if (this.outstanding.size >= MAX_OUTSTANDING) {
+      frame.fd?.close();
+      this.send(
+        errorPacket(packet.reqid, 0, Errno.EAGAIN, `too many outstanding requests (${MAX_OUTSTANDING}); wait for answers`),
+      );
+      return;
+    }
+    const handler = this.handlers(packet.cmd);
+    if (!handler) {
+      frame.fd?.close();
+      this.send(errorPacket(packet.reqid, 0, Errno.ENOSYS, `command ${cmdName(packet.cmd)} is not supported by this pool`));
+      return;
+    }
+    this.run(handler, packet, frame.fd);
+  }
+
+  /** A packet carrying a cbid answers one of our callbacks; it is not a new request. */
+  private followUp(packet: Packet, fd: OwnedFd | undefined): void {
+    // No command's follow-up carries an fd; one that arrives has no owner.
+    fd?.close();
+    const pending = this.callbacks.get(packet.cbid);
+    if (!pending) {
+      this.send(errorPacket(packet.reqid, 0, Errno.EINVAL, `no proposal with cbid ${packet.cbid} is waiting on this connection`));
+      return;
+    }
+    if (pending.reqid !== packet.reqid) {
+      this.send(
+        errorPacket(packet.reqid, 0, Errno.EINVAL, `cbid ${packet.cbid} belongs to request ${pending.reqid}, not ${packet.reqid}`),
+      );
+      return;
+    }
+    this.callbacks.delete(packet.cbid);
+    pending.resolve(packet);
+  }
+
+  private run(handler: Handler, packet: Packet, fd: OwnedFd | undefined): void {
+    const controller = new AbortController();
+    const reqid = packet.reqid;
+    const issued = new Set<number>();
+    const req: Request = {
+      packet,
+      fd,
+      client: this.info,
+      signal: controller.signal,
+      log: this.log,
+      callback: (out, outFd) => this.callback(reqid, controller.signal, issued, out, outFd),
+    };
+    const entry: Outstanding = { reqid, controller, done: Promise.resolve() };
+    this.outstanding.add(entry);
+    entry.done = (async () => {
+      let response: Response;
+      try {
+        response = await handler(req);
+      } catch (e) {
+        response = { packet: this.errorFor(reqid, e, packet.cmd) };
+      } finally {
+        fd?.close();
+        for (const cbid of issued) this.callbacks.delete(cbid);
+        this.outstanding.delete(entry);
+      }
+      this.send({ ...response.packet, reqid, cbid: 0 }, response.fd);
+      response.fd?.close();
+    })();
+  }
+
+  private callback(
+    reqid: number,
+    signal: AbortSignal,
+    issued: Set<number>,
+    packet: Packet,
+    fd: OwnedFd | undefined,
+  ): Promise<Packet> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    const cbid = this.allocateCbid();
+    issued.add(cbid);
+    return new Promise<Packet>((resolve, reject) => {
+      const onAbort = () => {
+        this.callbacks.delete(cbid);
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.callbacks.set(cbid, {
+        reqid,
+        resolve: (answer) => {
+          signal.removeEventListener('abort', onAbort);
+          issued.delete(cbid);
+          resolve(answer);
+        },
+      });
+      this.send({ ...packet, reqid, cbid }, fd);
+    });
+  }
+
+  /** cbids are 1..65535, unique among this connection's open callbacks. */
+  private allocateCbid(): number {
+    for (let i = 0; i < 0xffff; i++) {
+      this.lastCbid = (this.lastCbid % 0xffff) + 1;
+      if (!this.callbacks.has(this.lastCbid)) return this.lastCbid;
+    }
+    throw new ProtocolError('EAGAIN', 'no free callback id on this connection');
+  }
+
+  private errorFor(reqid: number, e: unknown, cmd: number): Packet {
+    const code = (e as { code?: unknown })?.code;
+    if (typeof code === 'string' && code in Errno) {
+      return errorPacket(reqid, 0, Errno[code as ErrnoName], (e as Error).message);
+    }
+    this.log.error('handler failed', { client: this.info.id, cmd: cmdName(cmd), error: e, stack: (e as Error)?.stack });
+    return errorPacket(reqid, 0, Errno.EIO, 'internal error in the pool; see its log');
+  }
+
+  private send(packet: Packet, fd?: OwnedFd): void {
+    if (this.closed) return;
+    this.conn.send(encode(packet), fd);
+  }
+
+  private end(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.framer.dispose();
+    for (const o of this.outstanding) o.controller.abort(new ProtocolError('ECANCELED', reason));
+    this.callbacks.clear();
+    this.conn.close();
+    this.log.debug('client gone', { client: this.info.id, reason });
+    this.onClosed(this);
+  }
+}

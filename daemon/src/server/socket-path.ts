@@ -1,0 +1,64 @@
+/**
+ * Where the pool socket may live, and what to do with what is already there.
+ * The directory must be writable by its owner only — otherwise anyone could
+ * swap the socket for their own — and a live daemon is never displaced.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { connectUnix } from '../native/ipc';
+import type { Logger } from '../log/logger';
+
+export class SocketPathError extends Error {
+  readonly code = 'ERR_TLSPOOL_SOCKET';
+}
+
+/** Make `socketPath` ready for bind(): a safe directory, no stale socket. */
+export function prepareSocketPath(socketPath: string, log: Logger): void {
+  const dir = path.dirname(socketPath);
+  if (!fs.existsSync(dir)) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = fs.statSync(dir);
+  const uid = process.getuid!();
+  if (!st.isDirectory()) throw new SocketPathError(`${dir} is not a directory`);
+  if (st.uid !== uid && st.uid !== 0) {
+    throw new SocketPathError(`refusing to put the socket in ${dir}: it belongs to uid ${st.uid}, not to us (${uid})`);
+  }
+  if ((st.mode & 0o022) !== 0) {
+    throw new SocketPathError(
+      `refusing to put the socket in ${dir}: others can write there (mode ${(st.mode & 0o7777).toString(8)}) ` +
+        'and could replace it; choose a private directory such as $XDG_RUNTIME_DIR with --socket',
+    );
+  }
+
+  let existing: fs.Stats;
+  try {
+    existing = fs.lstatSync(socketPath);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  if (!existing.isSocket()) {
+    throw new SocketPathError(`${socketPath} exists and is not a socket; remove it or choose another --socket`);
+  }
+  try {
+    const probe = connectUnix(socketPath);
+    const pid = probe.peer.pid;
+    probe.close();
+    throw new SocketPathError(`another tlspool daemon (pid ${pid}) is already serving ${socketPath}; stop it first`);
+  } catch (e) {
+    if (e instanceof SocketPathError) throw e;
+    if ((e as { code?: string }).code !== 'ECONNREFUSED') throw e;
+  }
+  fs.unlinkSync(socketPath);
+  log.info('replaced a stale socket', { socket: socketPath });
+}
+
+/** A group given by name (looked up in /etc/group) or number. */
+export function resolveGroup(group: string | number): number {
+  if (typeof group === 'number') return group;
+  if (/^\d+$/.test(group)) return Number(group);
+  for (const line of fs.readFileSync('/etc/group', 'utf8').split('\n')) {
+    const [name, , gid] = line.split(':');
+    if (name === group && gid !== undefined) return Number(gid);
+  }
+  throw new SocketPathError(`socket_group: no group named "${group}" in /etc/group`);
+}

@@ -1,0 +1,82 @@
+/**
+ * Live connections in memory, ended ones in the `connections` table. A row
+ * is written when a connection is established or fails, and updated when it
+ * closes; the table keeps the most recent rows only.
+ */
+import type { Db } from '../identity/db';
+import type { EventBus } from '../events/bus';
+import type { ConnectionRecord } from './connection-record';
+
+/** Rows kept in the table; older ones are pruned. */
+export const KEEP_ROWS = 100_000;
+
+export class ConnectionLog {
+  readonly live = new Map<number, ConnectionRecord>();
+  private nextId: number;
+  private sinceprune = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly bus: EventBus,
+  ) {
+    const row = db.prepare('SELECT MAX(id) AS id FROM connections').get() as { id: number | null };
+    this.nextId = (row.id ?? 0) + 1;
+  }
+
+  open(init: Pick<ConnectionRecord, 'role' | 'transport' | 'requester' | 'localid' | 'remoteid'>): ConnectionRecord {
+    const record: ConnectionRecord = {
+      id: this.nextId++,
+      ...init,
+      state: 'handshaking',
+      peerChain: [],
+      startedAt: new Date().toISOString(),
+      bytesIn: 0,
+      bytesOut: 0,
+    };
+    this.live.set(record.id, record);
+    this.bus.emit('connection-opened', record);
+    return record;
+  }
+
+  established(record: ConnectionRecord): void {
+    record.state = 'established';
+    record.establishedAt = new Date().toISOString();
+    this.write(record);
+    this.bus.emit('connection-established', record);
+  }
+
+  /** The end of a connection, established or not. */
+  ended(record: ConnectionRecord, reason: string, error?: { errno: string; message: string }): void {
+    if (!this.live.delete(record.id)) return;
+    record.state = error && !record.establishedAt ? 'failed' : 'closed';
+    record.endedAt = new Date().toISOString();
+    record.endReason = reason;
+    record.error = error;
+    this.write(record);
+    this.bus.emit('connection-closed', record);
+  }
+
+  /** Most recent first. */
+  recent(limit: number): ConnectionRecord[] {
+    return recentConnections(this.db, limit);
+  }
+
+  private write(record: ConnectionRecord): void {
+    this.db
+      .prepare(
+        `INSERT INTO connections (id, started_at, state, role, localid, remoteid, record) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(id) DO UPDATE SET state = excluded.state, localid = excluded.localid, remoteid = excluded.remoteid, record = excluded.record`,
+      )
+      .run(record.id, record.startedAt, record.state, record.role, record.localid, record.remoteid, JSON.stringify(record));
+    if (++this.sinceprune >= 1000) {
+      this.sinceprune = 0;
+      this.db.prepare('DELETE FROM connections WHERE id <= ?').run(record.id - KEEP_ROWS);
+    }
+  }
+}
+
+/** Read the log without a daemon (for `tlspool connections`). */
+export function recentConnections(db: Db, limit: number): ConnectionRecord[] {
+  const rows = db.prepare('SELECT record FROM connections ORDER BY id DESC LIMIT ?').all(limit) as Array<{ record: string }>;
+  return rows.map((r) => JSON.parse(r.record) as ConnectionRecord);
+}

@@ -1,0 +1,28 @@
+/** One STARTTLS, from request to close: what the log, the CLI and the UI show. */
+
+export type Role = 'client' | 'server';
+export type ConnectionState = 'handshaking' | 'established' | 'closed' | 'failed';
+
+export interface ConnectionRecord {
+  /** Daemon-unique, increasing; also the row id in the connections table. */
+  readonly id: number;
+  readonly role: Role;
+  readonly transport: 'tls' | 'dtls';
+  readonly requester: { pid: number; uid: number; gid: number; executable?: string };
+  state: ConnectionState;
+  localid: string;
+  remoteid: string;
+  sni?: string;
+  version?: string;
+  cipher?: string;
+  /** The peer's certificate chain, leaf first, PEM. */
+  peerChain: string[];
+  startedAt: string;
+  establishedAt?: string;
+  endedAt?: string;
+  bytesIn: number;
+  bytesOut: number;
+  /** How it ended: "closed by application", "closed by peer", or an error. */
+  endReason?: string;
+  error?: { errno: string; message: string };
+}
