@@ -6,6 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TLSPOOL_IDENTITY_V1 } from '../../daemon/src/protocol/constants';
 import { Errno } from '../../daemon/src/protocol/errno';
@@ -27,7 +28,10 @@ describe('C clients against the live daemon', () => {
   });
 
   after(async () => {
-    await daemon?.stop();
+    if (daemon) {
+      await daemon.stop();
+      fs.rmSync(daemon.dir, { recursive: true, force: true });
+    }
     dir?.remove();
   });
 
