@@ -81,6 +81,7 @@ describe('defaults', () => {
       socket_group: undefined,
       state_dir: '/var/lib/tlspool',
       log: { level: 'info' },
+      tls: { system_trust: true, trust_files: [], crl_files: [], validation_cache_ttl: 300, handshake_timeout: 60, priority: undefined },
       config_file: undefined,
     });
   });
@@ -98,6 +99,7 @@ describe('defaults', () => {
       socket_group: undefined,
       state_dir: `${h}/state/tlspool`,
       log: { level: 'info' },
+      tls: { system_trust: true, trust_files: [], crl_files: [], validation_cache_ttl: 300, handshake_timeout: 60, priority: undefined },
       config_file: undefined,
     });
   });
@@ -136,6 +138,7 @@ describe('defaults', () => {
         socket_group: undefined,
         state_dir: `${dir}/.local/state/tlspool`,
         log: { level: 'info' },
+        tls: { system_trust: true, trust_files: [], crl_files: [], validation_cache_ttl: 300, handshake_timeout: 60, priority: undefined },
         config_file: file,
       });
     }
@@ -274,8 +277,8 @@ describe('errors name the file, line, column and key', () => {
   });
 
   test('an unknown key with nothing close lists the known keys', () => {
-    const { err, file } = errorFor('tls:\n  ciphers: all\n');
-    assert.equal(err.message, `${file}:1:1: tls: unknown key (known keys here: socket, socket_group, state_dir, log)`);
+    const { err, file } = errorFor('ciphers: all\n');
+    assert.equal(err.message, `${file}:1:1: ciphers: unknown key (known keys here: socket, socket_group, state_dir, log, tls)`);
   });
 
   test('a YAML syntax error gives file:line:column', () => {
@@ -342,6 +345,12 @@ describe('describeConfig', () => {
         '  socket_group: tlspool',
         '  state_dir: /var/lib/pool',
         '  log.level: info',
+        '  tls.system_trust: true',
+        '  tls.trust_files: (none)',
+        '  tls.crl_files: (none)',
+        '  tls.validation_cache_ttl: 300',
+        '  tls.handshake_timeout: 60',
+        '  tls.priority: (not set)',
       ].join('\n'),
     );
   });
@@ -364,6 +373,14 @@ test('the Config type is what the schema accepts, named as in the file', () => {
       socket_group?: string | number;
       state_dir: string;
       log: { level: 'debug' | 'info' | 'warn' | 'error' };
+      tls: {
+        system_trust: boolean;
+        trust_files: string[];
+        crl_files: string[];
+        validation_cache_ttl: number;
+        handshake_timeout: number;
+        priority?: string;
+      };
       config_file?: string;
     }
   > = true;
@@ -383,7 +400,13 @@ test('a valid configuration written as YAML loads back to the same values', () =
   const level = fc.constantFrom('debug', 'info', 'warn', 'error');
   fc.assert(
     fc.property(absPath, fc.option(group, { nil: undefined }), absPath, level, (socket, socket_group, state_dir, lvl) => {
-      const want = { socket, socket_group, state_dir, log: { level: lvl } };
+      const want = {
+        socket,
+        socket_group,
+        state_dir,
+        log: { level: lvl },
+        tls: { system_trust: true, trust_files: [], crl_files: [], validation_cache_ttl: 300, handshake_timeout: 60, priority: undefined },
+      };
       const { config, file } = loadText(stringify(want));
       assert.deepEqual(config, { ...want, config_file: file });
     }),

@@ -3,7 +3,7 @@
  * docs/configuration.md); the Config type follows from it.
  */
 import { defaultPath } from './paths';
-import { type Infer, int, object, oneOf, optional, path, str, union } from './schema';
+import { bool, type Infer, int, list, object, oneOf, optional, path, str, union } from './schema';
 
 /** POSIX portable group names (useradd's rule), so a typo is caught here rather than at bind time. */
 const GROUP_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/;
@@ -22,6 +22,20 @@ export const configSchema = object({
   state_dir: path({ default: (ctx) => defaultPath.state_dir(ctx.env, ctx.uid) }),
   log: object({
     level: oneOf(['debug', 'info', 'warn', 'error'], { default: 'info' }),
+  }),
+  tls: object({
+    /** Trust the system's CA store (p11-kit / ca-certificates) besides `tlspool trust add`. */
+    system_trust: bool({ default: true }),
+    /** Extra PEM files of CA certificates to trust. */
+    trust_files: list(path(), { default: [] }),
+    /** PEM files of CRLs; a certificate they revoke is refused. */
+    crl_files: list(path(), { default: [] }),
+    /** Seconds a successful validation is reused (0: never). */
+    validation_cache_ttl: int({ min: 0, max: 86400, default: 300 }),
+    /** Seconds the network may take during a handshake. */
+    handshake_timeout: int({ min: 1, max: 3600, default: 60 }),
+    /** A GnuTLS priority string; the default is TLS 1.3 and 1.2 with AEAD ciphers. */
+    priority: optional(str()),
   }),
 });
 
