@@ -1,0 +1,1268 @@
+#include "tls_session.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gnutls/dtls.h>
+#include <gnutls/x509.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+#include <unordered_set>
+#include <vector>
+
+namespace tlspool {
+namespace tls {
+
+namespace {
+
+// A session thread needs little stack: GnuTLS keeps its state on the heap
+// and the relay buffers are heap-allocated.
+constexpr size_t kThreadStack = 256 * 1024;
+constexpr int64_t kDefaultHandshakeMs = 60 * 1000;
+// Largest plaintext we read from the application for one record.
+constexpr size_t kTlsChunk = 16384;
+// Datagram buffers (DTLS): large enough for any record and any datagram.
+constexpr size_t kDgramBuf = 65536;
+// How long to try to get a final alert out of a failing session.
+constexpr int kAlertTries = 10;
+constexpr int kAlertWaitMs = 50;
+
+const char* const kDefaultTlsPriority =
+    "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:+DHE-RSA:"
+    "-CIPHER-ALL:+AES-256-GCM:+CHACHA20-POLY1305:+AES-128-GCM";
+const char* const kDefaultDtlsPriority =
+    "SECURE128:-VERS-ALL:+VERS-DTLS1.2:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:+DHE-RSA:"
+    "-CIPHER-ALL:+AES-256-GCM:+CHACHA20-POLY1305:+AES-128-GCM";
+// Anonymous key exchange exists only up to TLS 1.2 / DTLS 1.2.
+const char* const kAnonymousSuffix = ":+ANON-ECDH:+ANON-DH:-VERS-TLS1.3";
+
+int64_t NowMs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+std::string ErrnoName(int e) {
+  const char* n = strerrorname_np(e);
+  return n ? n : "E" + std::to_string(e);
+}
+
+// Alert names JavaScript may choose for a rejected peer.
+bool AlertByName(const std::string& name, gnutls_alert_description_t* out) {
+  static const struct {
+    const char* name;
+    gnutls_alert_description_t desc;
+  } table[] = {
+      {"bad_certificate", GNUTLS_A_BAD_CERTIFICATE},
+      {"unsupported_certificate", GNUTLS_A_UNSUPPORTED_CERTIFICATE},
+      {"certificate_revoked", GNUTLS_A_CERTIFICATE_REVOKED},
+      {"certificate_expired", GNUTLS_A_CERTIFICATE_EXPIRED},
+      {"certificate_unknown", GNUTLS_A_CERTIFICATE_UNKNOWN},
+      {"unknown_ca", GNUTLS_A_UNKNOWN_CA},
+      {"access_denied", GNUTLS_A_ACCESS_DENIED},
+      {"handshake_failure", GNUTLS_A_HANDSHAKE_FAILURE},
+      {"insufficient_security", GNUTLS_A_INSUFFICIENT_SECURITY},
+      {"certificate_required", GNUTLS_A_CERTIFICATE_REQUIRED},
+      {"unrecognized_name", GNUTLS_A_UNRECOGNIZED_NAME},
+      {"internal_error", GNUTLS_A_INTERNAL_ERROR},
+  };
+  for (const auto& e : table) {
+    if (name == e.name) {
+      *out = e.desc;
+      return true;
+    }
+  }
+  return false;
+}
+
+// Every live session, so that an environment's teardown can abort and wait
+// for its sessions before the addon's code and GnuTLS go away.
+std::mutex g_regMu;
+std::condition_variable g_regCv;
+std::unordered_set<Session*> g_live;
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  explicit Session(napi_env env) : env_(env) {}
+  ~Session() {
+    ReleaseResources();
+    CloseFd(wakeFd_);
+  }
+
+  // JavaScript thread: parse options, dup the socket, prepare GnuTLS.
+  // Returns false with a pending JavaScript exception.
+  bool Setup(Napi::Env env, Napi::Object opts);
+  // JavaScript thread: create the threadsafe function and start the thread.
+  bool Launch(Napi::Env env, Napi::Function dispatch);
+
+  // Any thread.
+  void Abort();
+  uint64_t bytesIn() const { return bytesIn_.load(); }
+  uint64_t bytesOut() const { return bytesOut_.load(); }
+  napi_env env() const { return env_; }
+
+  // Completes a request (from the JavaScript thread or on teardown).
+  static void Complete(const std::shared_ptr<Pending>& p, Reply reply);
+
+  std::mutex waitMu_;
+  std::condition_variable waitCv_;
+
+ private:
+  static void* ThreadMain(void* arg);
+  static void CallJs(napi_env env, napi_value jsCb, void* context, void* data);
+  static void OnTsfnFinalize(napi_env env, void* data, void* hint);
+
+  // Session thread.
+  void Run();
+  int Handshake(Failure* f);
+  void DescribeFailure(int code, Failure* f);
+  bool WaitIo(short events, int64_t* budgetMs, Failure* f);
+  void SendAlert(gnutls_alert_description_t desc);
+  bool CheckPeerPostHandshake(Failure* f);
+  void Relay();
+  bool Post(std::unique_ptr<Event> ev);
+  Reply Ask(const std::string& type, std::function<void(Napi::Env, Napi::Object)> fill,
+            std::function<void(Napi::Value, Reply*)> parse);
+  void Finish();
+  void ReleaseResources();
+
+  // GnuTLS callbacks (session thread).
+  static int RetrieveCert(gnutls_session_t gs, const gnutls_datum_t* reqCaRdn, int nreqs,
+                          const gnutls_pk_algorithm_t* pkAlgos, int pkAlgosLength, gnutls_pcert_st** pcert,
+                          unsigned int* pcertLength, gnutls_privkey_t* privkey);
+  static int VerifyCb(gnutls_session_t gs);
+  static ssize_t Pull(gnutls_transport_ptr_t p, void* buf, size_t n);
+  static ssize_t VecPush(gnutls_transport_ptr_t p, const giovec_t* iov, int iovcnt);
+  static int PullTimeout(gnutls_transport_ptr_t p, unsigned int ms);
+
+  int AskVerify();
+  std::string ReceivedServerName();
+  DerChain PeerChain();
+
+  napi_env env_;
+
+  // Options.
+  bool client_ = true;
+  bool dtls_ = false;
+  bool hasServerName_ = false;
+  std::string serverName_;
+  gnutls_certificate_request_t certReq_ = GNUTLS_CERT_IGNORE;
+  bool anonymous_ = false;
+  int64_t budgetMs_ = kDefaultHandshakeMs;  // <= 0: no limit
+  unsigned mtu_ = 0;
+
+  // Descriptors, all owned (closed exactly once by ReleaseResources).
+  int tlsFd_ = -1;
+  int wakeFd_ = -1;
+  int plainFd_ = -1;
+
+  // GnuTLS objects.
+  gnutls_session_t gs_ = nullptr;
+  gnutls_certificate_credentials_t certCred_ = nullptr;
+  gnutls_anon_client_credentials_t anonCli_ = nullptr;
+  gnutls_anon_server_credentials_t anonSrv_ = nullptr;
+
+  // The bridge to JavaScript.
+  std::mutex mu_;
+  napi_threadsafe_function tsfn_ = nullptr;
+  bool tsfnGone_ = false;      // finalized: never touch tsfn_ again
+  bool tsfnReleased_ = false;  // released by the session thread
+  bool registered_ = false;
+
+  std::atomic<bool> aborted_{false};
+  std::atomic<uint64_t> bytesIn_{0};
+  std::atomic<uint64_t> bytesOut_{0};
+
+  // Handshake state (session thread only).
+  bool credsAsked_ = false;
+  std::shared_ptr<Credentials> localCreds_;
+  bool verifyAsked_ = false;
+  bool peerChainEmpty_ = true;
+  Failure cbFailure_;  // set by a callback that failed the handshake
+  std::string rejectAlert_;
+  int lastErrno_ = 0;
+};
+
+// ---------------------------------------------------------------------------
+// Events
+
+namespace {
+
+class RequestEvent : public Event {
+ public:
+  RequestEvent(std::shared_ptr<Pending> pending, std::string type, std::function<void(Napi::Env, Napi::Object)> fill,
+               std::function<void(Napi::Value, Reply*)> parse)
+      : pending_(std::move(pending)), type_(std::move(type)), fill_(std::move(fill)), parse_(std::move(parse)) {}
+
+  void Deliver(Napi::Env env, Napi::Function dispatch) override {
+    Napi::Object ev = Napi::Object::New(env);
+    ev.Set("type", Napi::String::New(env, type_));
+    fill_(env, ev);
+    std::shared_ptr<Pending> p = pending_;
+    auto parse = parse_;
+    ev.Set("reply", Napi::Function::New(
+                        env,
+                        [p, parse](const Napi::CallbackInfo& info) -> Napi::Value {
+                          Reply r;
+                          parse(info.Length() > 0 ? info[0] : info.Env().Undefined(), &r);
+                          Session::Complete(p, std::move(r));
+                          return info.Env().Undefined();
+                        },
+                        "reply"));
+    dispatch.Call({ev});
+  }
+
+  void Drop() override {
+    Reply r;
+    r.gone = true;
+    r.message = "the JavaScript environment is shutting down";
+    Session::Complete(pending_, std::move(r));
+  }
+
+ private:
+  std::shared_ptr<Pending> pending_;
+  std::string type_;
+  std::function<void(Napi::Env, Napi::Object)> fill_;
+  std::function<void(Napi::Value, Reply*)> parse_;
+};
+
+class FailedEvent : public Event {
+ public:
+  explicit FailedEvent(Failure f, const char* type = "failed") : f_(std::move(f)), type_(type) {}
+  void Deliver(Napi::Env env, Napi::Function dispatch) override {
+    Napi::Object ev = Napi::Object::New(env);
+    ev.Set("type", Napi::String::New(env, type_));
+    Fill(env, ev, f_);
+    dispatch.Call({ev});
+  }
+  static void Fill(Napi::Env env, Napi::Object ev, const Failure& f) {
+    ev.Set("kind", Napi::String::New(env, f.kind));
+    ev.Set("message", Napi::String::New(env, f.message));
+    if (f.gnutlsCode != 0) {
+      ev.Set("gnutlsCode", Napi::Number::New(env, f.gnutlsCode));
+      ev.Set("gnutls", Napi::String::New(env, GnutlsErrorName(f.gnutlsCode)));
+    }
+    if (f.sysErrno != 0) ev.Set("sysErrno", Napi::Number::New(env, f.sysErrno));
+    if (!f.alert.empty()) {
+      ev.Set("alert", Napi::String::New(env, f.alert));
+      ev.Set("alertCode", Napi::Number::New(env, f.alertCode));
+    }
+    if (f.policyErrno != 0) ev.Set("policyErrno", Napi::Number::New(env, f.policyErrno));
+    if (f.noLocalCredentials) ev.Set("noLocalCredentials", Napi::Boolean::New(env, true));
+  }
+
+ private:
+  Failure f_;
+  const char* type_;
+};
+
+struct EstablishedInfo {
+  int appFd = -1;
+  std::string version, cipher, serverName;
+  bool hasServerName = false;
+  DerChain peerChain;
+  unsigned dataMtu = 0;
+};
+
+class EstablishedEvent : public Event {
+ public:
+  explicit EstablishedEvent(EstablishedInfo info) : info_(std::move(info)) {}
+  ~EstablishedEvent() override { CloseFd(info_.appFd); }
+  void Deliver(Napi::Env env, Napi::Function dispatch) override {
+    Napi::Object ev = Napi::Object::New(env);
+    ev.Set("type", Napi::String::New(env, "established"));
+    ev.Set("plaintextFd", Napi::Number::New(env, info_.appFd));
+    info_.appFd = -1;  // JavaScript owns it now
+    ev.Set("version", Napi::String::New(env, info_.version));
+    ev.Set("cipher", Napi::String::New(env, info_.cipher));
+    if (info_.hasServerName) ev.Set("serverName", Napi::String::New(env, info_.serverName));
+    ev.Set("peerChainDer", DerChainToJs(env, info_.peerChain));
+    if (info_.dataMtu) ev.Set("mtu", Napi::Number::New(env, info_.dataMtu));
+    dispatch.Call({ev});
+  }
+
+ private:
+  EstablishedInfo info_;
+};
+
+struct EndInfo {
+  std::string reason;  // closed | peer-closed | error | aborted
+  Failure failure;     // for 'error'
+  bool truncated = false;
+  uint64_t bytesIn = 0, bytesOut = 0;
+  uint64_t dropped = 0;
+};
+
+class EndEvent : public Event {
+ public:
+  explicit EndEvent(EndInfo info) : info_(std::move(info)) {}
+  void Deliver(Napi::Env env, Napi::Function dispatch) override {
+    Napi::Object ev = Napi::Object::New(env);
+    ev.Set("type", Napi::String::New(env, "end"));
+    if (!info_.failure.empty()) FailedEvent::Fill(env, ev, info_.failure);
+    ev.Set("reason", Napi::String::New(env, info_.reason));
+    ev.Set("truncated", Napi::Boolean::New(env, info_.truncated));
+    ev.Set("bytesIn", Napi::Number::New(env, static_cast<double>(info_.bytesIn)));
+    ev.Set("bytesOut", Napi::Number::New(env, static_cast<double>(info_.bytesOut)));
+    if (info_.dropped) ev.Set("droppedDatagrams", Napi::Number::New(env, static_cast<double>(info_.dropped)));
+    dispatch.Call({ev});
+  }
+
+ private:
+  EndInfo info_;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Setup (JavaScript thread)
+
+bool Session::Setup(Napi::Env env, Napi::Object opts) {
+  Napi::Value fdv = opts.Get("fd");
+  if (!fdv.IsNumber()) {
+    ThrowTypeError(env, "option 'fd' must be a descriptor number");
+    return false;
+  }
+  int fd = fdv.As<Napi::Number>().Int32Value();
+
+  std::string role, transport = "tls", certReq = "ignore", priority;
+  if (!GetOptionalString(opts, "role", &role) && !env.IsExceptionPending()) {
+    ThrowTypeError(env, "option 'role' must be 'client' or 'server'");
+    return false;
+  }
+  if (env.IsExceptionPending()) return false;
+  if (role != "client" && role != "server") {
+    ThrowTypeError(env, "option 'role' must be 'client' or 'server'");
+    return false;
+  }
+  client_ = role == "client";
+  GetOptionalString(opts, "transport", &transport);
+  if (env.IsExceptionPending()) return false;
+  if (transport != "tls" && transport != "dtls") {
+    ThrowTypeError(env, "option 'transport' must be 'tls' or 'dtls'");
+    return false;
+  }
+  dtls_ = transport == "dtls";
+  bool hasPriority = GetOptionalString(opts, "priority", &priority);
+  if (env.IsExceptionPending()) return false;
+  hasServerName_ = GetOptionalString(opts, "serverName", &serverName_);
+  if (env.IsExceptionPending()) return false;
+  GetOptionalString(opts, "certRequest", &certReq);
+  if (env.IsExceptionPending()) return false;
+  if (certReq == "ignore") {
+    certReq_ = GNUTLS_CERT_IGNORE;
+  } else if (certReq == "request") {
+    certReq_ = GNUTLS_CERT_REQUEST;
+  } else if (certReq == "require") {
+    certReq_ = GNUTLS_CERT_REQUIRE;
+  } else {
+    ThrowTypeError(env, "option 'certRequest' must be 'ignore', 'request' or 'require'");
+    return false;
+  }
+  Napi::Value anon = opts.Get("anonymous");
+  anonymous_ = anon.IsBoolean() && anon.As<Napi::Boolean>().Value();
+  Napi::Value to = opts.Get("handshakeTimeoutMs");
+  if (to.IsNumber()) budgetMs_ = static_cast<int64_t>(to.As<Napi::Number>().DoubleValue());
+  Napi::Value mtu = opts.Get("mtu");
+  if (mtu.IsNumber()) mtu_ = mtu.As<Napi::Number>().Uint32Value();
+
+  // The socket: it must be a connected socket of the right type.
+  int type = 0;
+  socklen_t len = sizeof(type);
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
+    int e = errno;
+    ThrowError(env, ErrnoName(e), std::string("option 'fd' is not a usable socket: ") + strerror(e));
+    return false;
+  }
+  if (dtls_ ? type != SOCK_DGRAM : type != SOCK_STREAM) {
+    ThrowError(env, "EPROTOTYPE",
+               dtls_ ? "DTLS needs a datagram (UDP) socket" : "TLS needs a stream (TCP) socket");
+    return false;
+  }
+  struct sockaddr_storage peer;
+  socklen_t plen = sizeof(peer);
+  if (getpeername(fd, reinterpret_cast<struct sockaddr*>(&peer), &plen) < 0) {
+    int e = errno;
+    ThrowError(env, ErrnoName(e), std::string("the socket is not connected: ") + strerror(e));
+    return false;
+  }
+  if (dtls_ && mtu_ == 0) {
+    // The path MTU of the connected socket, less the IP and UDP headers.
+    int pmtu = 0;
+    socklen_t ml = sizeof(pmtu);
+    if (peer.ss_family == AF_INET6) {
+      if (getsockopt(fd, IPPROTO_IPV6, IPV6_MTU, &pmtu, &ml) == 0 && pmtu > 48) mtu_ = pmtu - 48;
+    } else if (getsockopt(fd, IPPROTO_IP, IP_MTU, &pmtu, &ml) == 0 && pmtu > 28) {
+      mtu_ = pmtu - 28;
+    }
+    if (mtu_ == 0) mtu_ = 1200;
+  }
+  if (mtu_ > 65507) mtu_ = 65507;
+
+  tlsFd_ = DupCloexec(fd);
+  if (tlsFd_ < 0) {
+    int e = errno;
+    ThrowError(env, ErrnoName(e), std::string("cannot duplicate the socket: ") + strerror(e));
+    return false;
+  }
+  wakeFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wakeFd_ < 0) {
+    int e = errno;
+    ThrowError(env, ErrnoName(e), std::string("cannot create an eventfd: ") + strerror(e));
+    return false;
+  }
+
+  // GnuTLS.
+  unsigned flags = (client_ ? GNUTLS_CLIENT : GNUTLS_SERVER) | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL |
+                   GNUTLS_NO_TICKETS;
+  if (dtls_) flags |= GNUTLS_DATAGRAM;
+  int ret = gnutls_init(&gs_, flags);
+  if (ret < 0) {
+    gs_ = nullptr;
+    ThrowError(env, "ENOMEM", GnutlsMessage("cannot create a TLS session", ret), ret);
+    return false;
+  }
+  gnutls_session_set_ptr(gs_, this);
+
+  std::string prio = hasPriority ? priority : (dtls_ ? kDefaultDtlsPriority : kDefaultTlsPriority);
+  if (anonymous_) prio += kAnonymousSuffix;
+  const char* errPos = nullptr;
+  ret = gnutls_priority_set_direct(gs_, prio.c_str(), &errPos);
+  if (ret < 0) {
+    std::string at = errPos ? std::string(" at '") + errPos + "'" : "";
+    ThrowError(env, "EINVAL", GnutlsMessage("bad priority string" + at, ret), ret);
+    return false;
+  }
+
+  ret = gnutls_certificate_allocate_credentials(&certCred_);
+  if (ret < 0) {
+    certCred_ = nullptr;
+    ThrowError(env, "ENOMEM", GnutlsMessage("cannot allocate credentials", ret), ret);
+    return false;
+  }
+  gnutls_certificate_set_retrieve_function2(certCred_, &Session::RetrieveCert);
+  ret = gnutls_credentials_set(gs_, GNUTLS_CRD_CERTIFICATE, certCred_);
+  if (ret >= 0 && anonymous_) {
+    if (client_) {
+      ret = gnutls_anon_allocate_client_credentials(&anonCli_);
+      if (ret >= 0) ret = gnutls_credentials_set(gs_, GNUTLS_CRD_ANON, anonCli_);
+    } else {
+      ret = gnutls_anon_allocate_server_credentials(&anonSrv_);
+      if (ret >= 0) ret = gnutls_anon_set_server_known_dh_params(anonSrv_, GNUTLS_SEC_PARAM_MEDIUM);
+      if (ret >= 0) ret = gnutls_credentials_set(gs_, GNUTLS_CRD_ANON, anonSrv_);
+    }
+  }
+  if (ret < 0) {
+    ThrowError(env, "ENOMEM", GnutlsMessage("cannot set credentials", ret), ret);
+    return false;
+  }
+  if (!client_) {
+    gnutls_certificate_server_set_request(gs_, certReq_);
+    // We hold no trust list here (trust is policy), so announce no CA names.
+    gnutls_certificate_send_x509_rdn_sequence(gs_, 1);
+  }
+  if (client_ && hasServerName_ && !serverName_.empty()) {
+    ret = gnutls_server_name_set(gs_, GNUTLS_NAME_DNS, serverName_.data(), serverName_.size());
+    if (ret < 0) {
+      ThrowError(env, "EINVAL", GnutlsMessage("bad server name", ret), ret);
+      return false;
+    }
+  }
+  gnutls_session_set_verify_function(gs_, &Session::VerifyCb);
+
+  gnutls_transport_set_ptr(gs_, this);
+  gnutls_transport_set_pull_function(gs_, &Session::Pull);
+  gnutls_transport_set_vec_push_function(gs_, &Session::VecPush);
+  gnutls_transport_set_pull_timeout_function(gs_, &Session::PullTimeout);
+  if (dtls_) {
+    // Retransmit after 1 s (doubling); the overall limit is ours (budgetMs_),
+    // which leaves out the time spent waiting for JavaScript.
+    gnutls_dtls_set_timeouts(gs_, 1000, 24u * 3600u * 1000u);
+    gnutls_dtls_set_mtu(gs_, mtu_);
+  } else {
+    gnutls_handshake_set_timeout(gs_, 0);
+  }
+  return true;
+}
+
+bool Session::Launch(Napi::Env env, Napi::Function dispatch) {
+  auto* hold = new std::shared_ptr<Session>(shared_from_this());
+  napi_status st = napi_create_threadsafe_function(env, dispatch, nullptr, Napi::String::New(env, "tlspool-tls-session"),
+                                                   0 /* unlimited queue */, 1 /* the session thread */, hold,
+                                                   &Session::OnTsfnFinalize, nullptr, &Session::CallJs, &tsfn_);
+  if (st != napi_ok) {
+    delete hold;
+    tsfn_ = nullptr;
+    ThrowError(env, "ENOMEM", "cannot create a threadsafe function");
+    return false;
+  }
+  {
+    std::lock_guard<std::mutex> lk(g_regMu);
+    g_live.insert(this);
+    registered_ = true;
+  }
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, kThreadStack);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  auto* arg = new std::shared_ptr<Session>(shared_from_this());
+  pthread_t tid;
+  int rc = pthread_create(&tid, &attr, &Session::ThreadMain, arg);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    delete arg;
+    {
+      std::lock_guard<std::mutex> lk(g_regMu);
+      g_live.erase(this);
+      registered_ = false;
+    }
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      tsfnReleased_ = true;
+      napi_release_threadsafe_function(tsfn_, napi_tsfn_release);
+    }
+    ThrowError(env, ErrnoName(rc), std::string("cannot start a session thread: ") + strerror(rc));
+    return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// The bridge
+
+void Session::CallJs(napi_env env, napi_value jsCb, void* /*context*/, void* data) {
+  std::unique_ptr<Event> ev(static_cast<Event*>(data));
+  if (env == nullptr || jsCb == nullptr) {
+    ev->Drop();
+    return;
+  }
+  Napi::Env e(env);
+  ev->Deliver(e, Napi::Function(e, jsCb));
+}
+
+void Session::OnTsfnFinalize(napi_env /*env*/, void* data, void* /*hint*/) {
+  auto* hold = static_cast<std::shared_ptr<Session>*>(data);
+  std::shared_ptr<Session> s = *hold;
+  delete hold;
+  bool wasReleased;
+  {
+    std::lock_guard<std::mutex> lk(s->mu_);
+    s->tsfnGone_ = true;
+    wasReleased = s->tsfnReleased_;
+  }
+  // Torn down while the thread still runs (environment teardown): stop it.
+  if (!wasReleased) s->Abort();
+}
+
+bool Session::Post(std::unique_ptr<Event> ev) {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (tsfn_ != nullptr && !tsfnGone_ && !tsfnReleased_) {
+    Event* raw = ev.release();
+    if (napi_call_threadsafe_function(tsfn_, raw, napi_tsfn_nonblocking) == napi_ok) return true;
+    ev.reset(raw);
+  }
+  ev->Drop();
+  return false;
+}
+
+void Session::Complete(const std::shared_ptr<Pending>& p, Reply reply) {
+  Session* s = p->session.get();
+  std::lock_guard<std::mutex> lk(s->waitMu_);
+  if (!p->done) {
+    p->done = true;
+    p->reply = std::move(reply);
+  }
+  s->waitCv_.notify_all();
+}
+
+Reply Session::Ask(const std::string& type, std::function<void(Napi::Env, Napi::Object)> fill,
+                   std::function<void(Napi::Value, Reply*)> parse) {
+  auto p = std::make_shared<Pending>();
+  p->session = shared_from_this();
+  Post(std::unique_ptr<Event>(new RequestEvent(p, type, std::move(fill), std::move(parse))));
+  std::unique_lock<std::mutex> lk(waitMu_);
+  while (!p->done && !aborted_.load()) waitCv_.wait(lk);
+  if (!p->done) {
+    p->done = true;
+    p->reply = Reply();
+    p->reply.gone = true;
+    p->reply.message = "the session was aborted";
+  }
+  return p->reply;
+}
+
+void Session::Abort() {
+  aborted_.store(true);
+  if (wakeFd_ >= 0) {
+    uint64_t one = 1;
+    ssize_t r = write(wakeFd_, &one, sizeof(one));
+    (void)r;
+  }
+  std::lock_guard<std::mutex> lk(waitMu_);
+  waitCv_.notify_all();
+}
+
+// ---------------------------------------------------------------------------
+// Transport (session thread). The caller's descriptor shares its open file
+// description with ours, so we never change its flags: MSG_DONTWAIT instead
+// of O_NONBLOCK.
+
+ssize_t Session::Pull(gnutls_transport_ptr_t ptr, void* buf, size_t n) {
+  Session* s = static_cast<Session*>(ptr);
+  ssize_t r = recv(s->tlsFd_, buf, n, MSG_DONTWAIT);
+  if (r < 0) {
+    int e = errno;
+    if (e != EAGAIN && e != EWOULDBLOCK && e != EINTR) s->lastErrno_ = e;
+    gnutls_transport_set_errno(s->gs_, e == EWOULDBLOCK ? EAGAIN : e);
+  }
+  return r;
+}
+
+ssize_t Session::VecPush(gnutls_transport_ptr_t ptr, const giovec_t* iov, int iovcnt) {
+  Session* s = static_cast<Session*>(ptr);
+  struct msghdr m;
+  memset(&m, 0, sizeof(m));
+  m.msg_iov = const_cast<struct iovec*>(iov);
+  m.msg_iovlen = iovcnt;
+  ssize_t r = sendmsg(s->tlsFd_, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (r < 0) {
+    int e = errno;
+    if (e != EAGAIN && e != EWOULDBLOCK && e != EINTR) s->lastErrno_ = e;
+    gnutls_transport_set_errno(s->gs_, e == EWOULDBLOCK ? EAGAIN : e);
+  }
+  return r;
+}
+
+int Session::PullTimeout(gnutls_transport_ptr_t ptr, unsigned int ms) {
+  Session* s = static_cast<Session*>(ptr);
+  struct pollfd p[2] = {{s->tlsFd_, POLLIN, 0}, {s->wakeFd_, POLLIN, 0}};
+  int timeout = ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : static_cast<int>(ms);
+  int r = poll(p, 2, timeout);
+  if (r < 0) {
+    gnutls_transport_set_errno(s->gs_, errno);
+    return -1;
+  }
+  if (p[1].revents) {
+    gnutls_transport_set_errno(s->gs_, EINTR);
+    return -1;
+  }
+  return p[0].revents ? 1 : 0;
+}
+
+// ---------------------------------------------------------------------------
+// Callbacks from GnuTLS, on the session thread, during the handshake
+
+std::string Session::ReceivedServerName() {
+  char name[256];
+  size_t len = sizeof(name) - 1;
+  unsigned type = 0;
+  if (gnutls_server_name_get(gs_, name, &len, &type, 0) == 0 && type == GNUTLS_NAME_DNS) {
+    return std::string(name, strnlen(name, len));
+  }
+  return std::string();
+}
+
+DerChain Session::PeerChain() {
+  DerChain chain;
+  unsigned n = 0;
+  const gnutls_datum_t* peers = gnutls_certificate_get_peers(gs_, &n);
+  for (unsigned i = 0; peers != nullptr && i < n; i++) {
+    chain.emplace_back(reinterpret_cast<const char*>(peers[i].data), peers[i].size);
+  }
+  return chain;
+}
+
+int Session::RetrieveCert(gnutls_session_t gs, const gnutls_datum_t* reqCaRdn, int nreqs,
+                          const gnutls_pk_algorithm_t* /*pkAlgos*/, int /*pkAlgosLength*/, gnutls_pcert_st** pcert,
+                          unsigned int* pcertLength, gnutls_privkey_t* privkey) {
+  Session* s = static_cast<Session*>(gnutls_session_get_ptr(gs));
+  *pcert = nullptr;
+  *pcertLength = 0;
+  *privkey = nullptr;
+  // GnuTLS may call us again (once per candidate cipher suite when we chose
+  // none); JavaScript is asked once per session.
+  if (!s->credsAsked_) {
+    s->credsAsked_ = true;
+    std::string sni;
+    bool hasSni = false;
+    if (s->client_) {
+      hasSni = s->hasServerName_;
+      sni = s->serverName_;
+    } else {
+      sni = s->ReceivedServerName();
+      hasSni = !sni.empty();
+    }
+    std::vector<std::string> issuers;
+    for (int i = 0; reqCaRdn != nullptr && i < nreqs; i++) {
+      GnutlsDatum str;
+      if (gnutls_x509_rdn_get2(&reqCaRdn[i], &str.d, 0) >= 0) issuers.push_back(str.str());
+    }
+    bool client = s->client_;
+    Reply r = s->Ask(
+        "credentials",
+        [client, hasSni, sni, issuers](Napi::Env env, Napi::Object ev) {
+          ev.Set("role", Napi::String::New(env, client ? "client" : "server"));
+          if (hasSni) ev.Set("serverName", Napi::String::New(env, sni));
+          Napi::Array arr = Napi::Array::New(env, issuers.size());
+          for (size_t i = 0; i < issuers.size(); i++) arr.Set(static_cast<uint32_t>(i), issuers[i]);
+          ev.Set("acceptedIssuers", arr);
+        },
+        [](Napi::Value v, Reply* r) {
+          if (v.IsNull() || v.IsUndefined()) {
+            r->ok = true;
+            return;
+          }
+          std::shared_ptr<Credentials> c = CredentialsWrap::From(v);
+          if (c) {
+            r->ok = true;
+            r->credentials = c;
+            return;
+          }
+          r->ok = false;
+          r->errnum = 0;
+          r->message = "the credentials callback answered with neither null nor open credentials";
+          if (v.IsObject()) {
+            Napi::Object o = v.As<Napi::Object>();
+            Napi::Value e = o.Get("errno");
+            Napi::Value m = o.Get("message");
+            if (e.IsNumber()) r->errnum = e.As<Napi::Number>().Int32Value();
+            if (m.IsString()) r->message = m.As<Napi::String>().Utf8Value();
+          }
+        });
+    if (!r.ok) {
+      s->cbFailure_.kind = r.gone ? "aborted" : "credentials";
+      s->cbFailure_.policyErrno = r.errnum;
+      s->cbFailure_.message = r.message;
+      return -1;
+    }
+    s->localCreds_ = r.credentials;
+  }
+  if (s->localCreds_) {
+    *pcert = s->localCreds_->pcerts();
+    *pcertLength = s->localCreds_->count();
+    *privkey = s->localCreds_->key();
+  }
+  return 0;
+}
+
+int Session::AskVerify() {
+  verifyAsked_ = true;
+  DerChain chain = PeerChain();
+  peerChainEmpty_ = chain.empty();
+  std::string sni;
+  bool hasSni;
+  if (client_) {
+    hasSni = hasServerName_;
+    sni = serverName_;
+  } else {
+    sni = ReceivedServerName();
+    hasSni = !sni.empty();
+  }
+  bool client = client_;
+  Reply r = Ask(
+      "verify",
+      [client, hasSni, sni, chain](Napi::Env env, Napi::Object ev) {
+        ev.Set("role", Napi::String::New(env, client ? "client" : "server"));
+        ev.Set("chainDer", DerChainToJs(env, chain));
+        if (hasSni) ev.Set("serverName", Napi::String::New(env, sni));
+      },
+      [](Napi::Value v, Reply* r) {
+        r->ok = false;
+        r->message = "the verifyPeer callback gave no valid answer";
+        if (!v.IsObject()) return;
+        Napi::Object o = v.As<Napi::Object>();
+        Napi::Value ok = o.Get("ok");
+        if (ok.IsBoolean() && ok.As<Napi::Boolean>().Value()) {
+          r->ok = true;
+          r->message.clear();
+          return;
+        }
+        Napi::Value e = o.Get("errno");
+        Napi::Value m = o.Get("message");
+        Napi::Value a = o.Get("alert");
+        if (e.IsNumber()) r->errnum = e.As<Napi::Number>().Int32Value();
+        if (m.IsString()) r->message = m.As<Napi::String>().Utf8Value();
+        if (a.IsString()) r->alert = a.As<Napi::String>().Utf8Value();
+      });
+  if (r.ok) return 0;
+  cbFailure_.kind = r.gone ? "aborted" : "policy";
+  cbFailure_.policyErrno = r.errnum;
+  cbFailure_.message = r.message.empty() ? "the peer was rejected" : r.message;
+  rejectAlert_ = r.alert;
+  return -1;
+}
+
+int Session::VerifyCb(gnutls_session_t gs) {
+  Session* s = static_cast<Session*>(gnutls_session_get_ptr(gs));
+  if (s->verifyAsked_) return 0;  // asked once; a repeated call can only follow an accept
+  return s->AskVerify();
+}
+
+// ---------------------------------------------------------------------------
+// The session thread
+
+void* Session::ThreadMain(void* arg) {
+  std::shared_ptr<Session> s = *static_cast<std::shared_ptr<Session>*>(arg);
+  delete static_cast<std::shared_ptr<Session>*>(arg);
+  s->Run();
+  return nullptr;
+}
+
+// Waits for the socket (and the abort eventfd). Only this wait counts against
+// the handshake budget. Returns false with *f set on abort or timeout.
+bool Session::WaitIo(short events, int64_t* budgetMs, Failure* f) {
+  int timeout = -1;
+  if (budgetMs_ > 0) timeout = static_cast<int>(*budgetMs > 0 ? *budgetMs : 0);
+  if (dtls_) {
+    int rt = static_cast<int>(gnutls_dtls_get_timeout(gs_));
+    if (timeout < 0 || rt < timeout) timeout = rt;
+  }
+  struct pollfd p[2] = {{tlsFd_, events, 0}, {wakeFd_, POLLIN, 0}};
+  int64_t start = NowMs();
+  int r = poll(p, 2, timeout);
+  if (budgetMs_ > 0) *budgetMs -= NowMs() - start;
+  if (aborted_.load() || (r > 0 && p[1].revents)) {
+    f->kind = "aborted";
+    f->message = "the session was aborted";
+    return false;
+  }
+  if (budgetMs_ > 0 && *budgetMs <= 0 && !(r > 0 && p[0].revents)) {
+    f->kind = "timeout";
+    f->message = "the TLS handshake timed out";
+    return false;
+  }
+  return true;
+}
+
+void Session::DescribeFailure(int code, Failure* f) {
+  f->gnutlsCode = code;
+  if (code == GNUTLS_E_PUSH_ERROR || code == GNUTLS_E_PULL_ERROR) {
+    f->kind = "transport";
+    f->sysErrno = lastErrno_ ? lastErrno_ : EIO;
+    f->message = std::string("the connection failed: ") + strerror(f->sysErrno);
+  } else if (code == GNUTLS_E_PREMATURE_TERMINATION) {
+    f->kind = "transport";
+    f->sysErrno = ECONNRESET;
+    f->message = "the peer closed the connection unexpectedly";
+  } else if (code == GNUTLS_E_FATAL_ALERT_RECEIVED) {
+    gnutls_alert_description_t a = gnutls_alert_get(gs_);
+    const char* name = gnutls_alert_get_strname(a);
+    f->kind = "alert";
+    f->alertCode = a;
+    f->alert = name ? name : std::to_string(a);
+    const char* text = gnutls_alert_get_name(a);
+    f->message = std::string("the peer sent a fatal alert: ") + (text ? text : f->alert);
+  } else if (code == GNUTLS_E_TIMEDOUT) {
+    f->kind = "timeout";
+    f->message = "the TLS handshake timed out";
+  } else {
+    f->kind = "tls";
+    f->message = GnutlsMessage("TLS failed", code);
+  }
+}
+
+void Session::SendAlert(gnutls_alert_description_t desc) {
+  for (int i = 0; i < kAlertTries; i++) {
+    int r = gnutls_alert_send(gs_, GNUTLS_AL_FATAL, desc);
+    if (r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED) return;
+    struct pollfd p = {tlsFd_, static_cast<short>(gnutls_record_get_direction(gs_) ? POLLOUT : POLLIN), 0};
+    poll(&p, 1, kAlertWaitMs);
+  }
+}
+
+int Session::Handshake(Failure* f) {
+  int64_t budget = budgetMs_;
+  for (;;) {
+    if (aborted_.load()) {
+      f->kind = "aborted";
+      f->message = "the session was aborted";
+      return -1;
+    }
+    int ret = gnutls_handshake(gs_);
+    if (ret == 0) return 0;
+    if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED) {
+      if (!cbFailure_.empty()) {  // a callback gave up (aborted / environment gone)
+        *f = cbFailure_;
+        return -1;
+      }
+      short ev = gnutls_record_get_direction(gs_) ? POLLOUT : POLLIN;
+      if (!WaitIo(ev, &budget, f)) return -1;
+      continue;
+    }
+    if (!gnutls_error_is_fatal(ret)) continue;  // e.g. a warning alert
+
+    // Fatal. Tell the peer why, when the failure is ours to tell.
+    if (!cbFailure_.empty()) {
+      *f = cbFailure_;
+      f->gnutlsCode = ret;
+      if (f->kind == "policy") {
+        gnutls_alert_description_t desc;
+        if (!AlertByName(rejectAlert_, &desc)) {
+          desc = peerChainEmpty_ && gnutls_protocol_get_version(gs_) == GNUTLS_TLS1_3 ? GNUTLS_A_CERTIFICATE_REQUIRED
+                                                                                      : GNUTLS_A_BAD_CERTIFICATE;
+        }
+        SendAlert(desc);
+      } else if (f->kind == "credentials") {
+        SendAlert(GNUTLS_A_INTERNAL_ERROR);
+      }
+      return -1;
+    }
+    DescribeFailure(ret, f);
+    if (!client_ && credsAsked_ && !localCreds_) f->noLocalCredentials = true;
+    if (f->kind == "tls") {
+      int level = 0;
+      int a = gnutls_error_to_alert(ret, &level);
+      if (a >= 0) SendAlert(static_cast<gnutls_alert_description_t>(a));
+    }
+    return -1;
+  }
+}
+
+// The verdict on the peer when GnuTLS did not ask during the handshake
+// (anonymous sessions, or a server that does not ask for a certificate).
+bool Session::CheckPeerPostHandshake(Failure* f) {
+  if (verifyAsked_) return true;
+  if (AskVerify() == 0) return true;
+  *f = cbFailure_;
+  if (f->kind == "policy") {
+    gnutls_alert_description_t desc;
+    if (!AlertByName(rejectAlert_, &desc)) desc = peerChainEmpty_ ? GNUTLS_A_ACCESS_DENIED : GNUTLS_A_BAD_CERTIFICATE;
+    SendAlert(desc);
+  }
+  return false;
+}
+
+void Session::Run() {
+  Failure f;
+  if (Handshake(&f) != 0 || !CheckPeerPostHandshake(&f)) {
+    Post(std::unique_ptr<Event>(new FailedEvent(f)));
+    Finish();
+    return;
+  }
+
+  // Established: the application's end of a socketpair.
+  int sv[2];
+  int type = dtls_ ? SOCK_SEQPACKET : SOCK_STREAM;
+  if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) < 0) {
+    f.kind = "local";
+    f.sysErrno = errno;
+    f.message = std::string("cannot create the plaintext socketpair: ") + strerror(f.sysErrno);
+    Post(std::unique_ptr<Event>(new FailedEvent(f)));
+    Finish();
+    return;
+  }
+  plainFd_ = sv[0];
+  int fl = fcntl(plainFd_, F_GETFL);
+  fcntl(plainFd_, F_SETFL, fl | O_NONBLOCK);
+
+  EstablishedInfo info;
+  info.appFd = sv[1];
+  const char* v = gnutls_protocol_get_name(gnutls_protocol_get_version(gs_));
+  info.version = v ? v : "unknown";
+  const char* cs = gnutls_ciphersuite_get(gs_);
+  if (cs == nullptr) {
+    cs = gnutls_cipher_suite_get_name(gnutls_kx_get(gs_), gnutls_cipher_get(gs_), gnutls_mac_get(gs_));
+  }
+  info.cipher = cs ? cs : "unknown";
+  if (client_) {
+    info.hasServerName = hasServerName_;
+    info.serverName = serverName_;
+  } else {
+    info.serverName = ReceivedServerName();
+    info.hasServerName = !info.serverName.empty();
+  }
+  info.peerChain = PeerChain();
+  if (dtls_) info.dataMtu = gnutls_dtls_get_data_mtu(gs_);
+  Post(std::unique_ptr<Event>(new EstablishedEvent(std::move(info))));
+
+  Relay();
+  Finish();
+}
+
+// ---------------------------------------------------------------------------
+// The relay: plaintext <-> records, until both directions are done.
+
+void Session::Relay() {
+  EndInfo end;
+  const size_t cap = dtls_ ? kDgramBuf : kTlsChunk;
+  std::vector<char> inBuf(dtls_ ? kDgramBuf : kTlsChunk);  // peer -> application
+  std::vector<char> outBuf(cap);                            // application -> peer
+  size_t inLen = 0, inOff = 0, outLen = 0, outOff = 0;
+  bool peerEof = false, plainShut = false, appEof = false, byeDone = false, appGone = false;
+  enum { kNone, kApp, kPeer } first = kNone;
+
+  for (;;) {
+    if (aborted_.load()) {
+      end.reason = "aborted";
+      break;
+    }
+    bool progress = false;
+    short tlsEv = 0, plainEv = 0;
+
+    // Peer -> application. Reading whenever our buffer is empty also drains
+    // what GnuTLS already holds (gnutls_record_check_pending) before we poll.
+    if (!peerEof && inLen == 0) {
+      ssize_t r = gnutls_record_recv(gs_, inBuf.data(), inBuf.size());
+      if (r > 0) {
+        inLen = static_cast<size_t>(r);
+        inOff = 0;
+        bytesIn_ += static_cast<uint64_t>(r);
+        progress = true;
+      } else if (r == 0 || r == GNUTLS_E_PREMATURE_TERMINATION) {
+        peerEof = true;
+        if (r != 0) end.truncated = true;
+        if (first == kNone) first = kPeer;
+        progress = true;
+      } else if (r == GNUTLS_E_AGAIN) {
+        tlsEv |= gnutls_record_get_direction(gs_) ? POLLOUT : POLLIN;
+      } else if (r == GNUTLS_E_INTERRUPTED || !gnutls_error_is_fatal(static_cast<int>(r))) {
+        // Warning alerts, renegotiation requests (refused by ignoring them).
+        progress = true;
+      } else {
+        DescribeFailure(static_cast<int>(r), &end.failure);
+        end.reason = "error";
+        break;
+      }
+    }
+    if (inLen > 0) {
+      ssize_t w = send(plainFd_, inBuf.data() + inOff, inLen - inOff, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (w >= 0) {
+        inOff += static_cast<size_t>(w);
+        if (inOff >= inLen) inLen = inOff = 0;
+        progress = true;
+      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        plainEv |= POLLOUT;
+      } else if (errno == EINTR) {
+        progress = true;
+      } else if (dtls_ && errno == EMSGSIZE) {
+        inLen = inOff = 0;  // a datagram the socketpair cannot carry
+        end.dropped++;
+        progress = true;
+      } else {
+        appGone = true;  // EPIPE, ECONNRESET: the application closed its end
+        inLen = inOff = outLen = outOff = 0;
+      }
+    }
+    if (peerEof && inLen == 0 && !plainShut && !appGone) {
+      shutdown(plainFd_, SHUT_WR);
+      plainShut = true;
+      progress = true;
+    }
+
+    // Application -> peer.
+    if (!appEof && !appGone && outLen == 0) {
+      ssize_t n = recv(plainFd_, outBuf.data(), outBuf.size(), MSG_DONTWAIT);
+      if (n > 0) {
+        outLen = static_cast<size_t>(n);
+        outOff = 0;
+        progress = true;
+      } else if (n == 0) {
+        appEof = true;
+        if (first == kNone) first = kApp;
+        progress = true;
+      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        plainEv |= POLLIN;
+      } else if (errno == EINTR) {
+        progress = true;
+      } else {
+        appGone = true;
+        inLen = inOff = outLen = outOff = 0;
+      }
+    }
+    if (outLen > 0 && !appGone) {
+      // After GNUTLS_E_AGAIN this repeats the same call, as GnuTLS requires.
+      ssize_t r = gnutls_record_send(gs_, outBuf.data() + outOff, outLen - outOff);
+      if (r > 0) {
+        outOff += static_cast<size_t>(r);
+        bytesOut_ += static_cast<uint64_t>(r);
+        if (outOff >= outLen) outLen = outOff = 0;
+        progress = true;
+      } else if (r == GNUTLS_E_AGAIN) {
+        tlsEv |= gnutls_record_get_direction(gs_) ? POLLOUT : POLLIN;
+      } else if (r == GNUTLS_E_INTERRUPTED) {
+        progress = true;
+      } else if (dtls_ && r == GNUTLS_E_LARGE_PACKET) {
+        outLen = outOff = 0;  // larger than the path allows: dropped, as UDP would
+        end.dropped++;
+        progress = true;
+      } else {
+        DescribeFailure(static_cast<int>(r), &end.failure);
+        end.reason = "error";
+        break;
+      }
+    }
+    if ((appEof || appGone) && outLen == 0 && !byeDone) {
+      int r = gnutls_bye(gs_, GNUTLS_SHUT_WR);
+      if (r == 0) {
+        byeDone = true;
+        progress = true;
+      } else if (r == GNUTLS_E_AGAIN && !appGone) {
+        tlsEv |= gnutls_record_get_direction(gs_) ? POLLOUT : POLLIN;
+      } else if (r == GNUTLS_E_INTERRUPTED && !appGone) {
+        progress = true;
+      } else if (peerEof || appGone) {
+        byeDone = true;  // the peer is gone already, or we are leaving anyway
+        progress = true;
+      } else {
+        DescribeFailure(r, &end.failure);
+        end.reason = "error";
+        break;
+      }
+    }
+
+    if (appGone && byeDone) {
+      end.reason = "closed";
+      break;
+    }
+    if (appEof && byeDone && (dtls_ || (peerEof && plainShut))) {
+      // DTLS has no half-close to wait for: after our close_notify we are done.
+      end.reason = first == kPeer ? "peer-closed" : "closed";
+      break;
+    }
+    if (progress) continue;
+
+    struct pollfd p[3] = {
+        {tlsEv ? tlsFd_ : -1, tlsEv, 0},
+        {plainEv ? plainFd_ : -1, plainEv, 0},
+        {wakeFd_, POLLIN, 0},
+    };
+    if (poll(p, 3, -1) < 0 && errno != EINTR) {
+      end.failure.kind = "local";
+      end.failure.sysErrno = errno;
+      end.failure.message = std::string("poll failed: ") + strerror(errno);
+      end.reason = "error";
+      break;
+    }
+  }
+  if (end.reason == "aborted" && !byeDone) {
+    // Best effort: tell the peer we are going (never blocks).
+    gnutls_bye(gs_, GNUTLS_SHUT_WR);
+  }
+  end.bytesIn = bytesIn_.load();
+  end.bytesOut = bytesOut_.load();
+  // Close our descriptors before telling JavaScript, so that "ended" means
+  // the descriptors are gone.
+  CloseFd(plainFd_);
+  CloseFd(tlsFd_);
+  Post(std::unique_ptr<Event>(new EndEvent(std::move(end))));
+}
+
+void Session::Finish() {
+  ReleaseResources();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (tsfn_ != nullptr && !tsfnGone_ && !tsfnReleased_) {
+      napi_release_threadsafe_function(tsfn_, napi_tsfn_release);
+    }
+    tsfnReleased_ = true;
+  }
+  std::lock_guard<std::mutex> lk(g_regMu);
+  if (registered_) {
+    g_live.erase(this);
+    registered_ = false;
+  }
+  g_regCv.notify_all();
+}
+
+void Session::ReleaseResources() {
+  if (gs_ != nullptr) {
+    gnutls_deinit(gs_);
+    gs_ = nullptr;
+  }
+  if (certCred_ != nullptr) {
+    gnutls_certificate_free_credentials(certCred_);
+    certCred_ = nullptr;
+  }
+  if (anonCli_ != nullptr) {
+    gnutls_anon_free_client_credentials(anonCli_);
+    anonCli_ = nullptr;
+  }
+  if (anonSrv_ != nullptr) {
+    gnutls_anon_free_server_credentials(anonSrv_);
+    anonSrv_ = nullptr;
+  }
+  localCreds_.reset();
+  CloseFd(plainFd_);
+  CloseFd(tlsFd_);
+  // wakeFd_ stays until the object dies: Abort() may still write to it.
+}
+
+// ---------------------------------------------------------------------------
+// JavaScript entry points
+
+namespace {
+
+// Per-session handle: { abort(), stats() }.
+Napi::Object MakeHandle(Napi::Env env, std::shared_ptr<Session> s) {
+  Napi::Object h = Napi::Object::New(env);
+  h.Set("abort", Napi::Function::New(
+                     env,
+                     [s](const Napi::CallbackInfo& info) -> Napi::Value {
+                       s->Abort();
+                       return info.Env().Undefined();
+                     },
+                     "abort"));
+  h.Set("stats", Napi::Function::New(
+                     env,
+                     [s](const Napi::CallbackInfo& info) -> Napi::Value {
+                       Napi::Object o = Napi::Object::New(info.Env());
+                       o.Set("bytesIn", Napi::Number::New(info.Env(), static_cast<double>(s->bytesIn())));
+                       o.Set("bytesOut", Napi::Number::New(info.Env(), static_cast<double>(s->bytesOut())));
+                       return o;
+                     },
+                     "stats"));
+  return h;
+}
+
+// tlsStartSession(options, dispatch) -> handle
+Napi::Value StartSession(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
+    ThrowTypeError(env, "tlsStartSession(options, dispatch)");
+    return env.Undefined();
+  }
+  auto s = std::make_shared<Session>(env);
+  if (!s->Setup(env, info[0].As<Napi::Object>())) return env.Undefined();
+  if (!s->Launch(env, info[1].As<Napi::Function>())) return env.Undefined();
+  return MakeHandle(env, s);
+}
+
+// On environment teardown: abort this environment's sessions and wait
+// (bounded) for their threads to finish with GnuTLS and their descriptors.
+void OnEnvCleanup(void* arg) {
+  napi_env env = static_cast<napi_env>(arg);
+  std::unique_lock<std::mutex> lk(g_regMu);
+  for (Session* s : g_live) {
+    if (s->env() == env) s->Abort();
+  }
+  auto mine = [env] {
+    for (Session* s : g_live) {
+      if (s->env() == env) return true;
+    }
+    return false;
+  };
+  g_regCv.wait_for(lk, std::chrono::seconds(3), [&] { return !mine(); });
+}
+
+}  // namespace
+
+void InitSessions(Napi::Env env, Napi::Object exports) {
+  exports.Set("tlsStartSession", Napi::Function::New(env, StartSession, "tlsStartSession"));
+  napi_add_env_cleanup_hook(env, OnEnvCleanup, static_cast<napi_env>(env));
+}
+
+}  // namespace tls
+}  // namespace tlspool

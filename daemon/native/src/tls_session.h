@@ -1,0 +1,79 @@
+// One TLS or DTLS session: a GnuTLS session on a native thread of its own
+// that performs the handshake on a connected socket, asks JavaScript for
+// local credentials and for the verdict on the peer (blocking only its own
+// thread), and then relays plaintext between a socketpair and the TLS
+// records until both sides are done.
+//
+// Threading: everything in here except Start(), the JavaScript-facing handle
+// and Event::Deliver() runs on the session thread. JavaScript is reached
+// only through the session's napi_threadsafe_function; a question (a
+// "request") blocks the session thread on a condition variable until the
+// reply arrives, the session is aborted, or the environment goes away.
+#pragma once
+#include <napi.h>
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "tls_common.h"
+#include "tls_credentials.h"
+
+namespace tlspool {
+namespace tls {
+
+class Session;
+
+// What went wrong, as facts; TypeScript turns them into an errno.
+struct Failure {
+  // 'aborted' | 'timeout' | 'transport' | 'alert' | 'policy' | 'credentials' | 'tls' | 'gone'
+  std::string kind;
+  int gnutlsCode = 0;
+  int sysErrno = 0;         // transport errno, when kind is 'transport'
+  std::string alert;        // the alert received, when kind is 'alert'
+  int alertCode = -1;
+  int policyErrno = 0;      // errno chosen by JavaScript (policy / credentials)
+  std::string message;      // person-readable
+  bool noLocalCredentials = false;  // server: the credentials callback chose none
+  bool empty() const { return kind.empty(); }
+};
+
+// Something the session thread hands to JavaScript.
+class Event {
+ public:
+  virtual ~Event() = default;
+  // On the JavaScript thread: build the event object and call dispatch.
+  virtual void Deliver(Napi::Env env, Napi::Function dispatch) = 0;
+  // The environment is gone and the event will never be delivered: release
+  // what it owns (descriptors) and wake whoever waits for it.
+  virtual void Drop() {}
+};
+
+// The answer to a request from the session thread.
+struct Reply {
+  bool ok = false;
+  int errnum = 0;
+  std::string message;
+  std::string alert;                         // verify: the alert to send on rejection
+  std::shared_ptr<Credentials> credentials;  // credentials: the chosen ones (null = none)
+  bool gone = false;                         // aborted or the environment went away
+};
+
+// One outstanding request. Shared by the waiting session thread and the
+// JavaScript reply function, whichever lives longer.
+struct Pending {
+  std::shared_ptr<Session> session;
+  bool done = false;  // guarded by session->waitMu_
+  Reply reply;
+};
+
+// Creates the JavaScript-facing functions of the addon's session part.
+void InitSessions(Napi::Env env, Napi::Object exports);
+
+}  // namespace tls
+}  // namespace tlspool

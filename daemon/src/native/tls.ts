@@ -1,0 +1,569 @@
+/**
+ * The TLS engine: GnuTLS sessions, each on a native thread of its own, with a
+ * native plaintext <-> TLS relay. This file is the thin typed face of the
+ * addon's TLS part (daemon/native/src/tls_*.cc).
+ *
+ * Mechanism, not policy: which local identity to present and whether a peer
+ * is acceptable are asked of the caller (`credentials`, `verifyPeer`), while
+ * the session thread waits. The errno chosen for a failure comes from the
+ * table in `failureErrno()` below, or from the caller's own verdict.
+ *
+ * Descriptors: `startSession` duplicates the socket it is given (the caller
+ * closes its own), and hands back `plaintextFd`, a plain descriptor number
+ * that the caller owns and must close (e.g. by wrapping it in an OwnedFd, or
+ * in a net.Socket).
+ */
+import { addon } from './load';
+import { Errno, errnoName } from '../protocol/errno';
+
+// ---------------------------------------------------------------------------
+// Native surface (daemon/native/src/tls_*.cc)
+
+interface NativeCredentialsObject {
+  readonly closed: boolean;
+  readonly chainDer: Buffer[];
+  close(): void;
+}
+
+interface NativeFailureFacts {
+  kind: 'aborted' | 'timeout' | 'transport' | 'alert' | 'policy' | 'credentials' | 'tls' | 'local' | 'gone';
+  message: string;
+  gnutls?: string;
+  gnutlsCode?: number;
+  sysErrno?: number;
+  alert?: string;
+  alertCode?: number;
+  policyErrno?: number;
+  noLocalCredentials?: boolean;
+}
+
+type NativeEvent =
+  | {
+      type: 'credentials';
+      role: Role;
+      serverName?: string;
+      acceptedIssuers: string[];
+      reply(answer: NativeCredentialsObject | null | { errno: number; message: string }): void;
+    }
+  | {
+      type: 'verify';
+      role: Role;
+      chainDer: Buffer[];
+      serverName?: string;
+      reply(answer: VerifyResult): void;
+    }
+  | {
+      type: 'established';
+      plaintextFd: number;
+      version: string;
+      cipher: string;
+      serverName?: string;
+      peerChainDer: Buffer[];
+      mtu?: number;
+    }
+  | ({ type: 'failed' } & NativeFailureFacts)
+  | ({
+      type: 'end';
+      reason: EndReason;
+      truncated: boolean;
+      bytesIn: number;
+      bytesOut: number;
+      droppedDatagrams?: number;
+    } & Partial<NativeFailureFacts>);
+
+interface NativeSessionHandle {
+  abort(): void;
+  stats(): { bytesIn: number; bytesOut: number };
+}
+
+interface TlsAddon {
+  TlsCredentials: new (chainPem: string, keyPem: string | null, keyUri: string | null) => NativeCredentialsObject;
+  tlsStartSession(opts: object, dispatch: (ev: NativeEvent) => void): NativeSessionHandle;
+  tlsVerifyChain(chainDer: Buffer[], opts: object): VerifyChainResult;
+  tlsCertInfo(der: Buffer): CertInfo;
+  tlsDupFd(fd: number): number;
+  tlsCloseFd(fd: number): void;
+  tlsPollFd(fd: number, dir: 'in' | 'out', timeoutMs: number): boolean;
+  tlsGnutlsVersion: string;
+}
+
+const native = addon as unknown as TlsAddon;
+
+/** The GnuTLS version the addon runs with, e.g. "3.7.9". */
+export const gnutlsVersion: string = native.tlsGnutlsVersion;
+
+// ---------------------------------------------------------------------------
+// Credentials
+
+/**
+ * Loaded local credentials: a certificate chain (leaf first) and its private
+ * key. Held natively and reused by every session that presents them; a
+ * session keeps its own reference, so close() while a session uses them is
+ * safe. Freed by close() or by the garbage collector.
+ */
+export interface NativeCredentials {
+  readonly closed: boolean;
+  /** The chain, leaf first (DER). Empty once closed. */
+  readonly chainDer: Buffer[];
+  close(): void;
+}
+
+/**
+ * Load a PEM chain (leaf first) with its private key: PEM text, or a key URL
+ * such as a PKCS #11 URI ("pkcs11:token=...;object=...;type=private").
+ * Throws an Error with `code` (EINVAL for unreadable input or a key that
+ * does not belong to the leaf, ENOKEY for a key URL that cannot be opened).
+ */
+export function loadCredentials(chainPem: string, key: { pem: string } | { uri: string }): NativeCredentials {
+  if ('pem' in key) return new native.TlsCredentials(chainPem, key.pem, null);
+  return new native.TlsCredentials(chainPem, null, key.uri);
+}
+
+// ---------------------------------------------------------------------------
+// Sessions
+
+export type Role = 'client' | 'server';
+
+export interface CredentialsContext {
+  readonly role: Role;
+  /** Server: the SNI the client sent (if any). Client: the SNI we sent. */
+  readonly serverName?: string;
+  /** Client: the CA names (RFC 4514 strings) the server said it accepts. */
+  readonly acceptedIssuers: string[];
+}
+
+export interface VerifyContext {
+  readonly role: Role;
+  /** The peer's chain as it sent it, leaf first; empty if it sent none (or anonymous). */
+  readonly chainDer: Buffer[];
+  /** Client: the SNI we sent. Server: the SNI received. */
+  readonly serverName?: string;
+}
+
+/** TLS alert names a verifyPeer rejection may ask to send (default: bad_certificate, or certificate_required / access_denied for a peer without certificate). */
+export type RejectAlert =
+  | 'bad_certificate'
+  | 'unsupported_certificate'
+  | 'certificate_revoked'
+  | 'certificate_expired'
+  | 'certificate_unknown'
+  | 'unknown_ca'
+  | 'access_denied'
+  | 'handshake_failure'
+  | 'insufficient_security'
+  | 'certificate_required'
+  | 'unrecognized_name'
+  | 'internal_error';
+
+export type VerifyResult = { ok: true } | { ok: false; errno: number; message: string; alert?: RejectAlert };
+
+export interface StartOptions {
+  /** A connected socket (TCP for 'tls', UDP for 'dtls'). The addon dups it and owns the dup; the caller closes its own. */
+  fd: number;
+  role: Role;
+  /** 'dtls': DTLS 1.2 over a connected UDP socket. Default 'tls'. */
+  transport?: 'tls' | 'dtls';
+  /** A GnuTLS priority string. Default: TLS 1.3 + 1.2 (DTLS 1.2 for dtls), ECDHE/DHE with AEAD ciphers only. */
+  priority?: string;
+  /** Client: the SNI to send (a DNS name). */
+  serverName?: string;
+  /** Server: ask the client for a certificate? Default 'ignore'. */
+  certRequest?: 'ignore' | 'request' | 'require';
+  /** Also allow anonymous (DH-anon) key exchange. Restricts the session to TLS 1.2 / DTLS 1.2. */
+  anonymous?: boolean;
+  /**
+   * Budget for waiting on the network during the handshake (default 60000;
+   * 0 = none). Time spent in `credentials` / `verifyPeer` does not count:
+   * bound those yourself (e.g. reject after a while).
+   */
+  handshakeTimeoutMs?: number;
+  /** DTLS: the transport MTU (payload of one UDP datagram). Default: the socket's path MTU less IP/UDP headers. */
+  mtu?: number;
+  /** Abort the handshake (rejects with ECANCELED). */
+  signal?: AbortSignal;
+  /**
+   * Choose local credentials. Server: called once, with the SNI the client
+   * sent (or none). Client: called only when the server asks for a
+   * certificate. Resolve null to present none. Rejecting fails the handshake
+   * with the rejection's `errno` (a number, or `code` naming one), else EIO.
+   */
+  credentials(ctx: CredentialsContext): Promise<NativeCredentials | null> | NativeCredentials | null;
+  /**
+   * The policy decision on the peer, called exactly once per session when
+   * the peer's chain (possibly empty) is known. When the peer sends a
+   * certificate (or the server asked for one) this happens inside the
+   * handshake, before our Finished; otherwise (anonymous, or a server with
+   * certRequest 'ignore') right after the handshake, before the session is
+   * handed out. Either way no plaintext passes before it resolves ok. A
+   * rejection (or a throw: EACCES) fails the handshake and sends an alert.
+   *
+   * TLS 1.3 note: a client finishes its handshake before the server has
+   * judged the client's certificate; if the server then rejects it, the
+   * client learns so as an alert on its first read, i.e. as onEnd 'error'.
+   */
+  verifyPeer(ctx: VerifyContext): Promise<VerifyResult> | VerifyResult;
+}
+
+export interface SessionStats {
+  /** Plaintext bytes received from the peer and delivered (or being delivered) to the application. */
+  bytesIn: number;
+  /** Plaintext bytes sent to the peer. */
+  bytesOut: number;
+}
+
+export interface SessionControl {
+  stats(): SessionStats;
+  /** Tear the session down now (idempotent); onEnd follows with reason 'aborted'. */
+  abort(): void;
+}
+
+export interface Established {
+  /**
+   * The application's end of a socketpair (SOCK_STREAM for tls,
+   * SOCK_SEQPACKET for dtls: one datagram per message), close-on-exec,
+   * blocking. The caller owns it and must close it.
+   */
+  plaintextFd: number;
+  /** GnuTLS names: 'TLS1.3', 'TLS1.2', 'DTLS1.2'. */
+  version: string;
+  /** IANA name, e.g. 'TLS_AES_128_GCM_SHA256'. */
+  cipher: string;
+  /** SNI received (server) / sent (client). */
+  serverName?: string;
+  peerChainDer: Buffer[];
+  /** DTLS: the largest datagram the application may send; larger ones are dropped. */
+  mtu?: number;
+  session: SessionControl;
+}
+
+export type EndReason = 'closed' | 'peer-closed' | 'error' | 'aborted';
+
+export interface SessionEnd {
+  /**
+   * closed: the application closed first (we sent close_notify) and the
+   * peer finished too; peer-closed: the peer closed first; error: a TLS or
+   * transport error; aborted: abort() (or environment shutdown).
+   */
+  reason: EndReason;
+  /** For 'error'; and for 'peer-closed' when the peer closed without close_notify (ECONNRESET: possible truncation). */
+  errno?: number;
+  code?: string;
+  message?: string;
+  gnutls?: string;
+  alert?: string;
+  bytesIn: number;
+  bytesOut: number;
+  /** DTLS: datagrams dropped for being larger than the MTU. */
+  droppedDatagrams?: number;
+}
+
+/** A failed handshake. `code` is an errno name, `errno` its number. */
+export class TlsError extends Error {
+  override readonly name = 'TlsError';
+  readonly code: string;
+  readonly errno: number;
+  /** The GnuTLS error name (GNUTLS_E_...), when GnuTLS reported one. */
+  readonly gnutls?: string;
+  /** The fatal alert the peer sent, e.g. 'bad_certificate'. */
+  readonly alert?: string;
+  /** What kind of failure: 'aborted' | 'timeout' | 'transport' | 'alert' | 'policy' | 'credentials' | 'tls' | 'local' | 'gone'. */
+  readonly kind: string;
+  constructor(message: string, errno: number, facts: { gnutls?: string; alert?: string; kind: string }) {
+    super(message);
+    this.errno = errno;
+    this.code = errnoName(errno);
+    this.gnutls = facts.gnutls;
+    this.alert = facts.alert;
+    this.kind = facts.kind;
+  }
+}
+
+const CERT_ALERTS = new Set([
+  'bad_certificate',
+  'unsupported_certificate',
+  'certificate_revoked',
+  'certificate_expired',
+  'certificate_unknown',
+  'unknown_ca',
+  'access_denied',
+  'certificate_required',
+]);
+
+const ACCESS_GNUTLS = new Set([
+  'GNUTLS_E_NO_CERTIFICATE_FOUND',
+  'GNUTLS_E_CERTIFICATE_ERROR',
+  'GNUTLS_E_CERTIFICATE_REQUIRED',
+  'GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR',
+]);
+
+/**
+ * How the engine's failure facts become an errno:
+ *   aborted -> ECANCELED; timeout -> ETIMEDOUT;
+ *   transport -> the socket's errno (ECONNRESET for an unexpected EOF, ECONNREFUSED for DTLS to a closed port, ...);
+ *   policy (verifyPeer rejected) -> the verdict's errno (EACCES by default);
+ *   credentials callback failed -> its errno (EIO by default);
+ *   alert from the peer -> EACCES for certificate/access alerts, EPROTONOSUPPORT for protocol_version, ECANCELED for user_canceled, else EPROTO;
+ *   GnuTLS error -> EACCES (peer gave no / a bad certificate), ENOKEY (server had no credentials for the name),
+ *                   EPROTONOSUPPORT (version), ENOMEM, EIO (key/token failures), else EPROTO.
+ */
+export function failureErrno(f: NativeFailureFacts): number {
+  switch (f.kind) {
+    case 'aborted':
+    case 'gone':
+      return Errno.ECANCELED;
+    case 'timeout':
+      return Errno.ETIMEDOUT;
+    case 'transport':
+      return f.sysErrno || Errno.ECONNRESET;
+    case 'local':
+      return f.sysErrno || Errno.EIO;
+    case 'policy':
+      return f.policyErrno || Errno.EACCES;
+    case 'credentials':
+      return f.policyErrno || Errno.EIO;
+    case 'alert':
+      if (f.alert && CERT_ALERTS.has(f.alert)) return Errno.EACCES;
+      if (f.alert === 'protocol_version') return Errno.EPROTONOSUPPORT;
+      if (f.alert === 'user_canceled') return Errno.ECANCELED;
+      return Errno.EPROTO;
+    case 'tls':
+    default: {
+      const g = f.gnutls ?? '';
+      if (f.noLocalCredentials) return Errno.ENOKEY;
+      if (ACCESS_GNUTLS.has(g)) return Errno.EACCES;
+      if (g === 'GNUTLS_E_UNSUPPORTED_VERSION_PACKET') return Errno.EPROTONOSUPPORT;
+      if (g === 'GNUTLS_E_MEMORY_ERROR') return Errno.ENOMEM;
+      if (g === 'GNUTLS_E_PK_SIGN_FAILED' || g.startsWith('GNUTLS_E_PKCS11_')) return Errno.EIO;
+      return Errno.EPROTO;
+    }
+  }
+}
+
+function errnoOf(err: unknown, fallback: number): number {
+  if (err && typeof err === 'object') {
+    const e = err as { errno?: unknown; code?: unknown };
+    if (typeof e.errno === 'number' && e.errno > 0) return e.errno;
+    if (typeof e.code === 'string' && e.code in Errno) return Errno[e.code as keyof typeof Errno];
+  }
+  return fallback;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Start a TLS/DTLS session on a connected socket. Resolves when the handshake
+ * is done and the peer accepted by `verifyPeer`; rejects with a TlsError.
+ * After resolving, `onEnd` is called exactly once when the relay ends (never
+ * if the promise rejects).
+ */
+export function startSession(opts: StartOptions, onEnd: (end: SessionEnd) => void): Promise<Established> {
+  return new Promise<Established>((resolve, reject) => {
+    let settled = false;
+    let established = false;
+    let handle: NativeSessionHandle | undefined;
+    const signal = opts.signal;
+    const onAbort = () => handle?.abort();
+    const settle = () => {
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+    };
+    if (signal?.aborted) {
+      reject(new TlsError('the TLS handshake was aborted', Errno.ECANCELED, { kind: 'aborted' }));
+      return;
+    }
+
+    const dispatch = (ev: NativeEvent): void => {
+      switch (ev.type) {
+        case 'credentials': {
+          const ctx: CredentialsContext = {
+            role: ev.role,
+            acceptedIssuers: ev.acceptedIssuers,
+            ...(ev.serverName !== undefined ? { serverName: ev.serverName } : {}),
+          };
+          Promise.resolve()
+            .then(() => opts.credentials(ctx))
+            .then(
+              (c) => ev.reply((c ?? null) as NativeCredentialsObject | null),
+              (err) => ev.reply({ errno: errnoOf(err, Errno.EIO), message: messageOf(err) }),
+            );
+          return;
+        }
+        case 'verify': {
+          const ctx: VerifyContext = {
+            role: ev.role,
+            chainDer: ev.chainDer,
+            ...(ev.serverName !== undefined ? { serverName: ev.serverName } : {}),
+          };
+          Promise.resolve()
+            .then(() => opts.verifyPeer(ctx))
+            .then(
+              (r) => ev.reply(r),
+              (err) => ev.reply({ ok: false, errno: errnoOf(err, Errno.EACCES), message: messageOf(err) }),
+            );
+          return;
+        }
+        case 'established': {
+          if (settled || signal?.aborted) {
+            // Aborted meanwhile: the session is going down; nobody takes this fd.
+            native.tlsCloseFd(ev.plaintextFd);
+            if (!settled) {
+              settle();
+              reject(new TlsError('the TLS handshake was aborted', Errno.ECANCELED, { kind: 'aborted' }));
+            }
+            return;
+          }
+          settle();
+          established = true;
+          const h = handle!;
+          resolve({
+            plaintextFd: ev.plaintextFd,
+            version: ev.version,
+            cipher: ev.cipher,
+            peerChainDer: ev.peerChainDer,
+            ...(ev.serverName !== undefined ? { serverName: ev.serverName } : {}),
+            ...(ev.mtu !== undefined ? { mtu: ev.mtu } : {}),
+            session: { stats: () => h.stats(), abort: () => h.abort() },
+          });
+          return;
+        }
+        case 'failed': {
+          if (settled) return;
+          settle();
+          const errno = failureErrno(ev);
+          reject(
+            new TlsError(`TLS handshake failed: ${ev.message}`, errno, {
+              kind: ev.kind,
+              ...(ev.gnutls !== undefined ? { gnutls: ev.gnutls } : {}),
+              ...(ev.alert !== undefined ? { alert: ev.alert } : {}),
+            }),
+          );
+          return;
+        }
+        case 'end': {
+          if (!established) return;
+          const end: SessionEnd = { reason: ev.reason, bytesIn: ev.bytesIn, bytesOut: ev.bytesOut };
+          if (ev.reason === 'error' && ev.kind) {
+            const errno = failureErrno(ev as NativeFailureFacts);
+            Object.assign(end, { errno, code: errnoName(errno), message: ev.message });
+            if (ev.gnutls) end.gnutls = ev.gnutls;
+            if (ev.alert) end.alert = ev.alert;
+          } else if (ev.reason === 'peer-closed' && ev.truncated) {
+            Object.assign(end, {
+              errno: Errno.ECONNRESET,
+              code: 'ECONNRESET',
+              message: 'the peer closed the connection without close_notify',
+            });
+          }
+          if (ev.droppedDatagrams) end.droppedDatagrams = ev.droppedDatagrams;
+          onEnd(end);
+          return;
+        }
+      }
+    };
+
+    const nativeOpts: Record<string, unknown> = {
+      fd: opts.fd,
+      role: opts.role,
+      transport: opts.transport ?? 'tls',
+      certRequest: opts.certRequest ?? 'ignore',
+      anonymous: opts.anonymous ?? false,
+      handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 60000,
+    };
+    if (opts.priority !== undefined) nativeOpts.priority = opts.priority;
+    if (opts.serverName !== undefined) nativeOpts.serverName = opts.serverName;
+    if (opts.mtu !== undefined) nativeOpts.mtu = opts.mtu;
+    try {
+      handle = native.tlsStartSession(nativeOpts, dispatch);
+    } catch (err) {
+      settle();
+      reject(err);
+      return;
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Certificates
+
+export interface VerifyChainOptions {
+  /** Trust anchors (PEM; a string may hold several). */
+  anchorsPem: string[];
+  /** Also trust the system's anchors (p11-kit / ca-certificates). */
+  useSystemTrust?: boolean;
+  /** CRLs (PEM), checked for every certificate they cover. */
+  crlsPem?: string[];
+  /** The key purpose the leaf must allow: TLS server or client authentication ('any': no check). */
+  purpose: 'server' | 'client' | 'any';
+  /** The leaf must be for this DNS name (dNSName, or CN when there are none). */
+  hostname?: string;
+  /** The leaf must be for this e-mail address (rfc822Name). */
+  email?: string;
+  /** Judge validity periods at this time instead of now. */
+  atTime?: Date;
+}
+
+export interface VerifyChainResult {
+  ok: boolean;
+  /** GnuTLS status flags without the GNUTLS_CERT_ prefix, e.g. 'EXPIRED', 'NOT_ACTIVATED', 'SIGNER_NOT_FOUND', 'SIGNER_NOT_CA', 'UNEXPECTED_OWNER', 'REVOKED', 'INSECURE_ALGORITHM', 'PURPOSE_MISMATCH'; 'NO_CERTIFICATE' for an empty chain. */
+  status: string[];
+  /** GnuTLS's sentence about it. */
+  message: string;
+}
+
+/** Verify a chain (leaf first, DER) against anchors, synchronously. Throws only for unusable input. */
+export function verifyChain(chainDer: Buffer[], opts: VerifyChainOptions): VerifyChainResult {
+  const o: Record<string, unknown> = {
+    anchorsPem: opts.anchorsPem,
+    useSystemTrust: opts.useSystemTrust ?? false,
+    crlsPem: opts.crlsPem ?? [],
+    purpose: opts.purpose,
+  };
+  if (opts.hostname !== undefined) o.hostname = opts.hostname;
+  if (opts.email !== undefined) o.email = opts.email;
+  if (opts.atTime !== undefined) o.atTime = opts.atTime.getTime();
+  return native.tlsVerifyChain(chainDer, o);
+}
+
+export interface CertInfo {
+  /** RFC 4514 distinguished names. */
+  subject: string;
+  issuer: string;
+  /** Hex serial number. */
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+  dnsNames: string[];
+  rfc822Names: string[];
+  commonName?: string;
+  /** Hex SHA-256 of the DER. */
+  sha256: string;
+  /** Self-issued (issuer = subject, matching key identifiers). */
+  selfSigned: boolean;
+  isCA: boolean;
+}
+
+/** Parse one DER certificate. Throws (code EINVAL) if it is not one. */
+export function certInfo(der: Buffer): CertInfo {
+  return native.tlsCertInfo(der);
+}
+
+// ---------------------------------------------------------------------------
+// Descriptor helpers (plain numbers; for callers and tests without OwnedFd)
+
+/** dup() with close-on-exec; the caller owns the result. */
+export function tlsDupFd(fd: number): number {
+  return native.tlsDupFd(fd);
+}
+
+/** close() a descriptor number. */
+export function tlsCloseFd(fd: number): void {
+  native.tlsCloseFd(fd);
+}
+
+/** Block the calling thread up to timeoutMs until fd is readable ('in') or writable ('out'); false on timeout. */
+export function tlsPollFd(fd: number, dir: 'in' | 'out', timeoutMs: number): boolean {
+  return native.tlsPollFd(fd, dir, timeoutMs);
+}
