@@ -4,12 +4,18 @@
  */
 import * as fs from 'node:fs';
 import { type Config, type ConfigSources, loadConfig } from './config';
+import { EventBus } from './events/bus';
+import { changeWatcher, openDb } from './identity/db';
+import { IdentityStore } from './identity/store';
 import type { Logger } from './log/logger';
 import { Cmd } from './protocol/constants';
 import { ping } from './server/ping';
 import { PoolServer } from './server/pool-server';
 import { type Handler, ProtocolError } from './server/request';
-import { starttls } from './tls/starttls';
+import { ConnectionLog } from './tls/connection-log';
+import { LocalCredentials } from './tls/local-credentials';
+import { startTlsHandler } from './tls/starttls';
+import { Validator } from './tls/validation';
 
 /** Known commands that only make sense as a follow-up carrying a cbid. */
 const replyOnly: Handler = async (req) => {
@@ -20,22 +26,40 @@ const pinentryNotYet: Handler = async () => {
   throw new ProtocolError('ENOSYS', 'PIN entry is not available in this pool yet');
 };
 
-const HANDLERS = new Map<number, Handler>([
-  [Cmd.PING, ping],
-  [Cmd.STARTTLS_CLIENT, starttls],
-  [Cmd.STARTTLS_SERVER, starttls],
-  [Cmd.STARTTLS_LOCALID, replyOnly],
-  [Cmd.SUCCESS, replyOnly],
-  [Cmd.ERROR, replyOnly],
-  [Cmd.PINENTRY, pinentryNotYet],
-]);
-
 export async function runDaemon(config: Config, sources: ConfigSources, log: Logger): Promise<number> {
   fs.mkdirSync(config.state_dir, { recursive: true, mode: 0o700 });
+  const db = openDb(config.state_dir);
+  const store = new IdentityStore(db);
+  const bus = new EventBus();
+  const connections = new ConnectionLog(db, bus);
+  const credentials = new LocalCredentials(store);
+  let current = config;
+  const validator = new Validator(store, current.tls);
+  const storeChanged = changeWatcher(db);
+  const starttls = startTlsHandler({
+    credentials,
+    validator,
+    connections,
+    config: () => current.tls,
+    refresh: () => {
+      if (!storeChanged()) return;
+      credentials.reset();
+      validator.reset();
+    },
+  });
+  const handlers = new Map<number, Handler>([
+    [Cmd.PING, ping],
+    [Cmd.STARTTLS_CLIENT, starttls],
+    [Cmd.STARTTLS_SERVER, starttls],
+    [Cmd.STARTTLS_LOCALID, replyOnly],
+    [Cmd.SUCCESS, replyOnly],
+    [Cmd.ERROR, replyOnly],
+    [Cmd.PINENTRY, pinentryNotYet],
+  ]);
   const server = PoolServer.listen({
     socket: config.socket,
     socketGroup: config.socket_group,
-    handlers: (cmd) => HANDLERS.get(cmd),
+    handlers: (cmd) => handlers.get(cmd),
     log,
   });
   log.info('listening', {
@@ -45,7 +69,6 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
     config_file: config.config_file ?? null,
   });
 
-  let current = config;
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
@@ -54,6 +77,8 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
       log.info('stopping', { signal, clients: server.sessions.size });
       void server.close(`the pool is shutting down (${signal})`).then(() => {
         for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.removeAllListeners(s);
+        credentials.reset();
+        db.close();
         log.info('stopped');
         resolve(0);
       });
@@ -68,6 +93,8 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
           }
         }
         current = next;
+        validator.reset(next.tls);
+        credentials.reset();
         log.info('configuration reloaded', { config_file: next.config_file ?? null });
       } catch (e) {
         log.error('configuration reload failed; keeping the running configuration', { error: e });

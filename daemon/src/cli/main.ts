@@ -1,5 +1,6 @@
 /** `tlspool`: one command with subcommands; each has --help. */
 import { UsageError } from './args';
+import { connections } from './commands/connections';
 import { daemon } from './commands/daemon';
 import { identity, trust } from './commands/identity';
 import { ping } from './commands/ping';
@@ -11,6 +12,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   ping: { run: ping, summary: 'check that the pool answers; show its identity and round-trip time' },
   identity: { run: identity, summary: 'add, list, remove local identities (certificate + key)' },
   trust: { run: trust, summary: 'add, list, remove trust anchors' },
+  connections: { run: connections, summary: 'list recent STARTTLS connections' },
 };
 
 function usage(): string {

@@ -4,7 +4,7 @@
  * response with a cbid) answered by a function the caller supplies.
  */
 import { decode, encode, errorPacket, type Packet } from '../protocol/codec';
-import { Cmd, cmdName } from '../protocol/constants';
+import { Cmd, cmdName, IpProto, StartTlsFlag } from '../protocol/constants';
 import { Errno, errnoName } from '../protocol/errno';
 import { connectUnix, type NativeError, type OwnedFd, type UnixConnection } from '../native/ipc';
 import { Framer } from '../server/framer';
@@ -42,6 +42,30 @@ interface Pending {
   resolve(r: PoolResponse): void;
   reject(e: Error): void;
   onCallback?: CallbackHandler;
+}
+
+export interface StartTlsOptions {
+  role: 'client' | 'server';
+  /** The connected socket to protect; the caller keeps (and should close) its own copy. */
+  fd: OwnedFd;
+  localid?: string;
+  remoteid?: string;
+  /** PIOF_STARTTLS_* bits; DTLS is added for UDP. */
+  flags?: number;
+  ipproto?: number;
+  /**
+   * Answer a STARTTLS_LOCALID proposal: return the proposed identity to
+   * accept it, another one to change it, or '' to refuse it. Without this,
+   * proposals are accepted as they are.
+   */
+  onLocalId?: (proposal: { localid: string; remoteid: string }) => string | Promise<string>;
+}
+
+export interface StartTlsResult {
+  readonly localid: string;
+  readonly remoteid: string;
+  /** The plaintext side of the connection; the caller owns it. */
+  readonly fd: OwnedFd;
 }
 
 /** The identity this library sends in PING unless told otherwise. */
@@ -104,6 +128,31 @@ export class PoolClient {
     const rttMs = Number(process.hrtime.bigint() - start) / 1e6;
     if (!('ping' in packet)) throw new PoolError('EPROTO', Errno.EPROTO, `PING was answered with ${cmdName(packet.cmd)}`);
     return { identity: packet.ping.YYYYMMDD_producer, rttMs };
+  }
+
+  /** STARTTLS_CLIENT or STARTTLS_SERVER: hand over a socket, get the plaintext fd. */
+  async starttls(opts: StartTlsOptions): Promise<StartTlsResult> {
+    const ipproto = opts.ipproto ?? IpProto.TCP;
+    const flags = (opts.flags ?? 0) | (ipproto === IpProto.UDP ? StartTlsFlag.DTLS : 0);
+    const payload = { flags, local: 0, ipproto, streamid: 0, localid: opts.localid ?? '', remoteid: opts.remoteid ?? '' };
+    const cmd = opts.role === 'client' ? Cmd.STARTTLS_CLIENT : Cmd.STARTTLS_SERVER;
+    const { packet, fd } = await this.request(
+      { reqid: 0, cbid: 0, cmd, starttls: payload },
+      {
+        fd: opts.fd,
+        onCallback: async (proposal) => {
+          if (!('starttls' in proposal)) throw new Error(`unexpected ${cmdName(proposal.cmd)} during STARTTLS`);
+          const { localid, remoteid } = proposal.starttls;
+          const chosen = opts.onLocalId ? await opts.onLocalId({ localid, remoteid }) : localid;
+          return { ...proposal, starttls: { ...proposal.starttls, localid: chosen } };
+        },
+      },
+    );
+    if (!('starttls' in packet) || !fd) {
+      fd?.close();
+      throw new PoolError('EPROTO', Errno.EPROTO, `STARTTLS was answered with ${cmdName(packet.cmd)}${fd ? '' : ' without an fd'}`);
+    }
+    return { localid: packet.starttls.localid, remoteid: packet.starttls.remoteid, fd };
   }
 
   /** Send raw bytes as they are: for tests that speak broken protocol. */

@@ -1,13 +1,204 @@
 /**
- * STARTTLS_CLIENT and STARTTLS_SERVER. The socket checks run first, so a
- * client learns at once what is wrong with the fd it sent.
+ * STARTTLS_CLIENT and STARTTLS_SERVER, as socket-protocol.txt describes
+ * them: check the socket, choose the local identity (asking the application
+ * with STARTTLS_LOCALID when it named none), run the handshake in the
+ * engine, validate the peer, and answer with the plaintext fd.
  */
-import type { Handler } from '../server/request';
-import { ProtocolError } from '../server/request';
+import type { Config } from '../config';
+import { adoptFd } from '../native/ipc';
+import { type NativeCredentials, startSession, type TlsError, type VerifyResult } from '../native/tls';
+import type { Packet, StartTlsPayload } from '../protocol/codec';
+import { Cmd, StartTlsFlag } from '../protocol/constants';
+import { Errno } from '../protocol/errno';
+import { checkIdentityString } from '../identity/store';
+import { type Handler, ProtocolError, type Request } from '../server/request';
+import type { ConnectionLog } from './connection-log';
+import type { ConnectionRecord, Role } from './connection-record';
 import { checkStartTlsFd } from './fd-check';
+import type { LocalCredentials } from './local-credentials';
+import type { Validator } from './validation';
 
-export const starttls: Handler = async (req) => {
-  if (!('starttls' in req.packet)) throw new Error('STARTTLS handler got another command');
-  checkStartTlsFd(req.packet.starttls, req.fd);
-  throw new ProtocolError('ENOSYS', 'this pool cannot run TLS sessions yet');
-};
+export interface StartTlsDeps {
+  readonly credentials: LocalCredentials;
+  readonly validator: Validator;
+  readonly connections: ConnectionLog;
+  readonly config: () => Config['tls'];
+  /** Called before each STARTTLS: picks up identity and trust changes made by the CLI. */
+  readonly refresh: () => void;
+}
+
+/** Requirements the pool cannot meet yet: an ERROR, never silently dropped. */
+const UNMET = [
+  [StartTlsFlag.REQUIRE_DNSSEC, 'REQUIRE_DNSSEC: this pool has no DNSSEC-validating resolver'],
+  [StartTlsFlag.REQUIRE_LDAP_CERT, 'REQUIRE_LDAP_CERT: this pool does no LDAP lookups'],
+  [StartTlsFlag.REQUIRE_LDAP_DANE, 'REQUIRE_LDAP_DANE: this pool does no LDAP lookups'],
+] as const;
+
+function checkFlagsAndIds(p: StartTlsPayload): void {
+  for (const [flag, why] of UNMET) {
+    if (p.flags & flag) throw new ProtocolError('EOPNOTSUPP', `cannot meet ${why}`);
+  }
+  for (const [field, value] of [
+    ['localid', p.localid],
+    ['remoteid', p.remoteid],
+  ] as const) {
+    if (!value) continue;
+    try {
+      checkIdentityString(value);
+    } catch {
+      throw new ProtocolError('EINVAL', `${field} "${value}" is not a domain or user@domain`);
+    }
+  }
+}
+
+/** The domain of an identity: what SEND_SNI sends. */
+function domainOf(id: string): string {
+  return id.slice(id.lastIndexOf('@') + 1);
+}
+
+export function startTlsHandler(deps: StartTlsDeps): Handler {
+  return async (req) => {
+    if (!('starttls' in req.packet)) throw new Error('STARTTLS handler got another command');
+    const p = req.packet.starttls;
+    const transport = checkStartTlsFd(p, req.fd);
+    checkFlagsAndIds(p);
+    deps.refresh();
+    const role: Role = req.packet.cmd === Cmd.STARTTLS_CLIENT ? 'client' : 'server';
+    const record = deps.connections.open({
+      role,
+      transport,
+      requester: { ...req.client.peer, executable: req.client.executable },
+      localid: p.localid,
+      remoteid: p.remoteid,
+    });
+    try {
+      return await handshake(deps, req, p, role, transport, record);
+    } catch (e) {
+      const err = e as Partial<TlsError> & Error;
+      const code = typeof err.code === 'string' && err.code in Errno ? err.code : 'EIO';
+      deps.connections.ended(record, 'handshake failed', { errno: code, message: err.message });
+      req.log.info('STARTTLS failed', { connection: record.id, client: req.client.id, role, errno: code, reason: err.message });
+      throw e;
+    }
+  };
+}
+
+async function handshake(
+  deps: StartTlsDeps,
+  req: Request,
+  p: StartTlsPayload,
+  role: Role,
+  transport: 'tls' | 'dtls',
+  record: ConnectionRecord,
+) {
+  const config = deps.config();
+  const ignoreRemote = (p.flags & StartTlsFlag.IGNORE_REMOTEID) !== 0;
+  const requestOnly = (p.flags & StartTlsFlag.REQUEST_REMOTEID) !== 0;
+  // Both sides allow anonymous TLS when neither wants identities.
+  const anonymous = ignoreRemote && p.localid === '';
+  let localid = p.localid;
+  let remoteid = '';
+
+  const chooseLocal = async (sni: string | undefined): Promise<NativeCredentials | null> => {
+    if (localid) return deps.credentials.get(localid);
+    // The application named none: propose candidates one at a time.
+    const candidates = role === 'server' && sni ? [sni, ...deps.credentials.candidates().filter((c) => c !== sni)] : deps.credentials.candidates();
+    if (anonymous && !sni) return null;
+    for (const candidate of candidates) {
+      const answer = await proposeLocalId(req, p, candidate);
+      if (answer === '') continue;
+      localid = answer;
+      return deps.credentials.get(answer);
+    }
+    if (role === 'client') return null; // The server may still accept us without a certificate.
+    throw new ProtocolError('ENOKEY', sni ? `no local identity for ${sni} was accepted` : 'no local identity was accepted');
+  };
+
+  const verifyPeer = (chainDer: Buffer[]): VerifyResult => {
+    if (ignoreRemote) return { ok: true };
+    if (chainDer.length === 0 && (requestOnly || anonymous)) return { ok: true };
+    const verdict = deps.validator.validate({
+      role,
+      chainDer,
+      remoteid: p.remoteid,
+      ignoreCaches: (p.flags & StartTlsFlag.IGNORE_CACHES) !== 0,
+    });
+    if (!verdict.ok) return { ok: false, errno: Errno[verdict.code], message: verdict.message, alert: verdict.alert };
+    remoteid = verdict.remoteid;
+    return { ok: true };
+  };
+
+  const established = await startSession(
+    {
+      fd: req.fd!.fd,
+      role,
+      transport,
+      priority: config.priority,
+      serverName: role === 'client' && p.flags & StartTlsFlag.SEND_SNI && p.remoteid ? domainOf(p.remoteid) : undefined,
+      certRequest: role === 'server' ? (ignoreRemote ? 'ignore' : requestOnly ? 'request' : 'require') : undefined,
+      anonymous,
+      handshakeTimeoutMs: config.handshake_timeout * 1000,
+      signal: req.signal,
+      credentials: (ctx) => chooseLocal(ctx.serverName),
+      verifyPeer: (ctx) => verifyPeer(ctx.chainDer),
+    },
+    (end) => {
+      record.bytesIn = end.bytesIn;
+      record.bytesOut = end.bytesOut;
+      const reason =
+        end.reason === 'closed' ? 'closed by application' : end.reason === 'peer-closed' ? 'closed by peer' : end.reason === 'aborted' ? 'aborted' : 'error';
+      deps.connections.ended(record, reason, end.code ? { errno: end.code, message: end.message ?? '' } : undefined);
+    },
+  );
+  const plaintext = adoptFd(established.plaintextFd);
+  Object.assign(record, {
+    localid,
+    remoteid,
+    sni: established.serverName,
+    version: established.version,
+    cipher: established.cipher,
+    peerChain: established.peerChainDer.map(derToPem),
+  });
+  deps.connections.established(record);
+  req.log.info('STARTTLS established', {
+    connection: record.id,
+    client: req.client.id,
+    role,
+    localid,
+    remoteid,
+    version: established.version,
+    cipher: established.cipher,
+  });
+  const response: Packet = {
+    reqid: req.packet.reqid,
+    cbid: 0,
+    cmd: req.packet.cmd as typeof Cmd.STARTTLS_CLIENT,
+    starttls: { ...p, localid, remoteid },
+  };
+  return { packet: response, fd: plaintext };
+}
+
+/**
+ * Ask the application about a local identity: it accepts it as is, changes
+ * it, or refuses it with an empty string.
+ */
+async function proposeLocalId(req: Request, p: StartTlsPayload, candidate: string): Promise<string> {
+  const answer = await req.callback({
+    reqid: req.packet.reqid,
+    cbid: 0,
+    cmd: Cmd.STARTTLS_LOCALID,
+    starttls: { ...p, localid: candidate },
+  });
+  if (!('starttls' in answer) || answer.cmd !== Cmd.STARTTLS_LOCALID) {
+    throw new ProtocolError('EINVAL', 'the answer to a STARTTLS_LOCALID proposal must be a STARTTLS_LOCALID');
+  }
+  const chosen = answer.starttls.localid;
+  if (chosen) checkIdentityString(chosen);
+  return chosen;
+}
+
+function derToPem(der: Buffer): string {
+  const b64 = der.toString('base64').replace(/.{64}/g, '$&\n');
+  return `-----BEGIN CERTIFICATE-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END CERTIFICATE-----\n`;
+}
+

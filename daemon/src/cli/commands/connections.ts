@@ -1,0 +1,53 @@
+import { loadConfig } from '../../config';
+import { openDb } from '../../identity/db';
+import { recentConnections } from '../../tls/connection-log';
+import { type CommandSpec, helpText, parse } from '../args';
+
+const spec = {
+  name: 'connections',
+  usage: 'connections [--limit N] [--json] [--state-dir DIR]',
+  summary: 'List recent STARTTLS connections from the connection log, newest first.',
+  options: { limit: { type: 'string', short: 'n' }, json: { type: 'boolean' }, 'state-dir': { type: 'string' }, config: { type: 'string' } },
+  help: {
+    limit: 'how many to show (default 20)',
+    json: 'print the full records as JSON, peer certificates included',
+    'state-dir': 'state directory (default: $TLSPOOL_STATE_DIR, the config file, then ~/.local/state/tlspool or /var/lib/tlspool)',
+    config: 'configuration file',
+  },
+} satisfies CommandSpec<{ limit: { type: 'string'; short: 'n' }; json: { type: 'boolean' }; 'state-dir': { type: 'string' }; config: { type: 'string' } }>;
+
+function bytes(n: number): string {
+  return n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / (1 << 20)).toFixed(1)} MiB`;
+}
+
+export async function connections(argv: string[]): Promise<number> {
+  const args = parse(spec, argv);
+  if (!args) {
+    process.stdout.write(helpText(spec));
+    return 0;
+  }
+  const limit = Number(args.values.limit ?? 20);
+  if (!Number.isInteger(limit) || limit < 1) throw new Error(`--limit must be a positive integer, got "${args.values.limit}"`);
+  const config = loadConfig({ flags: { state_dir: args.values['state-dir'], config: args.values.config }, env: process.env });
+  const db = openDb(config.state_dir);
+  const records = recentConnections(db, limit);
+  db.close();
+  if (args.values.json) {
+    process.stdout.write(JSON.stringify(records, null, 2) + '\n');
+    return 0;
+  }
+  if (records.length === 0) {
+    process.stdout.write('no connections logged yet\n');
+    return 0;
+  }
+  for (const r of records) {
+    const app = `${r.requester.executable ?? '?'}[${r.requester.pid}]`;
+    const ids = `${r.localid || '-'} -> ${r.remoteid || '-'}`;
+    const tls = r.version ? `${r.version} ${r.cipher}` : '';
+    const end = r.error ? `${r.error.errno}: ${r.error.message}` : (r.endReason ?? r.state);
+    process.stdout.write(
+      `#${r.id} ${r.startedAt.replace('T', ' ').slice(0, 19)} ${r.role} ${app} ${ids} ${tls} in ${bytes(r.bytesIn)} out ${bytes(r.bytesOut)} [${r.state}] ${end}\n`,
+    );
+  }
+  return 0;
+}

@@ -1,0 +1,50 @@
+/**
+ * Local identities as the TLS engine needs them: certificate chain and key,
+ * loaded once and reused by every handshake until the store changes.
+ */
+import * as fs from 'node:fs';
+import type { Identity, IdentityStore } from '../identity/store';
+import { loadCredentials, type NativeCredentials } from '../native/tls';
+import { ProtocolError } from '../server/request';
+
+export class LocalCredentials {
+  private readonly loaded = new Map<string, NativeCredentials>();
+
+  constructor(private readonly store: IdentityStore) {}
+
+  /** Forget everything loaded; sessions in progress keep their own reference. */
+  reset(): void {
+    for (const c of this.loaded.values()) c.close();
+    this.loaded.clear();
+  }
+
+  identity(localid: string): Identity | undefined {
+    return this.store.getIdentity(localid);
+  }
+
+  /** Identities to propose when the application named none: the default first. */
+  candidates(): string[] {
+    const all = this.store.listIdentities();
+    return [...all.filter((i) => i.isDefault), ...all.filter((i) => !i.isDefault)].map((i) => i.localid);
+  }
+
+  /** The credentials of `localid`; ENOKEY when there is no such identity or its key cannot be read. */
+  get(localid: string): NativeCredentials {
+    const cached = this.loaded.get(localid);
+    if (cached && !cached.closed) return cached;
+    const id = this.store.getIdentity(localid);
+    if (!id) {
+      throw new ProtocolError('ENOKEY', `no local identity ${localid}; add one with: tlspool identity add ${localid} --cert FILE --key FILE`);
+    }
+    let creds: NativeCredentials;
+    try {
+      creds = id.keyRef.startsWith('pkcs11:')
+        ? loadCredentials(id.chainPem, { uri: id.keyRef })
+        : loadCredentials(id.chainPem, { pem: fs.readFileSync(id.keyRef, 'utf8') });
+    } catch (e) {
+      throw new ProtocolError('ENOKEY', `cannot load the key of ${localid} (${id.keyRef}): ${(e as Error).message}`);
+    }
+    this.loaded.set(localid, creds);
+    return creds;
+  }
+}
