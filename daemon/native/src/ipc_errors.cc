@@ -1,0 +1,82 @@
+// errno → name and text. glibc ≥ 2.32 knows every name (strerrorname_np);
+// elsewhere a table of the errors this part can meet stands in.
+#include "ipc_errors.h"
+
+#include <errno.h>
+#include <string.h>
+
+namespace tlspool::ipc {
+
+namespace {
+
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+#define TLSPOOL_HAVE_STRERRORNAME_NP 1
+#endif
+
+#ifndef TLSPOOL_HAVE_STRERRORNAME_NP
+const char* NameFromTable(int err) {
+  switch (err) {
+#define E(name) \
+  case name:    \
+    return #name;
+    E(EPERM) E(ENOENT) E(EINTR) E(EIO) E(EBADF) E(EAGAIN) E(ENOMEM) E(EACCES) E(EFAULT) E(EBUSY) E(EEXIST)
+    E(ENOTDIR) E(EISDIR) E(EINVAL) E(ENFILE) E(EMFILE) E(ENOSPC) E(EPIPE) E(ENAMETOOLONG) E(ENOSYS) E(ELOOP)
+    E(ENOTSOCK) E(EDESTADDRREQ) E(EMSGSIZE) E(EPROTOTYPE) E(ENOPROTOOPT) E(EPROTONOSUPPORT) E(EOPNOTSUPP)
+    E(EAFNOSUPPORT) E(EADDRINUSE) E(EADDRNOTAVAIL) E(ENETDOWN) E(ENETUNREACH) E(ECONNABORTED) E(ECONNRESET)
+    E(ENOBUFS) E(EISCONN) E(ENOTCONN) E(ETOOMANYREFS) E(ETIMEDOUT) E(ECONNREFUSED) E(EHOSTUNREACH)
+    E(EALREADY) E(EINPROGRESS) E(EROFS)
+#undef E
+    default:
+      return nullptr;
+  }
+}
+
+// strerror_r comes in two shapes (GNU returns a pointer, XSI an int); these
+// overloads pick whichever the C library declared.
+const char* TextFrom(int /*xsi_result*/, const char* buf) { return buf; }
+const char* TextFrom(const char* gnu_result, const char* /*buf*/) { return gnu_result; }
+#endif
+
+}  // namespace
+
+const char* ErrnoName(int err) {
+#ifdef TLSPOOL_HAVE_STRERRORNAME_NP
+  const char* name = strerrorname_np(err);
+#else
+  const char* name = NameFromTable(err);
+#endif
+  return name != nullptr ? name : "UNKNOWN";
+}
+
+std::string ErrnoText(int err) {
+#ifdef TLSPOOL_HAVE_STRERRORNAME_NP
+  // Not localised and thread-safe, unlike strerror().
+  const char* text = strerrordesc_np(err);
+  if (text != nullptr) return text;
+  return "Unknown error " + std::to_string(err);
+#else
+  char buf[256] = "";
+  return TextFrom(strerror_r(err, buf, sizeof buf), buf);
+#endif
+}
+
+Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall, const std::string& detail,
+                       const std::string& text) {
+  std::string message = syscall;
+  if (!detail.empty()) message += "(" + detail + ")";
+  message += ": " + (text.empty() ? ErrnoText(err) : text);
+  Napi::Error error = Napi::Error::New(env, message);
+  Napi::Object obj = error.Value();
+  obj.Set("code", Napi::String::New(env, ErrnoName(err)));
+  obj.Set("errno", Napi::Number::New(env, err));
+  obj.Set("syscall", Napi::String::New(env, syscall));
+  return error;
+}
+
+void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& detail, const std::string& text) {
+  ErrnoError(env, err, syscall, detail, text).ThrowAsJavaScriptException();
+}
+
+void ThrowType(Napi::Env env, const char* message) { Napi::TypeError::New(env, message).ThrowAsJavaScriptException(); }
+
+}  // namespace tlspool::ipc
