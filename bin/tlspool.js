@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 'use strict';
 // The `tlspool` command; the code is compiled TypeScript under dist/.
+const path = require('node:path');
+const entry = path.join(__dirname, '..', 'dist', 'daemon', 'src', 'cli', 'main.js');
 let cli;
 try {
-  cli = require('../dist/daemon/src/cli/main.js');
+  cli = require(entry);
 } catch (e) {
-  if (e && e.code === 'MODULE_NOT_FOUND' && /cli[\\/]main/.test(String(e.message))) {
-    console.error('tlspool: not built yet; run: npm run setup');
+  if (e && e.code === 'MODULE_NOT_FOUND') {
+    const missing = /Cannot find module '([^']+)'/.exec(String(e.message));
+    const what = missing && missing[1] === entry ? 'not built yet' : `a dependency is missing (${missing ? missing[1] : e.message})`;
+    console.error(`tlspool: ${what}; run: npm run setup`);
     process.exit(1);
   }
   throw e;
