@@ -1,6 +1,7 @@
 #include "tls_session.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/dtls.h>
@@ -35,6 +36,8 @@ constexpr size_t kDgramBuf = 65536;
 // How long to try to get a final alert out of a failing session.
 constexpr int kAlertTries = 10;
 constexpr int kAlertWaitMs = 50;
+// How long a failed session waits for the peer to close after our alert.
+constexpr int64_t kLingerMs = 1000;
 
 const char* const kDefaultTlsPriority =
     "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:+DHE-RSA:"
@@ -84,6 +87,16 @@ bool AlertByName(const std::string& name, gnutls_alert_description_t* out) {
   return false;
 }
 
+// "bad_certificate" for GNUTLS_A_BAD_CERTIFICATE: the RFC's names.
+std::string AlertName(gnutls_alert_description_t a) {
+  const char* n = gnutls_alert_get_strname(a);
+  if (n == nullptr) return "alert_" + std::to_string(static_cast<int>(a));
+  std::string s(n);
+  if (s.rfind("GNUTLS_A_", 0) == 0) s = s.substr(9);
+  for (auto& c : s) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
 // Every live session, so that an environment's teardown can abort and wait
 // for its sessions before the addon's code and GnuTLS go away.
 std::mutex g_regMu;
@@ -97,10 +110,7 @@ std::unordered_set<Session*> g_live;
 class Session : public std::enable_shared_from_this<Session> {
  public:
   explicit Session(napi_env env) : env_(env) {}
-  ~Session() {
-    ReleaseResources();
-    CloseFd(wakeFd_);
-  }
+  ~Session() { ReleaseResources(); }
 
   // JavaScript thread: parse options, dup the socket, prepare GnuTLS.
   // Returns false with a pending JavaScript exception.
@@ -131,6 +141,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void DescribeFailure(int code, Failure* f);
   bool WaitIo(short events, int64_t* budgetMs, Failure* f);
   void SendAlert(gnutls_alert_description_t desc);
+  void LingerClose();
   bool CheckPeerPostHandshake(Failure* f);
   void Relay();
   bool Post(std::unique_ptr<Event> ev);
@@ -193,6 +204,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool peerChainEmpty_ = true;
   Failure cbFailure_;  // set by a callback that failed the handshake
   std::string rejectAlert_;
+  bool alertSent_ = false;
   int lastErrno_ = 0;
 };
 
@@ -606,12 +618,12 @@ Reply Session::Ask(const std::string& type, std::function<void(Napi::Env, Napi::
 
 void Session::Abort() {
   aborted_.store(true);
+  std::lock_guard<std::mutex> lk(waitMu_);
   if (wakeFd_ >= 0) {
     uint64_t one = 1;
     ssize_t r = write(wakeFd_, &one, sizeof(one));
     (void)r;
   }
-  std::lock_guard<std::mutex> lk(waitMu_);
   waitCv_.notify_all();
 }
 
@@ -859,10 +871,9 @@ void Session::DescribeFailure(int code, Failure* f) {
     f->message = "the peer closed the connection unexpectedly";
   } else if (code == GNUTLS_E_FATAL_ALERT_RECEIVED) {
     gnutls_alert_description_t a = gnutls_alert_get(gs_);
-    const char* name = gnutls_alert_get_strname(a);
     f->kind = "alert";
     f->alertCode = a;
-    f->alert = name ? name : std::to_string(a);
+    f->alert = AlertName(a);
     const char* text = gnutls_alert_get_name(a);
     f->message = std::string("the peer sent a fatal alert: ") + (text ? text : f->alert);
   } else if (code == GNUTLS_E_TIMEDOUT) {
@@ -875,6 +886,7 @@ void Session::DescribeFailure(int code, Failure* f) {
 }
 
 void Session::SendAlert(gnutls_alert_description_t desc) {
+  alertSent_ = true;
   for (int i = 0; i < kAlertTries; i++) {
     int r = gnutls_alert_send(gs_, GNUTLS_AL_FATAL, desc);
     if (r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED) return;
@@ -945,9 +957,30 @@ bool Session::CheckPeerPostHandshake(Failure* f) {
   return false;
 }
 
+// After a failed handshake: let the peer read our alert. Closing a TCP socket
+// with unread input makes the kernel send a reset, which can destroy the
+// alert before the peer reads it; so shut down our side and drain until the
+// peer closes too (bounded, abortable).
+void Session::LingerClose() {
+  if (dtls_ || tlsFd_ < 0) return;
+  shutdown(tlsFd_, SHUT_WR);
+  char buf[4096];
+  int64_t deadline = NowMs() + kLingerMs;
+  for (;;) {
+    ssize_t r = recv(tlsFd_, buf, sizeof(buf), MSG_DONTWAIT);
+    if (r > 0) continue;
+    if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return;
+    int64_t left = deadline - NowMs();
+    if (left <= 0 || aborted_.load()) return;
+    struct pollfd p[2] = {{tlsFd_, POLLIN, 0}, {wakeFd_, POLLIN, 0}};
+    if (poll(p, 2, static_cast<int>(left)) <= 0 || p[1].revents) return;
+  }
+}
+
 void Session::Run() {
   Failure f;
   if (Handshake(&f) != 0 || !CheckPeerPostHandshake(&f)) {
+    if (alertSent_) LingerClose();
     Post(std::unique_ptr<Event>(new FailedEvent(f)));
     Finish();
     return;
@@ -1197,7 +1230,8 @@ void Session::ReleaseResources() {
   localCreds_.reset();
   CloseFd(plainFd_);
   CloseFd(tlsFd_);
-  // wakeFd_ stays until the object dies: Abort() may still write to it.
+  std::lock_guard<std::mutex> lk(waitMu_);  // Abort() may be writing to it
+  CloseFd(wakeFd_);
 }
 
 // ---------------------------------------------------------------------------
