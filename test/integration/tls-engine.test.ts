@@ -634,12 +634,24 @@ describe('pool against pool', () => {
       seen.push(ctx);
       return { ok: true };
     };
+    let credentialCalls = 0;
     const sEnd = endWatcher();
     const cEnd = endWatcher();
     const [s, c] = await Promise.all([
-      start(serverOptions(serverFd, { anonymous: true, credentials: () => null, verifyPeer }), sEnd.onEnd),
+      start(
+        serverOptions(serverFd, {
+          anonymous: true,
+          credentials: () => {
+            credentialCalls++; // GnuTLS asks again for every certificate suite; JavaScript is asked once
+            return null;
+          },
+          verifyPeer,
+        }),
+        sEnd.onEnd,
+      ),
       start(clientOptions(clientFd, { anonymous: true, verifyPeer }), cEnd.onEnd),
     ]);
+    assert.equal(credentialCalls, 1);
     assert.equal(c.version, 'TLS1.2');
     assert.match(c.cipher, /^TLS_DH_anon_/);
     assert.deepEqual(c.peerChainDer, []);
@@ -650,6 +662,47 @@ describe('pool against pool', () => {
     assert.equal((await readAll(sApp)).toString(), 'anon');
     sApp.end();
     await Promise.all([sEnd.ended, cEnd.ended, readAll(cApp)]);
+    sApp.destroy();
+    cApp.destroy();
+  });
+
+  it('no SNI and no certificate request: credentials() sees no name, verifyPeer still runs once per side', GUARD, async () => {
+    const { clientFd, serverFd } = await tcpPair();
+    const names: (string | undefined)[] = [];
+    const serverSeen: VerifyContext[] = [];
+    const clientPolicy = caPolicy('server', { hostname: SERVER_NAME });
+    const sEnd = endWatcher();
+    const cEnd = endWatcher();
+    const opts = clientOptions(clientFd, { verifyPeer: clientPolicy.verify });
+    delete opts.serverName;
+    const [s, c] = await Promise.all([
+      start(
+        serverOptions(serverFd, {
+          credentials: (ctx) => {
+            names.push(ctx.serverName);
+            return creds(pki.server);
+          },
+          verifyPeer: (ctx) => {
+            serverSeen.push(ctx);
+            return { ok: true };
+          },
+        }),
+        sEnd.onEnd,
+      ),
+      start(opts, cEnd.onEnd),
+    ]);
+    assert.deepEqual(names, [undefined]);
+    assert.equal(s.serverName, undefined);
+    assert.equal(c.serverName, undefined);
+    assert.equal(serverSeen.length, 1);
+    assert.deepEqual(serverSeen[0]!.chainDer, []);
+    assert.equal(clientPolicy.seen.length, 1);
+    const [sApp, cApp] = [plain(s), plain(c)];
+    const sRead = readAll(sApp);
+    cApp.end();
+    await sRead;
+    sApp.end();
+    await Promise.all([readAll(cApp), sEnd.ended, cEnd.ended]);
     sApp.destroy();
     cApp.destroy();
   });

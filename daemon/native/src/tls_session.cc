@@ -7,6 +7,7 @@
 #include <gnutls/dtls.h>
 #include <gnutls/x509.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <string.h>
@@ -103,6 +104,9 @@ std::mutex g_regMu;
 std::condition_variable g_regCv;
 std::unordered_set<Session*> g_live;
 
+// The session whose thread this is (null on other threads).
+thread_local Session* t_current = nullptr;
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -126,6 +130,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Completes a request (from the JavaScript thread or on teardown).
   static void Complete(const std::shared_ptr<Pending>& p, Reply reply);
+  // Session thread: ask JavaScript and wait (see AskJavaScript).
+  Reply Ask(const std::string& type, std::function<void(Napi::Env, Napi::Object)> fill,
+            std::function<void(Napi::Value, Reply*)> parse);
 
   std::mutex waitMu_;
   std::condition_variable waitCv_;
@@ -145,8 +152,6 @@ class Session : public std::enable_shared_from_this<Session> {
   bool CheckPeerPostHandshake(Failure* f);
   void Relay();
   bool Post(std::unique_ptr<Event> ev);
-  Reply Ask(const std::string& type, std::function<void(Napi::Env, Napi::Object)> fill,
-            std::function<void(Napi::Value, Reply*)> parse);
   void Finish();
   void ReleaseResources();
 
@@ -429,6 +434,12 @@ bool Session::Setup(Napi::Env env, Napi::Object opts) {
     int e = errno;
     ThrowError(env, ErrnoName(e), std::string("cannot duplicate the socket: ") + strerror(e));
     return false;
+  }
+  if (!dtls_) {
+    // We write whole records; waiting for ACKs of earlier small writes
+    // (Nagle) would only add latency, e.g. to the first data after Finished.
+    int one = 1;
+    setsockopt(tlsFd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   }
   wakeFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wakeFd_ < 0) {
@@ -829,8 +840,21 @@ int Session::VerifyCb(gnutls_session_t gs) {
 void* Session::ThreadMain(void* arg) {
   std::shared_ptr<Session> s = *static_cast<std::shared_ptr<Session>*>(arg);
   delete static_cast<std::shared_ptr<Session>*>(arg);
+  t_current = s.get();
   s->Run();
+  t_current = nullptr;
   return nullptr;
+}
+
+Reply AskJavaScript(const std::string& type, std::function<void(Napi::Env, Napi::Object)> fill,
+                    std::function<void(Napi::Value, Reply*)> parse) {
+  if (t_current == nullptr) {
+    Reply r;
+    r.gone = true;
+    r.message = "not on a TLS session thread";
+    return r;
+  }
+  return t_current->Ask(type, std::move(fill), std::move(parse));
 }
 
 // Waits for the socket (and the abort eventfd). Only this wait counts against

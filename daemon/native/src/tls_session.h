@@ -17,6 +17,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -71,6 +72,17 @@ struct Pending {
   bool done = false;  // guarded by session->waitMu_
   Reply reply;
 };
+
+// For callbacks that GnuTLS makes on a session thread, such as a PKCS #11 PIN
+// callback (gnutls_privkey_set_pin_function / gnutls_pkcs11_set_pin_function,
+// run on the thread that signs): ask the session's JavaScript side a question
+// of type `type` (delivered to the dispatch function as {type, ..., reply}),
+// and block this session thread until reply() is called, the session is
+// aborted or the environment goes away (then gone = true). `fill` adds the
+// question's fields and `parse` reads the answer, both on the JavaScript
+// thread. Called off a session thread, it answers gone = true at once.
+Reply AskJavaScript(const std::string& type, std::function<void(Napi::Env, Napi::Object)> fill,
+                    std::function<void(Napi::Value, Reply*)> parse);
 
 // Creates the JavaScript-facing functions of the addon's session part.
 void InitSessions(Napi::Env env, Napi::Object exports);
