@@ -9,6 +9,8 @@ import * as crypto from 'node:crypto';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
 
 import {
   certInfo,
@@ -833,6 +835,25 @@ describe('DTLS 1.2', () => {
     );
   });
 
+  it('pool client against openssl s_server -dtls1_2: datagrams both ways', GUARD, async () => {
+    await withPeer(
+      await startOpensslServer({ certPath: pki.server.certPath, keyPath: pki.server.keyPath, dtls: true }),
+      async (srv) => {
+        const end = endWatcher();
+        const est = await start(clientOptions(await udpConnect(srv.port), { transport: 'dtls' }), end.onEnd);
+        assert.equal(est.version, 'DTLS1.2');
+        await srv.waitFor('CIPHER is');
+        fs.writeSync(est.plaintextFd, Buffer.from('from the pool\n'));
+        await srv.waitFor('from the pool');
+        srv.write('from openssl\n');
+        assert.equal(recvDatagram(est.plaintextFd).toString(), 'from openssl\n');
+        tlsCloseFd(est.plaintextFd);
+        assert.equal((await end.ended).reason, 'closed');
+        await srv.waitFor(/DONE|shutting down SSL|CONNECTION CLOSED/);
+      },
+    );
+  });
+
   it('pool against pool over connected UDP sockets, datagrams kept whole', GUARD, async () => {
     const { aFd, bFd } = await udpPair();
     const sEnd = endWatcher();
@@ -938,6 +959,31 @@ describe('failures without hangs', () => {
       (e: unknown) => e as TlsError,
     );
     assert.equal(err.code, 'ECANCELED');
+    const serr = await sp;
+    assert.ok(['ECONNRESET', 'EPROTO'].includes(serr.code), serr.code);
+  });
+
+  it('a worker torn down while its session waits for verifyPeer: no hang, the peer fails', GUARD, async () => {
+    const { clientFd, serverFd } = await tcpPair();
+    const sp = start(serverOptions(serverFd), () => assert.fail('no onEnd')).then(
+      () => assert.fail('the server handshake should fail'),
+      (e: unknown) => e as TlsError,
+    );
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const tls = require(workerData.tls);
+      tls.startSession({
+        fd: workerData.fd, role: 'client', serverName: workerData.name, credentials: () => null,
+        verifyPeer: () => { parentPort.postMessage('asked'); return new Promise(() => {}); },
+      }, () => {}).catch(() => {});
+      tls.tlsCloseFd(workerData.fd);
+    `;
+    const worker = new Worker(code, {
+      eval: true,
+      workerData: { fd: clientFd, name: SERVER_NAME, tls: require.resolve('../../daemon/src/native/tls') },
+    });
+    assert.equal((await once(worker, 'message'))[0], 'asked');
+    await worker.terminate(); // the environment's teardown aborts the session and waits for its thread
     const serr = await sp;
     assert.ok(['ECONNRESET', 'EPROTO'].includes(serr.code), serr.code);
   });

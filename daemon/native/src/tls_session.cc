@@ -497,7 +497,11 @@ bool Session::Setup(Napi::Env env, Napi::Object opts) {
     // We hold no trust list here (trust is policy), so announce no CA names.
     gnutls_certificate_send_x509_rdn_sequence(gs_, 1);
   }
-  if (client_ && hasServerName_ && !serverName_.empty()) {
+  // SNI carries DNS names only (RFC 6066): an IP literal is not sent.
+  unsigned char addr[sizeof(struct in6_addr)];
+  bool ipLiteral = inet_pton(AF_INET, serverName_.c_str(), addr) == 1 ||
+                   inet_pton(AF_INET6, serverName_.c_str(), addr) == 1;
+  if (client_ && hasServerName_ && !serverName_.empty() && !ipLiteral) {
     ret = gnutls_server_name_set(gs_, GNUTLS_NAME_DNS, serverName_.data(), serverName_.size());
     if (ret < 0) {
       ThrowError(env, "EINVAL", GnutlsMessage("bad server name", ret), ret);
@@ -1190,6 +1194,8 @@ void Session::Relay() {
       break;
     }
     if (progress) continue;
+    // Never sleep on the socket while GnuTLS holds decrypted data we want.
+    if (!peerEof && inLen == 0 && gnutls_record_check_pending(gs_) > 0) continue;
 
     struct pollfd p[3] = {
         {tlsEv ? tlsFd_ : -1, tlsEv, 0},

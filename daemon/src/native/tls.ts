@@ -126,7 +126,7 @@ export type Role = 'client' | 'server';
 
 export interface CredentialsContext {
   readonly role: Role;
-  /** Server: the SNI the client sent (if any). Client: the SNI we sent. */
+  /** Server: the SNI the client sent (if any). Client: the serverName option. */
   readonly serverName?: string;
   /** Client: the CA names (RFC 4514 strings) the server said it accepts. */
   readonly acceptedIssuers: string[];
@@ -136,7 +136,7 @@ export interface VerifyContext {
   readonly role: Role;
   /** The peer's chain as it sent it, leaf first; empty if it sent none (or anonymous). */
   readonly chainDer: Buffer[];
-  /** Client: the SNI we sent. Server: the SNI received. */
+  /** Client: the serverName option. Server: the SNI received. */
   readonly serverName?: string;
 }
 
@@ -165,7 +165,7 @@ export interface StartOptions {
   transport?: 'tls' | 'dtls';
   /** A GnuTLS priority string. Default: TLS 1.3 + 1.2 (DTLS 1.2 for dtls), ECDHE/DHE with AEAD ciphers only. */
   priority?: string;
-  /** Client: the SNI to send (a DNS name). */
+  /** Client: the name of the server, sent as SNI (unless it is an IP literal) and passed to verifyPeer. */
   serverName?: string;
   /** Server: ask the client for a certificate? Default 'ignore'. */
   certRequest?: 'ignore' | 'request' | 'require';
