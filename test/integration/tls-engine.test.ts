@@ -1010,7 +1010,9 @@ describe('failures without hangs', () => {
 
   it('rejects bad options synchronously-ish: not a socket, wrong socket type, bad priority', async () => {
     const file = fs.openSync('/proc/self/stat', 'r');
-    await assert.rejects(startSession(clientOptions(file), () => {}), { code: 'ENOTSOCK' });
+    await assert.rejects(startSession(clientOptions(file), () => {}), { code: 'ENOTSOCK', errno: Errno.ENOTSOCK });
+    await assert.rejects(startSession(clientOptions(-1), () => {}), { code: 'EBADF' });
+    await assert.rejects(startSession({ ...clientOptions(file), role: 'both' as 'client' }, () => {}), TypeError);
     fs.closeSync(file);
     const { aFd, bFd } = await udpPair();
     await assert.rejects(startSession(clientOptions(aFd), () => {}), { code: 'EPROTOTYPE' });

@@ -8,10 +8,20 @@
  * the session thread waits. The errno chosen for a failure comes from the
  * table in `failureErrno()` below, or from the caller's own verdict.
  *
- * Descriptors: `startSession` duplicates the socket it is given (the caller
- * closes its own), and hands back `plaintextFd`, a plain descriptor number
- * that the caller owns and must close (e.g. by wrapping it in an OwnedFd, or
- * in a net.Socket).
+ * Descriptors: `startSession` duplicates the socket it is given, synchronously
+ * (the caller should close its own right away: a peer waiting for our close
+ * after a failure waits for every copy), and hands back `plaintextFd`, a plain
+ * descriptor number that the caller owns and must close (wrap it in an
+ * OwnedFd, or in a net.Socket with allowHalfOpen). The engine never changes
+ * the flags of the caller's socket (it uses MSG_DONTWAIT), but it does set
+ * TCP_NODELAY on it and, after a failed handshake, shuts it down.
+ *
+ * Threads: each session runs on a native thread of its own (256 KiB stack)
+ * for its whole life, handshake and relay. `credentials` and `verifyPeer`
+ * run on the JavaScript thread while that session's thread waits, however
+ * long. A running session keeps the event loop alive (like a socket does).
+ * On environment teardown (process exit, worker termination) every session
+ * of that environment is aborted and its thread waited for (bounded).
  */
 import { addon } from './load';
 import { Errno, errnoName } from '../protocol/errno';
@@ -478,7 +488,13 @@ export function startSession(opts: StartOptions, onEnd: (end: SessionEnd) => voi
       handle = native.tlsStartSession(nativeOpts, dispatch);
     } catch (err) {
       settle();
-      reject(err);
+      // Unusable options or descriptor: EBADF, ENOTSOCK, ENOTCONN, EPROTOTYPE (wrong socket type), EINVAL (priority), ...
+      const code = (err as { code?: unknown }).code;
+      if (typeof code === 'string' && code in Errno) {
+        reject(new TlsError((err as Error).message, Errno[code as keyof typeof Errno], { kind: 'local' }));
+      } else {
+        reject(err);
+      }
       return;
     }
     signal?.addEventListener('abort', onAbort, { once: true });
