@@ -279,6 +279,10 @@ class FailedEvent : public Event {
     }
     if (f.policyErrno != 0) ev.Set("policyErrno", Napi::Number::New(env, f.policyErrno));
     if (f.noLocalCredentials) ev.Set("noLocalCredentials", Napi::Boolean::New(env, true));
+    if (f.certRequested) {
+      ev.Set("certificateRequested", Napi::Boolean::New(env, true));
+      ev.Set("certificatePresented", Napi::Boolean::New(env, f.certPresented));
+    }
   }
 
  private:
@@ -962,6 +966,10 @@ int Session::Handshake(Failure* f) {
     }
     DescribeFailure(ret, f);
     if (!client_ && credsAsked_ && !localCreds_) f->noLocalCredentials = true;
+    if (client_ && credsAsked_) {
+      f->certRequested = true;
+      f->certPresented = localCreds_ != nullptr;
+    }
     if (f->kind == "tls") {
       int level = 0;
       int a = gnutls_error_to_alert(ret, &level);

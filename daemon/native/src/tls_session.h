@@ -41,6 +41,8 @@ struct Failure {
   int policyErrno = 0;      // errno chosen by JavaScript (policy / credentials)
   std::string message;      // person-readable
   bool noLocalCredentials = false;  // server: the credentials callback chose none
+  bool certRequested = false;       // client: the server asked for our certificate
+  bool certPresented = false;       // client: ... and we presented one
   bool empty() const { return kind.empty(); }
 };
 

@@ -45,6 +45,8 @@ interface NativeFailureFacts {
   alertCode?: number;
   policyErrno?: number;
   noLocalCredentials?: boolean;
+  certificateRequested?: boolean;
+  certificatePresented?: boolean;
 }
 
 type NativeEvent =
@@ -312,7 +314,9 @@ const ACCESS_GNUTLS = new Set([
  *   transport -> the socket's errno (ECONNRESET for an unexpected EOF, ECONNREFUSED for DTLS to a closed port, ...);
  *   policy (verifyPeer rejected) -> the verdict's errno (EACCES by default);
  *   credentials callback failed -> its errno (EIO by default);
- *   alert from the peer -> EACCES for certificate/access alerts, EPROTONOSUPPORT for protocol_version, ECANCELED for user_canceled, else EPROTO;
+ *   alert from the peer -> EACCES for certificate/access alerts (and for handshake_failure after the server asked
+ *                   for our certificate and we had none), EPROTONOSUPPORT for protocol_version, ECANCELED for user_canceled,
+ *                   else EPROTO;
  *   GnuTLS error -> EACCES (peer gave no / a bad certificate), ENOKEY (server had no credentials for the name),
  *                   EPROTONOSUPPORT (version), ENOMEM, EIO (key/token failures), else EPROTO.
  */
@@ -333,6 +337,8 @@ export function failureErrno(f: NativeFailureFacts): number {
       return f.policyErrno || Errno.EIO;
     case 'alert':
       if (f.alert && CERT_ALERTS.has(f.alert)) return Errno.EACCES;
+      // TLS 1.2 servers often answer a missing client certificate with handshake_failure.
+      if (f.alert === 'handshake_failure' && f.certificateRequested && !f.certificatePresented) return Errno.EACCES;
       if (f.alert === 'protocol_version') return Errno.EPROTONOSUPPORT;
       if (f.alert === 'user_canceled') return Errno.ECANCELED;
       return Errno.EPROTO;
