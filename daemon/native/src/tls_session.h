@@ -32,7 +32,7 @@ class Session;
 
 // What went wrong, as facts; TypeScript turns them into an errno.
 struct Failure {
-  // 'aborted' | 'timeout' | 'transport' | 'alert' | 'policy' | 'credentials' | 'tls' | 'gone'
+  // 'aborted' | 'timeout' | 'transport' | 'alert' | 'policy' | 'credentials' | 'tls' | 'local'
   std::string kind;
   int gnutlsCode = 0;
   int sysErrno = 0;         // transport errno, when kind is 'transport'

@@ -36,7 +36,7 @@ interface NativeCredentialsObject {
 }
 
 interface NativeFailureFacts {
-  kind: 'aborted' | 'timeout' | 'transport' | 'alert' | 'policy' | 'credentials' | 'tls' | 'local' | 'gone';
+  kind: 'aborted' | 'timeout' | 'transport' | 'alert' | 'policy' | 'credentials' | 'tls' | 'local';
   message: string;
   gnutls?: string;
   gnutlsCode?: number;
@@ -278,7 +278,7 @@ export class TlsError extends Error {
   readonly gnutls?: string;
   /** The fatal alert the peer sent, e.g. 'bad_certificate'. */
   readonly alert?: string;
-  /** What kind of failure: 'aborted' | 'timeout' | 'transport' | 'alert' | 'policy' | 'credentials' | 'tls' | 'local' | 'gone'. */
+  /** What kind of failure: 'aborted' | 'timeout' | 'transport' | 'alert' | 'policy' | 'credentials' | 'tls' | 'local'. */
   readonly kind: string;
   constructor(message: string, errno: number, facts: { gnutls?: string; alert?: string; kind: string }) {
     super(message);
@@ -323,7 +323,6 @@ const ACCESS_GNUTLS = new Set([
 export function failureErrno(f: NativeFailureFacts): number {
   switch (f.kind) {
     case 'aborted':
-    case 'gone':
       return Errno.ECANCELED;
     case 'timeout':
       return Errno.ETIMEDOUT;
