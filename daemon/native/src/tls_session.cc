@@ -1,11 +1,13 @@
 #include "tls_session.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/dtls.h>
 #include <gnutls/x509.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <string.h>
@@ -35,6 +37,8 @@ constexpr size_t kDgramBuf = 65536;
 // How long to try to get a final alert out of a failing session.
 constexpr int kAlertTries = 10;
 constexpr int kAlertWaitMs = 50;
+// How long a failed session waits for the peer to close after our alert.
+constexpr int64_t kLingerMs = 1000;
 
 const char* const kDefaultTlsPriority =
     "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:+DHE-RSA:"
@@ -84,11 +88,24 @@ bool AlertByName(const std::string& name, gnutls_alert_description_t* out) {
   return false;
 }
 
+// "bad_certificate" for GNUTLS_A_BAD_CERTIFICATE: the RFC's names.
+std::string AlertName(gnutls_alert_description_t a) {
+  const char* n = gnutls_alert_get_strname(a);
+  if (n == nullptr) return "alert_" + std::to_string(static_cast<int>(a));
+  std::string s(n);
+  if (s.rfind("GNUTLS_A_", 0) == 0) s = s.substr(9);
+  for (auto& c : s) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
 // Every live session, so that an environment's teardown can abort and wait
 // for its sessions before the addon's code and GnuTLS go away.
 std::mutex g_regMu;
 std::condition_variable g_regCv;
 std::unordered_set<Session*> g_live;
+
+// The session whose thread this is (null on other threads).
+thread_local Session* t_current = nullptr;
 
 }  // namespace
 
@@ -97,10 +114,7 @@ std::unordered_set<Session*> g_live;
 class Session : public std::enable_shared_from_this<Session> {
  public:
   explicit Session(napi_env env) : env_(env) {}
-  ~Session() {
-    ReleaseResources();
-    CloseFd(wakeFd_);
-  }
+  ~Session() { ReleaseResources(); }
 
   // JavaScript thread: parse options, dup the socket, prepare GnuTLS.
   // Returns false with a pending JavaScript exception.
@@ -116,6 +130,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Completes a request (from the JavaScript thread or on teardown).
   static void Complete(const std::shared_ptr<Pending>& p, Reply reply);
+  // Session thread: ask JavaScript and wait (see AskJavaScript).
+  Reply Ask(const std::string& type, std::function<void(Napi::Env, Napi::Object)> fill,
+            std::function<void(Napi::Value, Reply*)> parse);
 
   std::mutex waitMu_;
   std::condition_variable waitCv_;
@@ -131,11 +148,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void DescribeFailure(int code, Failure* f);
   bool WaitIo(short events, int64_t* budgetMs, Failure* f);
   void SendAlert(gnutls_alert_description_t desc);
+  void LingerClose();
   bool CheckPeerPostHandshake(Failure* f);
   void Relay();
   bool Post(std::unique_ptr<Event> ev);
-  Reply Ask(const std::string& type, std::function<void(Napi::Env, Napi::Object)> fill,
-            std::function<void(Napi::Value, Reply*)> parse);
   void Finish();
   void ReleaseResources();
 
@@ -193,6 +209,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool peerChainEmpty_ = true;
   Failure cbFailure_;  // set by a callback that failed the handshake
   std::string rejectAlert_;
+  bool alertSent_ = false;
   int lastErrno_ = 0;
 };
 
@@ -262,6 +279,10 @@ class FailedEvent : public Event {
     }
     if (f.policyErrno != 0) ev.Set("policyErrno", Napi::Number::New(env, f.policyErrno));
     if (f.noLocalCredentials) ev.Set("noLocalCredentials", Napi::Boolean::New(env, true));
+    if (f.certRequested) {
+      ev.Set("certificateRequested", Napi::Boolean::New(env, true));
+      ev.Set("certificatePresented", Napi::Boolean::New(env, f.certPresented));
+    }
   }
 
  private:
@@ -418,6 +439,12 @@ bool Session::Setup(Napi::Env env, Napi::Object opts) {
     ThrowError(env, ErrnoName(e), std::string("cannot duplicate the socket: ") + strerror(e));
     return false;
   }
+  if (!dtls_) {
+    // We write whole records; waiting for ACKs of earlier small writes
+    // (Nagle) would only add latency, e.g. to the first data after Finished.
+    int one = 1;
+    setsockopt(tlsFd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
   wakeFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wakeFd_ < 0) {
     int e = errno;
@@ -474,7 +501,11 @@ bool Session::Setup(Napi::Env env, Napi::Object opts) {
     // We hold no trust list here (trust is policy), so announce no CA names.
     gnutls_certificate_send_x509_rdn_sequence(gs_, 1);
   }
-  if (client_ && hasServerName_ && !serverName_.empty()) {
+  // SNI carries DNS names only (RFC 6066): an IP literal is not sent.
+  unsigned char addr[sizeof(struct in6_addr)];
+  bool ipLiteral = inet_pton(AF_INET, serverName_.c_str(), addr) == 1 ||
+                   inet_pton(AF_INET6, serverName_.c_str(), addr) == 1;
+  if (client_ && hasServerName_ && !serverName_.empty() && !ipLiteral) {
     ret = gnutls_server_name_set(gs_, GNUTLS_NAME_DNS, serverName_.data(), serverName_.size());
     if (ret < 0) {
       ThrowError(env, "EINVAL", GnutlsMessage("bad server name", ret), ret);
@@ -606,12 +637,12 @@ Reply Session::Ask(const std::string& type, std::function<void(Napi::Env, Napi::
 
 void Session::Abort() {
   aborted_.store(true);
+  std::lock_guard<std::mutex> lk(waitMu_);
   if (wakeFd_ >= 0) {
     uint64_t one = 1;
     ssize_t r = write(wakeFd_, &one, sizeof(one));
     (void)r;
   }
-  std::lock_guard<std::mutex> lk(waitMu_);
   waitCv_.notify_all();
 }
 
@@ -817,8 +848,21 @@ int Session::VerifyCb(gnutls_session_t gs) {
 void* Session::ThreadMain(void* arg) {
   std::shared_ptr<Session> s = *static_cast<std::shared_ptr<Session>*>(arg);
   delete static_cast<std::shared_ptr<Session>*>(arg);
+  t_current = s.get();
   s->Run();
+  t_current = nullptr;
   return nullptr;
+}
+
+Reply AskJavaScript(const std::string& type, std::function<void(Napi::Env, Napi::Object)> fill,
+                    std::function<void(Napi::Value, Reply*)> parse) {
+  if (t_current == nullptr) {
+    Reply r;
+    r.gone = true;
+    r.message = "not on a TLS session thread";
+    return r;
+  }
+  return t_current->Ask(type, std::move(fill), std::move(parse));
 }
 
 // Waits for the socket (and the abort eventfd). Only this wait counts against
@@ -859,10 +903,9 @@ void Session::DescribeFailure(int code, Failure* f) {
     f->message = "the peer closed the connection unexpectedly";
   } else if (code == GNUTLS_E_FATAL_ALERT_RECEIVED) {
     gnutls_alert_description_t a = gnutls_alert_get(gs_);
-    const char* name = gnutls_alert_get_strname(a);
     f->kind = "alert";
     f->alertCode = a;
-    f->alert = name ? name : std::to_string(a);
+    f->alert = AlertName(a);
     const char* text = gnutls_alert_get_name(a);
     f->message = std::string("the peer sent a fatal alert: ") + (text ? text : f->alert);
   } else if (code == GNUTLS_E_TIMEDOUT) {
@@ -875,6 +918,7 @@ void Session::DescribeFailure(int code, Failure* f) {
 }
 
 void Session::SendAlert(gnutls_alert_description_t desc) {
+  alertSent_ = true;
   for (int i = 0; i < kAlertTries; i++) {
     int r = gnutls_alert_send(gs_, GNUTLS_AL_FATAL, desc);
     if (r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED) return;
@@ -922,6 +966,10 @@ int Session::Handshake(Failure* f) {
     }
     DescribeFailure(ret, f);
     if (!client_ && credsAsked_ && !localCreds_) f->noLocalCredentials = true;
+    if (client_ && credsAsked_) {
+      f->certRequested = true;
+      f->certPresented = localCreds_ != nullptr;
+    }
     if (f->kind == "tls") {
       int level = 0;
       int a = gnutls_error_to_alert(ret, &level);
@@ -945,9 +993,30 @@ bool Session::CheckPeerPostHandshake(Failure* f) {
   return false;
 }
 
+// After a failed handshake: let the peer read our alert. Closing a TCP socket
+// with unread input makes the kernel send a reset, which can destroy the
+// alert before the peer reads it; so shut down our side and drain until the
+// peer closes too (bounded, abortable).
+void Session::LingerClose() {
+  if (dtls_ || tlsFd_ < 0) return;
+  shutdown(tlsFd_, SHUT_WR);
+  char buf[4096];
+  int64_t deadline = NowMs() + kLingerMs;
+  for (;;) {
+    ssize_t r = recv(tlsFd_, buf, sizeof(buf), MSG_DONTWAIT);
+    if (r > 0) continue;
+    if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return;
+    int64_t left = deadline - NowMs();
+    if (left <= 0 || aborted_.load()) return;
+    struct pollfd p[2] = {{tlsFd_, POLLIN, 0}, {wakeFd_, POLLIN, 0}};
+    if (poll(p, 2, static_cast<int>(left)) <= 0 || p[1].revents) return;
+  }
+}
+
 void Session::Run() {
   Failure f;
   if (Handshake(&f) != 0 || !CheckPeerPostHandshake(&f)) {
+    if (alertSent_) LingerClose();
     Post(std::unique_ptr<Event>(new FailedEvent(f)));
     Finish();
     return;
@@ -1133,6 +1202,8 @@ void Session::Relay() {
       break;
     }
     if (progress) continue;
+    // Never sleep on the socket while GnuTLS holds decrypted data we want.
+    if (!peerEof && inLen == 0 && gnutls_record_check_pending(gs_) > 0) continue;
 
     struct pollfd p[3] = {
         {tlsEv ? tlsFd_ : -1, tlsEv, 0},
@@ -1197,7 +1268,8 @@ void Session::ReleaseResources() {
   localCreds_.reset();
   CloseFd(plainFd_);
   CloseFd(tlsFd_);
-  // wakeFd_ stays until the object dies: Abort() may still write to it.
+  std::lock_guard<std::mutex> lk(waitMu_);  // Abort() may be writing to it
+  CloseFd(wakeFd_);
 }
 
 // ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -31,7 +32,7 @@ class Session;
 
 // What went wrong, as facts; TypeScript turns them into an errno.
 struct Failure {
-  // 'aborted' | 'timeout' | 'transport' | 'alert' | 'policy' | 'credentials' | 'tls' | 'gone'
+  // 'aborted' | 'timeout' | 'transport' | 'alert' | 'policy' | 'credentials' | 'tls' | 'local'
   std::string kind;
   int gnutlsCode = 0;
   int sysErrno = 0;         // transport errno, when kind is 'transport'
@@ -40,6 +41,8 @@ struct Failure {
   int policyErrno = 0;      // errno chosen by JavaScript (policy / credentials)
   std::string message;      // person-readable
   bool noLocalCredentials = false;  // server: the credentials callback chose none
+  bool certRequested = false;       // client: the server asked for our certificate
+  bool certPresented = false;       // client: ... and we presented one
   bool empty() const { return kind.empty(); }
 };
 
@@ -71,6 +74,17 @@ struct Pending {
   bool done = false;  // guarded by session->waitMu_
   Reply reply;
 };
+
+// For callbacks that GnuTLS makes on a session thread, such as a PKCS #11 PIN
+// callback (gnutls_privkey_set_pin_function / gnutls_pkcs11_set_pin_function,
+// run on the thread that signs): ask the session's JavaScript side a question
+// of type `type` (delivered to the dispatch function as {type, ..., reply}),
+// and block this session thread until reply() is called, the session is
+// aborted or the environment goes away (then gone = true). `fill` adds the
+// question's fields and `parse` reads the answer, both on the JavaScript
+// thread. Called off a session thread, it answers gone = true at once.
+Reply AskJavaScript(const std::string& type, std::function<void(Napi::Env, Napi::Object)> fill,
+                    std::function<void(Napi::Value, Reply*)> parse);
 
 // Creates the JavaScript-facing functions of the addon's session part.
 void InitSessions(Napi::Env env, Napi::Object exports);

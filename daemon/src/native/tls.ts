@@ -8,10 +8,20 @@
  * the session thread waits. The errno chosen for a failure comes from the
  * table in `failureErrno()` below, or from the caller's own verdict.
  *
- * Descriptors: `startSession` duplicates the socket it is given (the caller
- * closes its own), and hands back `plaintextFd`, a plain descriptor number
- * that the caller owns and must close (e.g. by wrapping it in an OwnedFd, or
- * in a net.Socket).
+ * Descriptors: `startSession` duplicates the socket it is given, synchronously
+ * (the caller should close its own right away: a peer waiting for our close
+ * after a failure waits for every copy), and hands back `plaintextFd`, a plain
+ * descriptor number that the caller owns and must close (wrap it in an
+ * OwnedFd, or in a net.Socket with allowHalfOpen). The engine never changes
+ * the flags of the caller's socket (it uses MSG_DONTWAIT), but it does set
+ * TCP_NODELAY on it and, after a failed handshake, shuts it down.
+ *
+ * Threads: each session runs on a native thread of its own (256 KiB stack)
+ * for its whole life, handshake and relay. `credentials` and `verifyPeer`
+ * run on the JavaScript thread while that session's thread waits, however
+ * long. A running session keeps the event loop alive (like a socket does).
+ * On environment teardown (process exit, worker termination) every session
+ * of that environment is aborted and its thread waited for (bounded).
  */
 import { addon } from './load';
 import { Errno, errnoName } from '../protocol/errno';
@@ -26,7 +36,7 @@ interface NativeCredentialsObject {
 }
 
 interface NativeFailureFacts {
-  kind: 'aborted' | 'timeout' | 'transport' | 'alert' | 'policy' | 'credentials' | 'tls' | 'local' | 'gone';
+  kind: 'aborted' | 'timeout' | 'transport' | 'alert' | 'policy' | 'credentials' | 'tls' | 'local';
   message: string;
   gnutls?: string;
   gnutlsCode?: number;
@@ -35,6 +45,8 @@ interface NativeFailureFacts {
   alertCode?: number;
   policyErrno?: number;
   noLocalCredentials?: boolean;
+  certificateRequested?: boolean;
+  certificatePresented?: boolean;
 }
 
 type NativeEvent =
@@ -126,7 +138,7 @@ export type Role = 'client' | 'server';
 
 export interface CredentialsContext {
   readonly role: Role;
-  /** Server: the SNI the client sent (if any). Client: the SNI we sent. */
+  /** Server: the SNI the client sent (if any). Client: the serverName option. */
   readonly serverName?: string;
   /** Client: the CA names (RFC 4514 strings) the server said it accepts. */
   readonly acceptedIssuers: string[];
@@ -136,7 +148,7 @@ export interface VerifyContext {
   readonly role: Role;
   /** The peer's chain as it sent it, leaf first; empty if it sent none (or anonymous). */
   readonly chainDer: Buffer[];
-  /** Client: the SNI we sent. Server: the SNI received. */
+  /** Client: the serverName option. Server: the SNI received. */
   readonly serverName?: string;
 }
 
@@ -165,7 +177,7 @@ export interface StartOptions {
   transport?: 'tls' | 'dtls';
   /** A GnuTLS priority string. Default: TLS 1.3 + 1.2 (DTLS 1.2 for dtls), ECDHE/DHE with AEAD ciphers only. */
   priority?: string;
-  /** Client: the SNI to send (a DNS name). */
+  /** Client: the name of the server, sent as SNI (unless it is an IP literal) and passed to verifyPeer. */
   serverName?: string;
   /** Server: ask the client for a certificate? Default 'ignore'. */
   certRequest?: 'ignore' | 'request' | 'require';
@@ -266,7 +278,7 @@ export class TlsError extends Error {
   readonly gnutls?: string;
   /** The fatal alert the peer sent, e.g. 'bad_certificate'. */
   readonly alert?: string;
-  /** What kind of failure: 'aborted' | 'timeout' | 'transport' | 'alert' | 'policy' | 'credentials' | 'tls' | 'local' | 'gone'. */
+  /** What kind of failure: 'aborted' | 'timeout' | 'transport' | 'alert' | 'policy' | 'credentials' | 'tls' | 'local'. */
   readonly kind: string;
   constructor(message: string, errno: number, facts: { gnutls?: string; alert?: string; kind: string }) {
     super(message);
@@ -302,14 +314,15 @@ const ACCESS_GNUTLS = new Set([
  *   transport -> the socket's errno (ECONNRESET for an unexpected EOF, ECONNREFUSED for DTLS to a closed port, ...);
  *   policy (verifyPeer rejected) -> the verdict's errno (EACCES by default);
  *   credentials callback failed -> its errno (EIO by default);
- *   alert from the peer -> EACCES for certificate/access alerts, EPROTONOSUPPORT for protocol_version, ECANCELED for user_canceled, else EPROTO;
+ *   alert from the peer -> EACCES for certificate/access alerts (and for handshake_failure after the server asked
+ *                   for our certificate and we had none), EPROTONOSUPPORT for protocol_version, ECANCELED for user_canceled,
+ *                   else EPROTO;
  *   GnuTLS error -> EACCES (peer gave no / a bad certificate), ENOKEY (server had no credentials for the name),
  *                   EPROTONOSUPPORT (version), ENOMEM, EIO (key/token failures), else EPROTO.
  */
 export function failureErrno(f: NativeFailureFacts): number {
   switch (f.kind) {
     case 'aborted':
-    case 'gone':
       return Errno.ECANCELED;
     case 'timeout':
       return Errno.ETIMEDOUT;
@@ -323,6 +336,8 @@ export function failureErrno(f: NativeFailureFacts): number {
       return f.policyErrno || Errno.EIO;
     case 'alert':
       if (f.alert && CERT_ALERTS.has(f.alert)) return Errno.EACCES;
+      // TLS 1.2 servers often answer a missing client certificate with handshake_failure.
+      if (f.alert === 'handshake_failure' && f.certificateRequested && !f.certificatePresented) return Errno.EACCES;
       if (f.alert === 'protocol_version') return Errno.EPROTONOSUPPORT;
       if (f.alert === 'user_canceled') return Errno.ECANCELED;
       return Errno.EPROTO;
@@ -478,7 +493,13 @@ export function startSession(opts: StartOptions, onEnd: (end: SessionEnd) => voi
       handle = native.tlsStartSession(nativeOpts, dispatch);
     } catch (err) {
       settle();
-      reject(err);
+      // Unusable options or descriptor: EBADF, ENOTSOCK, ENOTCONN, EPROTOTYPE (wrong socket type), EINVAL (priority), ...
+      const code = (err as { code?: unknown }).code;
+      if (typeof code === 'string' && code in Errno) {
+        reject(new TlsError((err as Error).message, Errno[code as keyof typeof Errno], { kind: 'local' }));
+      } else {
+        reject(err);
+      }
       return;
     }
     signal?.addEventListener('abort', onAbort, { once: true });
