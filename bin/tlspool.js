@@ -13,6 +13,10 @@ try {
     console.error(`tlspool: ${what}; run: npm run setup`);
     process.exit(1);
   }
+  if (e && e.code === 'ERR_TLSPOOL_NO_ADDON') {
+    console.error(`tlspool: ${e.message}`);
+    process.exit(1);
+  }
   throw e;
 }
 cli.main(process.argv.slice(2)).then(
