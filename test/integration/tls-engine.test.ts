@@ -20,6 +20,7 @@ import {
   tlsDupFd,
   tlsPollFd,
   verifyChain,
+  createTrustStore,
   TlsError,
   type Established,
   type NativeCredentials,
@@ -1080,6 +1081,20 @@ describe('verifyChain and certInfo', () => {
     }
     assert.equal(statusOf(pki.revoked).ok, true, 'without the CRL, the revoked certificate passes');
     assert.deepEqual(verifyChain([], { anchorsPem: anchors, purpose: 'server' }).status, ['NO_CERTIFICATE']);
+  });
+
+  it('a trust store built once gives the same verdicts, CRLs included, and refuses use after close', () => {
+    const trust = createTrustStore({ anchorsPem: anchors, crlsPem: [pki.crlPem] });
+    const viaStore = (cert: Cert) => verifyChain([cert.der], { trust, purpose: 'server', hostname: SERVER_NAME });
+    assert.equal(viaStore(pki.server).ok, true);
+    assert.deepEqual(viaStore(pki.revoked).status, ['REVOKED']);
+    for (const cert of [pki.expired, pki.notYetValid, pki.selfSigned, pki.otherCaServer]) {
+      assert.deepEqual(viaStore(cert).status, statusOf(cert).status, cert.name);
+    }
+    trust.close();
+    assert.equal(trust.closed, true);
+    assert.throws(() => viaStore(pki.server), /open TlsTrustStore/);
+    assert.throws(() => verifyChain([pki.server.der], { trust: {} as never, purpose: 'server' }), /open TlsTrustStore/);
   });
 
   it('judges validity at another time when asked', () => {

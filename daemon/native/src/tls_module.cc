@@ -11,6 +11,7 @@
 #include "tls_common.h"
 #include "tls_credentials.h"
 #include "tls_session.h"
+#include "tls_trust.h"
 #include "tls_x509.h"
 
 namespace tlspool {
@@ -76,6 +77,7 @@ void InitTls(Napi::Env env, Napi::Object exports) {
   CredentialsWrap::Init(env, exports);
   InitSessions(env, exports);
   InitX509(env, exports);
+  TrustStore::Init(env, exports);
   exports.Set("tlsDupFd", Napi::Function::New(env, DupFd, "tlsDupFd"));
   exports.Set("tlsCloseFd", Napi::Function::New(env, CloseFdJs, "tlsCloseFd"));
   exports.Set("tlsPollFd", Napi::Function::New(env, PollFd, "tlsPollFd"));

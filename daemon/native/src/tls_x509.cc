@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tls_common.h"
+#include "tls_trust.h"
 #include "tls_x509.h"
 
 namespace tlspool {
@@ -89,26 +90,9 @@ unsigned TimeStatus(gnutls_x509_crt_t crt, time_t at) {
   return st;
 }
 
-bool GetStringArray(Napi::Env env, Napi::Object opts, const char* key, std::vector<std::string>* out) {
-  Napi::Value v = opts.Get(key);
-  if (v.IsUndefined() || v.IsNull()) return true;
-  if (!v.IsArray()) {
-    ThrowTypeError(env, std::string("option '") + key + "' must be an array of strings");
-    return false;
-  }
-  Napi::Array a = v.As<Napi::Array>();
-  for (uint32_t i = 0; i < a.Length(); i++) {
-    Napi::Value e = a.Get(i);
-    if (!e.IsString()) {
-      ThrowTypeError(env, std::string("option '") + key + "' must be an array of strings");
-      return false;
-    }
-    out->push_back(e.As<Napi::String>().Utf8Value());
-  }
-  return true;
-}
-
 // tlsVerifyChain(chainDer: Buffer[], opts) -> { ok, status: string[], message }
+// opts.trust (a TlsTrustStore) is reused as is; otherwise a trust list is
+// built from opts.anchorsPem / useSystemTrust / crlsPem for this call.
 Napi::Value VerifyChain(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsObject()) {
@@ -118,17 +102,19 @@ Napi::Value VerifyChain(const Napi::CallbackInfo& info) {
   Napi::Array chain = info[0].As<Napi::Array>();
   Napi::Object opts = info[1].As<Napi::Object>();
 
-  std::vector<std::string> anchors, crls;
-  if (!GetStringArray(env, opts, "anchorsPem", &anchors) || !GetStringArray(env, opts, "crlsPem", &crls)) {
+  Napi::Value trustArg = opts.Get("trust");
+  gnutls_x509_trust_list_t shared = TrustStore::ListOf(env, trustArg);
+  if (!trustArg.IsUndefined() && !shared) {
+    ThrowTypeError(env, "option 'trust' must be an open TlsTrustStore");
     return env.Undefined();
   }
+  TrustSources sources;
+  if (!shared && !ReadTrustSources(env, opts, &sources)) return env.Undefined();
   std::string purpose, hostname, email;
   GetOptionalString(opts, "purpose", &purpose);
   bool hasHost = GetOptionalString(opts, "hostname", &hostname);
   bool hasEmail = GetOptionalString(opts, "email", &email);
   if (env.IsExceptionPending()) return env.Undefined();
-  Napi::Value sys = opts.Get("useSystemTrust");
-  bool useSystem = sys.IsBoolean() && sys.As<Napi::Boolean>().Value();
   Napi::Value atv = opts.Get("atTime");
   bool hasAt = atv.IsNumber();
   time_t at = hasAt ? static_cast<time_t>(std::floor(atv.As<Napi::Number>().DoubleValue() / 1000.0)) : 0;
@@ -150,40 +136,14 @@ Napi::Value VerifyChain(const Napi::CallbackInfo& info) {
     list.crts.push_back(c);
   }
 
-  gnutls_x509_trust_list_t tl;
-  int ret = gnutls_x509_trust_list_init(&tl, 0);
-  if (ret < 0) {
-    ThrowError(env, "ENOMEM", GnutlsMessage("cannot create a trust list", ret), ret);
-    return env.Undefined();
-  }
+  gnutls_x509_trust_list_t tl = shared ? shared : BuildTrustList(env, sources);
+  if (!tl) return env.Undefined();
   struct TlGuard {
     gnutls_x509_trust_list_t tl;
-    ~TlGuard() { gnutls_x509_trust_list_deinit(tl, 1); }
-  } guard{tl};
-
-  for (const auto& pem : anchors) {
-    gnutls_datum_t d = DatumOf(pem);
-    ret = gnutls_x509_trust_list_add_trust_mem(tl, &d, nullptr, GNUTLS_X509_FMT_PEM, 0, 0);
-    if (ret < 0) {
-      ThrowError(env, "EINVAL", GnutlsMessage("cannot load a trust anchor", ret), ret);
-      return env.Undefined();
+    ~TlGuard() {
+      if (tl) gnutls_x509_trust_list_deinit(tl, 1);
     }
-  }
-  if (useSystem) {
-    ret = gnutls_x509_trust_list_add_system_trust(tl, 0, 0);
-    if (ret < 0) {
-      ThrowError(env, "ENOENT", GnutlsMessage("cannot load the system's trust anchors", ret), ret);
-      return env.Undefined();
-    }
-  }
-  for (const auto& pem : crls) {
-    gnutls_datum_t d = DatumOf(pem);
-    ret = gnutls_x509_trust_list_add_trust_mem(tl, nullptr, &d, GNUTLS_X509_FMT_PEM, GNUTLS_TL_VERIFY_CRL, 0);
-    if (ret < 0) {
-      ThrowError(env, "EINVAL", GnutlsMessage("cannot load a CRL", ret), ret);
-      return env.Undefined();
-    }
-  }
+  } guard{shared ? nullptr : tl};
 
   std::vector<gnutls_typed_vdata_st> vdata;
   if (purpose == "server" || purpose == "client") {
@@ -203,7 +163,7 @@ Napi::Value VerifyChain(const Napi::CallbackInfo& info) {
   unsigned flags = 0;
   if (hasAt) flags |= GNUTLS_VERIFY_DISABLE_TIME_CHECKS | GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS;
   unsigned status = 0;
-  ret = gnutls_x509_trust_list_verify_crt2(tl, list.crts.data(), static_cast<unsigned>(list.crts.size()),
+  int ret = gnutls_x509_trust_list_verify_crt2(tl, list.crts.data(), static_cast<unsigned>(list.crts.size()),
                                            vdata.empty() ? nullptr : vdata.data(),
                                            static_cast<unsigned>(vdata.size()), flags, &status, nullptr);
   if (ret < 0) {

@@ -89,6 +89,7 @@ interface NativeSessionHandle {
 }
 
 interface TlsAddon {
+  TlsTrustStore: new (opts: { anchorsPem: string[]; useSystemTrust: boolean; crlsPem: string[] }) => TrustStore;
   TlsCredentials: new (chainPem: string, keyPem: string | null, keyUri: string | null) => NativeCredentialsObject;
   tlsStartSession(opts: object, dispatch: (ev: NativeEvent) => void): NativeSessionHandle;
   tlsVerifyChain(chainDer: Buffer[], opts: object): VerifyChainResult;
@@ -509,13 +510,32 @@ export function startSession(opts: StartOptions, onEnd: (end: SessionEnd) => voi
 // ---------------------------------------------------------------------------
 // Certificates
 
-export interface VerifyChainOptions {
+/**
+ * Trust anchors (and the system's), with CRLs, loaded once for many
+ * verifications: building the list is the expensive part of verifying.
+ * Freed by close() or the garbage collector.
+ */
+export interface TrustStore {
+  readonly closed: boolean;
+  close(): void;
+}
+
+export function createTrustStore(opts: { anchorsPem: string[]; useSystemTrust?: boolean; crlsPem?: string[] }): TrustStore {
+  return new native.TlsTrustStore({ anchorsPem: opts.anchorsPem, useSystemTrust: opts.useSystemTrust ?? false, crlsPem: opts.crlsPem ?? [] });
+}
+
+export type VerifyChainOptions = ({ trust: TrustStore } | TrustSourcesOptions) & VerifyChainChecks;
+
+interface TrustSourcesOptions {
   /** Trust anchors (PEM; a string may hold several). */
   anchorsPem: string[];
   /** Also trust the system's anchors (p11-kit / ca-certificates). */
   useSystemTrust?: boolean;
   /** CRLs (PEM), checked for every certificate they cover. */
   crlsPem?: string[];
+}
+
+interface VerifyChainChecks {
   /** The key purpose the leaf must allow: TLS server or client authentication ('any': no check). */
   purpose: 'server' | 'client' | 'any';
   /** The leaf must be for this DNS name (dNSName, or CN when there are none). */
@@ -536,12 +556,10 @@ export interface VerifyChainResult {
 
 /** Verify a chain (leaf first, DER) against anchors, synchronously. Throws only for unusable input. */
 export function verifyChain(chainDer: Buffer[], opts: VerifyChainOptions): VerifyChainResult {
-  const o: Record<string, unknown> = {
-    anchorsPem: opts.anchorsPem,
-    useSystemTrust: opts.useSystemTrust ?? false,
-    crlsPem: opts.crlsPem ?? [],
-    purpose: opts.purpose,
-  };
+  const o: Record<string, unknown> =
+    'trust' in opts
+      ? { trust: opts.trust, purpose: opts.purpose }
+      : { anchorsPem: opts.anchorsPem, useSystemTrust: opts.useSystemTrust ?? false, crlsPem: opts.crlsPem ?? [], purpose: opts.purpose };
   if (opts.hostname !== undefined) o.hostname = opts.hostname;
   if (opts.email !== undefined) o.email = opts.email;
   if (opts.atTime !== undefined) o.atTime = opts.atTime.getTime();

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import type { Config } from '../config';
 import type { IdentityStore } from '../identity/store';
 import { nameMatches, provenIdentity } from '../identity/names';
-import { certInfo, type RejectAlert, verifyChain } from '../native/tls';
+import { certInfo, createTrustStore, type RejectAlert, type TrustStore, verifyChain } from '../native/tls';
 import type { ErrnoName } from '../protocol/errno';
 import type { Role } from './connection-record';
 
@@ -39,10 +39,9 @@ interface CacheEntry {
   expires: number;
 }
 
-/** Trust anchors and CRLs, read again when the store or the configuration changes. */
+/** Trust anchors and CRLs, loaded again when the store or the configuration changes. */
 export class Validator {
-  private anchors: string[] | undefined;
-  private crls: string[] | undefined;
+  private trust: TrustStore | undefined;
   private readonly cache = new Map<string, CacheEntry>();
 
   constructor(
@@ -53,8 +52,8 @@ export class Validator {
   /** Forget anchors, CRLs and cached results (the store or the configuration changed). */
   reset(config: Config['tls'] = this.config): void {
     this.config = config;
-    this.anchors = undefined;
-    this.crls = undefined;
+    this.trust?.close();
+    this.trust = undefined;
     this.cache.clear();
   }
 
@@ -70,12 +69,7 @@ export class Validator {
 
     const leaf = certInfo(chainDer[0]);
     const who = leaf.rfc822Names[0] ?? leaf.dnsNames[0] ?? leaf.commonName ?? leaf.subject;
-    const result = verifyChain(chainDer, {
-      anchorsPem: this.trustAnchors(),
-      useSystemTrust: this.config.system_trust,
-      crlsPem: this.revocationLists(),
-      purpose: peerRole,
-    });
+    const result = verifyChain(chainDer, { trust: this.trustStore(), purpose: peerRole });
     if (!result.ok) return explain(result.status, result.message, who, leaf, peerRole);
 
     const names = { dns: leaf.dnsNames, email: leaf.rfc822Names, cn: leaf.commonName };
@@ -89,15 +83,15 @@ export class Validator {
     return { ok: true, remoteid: proven };
   }
 
-  private trustAnchors(): string[] {
-    return (this.anchors ??= [
-      ...this.store.listTrustAnchors().map((a) => a.certPem),
-      ...this.config.trust_files.map((f) => fs.readFileSync(f, 'utf8')),
-    ]);
-  }
-
-  private revocationLists(): string[] {
-    return (this.crls ??= this.config.crl_files.map((f) => fs.readFileSync(f, 'utf8')));
+  private trustStore(): TrustStore {
+    return (this.trust ??= createTrustStore({
+      anchorsPem: [
+        ...this.store.listTrustAnchors().map((a) => a.certPem),
+        ...this.config.trust_files.map((f) => fs.readFileSync(f, 'utf8')),
+      ],
+      useSystemTrust: this.config.system_trust,
+      crlsPem: this.config.crl_files.map((f) => fs.readFileSync(f, 'utf8')),
+    }));
   }
 }
 
