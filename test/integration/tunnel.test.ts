@@ -52,6 +52,12 @@ function fds(t: Tunnel): number {
   return fs.readdirSync(`/proc/${t.proc.proc.pid}/fd`).length;
 }
 
+/** Wait until every connection the tunnel logged as opened is logged as closed too. */
+async function idle(t: Tunnel): Promise<void> {
+  const count = (word: string) => t.output().split('\n').filter((l) => new RegExp(`^tlspool tunnel: #\\d+ ${word}: `).test(l)).length;
+  await waitFor('every opened connection closed', () => count('opened') === count('closed'));
+}
+
 async function startTunnel(args: string[]): Promise<Tunnel> {
   const proc = startPeer('tlspool tunnel', process.execPath, [CLI, 'tunnel', '--listen', '127.0.0.1:0', ...args]);
   const out = await proc.waitFor(/listening on 127\.0\.0\.1:\d+\n/);
@@ -272,6 +278,8 @@ describe('tlspool tunnel through one pool', () => {
   });
 
   test('20 connections at once, each over its own STARTTLS on the tunnel’s one pool connection; no descriptor stays behind', GUARD, async () => {
+    await idle(clientTunnel);
+    await idle(serverTunnel);
     const before = [fds(clientTunnel), fds(serverTunnel)];
     const payloads = Array.from({ length: 20 }, (_, i) => Buffer.concat([Buffer.from(`connection ${i}\n`), crypto.randomBytes(64 * 1024)]));
     const results = await Promise.all(
@@ -296,6 +304,8 @@ describe('tlspool tunnel through one pool', () => {
     assert.equal(clients('client').size, 1);
     assert.equal(clients('server').size, 1);
     assert.notDeepEqual(clients('client'), clients('server'));
+    await idle(clientTunnel);
+    await idle(serverTunnel);
     await waitForValue('client tunnel fd count', () => fds(clientTunnel), before[0]);
     await waitForValue('server tunnel fd count', () => fds(serverTunnel), before[1]);
   });
