@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs every compiled test under dist/test with Node's own test runner.
-// Usage: node scripts/run-tests.js [substring ...]  (filters files by path)
+// Usage: node scripts/run-tests.js [substring ...]  (filters files by their path under dist/test)
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -16,7 +16,7 @@ function walk(dir) {
 }
 const filters = process.argv.slice(2);
 const files = walk(root)
-  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
+  .filter((f) => filters.length === 0 || filters.some((s) => path.relative(root, f).includes(s)))
   .sort();
 if (files.length === 0) {
   console.error('no test files found under dist/test; run: npm run setup');

@@ -4,6 +4,7 @@ import { connections } from './commands/connections';
 import { daemon } from './commands/daemon';
 import { identity, trust } from './commands/identity';
 import { ping } from './commands/ping';
+import { tunnel } from './commands/tunnel';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -13,6 +14,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   identity: { run: identity, summary: 'add, list, remove local identities (certificate + key)' },
   trust: { run: trust, summary: 'add, list, remove trust anchors' },
   connections: { run: connections, summary: 'list recent STARTTLS connections' },
+  tunnel: { run: tunnel, summary: 'relay TCP with TLS on one side, done by the pool (like stunnel)' },
 };
 
 function usage(): string {
