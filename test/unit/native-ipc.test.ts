@@ -15,6 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
+import { Worker } from 'node:worker_threads';
 import {
   adoptFd,
   connectUnix,
@@ -872,6 +873,29 @@ fdTest('a callback that throws becomes an uncaught exception; the connection car
     client.send(Buffer.from('first'));
   `);
   assert.equal(out, 'data 1\nuncaught: thrown from onData\ndata 2\n');
+});
+
+fdTest('a worker terminated in the middle of traffic takes its sockets with it', async () => {
+  // Busy connections in a worker; terminating it stops JavaScript under the
+  // addon's feet, and the environment teardown must close every socket.
+  const code = `
+    const { parentPort } = require('node:worker_threads');
+    const ipc = require(${JSON.stringify(IPC_MODULE)});
+    const file = ${JSON.stringify(path.join(dir, 'worker.sock'))};
+    const listener = ipc.listenUnix(file, 16, (conn) => conn.start((d) => conn.send(d), () => conn.close()));
+    for (let i = 0; i < 8; i++) {
+      const c = ipc.connectUnix(file);
+      let echoed = 0;
+      c.start((d) => { c.send(d); if ((echoed += d.length) > 4 << 20) parentPort.postMessage('busy'); }, () => {});
+      c.send(Buffer.alloc(256 * 1024, i));
+    }
+    require('node:fs').rmSync(file);
+  `;
+  const worker = new Worker(code, { eval: true });
+  await new Promise((r) => worker.once('message', r));
+  const exited = new Promise<number>((r) => worker.once('exit', r));
+  await worker.terminate();
+  assert.equal(await exited, 1);
 });
 
 fdTest('more fds in one message than the control buffer holds: data intact, the rest lost', async (t) => {

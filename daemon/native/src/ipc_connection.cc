@@ -54,7 +54,7 @@ void UnixConnection::Define(Napi::Env env) {
 Napi::Object UnixConnection::New(Napi::Env env, int fd, const struct ucred& peer) {
   PendingConnection pending{fd, peer};
   t_pending = &pending;
-  Napi::Object obj = EnvState(env).connection.New({});
+  Napi::Object obj = NewInstance(env, EnvState(env).connection);
   if (t_pending != nullptr) {
     // The constructor never ran, so nothing took the socket.
     t_pending = nullptr;
@@ -166,6 +166,10 @@ void UnixConnection::OnPoll(int status, int events) {
   // Pins the JavaScript object, and so `this`, even if a callback below
   // closes us and drops the strong reference.
   [[maybe_unused]] Napi::Object self = Value();
+  if (!CanRunJs(env)) {
+    Quiesce();
+    return;
+  }
   if (status < 0) {
     OnPollError(status);
     return;
@@ -200,6 +204,10 @@ void UnixConnection::OnTimer() {
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
   [[maybe_unused]] Napi::Object self = Value();
+  if (!CanRunJs(env)) {
+    Quiesce();
+    return;
+  }
   if (ended_ && !end_delivered_ && started_ && !closed_) DeliverEnd();
   Update();
 }
@@ -223,20 +231,26 @@ bool UnixConnection::ReadSome() {
       return true;
     }
     Napi::HandleScope scope(env);
-    Napi::Buffer<uint8_t> chunk = Napi::Buffer<uint8_t>::Copy(env, r.data, static_cast<size_t>(r.n));
-    Napi::Array fds = Napi::Array::New(env, r.fds.size());
+    napi_value chunk = nullptr;
+    napi_value fds = nullptr;
+    void* copy = nullptr;
+    bool made = napi_create_buffer_copy(env, static_cast<size_t>(r.n), r.data, &copy, &chunk) == napi_ok &&
+                napi_create_array_with_length(env, r.fds.size(), &fds) == napi_ok;
     for (size_t k = 0; k < r.fds.size(); ++k) {
-      Napi::Object owned = OwnedFd::New(env, r.fds[k]);
+      Napi::Object owned = made ? OwnedFd::New(env, r.fds[k]) : Napi::Object();
       if (owned.IsEmpty()) {
-        // OwnedFd::New closed this one; close the rest, which nobody owns.
-        for (size_t j = k + 1; j < r.fds.size(); ++j) close(r.fds[j]);
+        if (made) ++k;  // OwnedFd::New closed that one
+        for (; k < r.fds.size(); ++k) close(r.fds[k]);  // nobody owns these
+        made = false;
         break;
       }
-      fds.Set(static_cast<uint32_t>(k), owned);
+      made = napi_set_element(env, fds, static_cast<uint32_t>(k), owned) == napi_ok;
     }
-    if (env.IsExceptionPending()) {
-      // Out of memory or similar: there is no JavaScript caller to throw to.
-      napi_fatal_exception(env, env.GetAndClearPendingException().Value());
+    if (!made) {
+      // Out of memory, or the environment is stopping. Bytes are lost, so the
+      // stream cannot go on.
+      RaisePending(env);
+      Broken(ENOMEM, "recvmsg", false);
       return true;
     }
     CallJs(on_data_, {chunk, fds});
@@ -285,8 +299,11 @@ void UnixConnection::DeliverEnd() {
   watch_->StopTimer();
   Update();  // stop reading before anyone hears of the end
   Napi::HandleScope scope(env);
-  Napi::Value arg = env.Undefined();
-  if (end_error_ != 0) arg = ErrnoError(env, end_error_, end_syscall_).Value();
+  napi_value arg = env.Undefined();
+  if (end_error_ != 0) {
+    Napi::Error error = ErrnoError(env, end_error_, end_syscall_);
+    if (!error.IsEmpty()) arg = error.Value();
+  }
   // Nothing is called after the end: take both callbacks out first.
   Napi::FunctionReference on_end = std::move(on_end_);
   on_data_.Reset();
@@ -333,6 +350,11 @@ void UnixConnection::Update() {
     Unref();
     held_ = false;
   }
+}
+
+void UnixConnection::Quiesce() {
+  watch_->SetEvents(0);
+  watch_->StopTimer();
 }
 
 void UnixConnection::Shutdown() {

@@ -45,6 +45,9 @@ class UnixConnection : public Napi::ObjectWrap<UnixConnection>, private WatchOwn
   void CallJs(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args);
   // Brings the poll events and the strong reference in line with the state.
   void Update();
+  // JavaScript can no longer run (the environment is stopping): stop
+  // watching; the finalizer closes the rest.
+  void Quiesce();
   void Shutdown();
 
   int fd_ = -1;

@@ -51,4 +51,12 @@ IpcEnv& EnvState(Napi::Env env) {
   return *state;
 }
 
+Napi::Object NewInstance(Napi::Env env, const Napi::FunctionReference& ctor) {
+  napi_value fn = nullptr;
+  napi_value obj = nullptr;
+  if (napi_get_reference_value(env, ctor, &fn) != napi_ok || fn == nullptr) return Napi::Object();
+  if (napi_new_instance(env, fn, 0, nullptr, &obj) != napi_ok) return Napi::Object();
+  return Napi::Object(env, obj);
+}
+
 }  // namespace tlspool::ipc

@@ -19,4 +19,8 @@ struct IpcEnv {
 // cleanup. Only valid on the environment's own thread.
 IpcEnv& EnvState(Napi::Env env);
 
+// `new ctor()` through the raw API: empty on failure (an exception pending,
+// or the environment stopping) instead of node-addon-api's fatal error.
+Napi::Object NewInstance(Napi::Env env, const Napi::FunctionReference& ctor);
+
 }  // namespace tlspool::ipc

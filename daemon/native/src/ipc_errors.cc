@@ -65,16 +65,25 @@ Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall, const std::s
   std::string message = syscall;
   if (!detail.empty()) message += "(" + detail + ")";
   message += ": " + (text.empty() ? ErrnoText(err) : text);
-  Napi::Error error = Napi::Error::New(env, message);
-  Napi::Object obj = error.Value();
-  obj.Set("code", Napi::String::New(env, ErrnoName(err)));
-  obj.Set("errno", Napi::Number::New(env, err));
-  obj.Set("syscall", Napi::String::New(env, syscall));
-  return error;
+  // Raw Node-API calls: this also runs from loop callbacks, where a failure
+  // (the environment stopping) must give an empty result, not a fatal error.
+  napi_value text_value = nullptr, error = nullptr, code = nullptr, number = nullptr, call = nullptr;
+  if (napi_create_string_utf8(env, message.data(), message.size(), &text_value) != napi_ok ||
+      napi_create_error(env, nullptr, text_value, &error) != napi_ok ||
+      napi_create_string_utf8(env, ErrnoName(err), NAPI_AUTO_LENGTH, &code) != napi_ok ||
+      napi_create_int32(env, err, &number) != napi_ok ||
+      napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &call) != napi_ok ||
+      napi_set_named_property(env, error, "code", code) != napi_ok ||
+      napi_set_named_property(env, error, "errno", number) != napi_ok ||
+      napi_set_named_property(env, error, "syscall", call) != napi_ok) {
+    return Napi::Error();
+  }
+  return Napi::Error(env, error);
 }
 
 void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& detail, const std::string& text) {
-  ErrnoError(env, err, syscall, detail, text).ThrowAsJavaScriptException();
+  Napi::Error error = ErrnoError(env, err, syscall, detail, text);
+  if (!error.IsEmpty()) napi_throw(env, error.Value());
 }
 
 void ThrowType(Napi::Env env, const char* message) { Napi::TypeError::New(env, message).ThrowAsJavaScriptException(); }

@@ -16,11 +16,12 @@ std::string ErrnoText(int err);
 // An Error with message "syscall(detail): text" (or "syscall: text" without a
 // detail), and properties code (errno name), errno (positive) and syscall.
 // `text` replaces the errno text when the plain one would not say enough.
+// Empty if it could not be made (the environment is stopping).
 Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall, const std::string& detail = std::string(),
                        const std::string& text = std::string());
 
-// ErrnoError(...).ThrowAsJavaScriptException(). C++ exceptions are disabled,
-// so the caller must return right after this.
+// Throws ErrnoError(...). C++ exceptions are disabled, so the caller must
+// return right after this.
 void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& detail = std::string(),
                 const std::string& text = std::string());
 

@@ -63,7 +63,7 @@ void OwnedFd::Define(Napi::Env env) {
 Napi::Object OwnedFd::New(Napi::Env env, int fd) {
   t_pending_fd = fd;
   t_pending = true;
-  Napi::Object obj = EnvState(env).owned_fd.New({});
+  Napi::Object obj = NewInstance(env, EnvState(env).owned_fd);
   if (t_pending) {
     // The constructor did not run (an exception is pending): nobody owns fd.
     t_pending = false;

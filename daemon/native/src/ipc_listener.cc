@@ -95,7 +95,7 @@ void UnixListener::Define(Napi::Env env) {
 Napi::Object UnixListener::New(Napi::Env env, int fd, const std::string& path, Napi::Function on_connection) {
   PendingListener pending{fd, &path, on_connection};
   t_pending = &pending;
-  Napi::Object obj = EnvState(env).listener.New({});
+  Napi::Object obj = NewInstance(env, EnvState(env).listener);
   if (t_pending != nullptr) {
     t_pending = nullptr;
     close(fd);
@@ -157,6 +157,13 @@ void UnixListener::OnPoll(int status, int /*events*/) {
   // Drain the backlog: readiness is reported once per loop turn however many
   // clients are waiting.
   while (!closed_) {
+    if (!CanRunJs(env)) {
+      // The environment is stopping: leave the clients waiting, stop
+      // watching; the finalizer closes the socket.
+      watch_->SetEvents(0);
+      watch_->StopTimer();
+      return;
+    }
     int fd = accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       int err = errno;
@@ -176,7 +183,7 @@ void UnixListener::OnPoll(int status, int /*events*/) {
     Napi::HandleScope inner(env);
     Napi::Object conn = UnixConnection::New(env, fd, peer);  // owns fd now
     if (conn.IsEmpty()) {
-      if (env.IsExceptionPending()) napi_fatal_exception(env, env.GetAndClearPendingException().Value());
+      RaisePending(env);
       continue;
     }
     ++calling_;
