@@ -97,10 +97,7 @@ std::unordered_set<Session*> g_live;
 class Session : public std::enable_shared_from_this<Session> {
  public:
   explicit Session(napi_env env) : env_(env) {}
-  ~Session() {
-    ReleaseResources();
-    CloseFd(wakeFd_);
-  }
+  ~Session() { ReleaseResources(); }
 
   // JavaScript thread: parse options, dup the socket, prepare GnuTLS.
   // Returns false with a pending JavaScript exception.
@@ -606,12 +603,12 @@ Reply Session::Ask(const std::string& type, std::function<void(Napi::Env, Napi::
 
 void Session::Abort() {
   aborted_.store(true);
+  std::lock_guard<std::mutex> lk(waitMu_);
   if (wakeFd_ >= 0) {
     uint64_t one = 1;
     ssize_t r = write(wakeFd_, &one, sizeof(one));
     (void)r;
   }
-  std::lock_guard<std::mutex> lk(waitMu_);
   waitCv_.notify_all();
 }
 
@@ -1197,7 +1194,8 @@ void Session::ReleaseResources() {
   localCreds_.reset();
   CloseFd(plainFd_);
   CloseFd(tlsFd_);
-  // wakeFd_ stays until the object dies: Abort() may still write to it.
+  std::lock_guard<std::mutex> lk(waitMu_);  // Abort() may be writing to it
+  CloseFd(wakeFd_);
 }
 
 // ---------------------------------------------------------------------------
