@@ -1,6 +1,7 @@
 #include "tls_session.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/dtls.h>
@@ -82,6 +83,16 @@ bool AlertByName(const std::string& name, gnutls_alert_description_t* out) {
     }
   }
   return false;
+}
+
+// "bad_certificate" for GNUTLS_A_BAD_CERTIFICATE: the RFC's names.
+std::string AlertName(gnutls_alert_description_t a) {
+  const char* n = gnutls_alert_get_strname(a);
+  if (n == nullptr) return "alert_" + std::to_string(static_cast<int>(a));
+  std::string s(n);
+  if (s.rfind("GNUTLS_A_", 0) == 0) s = s.substr(9);
+  for (auto& c : s) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  return s;
 }
 
 // Every live session, so that an environment's teardown can abort and wait
@@ -856,10 +867,9 @@ void Session::DescribeFailure(int code, Failure* f) {
     f->message = "the peer closed the connection unexpectedly";
   } else if (code == GNUTLS_E_FATAL_ALERT_RECEIVED) {
     gnutls_alert_description_t a = gnutls_alert_get(gs_);
-    const char* name = gnutls_alert_get_strname(a);
     f->kind = "alert";
     f->alertCode = a;
-    f->alert = name ? name : std::to_string(a);
+    f->alert = AlertName(a);
     const char* text = gnutls_alert_get_name(a);
     f->message = std::string("the peer sent a fatal alert: ") + (text ? text : f->alert);
   } else if (code == GNUTLS_E_TIMEDOUT) {
