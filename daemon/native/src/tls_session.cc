@@ -36,6 +36,8 @@ constexpr size_t kDgramBuf = 65536;
 // How long to try to get a final alert out of a failing session.
 constexpr int kAlertTries = 10;
 constexpr int kAlertWaitMs = 50;
+// How long a failed session waits for the peer to close after our alert.
+constexpr int64_t kLingerMs = 1000;
 
 const char* const kDefaultTlsPriority =
     "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:+DHE-RSA:"
@@ -139,6 +141,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void DescribeFailure(int code, Failure* f);
   bool WaitIo(short events, int64_t* budgetMs, Failure* f);
   void SendAlert(gnutls_alert_description_t desc);
+  void LingerClose();
   bool CheckPeerPostHandshake(Failure* f);
   void Relay();
   bool Post(std::unique_ptr<Event> ev);
@@ -201,6 +204,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool peerChainEmpty_ = true;
   Failure cbFailure_;  // set by a callback that failed the handshake
   std::string rejectAlert_;
+  bool alertSent_ = false;
   int lastErrno_ = 0;
 };
 
@@ -882,6 +886,7 @@ void Session::DescribeFailure(int code, Failure* f) {
 }
 
 void Session::SendAlert(gnutls_alert_description_t desc) {
+  alertSent_ = true;
   for (int i = 0; i < kAlertTries; i++) {
     int r = gnutls_alert_send(gs_, GNUTLS_AL_FATAL, desc);
     if (r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED) return;
@@ -952,9 +957,30 @@ bool Session::CheckPeerPostHandshake(Failure* f) {
   return false;
 }
 
+// After a failed handshake: let the peer read our alert. Closing a TCP socket
+// with unread input makes the kernel send a reset, which can destroy the
+// alert before the peer reads it; so shut down our side and drain until the
+// peer closes too (bounded, abortable).
+void Session::LingerClose() {
+  if (dtls_ || tlsFd_ < 0) return;
+  shutdown(tlsFd_, SHUT_WR);
+  char buf[4096];
+  int64_t deadline = NowMs() + kLingerMs;
+  for (;;) {
+    ssize_t r = recv(tlsFd_, buf, sizeof(buf), MSG_DONTWAIT);
+    if (r > 0) continue;
+    if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return;
+    int64_t left = deadline - NowMs();
+    if (left <= 0 || aborted_.load()) return;
+    struct pollfd p[2] = {{tlsFd_, POLLIN, 0}, {wakeFd_, POLLIN, 0}};
+    if (poll(p, 2, static_cast<int>(left)) <= 0 || p[1].revents) return;
+  }
+}
+
 void Session::Run() {
   Failure f;
   if (Handshake(&f) != 0 || !CheckPeerPostHandshake(&f)) {
+    if (alertSent_) LingerClose();
     Post(std::unique_ptr<Event>(new FailedEvent(f)));
     Finish();
     return;
