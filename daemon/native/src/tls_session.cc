@@ -206,6 +206,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string rejectAlert_;
   bool alertSent_ = false;
   int lastErrno_ = 0;
+  bool transportEof_ = false;  // recv() returned 0: the peer closed its sending side
 };
 
 // ---------------------------------------------------------------------------
@@ -635,6 +636,7 @@ void Session::Abort() {
 ssize_t Session::Pull(gnutls_transport_ptr_t ptr, void* buf, size_t n) {
   Session* s = static_cast<Session*>(ptr);
   ssize_t r = recv(s->tlsFd_, buf, n, MSG_DONTWAIT);
+  if (r == 0) s->transportEof_ = true;
   if (r < 0) {
     int e = errno;
     if (e != EAGAIN && e != EWOULDBLOCK && e != EINTR) s->lastErrno_ = e;
@@ -869,6 +871,11 @@ void Session::DescribeFailure(int code, Failure* f) {
     f->kind = "transport";
     f->sysErrno = ECONNRESET;
     f->message = "the peer closed the connection unexpectedly";
+  } else if (code == GNUTLS_E_UNEXPECTED_PACKET_LENGTH && transportEof_) {
+    // GnuTLS's word for a stream that ends inside a record: the peer left.
+    f->kind = "transport";
+    f->sysErrno = ECONNRESET;
+    f->message = "the peer closed the connection in the middle of a TLS record";
   } else if (code == GNUTLS_E_FATAL_ALERT_RECEIVED) {
     gnutls_alert_description_t a = gnutls_alert_get(gs_);
     f->kind = "alert";
