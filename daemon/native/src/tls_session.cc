@@ -613,6 +613,11 @@ Reply Session::Ask(const std::string& type, std::function<void(Napi::Env, Napi::
     p->reply = Reply();
     p->reply.gone = true;
     p->reply.message = "the session was aborted";
+  } else if (!p->reply.ok && aborted_.load()) {
+    // A refusal that raced with abort() is the abort's doing (JavaScript
+    // rejects its pending callbacks when it aborts): the session is aborted,
+    // not failed by a callback, whichever this thread saw first.
+    p->reply.gone = true;
   }
   return p->reply;
 }
