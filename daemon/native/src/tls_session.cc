@@ -211,6 +211,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string rejectAlert_;
   bool alertSent_ = false;
   int lastErrno_ = 0;
+  bool transportEof_ = false;  // recv() returned 0: the peer closed its sending side
 };
 
 // ---------------------------------------------------------------------------
@@ -631,6 +632,11 @@ Reply Session::Ask(const std::string& type, std::function<void(Napi::Env, Napi::
     p->reply = Reply();
     p->reply.gone = true;
     p->reply.message = "the session was aborted";
+  } else if (!p->reply.ok && aborted_.load()) {
+    // A refusal that raced with abort() is the abort's doing (JavaScript
+    // rejects its pending callbacks when it aborts): the session is aborted,
+    // not failed by a callback, whichever this thread saw first.
+    p->reply.gone = true;
   }
   return p->reply;
 }
@@ -654,6 +660,7 @@ void Session::Abort() {
 ssize_t Session::Pull(gnutls_transport_ptr_t ptr, void* buf, size_t n) {
   Session* s = static_cast<Session*>(ptr);
   ssize_t r = recv(s->tlsFd_, buf, n, MSG_DONTWAIT);
+  if (r == 0) s->transportEof_ = true;
   if (r < 0) {
     int e = errno;
     if (e != EAGAIN && e != EWOULDBLOCK && e != EINTR) s->lastErrno_ = e;
@@ -901,6 +908,11 @@ void Session::DescribeFailure(int code, Failure* f) {
     f->kind = "transport";
     f->sysErrno = ECONNRESET;
     f->message = "the peer closed the connection unexpectedly";
+  } else if (code == GNUTLS_E_UNEXPECTED_PACKET_LENGTH && transportEof_) {
+    // GnuTLS's word for a stream that ends inside a record: the peer left.
+    f->kind = "transport";
+    f->sysErrno = ECONNRESET;
+    f->message = "the peer closed the connection in the middle of a TLS record";
   } else if (code == GNUTLS_E_FATAL_ALERT_RECEIVED) {
     gnutls_alert_description_t a = gnutls_alert_get(gs_);
     f->kind = "alert";

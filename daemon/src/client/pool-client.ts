@@ -7,6 +7,7 @@ import { decode, encode, errorPacket, type Packet } from '../protocol/codec';
 import { Cmd, cmdName, IpProto, StartTlsFlag } from '../protocol/constants';
 import { Errno, errnoName } from '../protocol/errno';
 import { connectUnix, type NativeError, type OwnedFd, type UnixConnection } from '../native/ipc';
+import { COMMAND_SIZE } from '../protocol/layout';
 import { Framer } from '../server/framer';
 
 export interface PoolResponse {
@@ -85,6 +86,7 @@ export class PoolClient {
     conn.start(
       (chunk, fds) => this.receive(chunk, fds),
       (error) => this.end(error),
+      COMMAND_SIZE, // one response start per read: an fd goes to the response it came with
     );
   }
 

@@ -46,8 +46,15 @@ export interface UnixConnection {
    * the fds that came with them (usually none, at most a few; the callee owns
    * them). `onEnd` is called exactly once when the peer closes (no error) or
    * the socket fails; never after close().
+   *
+   * With `recordSize`, no read crosses a multiple of it in the stream, so a
+   * chunk holds the first byte of at most one record. That is what makes fds
+   * attributable: the kernel returns an fd with the read that holds the first
+   * byte of the sendmsg it came with, glued to whatever plain bytes were
+   * queued before it (unix(7)), so a larger read may hold the start of an
+   * earlier record too.
    */
-  start(onData: (chunk: Buffer, fds: OwnedFd[]) => void, onEnd: (error?: NativeError) => void): void;
+  start(onData: (chunk: Buffer, fds: OwnedFd[]) => void, onEnd: (error?: NativeError) => void, recordSize?: number): void;
   /**
    * Queue bytes for sending, in order. If `fd` is given it travels as
    * SCM_RIGHTS with the first byte of `data`; the addon duplicates it, so the

@@ -2,7 +2,10 @@
  * Framing of a byte stream into 376-byte commands. The kernel hands us bytes
  * in arbitrary pieces; an fd arrives with the recvmsg that carried the first
  * bytes of the sendmsg it was attached to. The wire contract's rule: an fd
- * belongs to the command whose first byte arrived with it.
+ * belongs to the command whose first byte arrived with it. That is only
+ * unambiguous when a chunk holds at most one command start, which is why
+ * connections are read with `start(..., COMMAND_SIZE)`; the kernel glues
+ * plain bytes queued before an fd into the same read.
  */
 import { COMMAND_SIZE } from '../protocol/layout';
 import type { OwnedFd } from '../native/ipc';

@@ -10,6 +10,7 @@ import { cmdName } from '../protocol/constants';
 import { Errno, type ErrnoName } from '../protocol/errno';
 import type { OwnedFd, UnixConnection } from '../native/ipc';
 import type { Logger } from '../log/logger';
+import { COMMAND_SIZE } from '../protocol/layout';
 import { Framer, type Frame } from './framer';
 import { type ClientInfo, type Handler, ProtocolError, type Request, type Response } from './request';
 
@@ -48,6 +49,7 @@ export class ClientSession {
     this.conn.start(
       (chunk, fds) => this.receive(chunk, fds),
       (error) => this.end(error ? `connection error: ${error.code}` : 'client disconnected'),
+      COMMAND_SIZE, // one command start per read: an fd goes to the command it came with
     );
   }
 
