@@ -99,8 +99,17 @@ Napi::Value UnixConnection::GetQueuedBytes(const Napi::CallbackInfo& info) {
 Napi::Value UnixConnection::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsFunction() || !info[1].IsFunction()) {
-    ThrowType(env, "start(onData, onEnd): both must be functions");
+    ThrowType(env, "start(onData, onEnd, recordSize?): onData and onEnd must be functions");
     return Napi::Value();
+  }
+  size_t record_size = 0;
+  if (info.Length() > 2 && !info[2].IsUndefined()) {
+    double v = info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : -1;
+    if (!(v >= 1 && v <= static_cast<double>(kReadChunk)) || v != static_cast<double>(static_cast<size_t>(v))) {
+      ThrowType(env, "start(onData, onEnd, recordSize?): recordSize must be a whole number from 1 to 65536");
+      return Napi::Value();
+    }
+    record_size = static_cast<size_t>(v);
   }
   // After close() nothing may be called back, so there is nothing to start.
   if (closed_) return env.Undefined();
@@ -109,6 +118,7 @@ Napi::Value UnixConnection::Start(const Napi::CallbackInfo& info) {
     return Napi::Value();
   }
   started_ = true;
+  record_size_ = record_size;
   on_data_ = Napi::Persistent(info[0].As<Napi::Function>());
   on_end_ = Napi::Persistent(info[1].As<Napi::Function>());
   async_ = std::make_unique<Napi::AsyncContext>(env, "tlspool.UnixConnection");
@@ -216,7 +226,12 @@ bool UnixConnection::ReadSome() {
   Napi::Env env = Env();
   for (int i = 0; i < kReadsPerEvent; ++i) {
     if (closed_ || !started_ || ended_ || paused_) return true;
-    Received r = RecvOnce(fd_);
+    // With a record size, read no further than the end of the current record.
+    // The kernel hands a descriptor out with the read that holds the first
+    // byte of its sendmsg, glued to any plain bytes queued before it (unix(7));
+    // only a read that starts at most one record lets the receiver tell which
+    // record the descriptor came with.
+    Received r = RecvOnce(fd_, record_size_ > 0 ? record_size_ - record_filled_ : kReadChunk);
     if (r.n < 0) {
       if (r.error == EAGAIN || r.error == EWOULDBLOCK) return true;
       Broken(r.error, "recvmsg", false);
@@ -230,6 +245,7 @@ bool UnixConnection::ReadSome() {
       DeliverEnd();
       return true;
     }
+    if (record_size_ > 0) record_filled_ = (record_filled_ + static_cast<size_t>(r.n)) % record_size_;
     Napi::HandleScope scope(env);
     napi_value chunk = nullptr;
     napi_value fds = nullptr;

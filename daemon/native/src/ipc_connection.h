@@ -63,6 +63,10 @@ class UnixConnection : public Napi::ObjectWrap<UnixConnection>, private WatchOwn
   bool closed_ = false;
   bool held_ = false;            // the strong reference that keeps us alive
   int calling_ = 0;              // depth of calls into JavaScript
+  // start()'s recordSize: no read crosses a multiple of it in the stream, so
+  // a read holds the first byte of at most one record (0: reads of any size).
+  size_t record_size_ = 0;
+  size_t record_filled_ = 0;     // bytes of the current record read so far
   Napi::FunctionReference on_data_;
   Napi::FunctionReference on_end_;
   std::unique_ptr<Napi::AsyncContext> async_;

@@ -25,10 +25,10 @@ uint8_t* ReadBuffer() {
 
 }  // namespace
 
-Received RecvOnce(int sock) {
+Received RecvOnce(int sock, size_t max) {
   Received r;
   uint8_t* buf = ReadBuffer();
-  iovec iov{buf, kReadChunk};
+  iovec iov{buf, max < kReadChunk ? max : kReadChunk};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerRead)];
   msghdr msg{};
   ssize_t n;

@@ -23,8 +23,8 @@ struct Received {
   std::vector<int> fds;
 };
 
-// Reads once (retrying EINTR). `data` points into a per-thread buffer that
-// the next call overwrites.
-Received RecvOnce(int sock);
+// Reads once (retrying EINTR), at most `max` (<= kReadChunk) bytes. `data`
+// points into a per-thread buffer that the next call overwrites.
+Received RecvOnce(int sock, size_t max = kReadChunk);
 
 }  // namespace tlspool::ipc
