@@ -1,6 +1,7 @@
 #include "tls_session.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/dtls.h>
@@ -82,6 +83,18 @@ bool AlertByName(const std::string& name, gnutls_alert_description_t* out) {
     }
   }
   return false;
+}
+
+// The RFC name of an alert ("bad_certificate"), as JavaScript expects it;
+// GnuTLS names it after its enum ("GNUTLS_A_BAD_CERTIFICATE").
+std::string AlertName(gnutls_alert_description_t a) {
+  const char* name = gnutls_alert_get_strname(a);
+  if (name == nullptr) return std::to_string(a);
+  std::string s = name;
+  const std::string prefix = "GNUTLS_A_";
+  if (s.compare(0, prefix.size(), prefix) == 0) s.erase(0, prefix.size());
+  for (char& c : s) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  return s;
 }
 
 // Every live session, so that an environment's teardown can abort and wait
@@ -859,10 +872,9 @@ void Session::DescribeFailure(int code, Failure* f) {
     f->message = "the peer closed the connection unexpectedly";
   } else if (code == GNUTLS_E_FATAL_ALERT_RECEIVED) {
     gnutls_alert_description_t a = gnutls_alert_get(gs_);
-    const char* name = gnutls_alert_get_strname(a);
     f->kind = "alert";
     f->alertCode = a;
-    f->alert = name ? name : std::to_string(a);
+    f->alert = AlertName(a);
     const char* text = gnutls_alert_get_name(a);
     f->message = std::string("the peer sent a fatal alert: ") + (text ? text : f->alert);
   } else if (code == GNUTLS_E_TIMEDOUT) {
