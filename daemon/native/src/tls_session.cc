@@ -145,6 +145,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool WaitIo(short events, int64_t* budgetMs, Failure* f);
   void SendAlert(gnutls_alert_description_t desc);
   bool CheckPeerPostHandshake(Failure* f);
+  void DrainAfterFailure();
   void Relay();
   bool Post(std::unique_ptr<Event> ev);
   Reply Ask(const std::string& type, std::function<void(Napi::Env, Napi::Object)> fill,
@@ -957,9 +958,28 @@ bool Session::CheckPeerPostHandshake(Failure* f) {
   return false;
 }
 
+// A failed handshake usually leaves the rest of the peer's flight unread in
+// our receive buffer. Whoever closes the socket last (normally the
+// application, right after our ERROR) would then make the kernel answer with
+// RST instead of FIN, and the RST makes the peer's kernel discard what the
+// peer has not read yet: the alert that tells it why. So read away what has
+// arrived (bounded), and send FIN behind the alert. The socket is of no use
+// to anyone after a failed handshake (socket-protocol.txt).
+void Session::DrainAfterFailure() {
+  if (dtls_ || tlsFd_ < 0) return;
+  shutdown(tlsFd_, SHUT_WR);
+  char buf[4096];
+  for (int i = 0; i < 64; i++) {
+    ssize_t r = recv(tlsFd_, buf, sizeof(buf), MSG_DONTWAIT);
+    if (r > 0 || (r < 0 && errno == EINTR)) continue;
+    break;
+  }
+}
+
 void Session::Run() {
   Failure f;
   if (Handshake(&f) != 0 || !CheckPeerPostHandshake(&f)) {
+    DrainAfterFailure();
     Post(std::unique_ptr<Event>(new FailedEvent(f)));
     Finish();
     return;
