@@ -935,7 +935,14 @@ int Session::Handshake(Failure* f) {
     }
     DescribeFailure(ret, f);
     if (!client_ && credsAsked_ && !localCreds_) f->noLocalCredentials = true;
-    if (f->kind == "tls") {
+    if (f->kind == "tls" && !client_ && !f->noLocalCredentials &&
+        (ret == GNUTLS_E_NO_CERTIFICATE_FOUND || ret == GNUTLS_E_CERTIFICATE_REQUIRED)) {
+      // A client without the certificate we require. gnutls_error_to_alert()
+      // would say decode_error, blaming the client's encoding: name the
+      // reason the protocol has for it (RFC 8446 4.4.2.4, RFC 5246 7.4.6).
+      SendAlert(gnutls_protocol_get_version(gs_) == GNUTLS_TLS1_3 ? GNUTLS_A_CERTIFICATE_REQUIRED
+                                                                  : GNUTLS_A_HANDSHAKE_FAILURE);
+    } else if (f->kind == "tls") {
       int level = 0;
       int a = gnutls_error_to_alert(ret, &level);
       if (a >= 0) SendAlert(static_cast<gnutls_alert_description_t>(a));

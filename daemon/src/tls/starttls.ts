@@ -6,7 +6,7 @@
  */
 import type { Config } from '../config';
 import { adoptFd } from '../native/ipc';
-import { type NativeCredentials, startSession, type TlsError, type VerifyResult } from '../native/tls';
+import { type NativeCredentials, startSession, TlsError, type VerifyResult } from '../native/tls';
 import type { Packet, StartTlsPayload } from '../protocol/codec';
 import { Cmd, StartTlsFlag } from '../protocol/constants';
 import { Errno } from '../protocol/errno';
@@ -149,7 +149,9 @@ async function handshake(
         end.reason === 'closed' ? 'closed by application' : end.reason === 'peer-closed' ? 'closed by peer' : end.reason === 'aborted' ? 'aborted' : 'error';
       deps.connections.ended(record, reason, end.code ? { errno: end.code, message: end.message ?? '' } : undefined);
     },
-  );
+  ).catch((e: unknown) => {
+    throw explainEngineFailure(e, role);
+  });
   const plaintext = adoptFd(established.plaintextFd);
   Object.assign(record, {
     localid,
@@ -195,6 +197,20 @@ async function proposeLocalId(req: Request, p: StartTlsPayload, candidate: strin
   const chosen = answer.starttls.localid;
   if (chosen) checkIdentityString(chosen);
   return chosen;
+}
+
+/**
+ * A server that requires a client certificate lets GnuTLS refuse a client
+ * without one, in words that read as if we had none ("No certificate was
+ * found."): say what happened instead.
+ */
+function explainEngineFailure(e: unknown, role: Role): unknown {
+  const noClientCert =
+    e instanceof TlsError && e.code === 'EACCES' && (e.gnutls === 'GNUTLS_E_CERTIFICATE_REQUIRED' || e.gnutls === 'GNUTLS_E_NO_CERTIFICATE_FOUND');
+  if (role === 'server' && noClientCert) {
+    return new ProtocolError('EACCES', 'the client sent no certificate, and this server requires one');
+  }
+  return e;
 }
 
 function derToPem(der: Buffer): string {
