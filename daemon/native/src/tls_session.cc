@@ -43,8 +43,11 @@ const char* const kDefaultTlsPriority =
 const char* const kDefaultDtlsPriority =
     "SECURE128:-VERS-ALL:+VERS-DTLS1.2:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:+DHE-RSA:"
     "-CIPHER-ALL:+AES-256-GCM:+CHACHA20-POLY1305:+AES-128-GCM";
-// Anonymous key exchange exists only up to TLS 1.2 / DTLS 1.2.
-const char* const kAnonymousSuffix = ":+ANON-ECDH:+ANON-DH:-VERS-TLS1.3";
+// Anonymous key exchange exists only up to TLS 1.2 / DTLS 1.2. A client
+// offers it besides TLS 1.3, which the server may still choose; a server
+// without a certificate cannot do TLS 1.3 at all.
+const char* const kAnonymousClientSuffix = ":+ANON-ECDH:+ANON-DH";
+const char* const kAnonymousServerSuffix = ":+ANON-ECDH:+ANON-DH:-VERS-TLS1.3";
 
 int64_t NowMs() {
   struct timespec ts;
@@ -452,7 +455,7 @@ bool Session::Setup(Napi::Env env, Napi::Object opts) {
   gnutls_session_set_ptr(gs_, this);
 
   std::string prio = hasPriority ? priority : (dtls_ ? kDefaultDtlsPriority : kDefaultTlsPriority);
-  if (anonymous_) prio += kAnonymousSuffix;
+  if (anonymous_) prio += client_ ? kAnonymousClientSuffix : kAnonymousServerSuffix;
   const char* errPos = nullptr;
   ret = gnutls_priority_set_direct(gs_, prio.c_str(), &errPos);
   if (ret < 0) {

@@ -169,7 +169,11 @@ export interface StartOptions {
   serverName?: string;
   /** Server: ask the client for a certificate? Default 'ignore'. */
   certRequest?: 'ignore' | 'request' | 'require';
-  /** Also allow anonymous (DH-anon) key exchange. Restricts the session to TLS 1.2 / DTLS 1.2. */
+  /**
+   * Also allow anonymous (DH-anon) key exchange, which exists only in TLS 1.2 /
+   * DTLS 1.2. A client offers it besides TLS 1.3 (the server chooses); a
+   * server is restricted to TLS 1.2 / DTLS 1.2.
+   */
   anonymous?: boolean;
   /**
    * Budget for waiting on the network during the handshake (default 60000;
