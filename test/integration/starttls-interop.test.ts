@@ -246,6 +246,19 @@ describe('STARTTLS interop', () => {
     }
   });
 
+  test('a pool client with IGNORE_REMOTEID and no local identity still speaks TLS 1.3 to a TLS 1.3-only server', async () => {
+    const server = peer(await startOpensslServer({ certPath: pki.server.chainPath, keyPath: pki.server.keyPath, version: '1.3' }));
+    const fd = await tcpConnect(server.port);
+    const r = await pool.client.starttls({ role: 'client', fd, flags: StartTlsFlag.IGNORE_REMOTEID });
+    fd.close();
+    assert.deepEqual([r.localid, r.remoteid], ['', '']);
+    const plain = new Plaintext(r.fd);
+    plain.write('no questions asked\n');
+    await server.waitFor('no questions asked');
+    await plain.close();
+    assert.equal(lastRecord().version, 'TLS1.3');
+  });
+
   test('DTLS 1.2 with gnutls-serv --udp: a datagram each way', async () => {
     const server = peer(await startGnutlsServer({ certPath: pki.server.chainPath, keyPath: pki.server.keyPath, udp: true }));
     const fd = await udpConnect(server.port);
