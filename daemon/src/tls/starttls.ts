@@ -63,6 +63,10 @@ export function startTlsHandler(deps: StartTlsDeps): Handler {
     const transport = checkStartTlsFd(p, req.fd);
     checkFlagsAndIds(p);
     deps.refresh();
+    // A local identity the application names must exist before anything goes
+    // on the wire; a client whose server asks no certificate would otherwise
+    // be told it is an identity the pool does not have.
+    if (p.localid) deps.credentials.get(p.localid);
     const role: Role = req.packet.cmd === Cmd.STARTTLS_CLIENT ? 'client' : 'server';
     const record = deps.connections.open({
       role,
