@@ -755,14 +755,17 @@ int Session::RetrieveCert(gnutls_session_t gs, const gnutls_datum_t* reqCaRdn, i
             Napi::Object o = v.As<Napi::Object>();
             Napi::Value e = o.Get("errno");
             Napi::Value m = o.Get("message");
+            Napi::Value a = o.Get("alert");
             if (e.IsNumber()) r->errnum = e.As<Napi::Number>().Int32Value();
             if (m.IsString()) r->message = m.As<Napi::String>().Utf8Value();
+            if (a.IsString()) r->alert = a.As<Napi::String>().Utf8Value();
           }
         });
     if (!r.ok) {
       s->cbFailure_.kind = r.gone ? "aborted" : "credentials";
       s->cbFailure_.policyErrno = r.errnum;
       s->cbFailure_.message = r.message;
+      s->rejectAlert_ = r.alert;
       return -1;
     }
     s->localCreds_ = r.credentials;
@@ -932,7 +935,9 @@ int Session::Handshake(Failure* f) {
         }
         SendAlert(desc);
       } else if (f->kind == "credentials") {
-        SendAlert(GNUTLS_A_INTERNAL_ERROR);
+        gnutls_alert_description_t desc;
+        if (!AlertByName(rejectAlert_, &desc)) desc = GNUTLS_A_INTERNAL_ERROR;
+        SendAlert(desc);
       }
       return -1;
     }

@@ -43,7 +43,7 @@ type NativeEvent =
       role: Role;
       serverName?: string;
       acceptedIssuers: string[];
-      reply(answer: NativeCredentialsObject | null | { errno: number; message: string }): void;
+      reply(answer: NativeCredentialsObject | null | { errno: number; message: string; alert?: string }): void;
     }
   | {
       type: 'verify';
@@ -189,7 +189,8 @@ export interface StartOptions {
    * Choose local credentials. Server: called once, with the SNI the client
    * sent (or none). Client: called only when the server asks for a
    * certificate. Resolve null to present none. Rejecting fails the handshake
-   * with the rejection's `errno` (a number, or `code` naming one), else EIO.
+   * with the rejection's `errno` (a number, or `code` naming one), else EIO,
+   * and sends the rejection's `alert` (a RejectAlert name), else internal_error.
    */
   credentials(ctx: CredentialsContext): Promise<NativeCredentials | null> | NativeCredentials | null;
   /**
@@ -352,6 +353,11 @@ function errnoOf(err: unknown, fallback: number): number {
   return fallback;
 }
 
+function alertOf(err: unknown): { alert?: string } {
+  const alert = err && typeof err === 'object' ? (err as { alert?: unknown }).alert : undefined;
+  return typeof alert === 'string' ? { alert } : {};
+}
+
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -390,7 +396,7 @@ export function startSession(opts: StartOptions, onEnd: (end: SessionEnd) => voi
             .then(() => opts.credentials(ctx))
             .then(
               (c) => ev.reply((c ?? null) as NativeCredentialsObject | null),
-              (err) => ev.reply({ errno: errnoOf(err, Errno.EIO), message: messageOf(err) }),
+              (err) => ev.reply({ errno: errnoOf(err, Errno.EIO), message: messageOf(err), ...alertOf(err) }),
             );
           return;
         }

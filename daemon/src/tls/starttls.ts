@@ -6,7 +6,7 @@
  */
 import type { Config } from '../config';
 import { adoptFd } from '../native/ipc';
-import { type NativeCredentials, startSession, TlsError, type VerifyResult } from '../native/tls';
+import { type NativeCredentials, type RejectAlert, startSession, TlsError, type VerifyResult } from '../native/tls';
 import type { Packet, StartTlsPayload } from '../protocol/codec';
 import { Cmd, StartTlsFlag } from '../protocol/constants';
 import { Errno } from '../protocol/errno';
@@ -115,7 +115,11 @@ async function handshake(
       return deps.credentials.get(answer);
     }
     if (role === 'client') return null; // The server may still accept us without a certificate.
-    throw new ProtocolError('ENOKEY', sni ? `no local identity for ${sni} was accepted` : 'no local identity was accepted');
+    // The client learns why: the name it asked for is not served here, or nothing could be agreed.
+    throw Object.assign(
+      new ProtocolError('ENOKEY', sni ? `no local identity for ${sni} was accepted` : 'no local identity was accepted'),
+      { alert: sni ? 'unrecognized_name' : 'handshake_failure' } satisfies { alert: RejectAlert },
+    );
   };
 
   const verifyPeer = (chainDer: Buffer[]): VerifyResult => {
