@@ -149,6 +149,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void SendAlert(gnutls_alert_description_t desc);
   bool CheckPeerPostHandshake(Failure* f);
   void DrainAfterFailure();
+  void CloseWake();
   void Relay();
   bool Post(std::unique_ptr<Event> ev);
   Reply Ask(const std::string& type, std::function<void(Napi::Env, Napi::Object)> fill,
@@ -194,6 +195,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // The bridge to JavaScript.
   std::mutex mu_;
+  // Guards wakeFd_ between Abort() (any thread) and Finish() closing it.
+  std::mutex wakeMu_;
   napi_threadsafe_function tsfn_ = nullptr;
   bool tsfnGone_ = false;      // finalized: never touch tsfn_ again
   bool tsfnReleased_ = false;  // released by the session thread
@@ -623,10 +626,13 @@ Reply Session::Ask(const std::string& type, std::function<void(Napi::Env, Napi::
 
 void Session::Abort() {
   aborted_.store(true);
-  if (wakeFd_ >= 0) {
-    uint64_t one = 1;
-    ssize_t r = write(wakeFd_, &one, sizeof(one));
-    (void)r;
+  {
+    std::lock_guard<std::mutex> wk(wakeMu_);
+    if (wakeFd_ >= 0) {
+      uint64_t one = 1;
+      ssize_t r = write(wakeFd_, &one, sizeof(one));
+      (void)r;
+    }
   }
   std::lock_guard<std::mutex> lk(waitMu_);
   waitCv_.notify_all();
@@ -995,6 +1001,9 @@ void Session::Run() {
   Failure f;
   if (Handshake(&f) != 0 || !CheckPeerPostHandshake(&f)) {
     DrainAfterFailure();
+    // Descriptors go before the news: "failed" means they are closed.
+    ReleaseResources();
+    CloseWake();
     Post(std::unique_ptr<Event>(new FailedEvent(f)));
     Finish();
     return;
@@ -1007,6 +1016,8 @@ void Session::Run() {
     f.kind = "local";
     f.sysErrno = errno;
     f.message = std::string("cannot create the plaintext socketpair: ") + strerror(f.sysErrno);
+    ReleaseResources();
+    CloseWake();
     Post(std::unique_ptr<Event>(new FailedEvent(f)));
     Finish();
     return;
@@ -1204,11 +1215,21 @@ void Session::Relay() {
   // the descriptors are gone.
   CloseFd(plainFd_);
   CloseFd(tlsFd_);
+  CloseWake();
   Post(std::unique_ptr<Event>(new EndEvent(std::move(end))));
+}
+
+// The session thread is done with the eventfd. The object itself may live on
+// until the garbage collector drops the JavaScript handle; the eventfd must
+// not (one descriptor per session would pile up until a collection).
+void Session::CloseWake() {
+  std::lock_guard<std::mutex> wk(wakeMu_);
+  CloseFd(wakeFd_);
 }
 
 void Session::Finish() {
   ReleaseResources();
+  CloseWake();
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (tsfn_ != nullptr && !tsfnGone_ && !tsfnReleased_) {
@@ -1244,7 +1265,7 @@ void Session::ReleaseResources() {
   localCreds_.reset();
   CloseFd(plainFd_);
   CloseFd(tlsFd_);
-  // wakeFd_ stays until the object dies: Abort() may still write to it.
+  // wakeFd_ is closed by CloseWake() (under wakeMu_: Abort() may write to it), or by the destructor.
 }
 
 // ---------------------------------------------------------------------------
