@@ -77,7 +77,10 @@ export function startTlsHandler(deps: StartTlsDeps): Handler {
     });
     try {
       return await handshake(deps, req, p, role, transport, record);
-    } catch (e) {
+    } catch (failure) {
+      // Stopped from outside (the daemon shuts down, the application left): that is the reason to give,
+      // not how the engine or a pending proposal noticed it (ECANCELED, "the session was aborted").
+      const e = req.signal.aborted && req.signal.reason instanceof ProtocolError ? req.signal.reason : failure;
       const err = e as Partial<TlsError> & Error;
       const code = typeof err.code === 'string' && err.code in Errno ? err.code : 'EIO';
       deps.connections.ended(record, 'handshake failed', { errno: code, message: err.message });
