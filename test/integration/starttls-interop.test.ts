@@ -172,6 +172,26 @@ describe('STARTTLS interop', () => {
     });
   }
 
+  test('a pool server with REQUEST_REMOTEID reports the certificate a client does present', async () => {
+    const c = peer(
+      startOpensslClient({
+        port: listener.port,
+        serverName: SERVER_NAME,
+        caPath: pki.ca.certPath,
+        certPath: pki.client.chainPath,
+        keyPath: pki.client.keyPath,
+      }),
+    );
+    const fd = await listener.accept();
+    const r = await pool.client.starttls({ role: 'server', fd, localid: SERVER_NAME, remoteid: CLIENT_EMAIL, flags: StartTlsFlag.REQUEST_REMOTEID });
+    fd.close();
+    assert.equal(r.remoteid, CLIENT_EMAIL);
+    const plain = new Plaintext(r.fd);
+    c.write('alice, requested\n');
+    await plain.until('alice, requested\n');
+    await plain.close();
+  });
+
   test('a pool client presents its certificate to openssl s_server -Verify 1, which sees alice', async () => {
     const server = peer(
       await startOpensslServer({

@@ -154,6 +154,23 @@ describe('STARTTLS lifecycle', () => {
     assert.notEqual(await c.exited(), 0);
   });
 
+  test('the time the application takes to answer a local identity proposal does not count against tls.handshake_timeout', async () => {
+    const c = startOpensslClient({ port: listener.port, serverName: SERVER_NAME, caPath: pki.ca.certPath });
+    peers.push(c);
+    const fd = await listener.accept();
+    const r = await pool.client.starttls({
+      role: 'server',
+      fd,
+      flags: StartTlsFlag.REQUEST_REMOTEID,
+      // Longer than the 1 s handshake_timeout of this pool: a person may be deciding.
+      onLocalId: ({ localid }) => new Promise<string>((resolve) => setTimeout(() => resolve(localid), 1500)),
+    });
+    fd.close();
+    assert.equal(r.localid, SERVER_NAME);
+    await c.waitFor(/Verify return code: 0 \(ok\)/);
+    await new Plaintext(r.fd).close();
+  });
+
   test('sixty sessions at once, thirty pool-to-pool pairs, all carry their own data', async () => {
     const serverSide = PoolClient.connect(pool.daemon.socket);
     try {

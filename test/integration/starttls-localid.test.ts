@@ -115,6 +115,22 @@ describe('STARTTLS local identities', () => {
     await new Plaintext(r.fd).close();
   });
 
+  test('an answer to a proposal that is not an identity fails the STARTTLS with EINVAL', async () => {
+    const { c, result } = await serveSni(SERVER_NAME, () => 'not an identity!');
+    const e = await rejection(result);
+    assert.equal(e.errno, Errno.EINVAL);
+    assert.match(e.message, /"not an identity!" is not an identity/);
+    await c.exited();
+  });
+
+  test('an answer to a proposal naming an identity the pool does not have fails the STARTTLS with ENOKEY', async () => {
+    const { c, result } = await serveSni(SERVER_NAME, () => 'nobody.example.test');
+    const e = await rejection(result);
+    assert.equal(e.errno, Errno.ENOKEY);
+    assert.match(e.message, /no local identity nobody\.example\.test; add one with: tlspool identity add/);
+    await c.exited();
+  });
+
   test('a pool server without SNI from the client proposes the default identity first', async () => {
     const { c, proposals, result } = await serveSni(undefined, (id) => id, StartTlsFlag.REQUEST_REMOTEID);
     const r = await result;

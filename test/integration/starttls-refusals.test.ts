@@ -153,6 +153,23 @@ describe('STARTTLS refusals', () => {
     });
   }
 
+  test('a pool server that names the remoteid it expects refuses a client certificate for someone else with EACCES', async () => {
+    const c = startOpensslClient({
+      port: listener.port,
+      serverName: SERVER_NAME,
+      certPath: pki.client.chainPath,
+      keyPath: pki.client.keyPath,
+      version: '1.2',
+    });
+    peers.push(c);
+    const fd = await listener.accept();
+    const e = await rejection(pool.client.starttls({ role: 'server', fd, localid: SERVER_NAME, remoteid: 'bob@example.test' }));
+    fd.close();
+    assert.equal(e.errno, Errno.EACCES);
+    assert.match(e.message, /the client certificate is not for bob@example\.test \(it names alice@example\.test\)/);
+    await c.waitFor(/alert bad certificate/);
+  });
+
   test('a pool server refuses gnutls-cli without a certificate with EACCES', async () => {
     const c = startGnutlsClient({ port: listener.port, serverName: SERVER_NAME, caPath: pki.ca.certPath });
     peers.push(c);
