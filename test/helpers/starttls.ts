@@ -188,8 +188,9 @@ export class Plaintext {
   private ended = false;
   private readonly closed: Promise<void>;
 
-  constructor(fd: OwnedFd) {
-    this.socket = new net.Socket({ fd: fd.release(), readable: true, writable: true });
+  /** `halfOpen`: our side stays writable after the peer's end of stream (TLS close_notify). */
+  constructor(fd: OwnedFd, opts: { halfOpen?: boolean } = {}) {
+    this.socket = new net.Socket({ fd: fd.release(), readable: true, writable: true, allowHalfOpen: opts.halfOpen ?? false });
     this.socket.setEncoding('latin1');
     this.socket.on('data', (s: string) => (this.data += s));
     this.socket.on('error', () => {});

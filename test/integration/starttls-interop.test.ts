@@ -5,12 +5,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as crypto from 'node:crypto';
+import * as dgram from 'node:dgram';
 import { PoolClient } from '../../daemon/src/client/pool-client';
 import { IpProto, StartTlsFlag } from '../../daemon/src/protocol';
 import { startGnutlsClient, startGnutlsServer, startOpensslClient, startOpensslServer, type Peer } from '../helpers/peers';
 import { CLIENT_EMAIL, getPki, SERVER_NAME, type TestPki } from '../helpers/pki';
-import { waitForValue } from '../helpers/wait';
-import { PlainDatagrams, Plaintext, type Pool, startPool, TcpListener, tcpConnect, udpConnect } from '../helpers/starttls';
+import { waitFor, waitForValue } from '../helpers/wait';
+import { PlainDatagrams, Plaintext, type Pool, startPool, takeFd, TcpListener, tcpConnect, udpConnect } from '../helpers/starttls';
 
 const GNUTLS_PRIORITY = { '1.3': 'NORMAL:-VERS-ALL:+VERS-TLS1.3', '1.2': 'NORMAL:-VERS-ALL:+VERS-TLS1.2' } as const;
 const VERSION_NAME = { '1.3': 'TLS1.3', '1.2': 'TLS1.2' } as const;
@@ -240,6 +242,39 @@ describe('STARTTLS interop', () => {
     await sp.close();
   });
 
+  test('pool to pool: 8 MiB arrive intact, and the side that ends first still gets the reply (half-close)', async () => {
+    const serverSide = PoolClient.connect(pool.daemon.socket);
+    const clientFd = await tcpConnect(listener.port);
+    const serverFd = await listener.accept();
+    const [c, s] = await Promise.all([
+      pool.client.starttls({ role: 'client', fd: clientFd, localid: CLIENT_EMAIL, remoteid: SERVER_NAME }),
+      serverSide.starttls({ role: 'server', fd: serverFd, localid: SERVER_NAME }),
+    ]);
+    clientFd.close();
+    serverFd.close();
+    serverSide.close();
+    const big = crypto.randomBytes(8 << 20);
+    const cp = new Plaintext(c.fd, { halfOpen: true });
+    const sp = new Plaintext(s.fd, { halfOpen: true });
+    cp.socket.end(big);
+    await sp.untilEnd();
+    const received = Buffer.from(sp.received, 'latin1');
+    assert.equal(received.length, big.length);
+    assert.ok(received.equals(big), 'the bytes arrive as sent');
+    const digest = crypto.createHash('sha256').update(received).digest('hex');
+    sp.socket.end(digest);
+    await cp.untilEnd();
+    assert.equal(cp.received, digest);
+    await cp.close();
+    await sp.close();
+    const [a, b] = await waitFor('both ends logged', () => {
+      const rs = pool.connections().slice(0, 2);
+      return rs.every((r) => r.state === 'closed') && rs;
+    });
+    const server = [a!, b!].find((r) => r.role === 'server')!;
+    assert.deepEqual([server.bytesIn, server.bytesOut, server.endReason], [big.length, 64, 'closed by peer']);
+  });
+
   test('anonymous TLS between pool client and pool server: no identities either side, data both ways', async () => {
     const clientFd = await tcpConnect(listener.port);
     const serverFd = await listener.accept();
@@ -303,6 +338,37 @@ describe('STARTTLS interop', () => {
     server.write('to the pool\n');
     assert.equal((await dgrams.receive()).toString(), 'to the pool\n');
     dgrams.close();
+  });
+
+  test('DTLS 1.2 between pool client and pool server over a pair of connected UDP sockets', async () => {
+    const a = dgram.createSocket('udp4');
+    const b = dgram.createSocket('udp4');
+    await Promise.all([a, b].map((u) => new Promise<void>((resolve) => u.bind(0, '127.0.0.1', resolve))));
+    await new Promise<void>((resolve) => a.connect(b.address().port, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => b.connect(a.address().port, '127.0.0.1', resolve));
+    const clientFd = takeFd(a);
+    const serverFd = takeFd(b);
+    const serverSide = PoolClient.connect(pool.daemon.socket);
+    const [c, s] = await Promise.all([
+      pool.client.starttls({ role: 'client', fd: clientFd, ipproto: IpProto.UDP, localid: CLIENT_EMAIL, remoteid: SERVER_NAME }),
+      serverSide.starttls({ role: 'server', fd: serverFd, ipproto: IpProto.UDP, localid: SERVER_NAME }),
+    ]);
+    clientFd.close();
+    serverFd.close();
+    serverSide.close();
+    assert.deepEqual([c.localid, c.remoteid, s.localid, s.remoteid], [CLIENT_EMAIL, SERVER_NAME, SERVER_NAME, CLIENT_EMAIL]);
+    const cd = new PlainDatagrams(c.fd);
+    const sd = new PlainDatagrams(s.fd);
+    cd.send('first');
+    cd.send('second');
+    assert.equal((await sd.receive()).toString(), 'first');
+    assert.equal((await sd.receive()).toString(), 'second');
+    sd.send('reply');
+    assert.equal((await cd.receive()).toString(), 'reply');
+    cd.close();
+    // The client's close_notify is the server application's end of stream.
+    assert.equal((await sd.receive()).length, 0);
+    sd.close();
   });
 
   test('once every connection is closed the daemon holds no more descriptors than before', async () => {
