@@ -44,7 +44,7 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
     refresh: () => {
       if (!storeChanged()) return;
       credentials.reset();
-      validator.reset();
+      validator.trustChanged();
     },
   });
   const handlers = new Map<number, Handler>([

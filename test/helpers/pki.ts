@@ -16,6 +16,8 @@ import * as path from 'node:path';
 
 export const SERVER_NAME = 'server.example.test';
 export const CLIENT_EMAIL = 'alice@example.test';
+/** The name of a second server identity (server2), for LOCALID choices. */
+export const SERVER2_NAME = 'www.example.test';
 
 export interface Cert {
   /** Short name (file stem). */
@@ -43,6 +45,8 @@ export interface TestPki {
   readonly server: Cert;
   /** RSA 2048, dNSName server.example.test, serverAuth, issued by ca. */
   readonly serverRsa: Cert;
+  /** ECDSA P-256, dNSName www.example.test, serverAuth, issued by ca: a second server identity. */
+  readonly server2: Cert;
   /** ECDSA P-256, rfc822Name alice@example.test, clientAuth, issued by ca. */
   readonly client: Cert;
   /** Like server, but valid only in 2000. */
@@ -138,6 +142,10 @@ export function createPki(dir?: string): TestPki {
     { name: 'server', key: 'ec', issuer: 'ca', template: `cn = "${SERVER_NAME}"\n${SERVER_EXT}expiration_days = 365\n` },
     { name: 'server-rsa', key: 'rsa', issuer: 'ca', template: `cn = "${SERVER_NAME}"\n${SERVER_EXT}encryption_key\nexpiration_days = 365\n` },
     {
+      name: 'server2', key: 'ec', issuer: 'ca',
+      template: `cn = "${SERVER2_NAME}"\ndns_name = "${SERVER2_NAME}"\ntls_www_server\nsigning_key\nexpiration_days = 365\n`,
+    },
+    {
       name: 'client', key: 'ec', issuer: 'ca',
       template: `cn = "alice"\nemail = "${CLIENT_EMAIL}"\ntls_www_client\nsigning_key\nexpiration_days = 365\n`,
     },
@@ -184,6 +192,7 @@ export function createPki(dir?: string): TestPki {
     otherCa: certs.get('other-ca')!,
     server: certs.get('server')!,
     serverRsa: certs.get('server-rsa')!,
+    server2: certs.get('server2')!,
     client: certs.get('client')!,
     expired: certs.get('expired')!,
     notYetValid: certs.get('not-yet-valid')!,

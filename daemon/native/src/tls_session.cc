@@ -46,8 +46,11 @@ const char* const kDefaultTlsPriority =
 const char* const kDefaultDtlsPriority =
     "SECURE128:-VERS-ALL:+VERS-DTLS1.2:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:+DHE-RSA:"
     "-CIPHER-ALL:+AES-256-GCM:+CHACHA20-POLY1305:+AES-128-GCM";
-// Anonymous key exchange exists only up to TLS 1.2 / DTLS 1.2.
-const char* const kAnonymousSuffix = ":+ANON-ECDH:+ANON-DH:-VERS-TLS1.3";
+// Anonymous key exchange exists only up to TLS 1.2 / DTLS 1.2. A client
+// offers it besides TLS 1.3, which the server may still choose; a server
+// without a certificate cannot do TLS 1.3 at all.
+const char* const kAnonymousClientSuffix = ":+ANON-ECDH:+ANON-DH";
+const char* const kAnonymousServerSuffix = ":+ANON-ECDH:+ANON-DH:-VERS-TLS1.3";
 
 int64_t NowMs() {
   struct timespec ts;
@@ -150,6 +153,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void SendAlert(gnutls_alert_description_t desc);
   void LingerClose();
   bool CheckPeerPostHandshake(Failure* f);
+  void CloseWake();
   void Relay();
   bool Post(std::unique_ptr<Event> ev);
   void Finish();
@@ -193,6 +197,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // The bridge to JavaScript.
   std::mutex mu_;
+  // Guards wakeFd_ between Abort() (any thread) and Finish() closing it.
+  std::mutex wakeMu_;
   napi_threadsafe_function tsfn_ = nullptr;
   bool tsfnGone_ = false;      // finalized: never touch tsfn_ again
   bool tsfnReleased_ = false;  // released by the session thread
@@ -466,7 +472,7 @@ bool Session::Setup(Napi::Env env, Napi::Object opts) {
   gnutls_session_set_ptr(gs_, this);
 
   std::string prio = hasPriority ? priority : (dtls_ ? kDefaultDtlsPriority : kDefaultTlsPriority);
-  if (anonymous_) prio += kAnonymousSuffix;
+  if (anonymous_) prio += client_ ? kAnonymousClientSuffix : kAnonymousServerSuffix;
   const char* errPos = nullptr;
   ret = gnutls_priority_set_direct(gs_, prio.c_str(), &errPos);
   if (ret < 0) {
@@ -643,11 +649,13 @@ Reply Session::Ask(const std::string& type, std::function<void(Napi::Env, Napi::
 
 void Session::Abort() {
   aborted_.store(true);
-  std::lock_guard<std::mutex> lk(waitMu_);
-  if (wakeFd_ >= 0) {
-    uint64_t one = 1;
-    ssize_t r = write(wakeFd_, &one, sizeof(one));
-    (void)r;
+  {
+    std::lock_guard<std::mutex> wk(wakeMu_);
+    if (wakeFd_ >= 0) {
+      uint64_t one = 1;
+      ssize_t r = write(wakeFd_, &one, sizeof(one));
+      (void)r;
+    }
   }
   waitCv_.notify_all();
 }
@@ -776,14 +784,17 @@ int Session::RetrieveCert(gnutls_session_t gs, const gnutls_datum_t* reqCaRdn, i
             Napi::Object o = v.As<Napi::Object>();
             Napi::Value e = o.Get("errno");
             Napi::Value m = o.Get("message");
+            Napi::Value a = o.Get("alert");
             if (e.IsNumber()) r->errnum = e.As<Napi::Number>().Int32Value();
             if (m.IsString()) r->message = m.As<Napi::String>().Utf8Value();
+            if (a.IsString()) r->alert = a.As<Napi::String>().Utf8Value();
           }
         });
     if (!r.ok) {
       s->cbFailure_.kind = r.gone ? "aborted" : "credentials";
       s->cbFailure_.policyErrno = r.errnum;
       s->cbFailure_.message = r.message;
+      s->rejectAlert_ = r.alert;
       return -1;
     }
     s->localCreds_ = r.credentials;
@@ -972,7 +983,9 @@ int Session::Handshake(Failure* f) {
         }
         SendAlert(desc);
       } else if (f->kind == "credentials") {
-        SendAlert(GNUTLS_A_INTERNAL_ERROR);
+        gnutls_alert_description_t desc;
+        if (!AlertByName(rejectAlert_, &desc)) desc = GNUTLS_A_INTERNAL_ERROR;
+        SendAlert(desc);
       }
       return -1;
     }
@@ -982,7 +995,14 @@ int Session::Handshake(Failure* f) {
       f->certRequested = true;
       f->certPresented = localCreds_ != nullptr;
     }
-    if (f->kind == "tls") {
+    if (f->kind == "tls" && !client_ && !f->noLocalCredentials &&
+        (ret == GNUTLS_E_NO_CERTIFICATE_FOUND || ret == GNUTLS_E_CERTIFICATE_REQUIRED)) {
+      // A client without the certificate we require. gnutls_error_to_alert()
+      // would say decode_error, blaming the client's encoding: name the
+      // reason the protocol has for it (RFC 8446 4.4.2.4, RFC 5246 7.4.6).
+      SendAlert(gnutls_protocol_get_version(gs_) == GNUTLS_TLS1_3 ? GNUTLS_A_CERTIFICATE_REQUIRED
+                                                                  : GNUTLS_A_HANDSHAKE_FAILURE);
+    } else if (f->kind == "tls") {
       int level = 0;
       int a = gnutls_error_to_alert(ret, &level);
       if (a >= 0) SendAlert(static_cast<gnutls_alert_description_t>(a));
@@ -1029,6 +1049,9 @@ void Session::Run() {
   Failure f;
   if (Handshake(&f) != 0 || !CheckPeerPostHandshake(&f)) {
     if (alertSent_) LingerClose();
+    // Descriptors go before the news: "failed" means they are closed.
+    ReleaseResources();
+    CloseWake();
     Post(std::unique_ptr<Event>(new FailedEvent(f)));
     Finish();
     return;
@@ -1041,6 +1064,8 @@ void Session::Run() {
     f.kind = "local";
     f.sysErrno = errno;
     f.message = std::string("cannot create the plaintext socketpair: ") + strerror(f.sysErrno);
+    ReleaseResources();
+    CloseWake();
     Post(std::unique_ptr<Event>(new FailedEvent(f)));
     Finish();
     return;
@@ -1240,11 +1265,21 @@ void Session::Relay() {
   // the descriptors are gone.
   CloseFd(plainFd_);
   CloseFd(tlsFd_);
+  CloseWake();
   Post(std::unique_ptr<Event>(new EndEvent(std::move(end))));
+}
+
+// The session thread is done with the eventfd. The object itself may live on
+// until the garbage collector drops the JavaScript handle; the eventfd must
+// not (one descriptor per session would pile up until a collection).
+void Session::CloseWake() {
+  std::lock_guard<std::mutex> wk(wakeMu_);
+  CloseFd(wakeFd_);
 }
 
 void Session::Finish() {
   ReleaseResources();
+  CloseWake();
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (tsfn_ != nullptr && !tsfnGone_ && !tsfnReleased_) {
@@ -1280,8 +1315,7 @@ void Session::ReleaseResources() {
   localCreds_.reset();
   CloseFd(plainFd_);
   CloseFd(tlsFd_);
-  std::lock_guard<std::mutex> lk(waitMu_);  // Abort() may be writing to it
-  CloseFd(wakeFd_);
+  // wakeFd_ is closed by CloseWake() (under wakeMu_: Abort() may write to it), or by the destructor.
 }
 
 // ---------------------------------------------------------------------------

@@ -55,7 +55,7 @@ type NativeEvent =
       role: Role;
       serverName?: string;
       acceptedIssuers: string[];
-      reply(answer: NativeCredentialsObject | null | { errno: number; message: string }): void;
+      reply(answer: NativeCredentialsObject | null | { errno: number; message: string; alert?: string }): void;
     }
   | {
       type: 'verify';
@@ -182,7 +182,11 @@ export interface StartOptions {
   serverName?: string;
   /** Server: ask the client for a certificate? Default 'ignore'. */
   certRequest?: 'ignore' | 'request' | 'require';
-  /** Also allow anonymous (DH-anon) key exchange. Restricts the session to TLS 1.2 / DTLS 1.2. */
+  /**
+   * Also allow anonymous (DH-anon) key exchange, which exists only in TLS 1.2 /
+   * DTLS 1.2. A client offers it besides TLS 1.3 (the server chooses); a
+   * server is restricted to TLS 1.2 / DTLS 1.2.
+   */
   anonymous?: boolean;
   /**
    * Budget for waiting on the network during the handshake (default 60000;
@@ -198,7 +202,8 @@ export interface StartOptions {
    * Choose local credentials. Server: called once, with the SNI the client
    * sent (or none). Client: called only when the server asks for a
    * certificate. Resolve null to present none. Rejecting fails the handshake
-   * with the rejection's `errno` (a number, or `code` naming one), else EIO.
+   * with the rejection's `errno` (a number, or `code` naming one), else EIO,
+   * and sends the rejection's `alert` (a RejectAlert name), else internal_error.
    */
   credentials(ctx: CredentialsContext): Promise<NativeCredentials | null> | NativeCredentials | null;
   /**
@@ -364,6 +369,11 @@ function errnoOf(err: unknown, fallback: number): number {
   return fallback;
 }
 
+function alertOf(err: unknown): { alert?: string } {
+  const alert = err && typeof err === 'object' ? (err as { alert?: unknown }).alert : undefined;
+  return typeof alert === 'string' ? { alert } : {};
+}
+
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -402,7 +412,7 @@ export function startSession(opts: StartOptions, onEnd: (end: SessionEnd) => voi
             .then(() => opts.credentials(ctx))
             .then(
               (c) => ev.reply((c ?? null) as NativeCredentialsObject | null),
-              (err) => ev.reply({ errno: errnoOf(err, Errno.EIO), message: messageOf(err) }),
+              (err) => ev.reply({ errno: errnoOf(err, Errno.EIO), message: messageOf(err), ...alertOf(err) }),
             );
           return;
         }

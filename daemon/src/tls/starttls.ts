@@ -6,7 +6,7 @@
  */
 import type { Config } from '../config';
 import { adoptFd } from '../native/ipc';
-import { type NativeCredentials, startSession, type TlsError, type VerifyResult } from '../native/tls';
+import { type NativeCredentials, type RejectAlert, startSession, TlsError, type VerifyResult } from '../native/tls';
 import type { Packet, StartTlsPayload } from '../protocol/codec';
 import { Cmd, StartTlsFlag } from '../protocol/constants';
 import { Errno } from '../protocol/errno';
@@ -63,6 +63,10 @@ export function startTlsHandler(deps: StartTlsDeps): Handler {
     const transport = checkStartTlsFd(p, req.fd);
     checkFlagsAndIds(p);
     deps.refresh();
+    // A local identity the application names must exist before anything goes
+    // on the wire; a client whose server asks no certificate would otherwise
+    // be told it is an identity the pool does not have.
+    if (p.localid) deps.credentials.get(p.localid);
     const role: Role = req.packet.cmd === Cmd.STARTTLS_CLIENT ? 'client' : 'server';
     const record = deps.connections.open({
       role,
@@ -73,7 +77,10 @@ export function startTlsHandler(deps: StartTlsDeps): Handler {
     });
     try {
       return await handshake(deps, req, p, role, transport, record);
-    } catch (e) {
+    } catch (failure) {
+      // Stopped from outside (the daemon shuts down, the application left): that is the reason to give,
+      // not how the engine or a pending proposal noticed it (ECANCELED, "the session was aborted").
+      const e = req.signal.aborted && req.signal.reason instanceof ProtocolError ? req.signal.reason : failure;
       const err = e as Partial<TlsError> & Error;
       const code = typeof err.code === 'string' && err.code in Errno ? err.code : 'EIO';
       deps.connections.ended(record, 'handshake failed', { errno: code, message: err.message });
@@ -111,7 +118,11 @@ async function handshake(
       return deps.credentials.get(answer);
     }
     if (role === 'client') return null; // The server may still accept us without a certificate.
-    throw new ProtocolError('ENOKEY', sni ? `no local identity for ${sni} was accepted` : 'no local identity was accepted');
+    // The client learns why: the name it asked for is not served here, or nothing could be agreed.
+    throw Object.assign(
+      new ProtocolError('ENOKEY', sni ? `no local identity for ${sni} was accepted` : 'no local identity was accepted'),
+      { alert: sni ? 'unrecognized_name' : 'handshake_failure' } satisfies { alert: RejectAlert },
+    );
   };
 
   const verifyPeer = (chainDer: Buffer[]): VerifyResult => {
@@ -149,7 +160,9 @@ async function handshake(
         end.reason === 'closed' ? 'closed by application' : end.reason === 'peer-closed' ? 'closed by peer' : end.reason === 'aborted' ? 'aborted' : 'error';
       deps.connections.ended(record, reason, end.code ? { errno: end.code, message: end.message ?? '' } : undefined);
     },
-  );
+  ).catch((e: unknown) => {
+    throw explainEngineFailure(e, role);
+  });
   const plaintext = adoptFd(established.plaintextFd);
   Object.assign(record, {
     localid,
@@ -195,6 +208,20 @@ async function proposeLocalId(req: Request, p: StartTlsPayload, candidate: strin
   const chosen = answer.starttls.localid;
   if (chosen) checkIdentityString(chosen);
   return chosen;
+}
+
+/**
+ * A server that requires a client certificate lets GnuTLS refuse a client
+ * without one, in words that read as if we had none ("No certificate was
+ * found."): say what happened instead.
+ */
+function explainEngineFailure(e: unknown, role: Role): unknown {
+  const noClientCert =
+    e instanceof TlsError && e.code === 'EACCES' && (e.gnutls === 'GNUTLS_E_CERTIFICATE_REQUIRED' || e.gnutls === 'GNUTLS_E_NO_CERTIFICATE_FOUND');
+  if (role === 'server' && noClientCert) {
+    return new ProtocolError('EACCES', 'the client sent no certificate, and this server requires one');
+  }
+  return e;
 }
 
 function derToPem(der: Buffer): string {

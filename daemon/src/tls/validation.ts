@@ -49,12 +49,22 @@ export class Validator {
     private config: Config['tls'],
   ) {}
 
-  /** Forget anchors, CRLs and cached results (the store or the configuration changed). */
+  /** Forget anchors, CRLs and cached results (the configuration was reloaded). */
   reset(config: Config['tls'] = this.config): void {
     this.config = config;
     this.trust?.close();
     this.trust = undefined;
     this.cache.clear();
+  }
+
+  /**
+   * The trust store changed (`tlspool trust`): every validation from now on
+   * reads the anchors again. Results validated before stay cached for their
+   * TTL, as `tls.validation_cache_ttl` promises; IGNORE_CACHES bypasses them.
+   */
+  trustChanged(): void {
+    this.trust?.close();
+    this.trust = undefined;
   }
 
   validate(req: ValidateRequest): Verdict | Refusal {
@@ -70,7 +80,11 @@ export class Validator {
     const leaf = certInfo(chainDer[0]);
     const who = leaf.rfc822Names[0] ?? leaf.dnsNames[0] ?? leaf.commonName ?? leaf.subject;
     const result = verifyChain(chainDer, { trust: this.trustStore(), purpose: peerRole });
-    if (!result.ok) return explain(result.status, result.message, who, leaf, peerRole);
+    if (!result.ok) {
+      // A fresh refusal replaces what the cache said about this chain.
+      this.cache.delete(key);
+      return explain(result.status, result.message, who, leaf, peerRole);
+    }
 
     const names = { dns: leaf.dnsNames, email: leaf.rfc822Names, cn: leaf.commonName };
     if (remoteid && !nameMatches(remoteid, names)) {

@@ -1,0 +1,253 @@
+/**
+ * What the STARTTLS tests share: a daemon with identities and trust added
+ * through the CLI, TCP and UDP sockets whose fds are handed to the pool, and
+ * the plaintext side of an established connection.
+ *
+ * Handing a Node socket to the pool: the fd is duplicated and Node's socket
+ * destroyed before the STARTTLS, or Node would go on reading the same kernel
+ * socket and swallow the handshake.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as dgram from 'node:dgram';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { stringify as toYaml } from 'yaml';
+import { PoolClient, PoolError } from '../../daemon/src/client/pool-client';
+import { adoptFd, type OwnedFd } from '../../daemon/src/native/ipc';
+import { tlsPollFd } from '../../daemon/src/native/tls';
+import type { ConnectionRecord } from '../../daemon/src/tls/connection-record';
+import { CLI, startDaemon, tempDir, type TestDaemon } from './daemon';
+import type { Cert } from './pki';
+import { waitFor } from './wait';
+
+/** Bound for waits that only guard against hangs. */
+export const HANG_GUARD_MS = 20000;
+
+/** Run `tlspool ARGS --state-dir D`; returns stdout, throws with stderr on failure. */
+export function tlspoolCli(stateDir: string, args: string[]): string {
+  const r = spawnSync(process.execPath, [CLI, ...args, '--state-dir', stateDir], { encoding: 'utf8', timeout: 30000 });
+  if (r.status !== 0) throw new Error(`tlspool ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
+  return r.stdout;
+}
+
+export interface Pool {
+  readonly daemon: TestDaemon;
+  readonly client: PoolClient;
+  readonly stateDir: string;
+  /** `tlspool ARGS --state-dir <this pool's state>`. */
+  cli(args: string[]): string;
+  /** The connection log as `tlspool connections --json` shows it, newest first. */
+  connections(): ConnectionRecord[];
+  stop(): Promise<void>;
+}
+
+export interface PoolOptions {
+  /** Local identities to add with `tlspool identity add` before the daemon starts (the first is the default). */
+  identities?: Array<[localid: string, cert: Cert]>;
+  /** CA certificates to add with `tlspool trust add`. */
+  trust?: Cert[];
+  /** Keys of the `tls` section (system_trust is false unless given). */
+  tls?: Record<string, unknown>;
+}
+
+export async function startPool(opts: PoolOptions = {}): Promise<Pool> {
+  const dir = tempDir('tlspool-starttls-');
+  const stateDir = path.join(dir, 'state');
+  const cli = (args: string[]) => tlspoolCli(stateDir, args);
+  for (const [id, cert] of opts.identities ?? []) cli(['identity', 'add', id, '--cert', cert.chainPath, '--key', cert.keyPath]);
+  for (const ca of opts.trust ?? []) cli(['trust', 'add', ca.certPath]);
+  const config = toYaml({ tls: { system_trust: false, ...opts.tls } });
+  const daemon = await startDaemon({ dir, config });
+  const client = PoolClient.connect(daemon.socket);
+  return {
+    daemon,
+    client,
+    stateDir,
+    cli,
+    connections: () => JSON.parse(cli(['connections', '--json', '--limit', '1000'])) as ConnectionRecord[],
+    stop: async () => {
+      client.close();
+      const code = await daemon.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+      assert.equal(code, 0, `the daemon exited with ${code}:\n${daemon.logs()}`);
+    },
+  };
+}
+
+/** The ERROR a promise rejects with (fails the test if it resolves). */
+export async function rejection(p: Promise<unknown>): Promise<PoolError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof PoolError, `expected a PoolError, got ${String(e)}`);
+    return e;
+  }
+  assert.fail('expected an ERROR response');
+}
+
+// ---------------------------------------------------------------------------
+// Sockets to hand over
+
+interface HasHandle {
+  _handle?: { fd?: number };
+}
+
+/** A duplicate of the fd inside a Node socket; the Node socket is destroyed (it must read nothing more). */
+export function takeFd(sock: net.Socket | dgram.Socket): OwnedFd {
+  const handle =
+    sock instanceof net.Socket
+      ? (sock as unknown as HasHandle)._handle
+      : (sock as unknown as Record<symbol, { handle?: { fd?: number } }>)[
+          Object.getOwnPropertySymbols(sock).find((s) => String(s) === 'Symbol(state symbol)')!
+        ]?.handle;
+  const fd = handle?.fd;
+  assert.ok(typeof fd === 'number' && fd >= 0, 'the Node socket has an fd');
+  const original = adoptFd(fd);
+  const copy = original.dup();
+  original.release(); // Node owns the original and closes it now:
+  if (sock instanceof net.Socket) sock.destroy();
+  else sock.close();
+  return copy;
+}
+
+/** A TCP connection to 127.0.0.1:port, as an fd to hand to the pool. */
+export async function tcpConnect(port: number): Promise<OwnedFd> {
+  const sock = net.connect({ port, host: '127.0.0.1' });
+  await new Promise<void>((resolve, reject) => {
+    sock.once('connect', resolve);
+    sock.once('error', reject);
+  });
+  return takeFd(sock);
+}
+
+/** A connected UDP socket to 127.0.0.1:port, as an fd to hand to the pool. */
+export async function udpConnect(port: number): Promise<OwnedFd> {
+  const sock = dgram.createSocket('udp4');
+  await new Promise<void>((resolve, reject) => {
+    sock.once('error', reject);
+    sock.bind(0, '127.0.0.1', () => sock.connect(port, '127.0.0.1', () => resolve()));
+  });
+  return takeFd(sock);
+}
+
+/** A TCP listener on 127.0.0.1 whose accepted connections become fds for the pool. */
+export class TcpListener {
+  private readonly queue: net.Socket[] = [];
+  private readonly waiters: Array<(s: net.Socket) => void> = [];
+
+  private constructor(private readonly server: net.Server) {
+    server.on('connection', (s) => {
+      const w = this.waiters.shift();
+      if (w) w(s);
+      else this.queue.push(s);
+    });
+  }
+
+  static async open(): Promise<TcpListener> {
+    const server = net.createServer({ pauseOnConnect: true });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', resolve);
+    });
+    return new TcpListener(server);
+  }
+
+  get port(): number {
+    return (this.server.address() as net.AddressInfo).port;
+  }
+
+  /** The next accepted connection's fd. */
+  async accept(): Promise<OwnedFd> {
+    const next = this.queue.shift();
+    const sock =
+      next ??
+      (await new Promise<net.Socket>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('no connection arrived')), HANG_GUARD_MS);
+        this.waiters.push((s) => {
+          clearTimeout(t);
+          resolve(s);
+        });
+      }));
+    return takeFd(sock);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The plaintext side
+
+/** The plaintext stream the pool handed back, with what arrived on it so far. */
+export class Plaintext {
+  readonly socket: net.Socket;
+  private data = '';
+  private ended = false;
+  private readonly closed: Promise<void>;
+
+  /** `halfOpen`: our side stays writable after the peer's end of stream (TLS close_notify). */
+  constructor(fd: OwnedFd, opts: { halfOpen?: boolean } = {}) {
+    this.socket = new net.Socket({ fd: fd.release(), readable: true, writable: true, allowHalfOpen: opts.halfOpen ?? false });
+    this.socket.setEncoding('latin1');
+    this.socket.on('data', (s: string) => (this.data += s));
+    this.socket.on('error', () => {});
+    this.closed = new Promise((resolve) => this.socket.once('close', () => resolve()));
+    this.socket.once('end', () => (this.ended = true));
+  }
+
+  get received(): string {
+    return this.data;
+  }
+
+  write(s: string): void {
+    this.socket.write(s);
+  }
+
+  /** Wait until the received text matches. */
+  until(pattern: RegExp | string): Promise<string> {
+    const test = () => (typeof pattern === 'string' ? this.data.includes(pattern) : pattern.test(this.data));
+    return waitFor(`plaintext ${String(pattern)} (got ${JSON.stringify(this.data)})`, () => test() && this.data, HANG_GUARD_MS);
+  }
+
+  /** Wait for the peer's end of stream. */
+  async untilEnd(): Promise<void> {
+    await waitFor('end of the plaintext stream', () => this.ended, HANG_GUARD_MS);
+  }
+
+  /** Close our side and wait until Node closed the fd. */
+  async close(): Promise<void> {
+    this.socket.end();
+    this.socket.destroySoon();
+    await this.closed;
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+/** DTLS: the plaintext side is a SOCK_SEQPACKET socket, one datagram per message. */
+export class PlainDatagrams {
+  constructor(readonly fd: OwnedFd) {}
+
+  send(data: string | Buffer): void {
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    const n = fs.writeSync(this.fd.fd, buf);
+    assert.equal(n, buf.length);
+  }
+
+  /** The next datagram (polled without blocking the event loop for long). */
+  async receive(): Promise<Buffer> {
+    await waitFor('a datagram on the plaintext fd', () => tlsPollFd(this.fd.fd, 'in', 0), HANG_GUARD_MS);
+    const buf = Buffer.alloc(65536);
+    const n = fs.readSync(this.fd.fd, buf);
+    return buf.subarray(0, n);
+  }
+
+  close(): void {
+    this.fd.close();
+  }
+}
