@@ -117,7 +117,10 @@ thread_local Session* t_current = nullptr;
 class Session : public std::enable_shared_from_this<Session> {
  public:
   explicit Session(napi_env env) : env_(env) {}
-  ~Session() { ReleaseResources(); }
+  ~Session() {
+    ReleaseResources();
+    CloseWake();
+  }
 
   // JavaScript thread: parse options, dup the socket, prepare GnuTLS.
   // Returns false with a pending JavaScript exception.
