@@ -7,8 +7,9 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { promisify } from 'node:util';
-import { adoptFd, type OwnedFd } from '../../daemon/src/native/ipc';
+import type { OwnedFd } from '../../daemon/src/native/ipc';
 import { CLI, type TestDaemon } from './daemon';
+import { takeFd } from './starttls';
 
 const run = promisify(execFile);
 
@@ -27,20 +28,7 @@ export async function provision(daemon: TestDaemon, identities: IdentitySpec[], 
   for (const t of trustPaths) await run(process.execPath, [CLI, 'trust', 'add', t, ...sd]);
 }
 
-/**
- * The fd of a connected Node socket, for the pool: a duplicate that the
- * caller owns. Node's socket is destroyed here, before any STARTTLS, so
- * that Node never reads the handshake bytes.
- */
-export function takeFd(sock: net.Socket): OwnedFd {
-  const fd = (sock as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) throw new Error('the socket has no fd');
-  const original = adoptFd(fd);
-  const copy = original.dup();
-  original.release(); // Node still owns (and closes) the original
-  sock.destroy();
-  return copy;
-}
+export { takeFd };
 
 /**
  * A loopback TCP listener that makes connected pairs. Accepted sockets are
