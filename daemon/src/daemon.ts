@@ -16,6 +16,7 @@ import { ConnectionLog } from './tls/connection-log';
 import { LocalCredentials } from './tls/local-credentials';
 import { startTlsHandler } from './tls/starttls';
 import { Validator } from './tls/validation';
+import { pkcs11Configure, secureProcess } from './native/tls';
 
 /** Known commands that only make sense as a follow-up carrying a cbid. */
 const replyOnly: Handler = async (req) => {
@@ -27,6 +28,10 @@ const pinentryNotYet: Handler = async () => {
 };
 
 export async function runDaemon(config: Config, sources: ConfigSources, log: Logger): Promise<number> {
+  // PINs pass through this process: no core dumps, no ptrace by others of our uid.
+  secureProcess();
+  // Once, before any key is loaded; a change needs a restart.
+  pkcs11Configure(config.pkcs11.modules);
   fs.mkdirSync(config.state_dir, { recursive: true, mode: 0o700 });
   const db = openDb(config.state_dir);
   const store = new IdentityStore(db);
@@ -91,6 +96,10 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
           if (String(next[key]) !== String(current[key])) {
             log.warn('configuration change needs a restart', { key, running: current[key], configured: next[key] });
           }
+        }
+        if (String(next.pkcs11.modules) !== String(config.pkcs11.modules)) {
+          log.warn('configuration change needs a restart', { key: 'pkcs11.modules', running: config.pkcs11.modules, configured: next.pkcs11.modules });
+          next.pkcs11.modules = config.pkcs11.modules;
         }
         current = next;
         validator.reset(next.tls);

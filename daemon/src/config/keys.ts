@@ -37,6 +37,10 @@ export const configSchema = object({
     /** A GnuTLS priority string; the default is TLS 1.3 and 1.2 with AEAD ciphers. */
     priority: optional(str()),
   }),
+  pkcs11: object({
+    /** PKCS #11 module files GnuTLS loads; empty: p11-kit's configuration (its registered modules). */
+    modules: list(path(), { default: [] }),
+  }),
 });
 
 export interface Config extends Infer<typeof configSchema> {
