@@ -5,7 +5,9 @@
  * engine, validate the peer, and answer with the plaintext fd.
  */
 import type { Config } from '../config';
-import { adoptFd } from '../native/ipc';
+import { adoptFd, fdInfo } from '../native/ipc';
+import type { PinBroker } from '../pin/broker';
+import { tokenRef } from '../pin/token';
 import { type NativeCredentials, startSession, type TlsError, type VerifyResult } from '../native/tls';
 import type { Packet, StartTlsPayload } from '../protocol/codec';
 import { Cmd, StartTlsFlag } from '../protocol/constants';
@@ -25,6 +27,8 @@ export interface StartTlsDeps {
   readonly config: () => Config['tls'];
   /** Called before each STARTTLS: picks up identity and trust changes made by the CLI. */
   readonly refresh: () => void;
+  /** Where token PINs come from. */
+  readonly pin: PinBroker;
 }
 
 /** Requirements the pool cannot meet yet: an ERROR, never silently dropped. */
@@ -128,6 +132,15 @@ async function handshake(
     return { ok: true };
   };
 
+  let peer: string | undefined;
+  try {
+    peer = fdInfo(req.fd!.fd).peerAddress;
+  } catch {
+    // Only for the prompt's words.
+  }
+  if (p.remoteid) peer = peer ? `${p.remoteid} (${peer})` : p.remoteid;
+  const requester = { pid: req.client.peer.pid, executable: req.client.executable };
+
   const established = await startSession(
     {
       fd: req.fd!.fd,
@@ -141,6 +154,20 @@ async function handshake(
       signal: req.signal,
       credentials: (ctx) => chooseLocal(ctx.serverName),
       verifyPeer: (ctx) => verifyPeer(ctx.chainDer),
+      pin: (ctx) =>
+        deps.pin.request(
+          {
+            token: tokenRef(ctx.tokenUrl, ctx.tokenLabel),
+            keyUri: ctx.keyUri,
+            attempt: ctx.attempt,
+            wrong: ctx.wrong,
+            finalTry: ctx.finalTry,
+            countLow: ctx.countLow,
+            requester,
+            peer,
+          },
+          req.signal,
+        ),
     },
     (end) => {
       record.bytesIn = end.bytesIn;
