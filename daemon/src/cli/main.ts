@@ -3,7 +3,9 @@ import { UsageError } from './args';
 import { connections } from './commands/connections';
 import { daemon } from './commands/daemon';
 import { identity, trust } from './commands/identity';
+import { lock } from './commands/lock';
 import { ping } from './commands/ping';
+import { pinentry } from './commands/pinentry';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -13,6 +15,8 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   identity: { run: identity, summary: 'add, list, remove local identities (certificate + key)' },
   trust: { run: trust, summary: 'add, list, remove trust anchors' },
   connections: { run: connections, summary: 'list recent STARTTLS connections' },
+  pinentry: { run: pinentry, summary: 'offer PIN entry: ask for token PINs on this terminal' },
+  lock: { run: lock, summary: 'make the pool forget its PINs and log its tokens out' },
 };
 
 function usage(): string {
