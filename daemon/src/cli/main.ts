@@ -6,6 +6,7 @@ import { identity, trust } from './commands/identity';
 import { lock } from './commands/lock';
 import { ping } from './commands/ping';
 import { pinentry } from './commands/pinentry';
+import { tokens } from './commands/tokens';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -17,6 +18,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   connections: { run: connections, summary: 'list recent STARTTLS connections' },
   pinentry: { run: pinentry, summary: 'offer PIN entry: ask for token PINs on this terminal' },
   lock: { run: lock, summary: 'make the pool forget its PINs and log its tokens out' },
+  tokens: { run: tokens, summary: 'list PKCS #11 tokens and the certificates and keys on them' },
 };
 
 function usage(): string {
