@@ -16,24 +16,57 @@ import { ConnectionLog } from './tls/connection-log';
 import { LocalCredentials } from './tls/local-credentials';
 import { startTlsHandler } from './tls/starttls';
 import { Validator } from './tls/validation';
+import { pkcs11Configure, pkcs11Logout, secureProcess } from './native/tls';
+import { PinBroker, type PinConfig } from './pin/broker';
+import { pinEntryHandler } from './pin/pinentry';
+import { lockHandler, tokenStateHandler } from './pin/local-commands';
+import { uriOnToken } from './pin/token';
+import { LocalCmd } from './protocol/constants';
 
 /** Known commands that only make sense as a follow-up carrying a cbid. */
 const replyOnly: Handler = async (req) => {
   throw new ProtocolError('EINVAL', `this command answers a proposal from the pool; send it with that proposal's cbid`);
 };
 
-const pinentryNotYet: Handler = async () => {
-  throw new ProtocolError('ENOSYS', 'PIN entry is not available in this pool yet');
-};
+function pinConfig(config: Config): PinConfig {
+  return {
+    waitForProgramMs: config.pin.wait_for_program * 1000,
+    entryTimeoutUs: config.pin.entry_timeout * 1e6,
+    idleMs: config.pin.cache_idle_ttl * 1000,
+    maxMs: config.pin.cache_max_ttl * 1000,
+    tokenPins: config.pin.tokens,
+  };
+}
 
 export async function runDaemon(config: Config, sources: ConfigSources, log: Logger): Promise<number> {
+  // PINs pass through this process: no core dumps, no ptrace by others of our uid.
+  secureProcess();
+  // Once, before any key is loaded; a change needs a restart.
+  pkcs11Configure(config.pkcs11.modules);
   fs.mkdirSync(config.state_dir, { recursive: true, mode: 0o700 });
   const db = openDb(config.state_dir);
   const store = new IdentityStore(db);
   const bus = new EventBus();
   const connections = new ConnectionLog(db, bus);
-  const credentials = new LocalCredentials(store);
   let current = config;
+  // eslint-disable-next-line prefer-const -- the broker and the credentials refer to each other
+  let credentials: LocalCredentials;
+  const broker = new PinBroker(
+    () => pinConfig(current),
+    log,
+    (entry, reason) => {
+      // The token's PIN is forgotten: log it out and drop the keys opened with it.
+      pkcs11Logout(entry.token.url);
+      credentials.dropKeys((uri) => entry.keyUris.has(uri) || uriOnToken(uri, entry.token));
+      log.info('token locked', { token: entry.token.label, reason });
+    },
+  );
+  credentials = new LocalCredentials(store, (keyUri) => broker.touch(keyUri));
+  if (config.pin.tokens.length > 0) {
+    log.warn('the configuration file holds token PINs; this is discouraged (use a PIN entry program)', {
+      tokens: config.pin.tokens.map((t) => t.label),
+    });
+  }
   const validator = new Validator(store, current.tls);
   const storeChanged = changeWatcher(db);
   const starttls = startTlsHandler({
@@ -41,6 +74,7 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
     validator,
     connections,
     config: () => current.tls,
+    pin: broker,
     refresh: () => {
       if (!storeChanged()) return;
       credentials.reset();
@@ -54,7 +88,9 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
     [Cmd.STARTTLS_LOCALID, replyOnly],
     [Cmd.SUCCESS, replyOnly],
     [Cmd.ERROR, replyOnly],
-    [Cmd.PINENTRY, pinentryNotYet],
+    [Cmd.PINENTRY, pinEntryHandler(broker)],
+    [LocalCmd.LOCK, lockHandler(broker)],
+    [LocalCmd.TOKEN_STATE, tokenStateHandler(broker)],
   ]);
   const server = PoolServer.listen({
     socket: config.socket,
@@ -77,6 +113,7 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
       log.info('stopping', { signal, clients: server.sessions.size });
       void server.close(`the pool is shutting down (${signal})`).then(() => {
         for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.removeAllListeners(s);
+        broker.lock();
         credentials.reset();
         db.close();
         log.info('stopped');
@@ -91,6 +128,10 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
           if (String(next[key]) !== String(current[key])) {
             log.warn('configuration change needs a restart', { key, running: current[key], configured: next[key] });
           }
+        }
+        if (String(next.pkcs11.modules) !== String(config.pkcs11.modules)) {
+          log.warn('configuration change needs a restart', { key: 'pkcs11.modules', running: config.pkcs11.modules, configured: next.pkcs11.modules });
+          next.pkcs11.modules = config.pkcs11.modules;
         }
         current = next;
         validator.reset(next.tls);

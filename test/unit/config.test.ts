@@ -82,6 +82,8 @@ describe('defaults', () => {
       state_dir: '/var/lib/tlspool',
       log: { level: 'info' },
       tls: { system_trust: true, trust_files: [], crl_files: [], validation_cache_ttl: 300, handshake_timeout: 60, priority: undefined },
+      pin: { wait_for_program: 60, entry_timeout: 60, cache_idle_ttl: 600, cache_max_ttl: 7200, tokens: [] },
+      pkcs11: { modules: [] },
       config_file: undefined,
     });
   });
@@ -100,6 +102,8 @@ describe('defaults', () => {
       state_dir: `${h}/state/tlspool`,
       log: { level: 'info' },
       tls: { system_trust: true, trust_files: [], crl_files: [], validation_cache_ttl: 300, handshake_timeout: 60, priority: undefined },
+      pin: { wait_for_program: 60, entry_timeout: 60, cache_idle_ttl: 600, cache_max_ttl: 7200, tokens: [] },
+      pkcs11: { modules: [] },
       config_file: undefined,
     });
   });
@@ -139,6 +143,8 @@ describe('defaults', () => {
         state_dir: `${dir}/.local/state/tlspool`,
         log: { level: 'info' },
         tls: { system_trust: true, trust_files: [], crl_files: [], validation_cache_ttl: 300, handshake_timeout: 60, priority: undefined },
+        pin: { wait_for_program: 60, entry_timeout: 60, cache_idle_ttl: 600, cache_max_ttl: 7200, tokens: [] },
+        pkcs11: { modules: [] },
         config_file: file,
       });
     }
@@ -278,7 +284,7 @@ describe('errors name the file, line, column and key', () => {
 
   test('an unknown key with nothing close lists the known keys', () => {
     const { err, file } = errorFor('ciphers: all\n');
-    assert.equal(err.message, `${file}:1:1: ciphers: unknown key (known keys here: socket, socket_group, state_dir, log, tls)`);
+    assert.equal(err.message, `${file}:1:1: ciphers: unknown key (known keys here: socket, socket_group, state_dir, log, tls, pin, pkcs11)`);
   });
 
   test('a YAML syntax error gives file:line:column', () => {
@@ -351,6 +357,12 @@ describe('describeConfig', () => {
         '  tls.validation_cache_ttl: 300',
         '  tls.handshake_timeout: 60',
         '  tls.priority: (not set)',
+        '  pin.wait_for_program: 60',
+        '  pin.entry_timeout: 60',
+        '  pin.cache_idle_ttl: 600',
+        '  pin.cache_max_ttl: 7200',
+        '  pin.tokens: (none)',
+        '  pkcs11.modules: (none)',
       ].join('\n'),
     );
   });
@@ -381,6 +393,8 @@ test('the Config type is what the schema accepts, named as in the file', () => {
         handshake_timeout: number;
         priority?: string;
       };
+      pin: { wait_for_program: number; entry_timeout: number; cache_idle_ttl: number; cache_max_ttl: number; tokens: { label: string; pin: string }[] };
+      pkcs11: { modules: string[] };
       config_file?: string;
     }
   > = true;
@@ -406,6 +420,8 @@ test('a valid configuration written as YAML loads back to the same values', () =
         state_dir,
         log: { level: lvl },
         tls: { system_trust: true, trust_files: [], crl_files: [], validation_cache_ttl: 300, handshake_timeout: 60, priority: undefined },
+        pin: { wait_for_program: 60, entry_timeout: 60, cache_idle_ttl: 600, cache_max_ttl: 7200, tokens: [] },
+        pkcs11: { modules: [] },
       };
       const { config, file } = loadText(stringify(want));
       assert.deepEqual(config, { ...want, config_file: file });

@@ -718,7 +718,7 @@ fdTest('fdInfo: files, TCP, UDP and errors', async () => {
   await new Promise<void>((r) => tcp.once('connect', r));
   assert.deepEqual(
     { ...fdInfo(handleFd(tcp)) },
-    { isSocket: true, type: 'stream', family: 2, protocol: 6, connected: true },
+    { isSocket: true, type: 'stream', family: 2, protocol: 6, connected: true, peerAddress: `127.0.0.1:${(server.address() as net.AddressInfo).port}` },
   );
   const peer = await accepted;
   await Promise.all([

@@ -1,6 +1,8 @@
 // fdInfo(): what kind of descriptor a number is, without changing it; enough
 // for the STARTTLS code to check an fd an application handed over.
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -78,6 +80,19 @@ Napi::Value FdInfo(const Napi::CallbackInfo& info) {
   result.Set("family", Napi::Number::New(env, domain));
   result.Set("protocol", Napi::Number::New(env, protocol));
   result.Set("connected", Napi::Boolean::New(env, connected));
+  // The peer as "address:port" ([v6]:port), for messages a person reads.
+  char host[INET6_ADDRSTRLEN] = "";
+  if (connected && peer.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&peer);
+    if (inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host)) != nullptr) {
+      result.Set("peerAddress", Napi::String::New(env, std::string(host) + ":" + std::to_string(ntohs(a->sin_port))));
+    }
+  } else if (connected && peer.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&peer);
+    if (inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host)) != nullptr) {
+      result.Set("peerAddress", Napi::String::New(env, "[" + std::string(host) + "]:" + std::to_string(ntohs(a->sin6_port))));
+    }
+  }
   return result;
 }
 

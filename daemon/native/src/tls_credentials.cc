@@ -1,8 +1,14 @@
 #include "tls_credentials.h"
 
+#include <errno.h>
+#include <gnutls/pkcs11.h>
 #include <gnutls/x509.h>
+#include <strings.h>
 
+#include <chrono>
 #include <cstring>
+
+#include "tls_session.h"
 
 namespace tlspool {
 namespace tls {
@@ -21,7 +27,93 @@ std::string SpkiOf(gnutls_pubkey_t pub) {
   return out.str();
 }
 
+bool IsPkcs11Url(const std::string& url) { return strncasecmp(url.c_str(), "pkcs11:", 7) == 0; }
+
+// Why the last PIN request on this thread failed (JavaScript's errno and
+// words), for the failure of the key import that asked it.
+struct PinFailure {
+  bool set = false;
+  bool gone = false;
+  int errnum = 0;
+  std::string message;
+};
+thread_local PinFailure t_pinFailure;
+
+void SetPinFailure(bool gone, int errnum, const std::string& message) {
+  t_pinFailure.set = true;
+  t_pinFailure.gone = gone;
+  t_pinFailure.errnum = errnum;
+  t_pinFailure.message = message;
+}
+
+constexpr size_t kMaxPin = 256;
+
 }  // namespace
+
+// GnuTLS's PIN callback (gnutls_pin_callback_t), on the thread that opens
+// or uses a token key: ask JavaScript (the PIN broker) and wait. `attempt`
+// counts from 0; GNUTLS_PIN_WRONG says the previous PIN was refused.
+// The PIN travels in a SecretBytes and is wiped as soon as it is copied
+// into GnuTLS's buffer.
+int PinCallback(void* userdata, int attempt, const char* tokenUrl, const char* tokenLabel, unsigned flags, char* pin,
+                size_t pinMax) {
+  Credentials* c = static_cast<Credentials*>(userdata);
+  std::string keyUri = c != nullptr ? c->keyUri() : std::string();
+  std::string url = tokenUrl != nullptr ? tokenUrl : "";
+  std::string label = tokenLabel != nullptr ? tokenLabel : "";
+  Reply r = AskJavaScript(
+      "pin",
+      [=](Napi::Env env, Napi::Object ev) {
+        ev.Set("tokenUrl", Napi::String::New(env, url));
+        ev.Set("tokenLabel", Napi::String::New(env, label));
+        ev.Set("keyUri", Napi::String::New(env, keyUri));
+        ev.Set("attempt", Napi::Number::New(env, attempt));
+        ev.Set("wrong", Napi::Boolean::New(env, (flags & GNUTLS_PIN_WRONG) != 0));
+        ev.Set("finalTry", Napi::Boolean::New(env, (flags & GNUTLS_PIN_FINAL_TRY) != 0));
+        ev.Set("countLow", Napi::Boolean::New(env, (flags & GNUTLS_PIN_COUNT_LOW) != 0));
+        ev.Set("contextSpecific", Napi::Boolean::New(env, (flags & GNUTLS_PIN_CONTEXT_SPECIFIC) != 0));
+        ev.Set("so", Napi::Boolean::New(env, (flags & GNUTLS_PIN_SO) != 0));
+      },
+      [](Napi::Value v, Reply* r) {
+        r->ok = false;
+        r->errnum = ENOKEY;
+        r->message = "the PIN callback gave no PIN";
+        if (!v.IsObject()) return;
+        Napi::Object o = v.As<Napi::Object>();
+        Napi::Value p = o.Get("pin");
+        if (p.IsTypedArray() && p.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+          Napi::Uint8Array bytes = p.As<Napi::Uint8Array>();
+          auto secret = std::make_shared<SecretBytes>(kMaxPin);
+          if (bytes.ByteLength() == 0) {
+            r->errnum = ECANCELED;
+            r->message = "PIN entry was cancelled";
+          } else if (!secret->ok() || !secret->set(bytes.Data(), bytes.ByteLength())) {
+            r->errnum = EINVAL;
+            r->message = "the PIN is too long";
+          } else {
+            r->ok = true;
+            r->secret = std::move(secret);
+            r->message.clear();
+          }
+          return;
+        }
+        Napi::Value e = o.Get("errno");
+        Napi::Value m = o.Get("message");
+        if (e.IsNumber()) r->errnum = e.As<Napi::Number>().Int32Value();
+        if (m.IsString()) r->message = m.As<Napi::String>().Utf8Value();
+      });
+  if (!r.ok || !r.secret) {
+    SetPinFailure(r.gone, r.errnum != 0 ? r.errnum : ENOKEY, r.message);
+    return -1;
+  }
+  if (r.secret->size() + 1 > pinMax) {
+    SetPinFailure(false, EINVAL, "the PIN is longer than the token accepts");
+    return -1;
+  }
+  memcpy(pin, r.secret->data(), r.secret->size());
+  pin[r.secret->size()] = '\0';
+  return 0;
+}
 
 std::shared_ptr<Credentials> Credentials::Load(const std::string& chainPem, const std::string* keyPem,
                                                const std::string* keyUri, std::string* code,
@@ -55,21 +147,37 @@ std::shared_ptr<Credentials> Credentials::Load(const std::string& chainPem, cons
   }
 
   // The private key.
-  ret = gnutls_privkey_init(&c->key_);
+  if (keyUri != nullptr && IsPkcs11Url(*keyUri)) {
+    // Opened later, on a session thread, where a PIN can be asked for. Here
+    // only: is there a token that the URI names?
+    unsigned flags = 0;
+    ret = gnutls_pkcs11_token_get_flags(keyUri->c_str(), &flags);
+    if (ret < 0) {
+      *code = "ENOKEY";
+      *message = GnutlsMessage("no PKCS #11 token matches " + *keyUri, ret);
+      return nullptr;
+    }
+    c->keyUri_ = *keyUri;
+    code->clear();
+    return c;
+  }
+  gnutls_privkey_t key = nullptr;
+  ret = gnutls_privkey_init(&key);
   if (ret < 0) {
-    c->key_ = nullptr;
     *message = GnutlsMessage("cannot create a private key", ret);
     return nullptr;
   }
+  c->key_ = key;
   if (keyPem != nullptr) {
     gnutls_datum_t kd = DatumOf(*keyPem);
-    ret = gnutls_privkey_import_x509_raw(c->key_, &kd, GNUTLS_X509_FMT_PEM, nullptr, 0);
+    ret = gnutls_privkey_import_x509_raw(key, &kd, GNUTLS_X509_FMT_PEM, nullptr, 0);
     if (ret < 0) {
       *message = GnutlsMessage("cannot load the private key", ret);
       return nullptr;
     }
   } else if (keyUri != nullptr) {
-    ret = gnutls_privkey_import_url(c->key_, keyUri->c_str(), 0);
+    c->keyUri_ = *keyUri;
+    ret = gnutls_privkey_import_url(key, keyUri->c_str(), 0);
     if (ret < 0) {
       *code = "ENOKEY";
       *message = GnutlsMessage("cannot load the private key from " + *keyUri, ret);
@@ -79,28 +187,94 @@ std::shared_ptr<Credentials> Credentials::Load(const std::string& chainPem, cons
     *message = "no private key given";
     return nullptr;
   }
-
-  // The key must belong to the leaf certificate. (A token may not let us read
-  // the public half of its key; then the handshake is the test.)
-  gnutls_pubkey_t pub = nullptr;
-  if (gnutls_pubkey_init(&pub) >= 0) {
-    if (gnutls_pubkey_import_privkey(pub, c->key_, 0, 0) >= 0) {
-      std::string fromKey = SpkiOf(pub);
-      std::string fromCert = SpkiOf(c->pcerts_[0].pubkey);
-      if (!fromKey.empty() && !fromCert.empty() && fromKey != fromCert) {
-        gnutls_pubkey_deinit(pub);
-        *message = "the private key does not belong to the first certificate of the chain";
-        return nullptr;
-      }
-    } else if (keyPem != nullptr) {
-      gnutls_pubkey_deinit(pub);
-      *message = "cannot derive the public key from the private key";
-      return nullptr;
-    }
-    gnutls_pubkey_deinit(pub);
-  }
+  if (!c->CheckKeyMatchesLeaf(key, keyPem != nullptr, message)) return nullptr;
   code->clear();
   return c;
+}
+
+// The key must belong to the leaf certificate. (A token may not let us read
+// the public half of its key; then the handshake is the test, unless
+// `strict`.)
+bool Credentials::CheckKeyMatchesLeaf(gnutls_privkey_t key, bool strict, std::string* message) {
+  gnutls_pubkey_t pub = nullptr;
+  if (gnutls_pubkey_init(&pub) < 0) return true;
+  bool ok = true;
+  if (gnutls_pubkey_import_privkey(pub, key, 0, 0) >= 0) {
+    std::string fromKey = SpkiOf(pub);
+    std::string fromCert = SpkiOf(pcerts_[0].pubkey);
+    if (!fromKey.empty() && !fromCert.empty() && fromKey != fromCert) {
+      *message = "the private key does not belong to the first certificate of the chain";
+      ok = false;
+    }
+  } else if (strict) {
+    *message = "cannot derive the public key from the private key";
+    ok = false;
+  }
+  gnutls_pubkey_deinit(pub);
+  return ok;
+}
+
+gnutls_privkey_t Credentials::key() {
+  std::lock_guard<std::mutex> lk(keyMu_);
+  return key_;
+}
+
+bool Credentials::EnsureKey(int* errnum, std::string* message, bool* aborted) {
+  *aborted = false;
+  std::unique_lock<std::mutex> lk(keyMu_);
+  // Another session is opening this key (perhaps waiting for a person to
+  // type the PIN): wait for its result rather than ask a second time.
+  while (key_ == nullptr && importing_) {
+    if (CurrentSessionAborted()) {
+      *aborted = true;
+      *message = "the session was aborted";
+      return false;
+    }
+    keyCv_.wait_for(lk, std::chrono::milliseconds(100));
+  }
+  if (key_ != nullptr) return true;
+  if (keyUri_.empty()) {
+    *errnum = ENOKEY;
+    *message = "these credentials have no private key";
+    return false;
+  }
+  importing_ = true;
+  lk.unlock();
+
+  gnutls_privkey_t k = nullptr;
+  bool ok = false;
+  t_pinFailure = PinFailure();
+  int ret = gnutls_privkey_init(&k);
+  if (ret < 0) {
+    k = nullptr;
+    *errnum = ENOMEM;
+    *message = GnutlsMessage("cannot create a private key", ret);
+  } else {
+    gnutls_privkey_set_pin_function(k, PinCallback, this);
+    ret = gnutls_privkey_import_url(k, keyUri_.c_str(), 0);
+    if (ret < 0) {
+      if (t_pinFailure.set) {
+        *errnum = t_pinFailure.errnum;
+        *aborted = t_pinFailure.gone;
+        *message = t_pinFailure.message;
+      } else {
+        *errnum = ENOKEY;
+        *message = GnutlsMessage("cannot open the private key " + keyUri_, ret);
+      }
+    } else if (!CheckKeyMatchesLeaf(k, false, message)) {
+      *errnum = ENOKEY;
+    } else {
+      ok = true;
+    }
+  }
+  t_pinFailure = PinFailure();
+  if (!ok && k != nullptr) gnutls_privkey_deinit(k);
+
+  lk.lock();
+  importing_ = false;
+  if (ok) key_ = k;
+  keyCv_.notify_all();
+  return ok;
 }
 
 Credentials::~Credentials() {
@@ -117,6 +291,7 @@ void CredentialsWrap::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod<&CredentialsWrap::Close>("close"),
                                         InstanceAccessor<&CredentialsWrap::GetClosed>("closed"),
                                         InstanceAccessor<&CredentialsWrap::GetChainDer>("chainDer"),
+                                        InstanceAccessor<&CredentialsWrap::GetKeyOpen>("keyOpen"),
                                     });
   exports.Set("TlsCredentials", ctor);
 }
@@ -162,6 +337,10 @@ Napi::Value CredentialsWrap::Close(const Napi::CallbackInfo& info) {
 
 Napi::Value CredentialsWrap::GetClosed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), !creds_);
+}
+
+Napi::Value CredentialsWrap::GetKeyOpen(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), creds_ && creds_->key() != nullptr);
 }
 
 Napi::Value CredentialsWrap::GetChainDer(const Napi::CallbackInfo& info) {

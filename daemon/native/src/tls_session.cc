@@ -133,6 +133,7 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t bytesIn() const { return bytesIn_.load(); }
   uint64_t bytesOut() const { return bytesOut_.load(); }
   napi_env env() const { return env_; }
+  bool aborted() const { return aborted_.load(); }
 
   // Completes a request (from the JavaScript thread or on teardown).
   static void Complete(const std::shared_ptr<Pending>& p, Reply reply);
@@ -801,6 +802,20 @@ int Session::RetrieveCert(gnutls_session_t gs, const gnutls_datum_t* reqCaRdn, i
       return -1;
     }
     s->localCreds_ = r.credentials;
+    // A token key is opened here, on the session thread, where the PIN
+    // callback can wait for a person.
+    if (s->localCreds_ && s->localCreds_->key() == nullptr) {
+      int errnum = 0;
+      std::string message;
+      bool aborted = false;
+      if (!s->localCreds_->EnsureKey(&errnum, &message, &aborted)) {
+        s->cbFailure_.kind = aborted ? "aborted" : "credentials";
+        s->cbFailure_.policyErrno = errnum;
+        s->cbFailure_.message = message;
+        s->localCreds_.reset();
+        return -1;
+      }
+    }
   }
   if (s->localCreds_) {
     *pcert = s->localCreds_->pcerts();
@@ -874,6 +889,8 @@ void* Session::ThreadMain(void* arg) {
   t_current = nullptr;
   return nullptr;
 }
+
+bool CurrentSessionAborted() { return t_current != nullptr && t_current->aborted(); }
 
 Reply AskJavaScript(const std::string& type, std::function<void(Napi::Env, Napi::Object)> fill,
                     std::function<void(Napi::Value, Reply*)> parse) {

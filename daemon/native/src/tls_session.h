@@ -22,6 +22,7 @@
 #include <mutex>
 #include <string>
 
+#include "secret.h"
 #include "tls_common.h"
 #include "tls_credentials.h"
 
@@ -64,6 +65,7 @@ struct Reply {
   std::string message;
   std::string alert;                         // verify: the alert to send on rejection
   std::shared_ptr<Credentials> credentials;  // credentials: the chosen ones (null = none)
+  std::shared_ptr<SecretBytes> secret;       // pin: the PIN (wiped when the last holder lets go)
   bool gone = false;                         // aborted or the environment went away
 };
 
@@ -85,6 +87,10 @@ struct Pending {
 // thread. Called off a session thread, it answers gone = true at once.
 Reply AskJavaScript(const std::string& type, std::function<void(Napi::Env, Napi::Object)> fill,
                     std::function<void(Napi::Value, Reply*)> parse);
+
+// True on a session thread whose session is being aborted (so that a thread
+// waiting for another one, such as a key import in progress, can give up).
+bool CurrentSessionAborted();
 
 // Creates the JavaScript-facing functions of the addon's session part.
 void InitSessions(Napi::Env env, Napi::Object exports);

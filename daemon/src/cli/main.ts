@@ -3,8 +3,11 @@ import { UsageError } from './args';
 import { connections } from './commands/connections';
 import { daemon } from './commands/daemon';
 import { identity, trust } from './commands/identity';
+import { lock } from './commands/lock';
 import { ping } from './commands/ping';
 import { tunnel } from './commands/tunnel';
+import { pinentry } from './commands/pinentry';
+import { tokens } from './commands/tokens';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -15,6 +18,9 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   trust: { run: trust, summary: 'add, list, remove trust anchors' },
   connections: { run: connections, summary: 'list recent STARTTLS connections' },
   tunnel: { run: tunnel, summary: 'relay TCP with TLS on one side, done by the pool (like stunnel)' },
+  pinentry: { run: pinentry, summary: 'offer PIN entry: ask for token PINs on this terminal' },
+  lock: { run: lock, summary: 'make the pool forget its PINs and log its tokens out' },
+  tokens: { run: tokens, summary: 'list PKCS #11 tokens and the certificates and keys on them' },
 };
 
 function usage(): string {

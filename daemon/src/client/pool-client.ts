@@ -4,7 +4,7 @@
  * response with a cbid) answered by a function the caller supplies.
  */
 import { decode, encode, errorPacket, type Packet } from '../protocol/codec';
-import { Cmd, cmdName, IpProto, StartTlsFlag } from '../protocol/constants';
+import { Cmd, cmdName, IpProto, LocalCmd, PinEntryFlag, StartTlsFlag } from '../protocol/constants';
 import { Errno, errnoName } from '../protocol/errno';
 import { connectUnix, type NativeError, type OwnedFd, type UnixConnection } from '../native/ipc';
 import { COMMAND_SIZE } from '../protocol/layout';
@@ -62,11 +62,38 @@ export interface StartTlsOptions {
   onLocalId?: (proposal: { localid: string; remoteid: string }) => string | Promise<string>;
 }
 
+/** A PIN prompt from the pool, as a PIN entry program shows it. */
+export interface PinPrompt {
+  /** 1 for the first try; more after a wrong PIN. */
+  readonly attempt: number;
+  /** How long the pool waits for the answer, in microseconds. */
+  readonly timeoutUs: number;
+  /** The pool's words: what is asked and for whom. */
+  readonly prompt: string;
+  readonly token: { label: string; manufacturer: string; model: string; serial: string };
+}
+
+export interface PinEntryOptions {
+  /** PIOF_PINENTRY_SHARED: be one of several programs, tried in turn. */
+  shared?: boolean;
+  /**
+   * Ask the person. Resolve with the PIN as bytes (this library wipes them
+   * once sent), with null to cancel (the STARTTLS that needed it fails with
+   * ECANCELED), or with 'stop' to end the registration (the pool answers
+   * with SUCCESS and tries the next program).
+   */
+  onPrompt(prompt: PinPrompt): Uint8Array | null | 'stop' | Promise<Uint8Array | null | 'stop'>;
+}
+
 export interface StartTlsResult {
   readonly localid: string;
   readonly remoteid: string;
   /** The plaintext side of the connection; the caller owns it. */
   readonly fd: OwnedFd;
+}
+
+function emptyPinEntry() {
+  return { flags: 0, attempt: 0, timeout_us: 0, pin: new Uint8Array(0), prompt: '', token_manuf: '', token_model: '', token_serial: '', token_label: '' };
 }
 
 /** The identity this library sends in PING unless told otherwise. */
@@ -157,6 +184,50 @@ export class PoolClient {
     return { localid: packet.starttls.localid, remoteid: packet.starttls.remoteid, fd };
   }
 
+  /**
+   * Offer PIN entry (PINENTRY with an empty PIN) and answer the pool's
+   * prompts until the registration ends: resolves when the pool acknowledges
+   * a 'stop' with SUCCESS; rejects with the pool's ERROR (EBUSY: another
+   * program holds PIN entry) or when the connection closes.
+   */
+  async offerPinEntry(opts: PinEntryOptions): Promise<void> {
+    const flags = opts.shared ? PinEntryFlag.SHARED : 0;
+    const empty = { flags, attempt: 0, timeout_us: 0, pin: new Uint8Array(0), prompt: '', token_manuf: '', token_model: '', token_serial: '', token_label: '' };
+    await this.request(
+      { reqid: 0, cbid: 0, cmd: Cmd.PINENTRY, pinentry: empty },
+      {
+        onCallback: async (packet) => {
+          if (!('pinentry' in packet) || packet.cmd !== Cmd.PINENTRY) throw new Error(`unexpected ${cmdName(packet.cmd)} during PIN entry`);
+          const p = packet.pinentry;
+          const answer = await opts.onPrompt({
+            attempt: p.attempt,
+            timeoutUs: p.timeout_us,
+            prompt: p.prompt,
+            token: { label: p.token_label, manufacturer: p.token_manuf, model: p.token_model, serial: p.token_serial },
+          });
+          if (answer === 'stop') return errorPacket(packet.reqid, packet.cbid, Errno.ECANCELED, 'PIN entry program stopping');
+          return { ...packet, pinentry: { ...empty, pin: answer ?? new Uint8Array(0) } };
+        },
+      },
+    );
+  }
+
+  /** `tlspool lock`: the pool forgets every cached PIN and logs its tokens out. */
+  async lock(): Promise<void> {
+    await this.request({ reqid: 0, cbid: 0, cmd: LocalCmd.LOCK, pinentry: emptyPinEntry() });
+  }
+
+  /** Whether the pool holds a token unlocked (label, and serial when given). */
+  async tokenUnlocked(token: { label: string; serial?: string; manufacturer?: string; model?: string }): Promise<boolean> {
+    const { packet } = await this.request({
+      reqid: 0,
+      cbid: 0,
+      cmd: LocalCmd.TOKEN_STATE,
+      pinentry: { ...emptyPinEntry(), token_label: token.label, token_serial: token.serial ?? '', token_manuf: token.manufacturer ?? '', token_model: token.model ?? '' },
+    });
+    return 'pinentry' in packet && (packet.pinentry.flags & 1) !== 0;
+  }
+
   /** Send raw bytes as they are: for tests that speak broken protocol. */
   sendRaw(bytes: Uint8Array, fd?: OwnedFd): void {
     this.conn.send(bytes, fd);
@@ -222,7 +293,12 @@ export class PoolClient {
       reply = errorPacket(packet.reqid, packet.cbid, Errno.ENOSYS, (e as Error).message);
     }
     if (this.closed) return;
-    this.conn.send(encode({ ...reply, reqid: packet.reqid, cbid: packet.cbid }));
+    const bytes = encode({ ...reply, reqid: packet.reqid, cbid: packet.cbid });
+    this.conn.send(bytes); // copied into the connection's queue
+    if ('pinentry' in reply) {
+      reply.pinentry.pin.fill(0);
+      bytes.fill(0);
+    }
   }
 
   private fail(error: Error): void {

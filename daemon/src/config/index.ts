@@ -70,7 +70,10 @@ export function loadConfig(src: ConfigSources): Config {
 
 /** A short summary for the log at start: where the values came from, and every key. */
 export function describeConfig(config: Config): string {
-  const rows = describeValues(configSchema, config).map(([key, value]) => `  ${key}: ${value}`);
+  const rows = describeValues(configSchema, config).map(([key, value]) =>
+    // PINs from the file are never shown, only which tokens have one.
+    key === 'pin.tokens' ? `  ${key}: ${config.pin.tokens.length === 0 ? '(none)' : `PINs for ${config.pin.tokens.map((t) => t.label).join(', ')} (not shown)`}` : `  ${key}: ${value}`,
+  );
   return [`configuration: ${config.config_file ?? 'built-in defaults (no file)'}`, ...rows].join('\n');
 }
 

@@ -37,6 +37,22 @@ export const configSchema = object({
     /** A GnuTLS priority string; the default is TLS 1.3 and 1.2 with AEAD ciphers. */
     priority: optional(str()),
   }),
+  pin: object({
+    /** Seconds a STARTTLS that needs a PIN waits for a PIN entry program to register when none is. */
+    wait_for_program: int({ min: 0, max: 86400, default: 60 }),
+    /** Seconds a PIN entry program may take to answer a prompt (its timeout_us). */
+    entry_timeout: int({ min: 1, max: 4294, default: 60 }),
+    /** Seconds a token stays unlocked (its PIN cached) after its last use. */
+    cache_idle_ttl: int({ min: 1, max: 604800, default: 600 }),
+    /** Seconds a token stays unlocked at most, used or not. */
+    cache_max_ttl: int({ min: 1, max: 604800, default: 7200 }),
+    /** PINs by token label, written here. Allowed but discouraged: the file then holds the key's protection. */
+    tokens: list(object({ label: str(), pin: str() }), { default: [] }),
+  }),
+  pkcs11: object({
+    /** PKCS #11 module files GnuTLS loads; empty: p11-kit's configuration (its registered modules). */
+    modules: list(path(), { default: [] }),
+  }),
 });
 
 export interface Config extends Infer<typeof configSchema> {

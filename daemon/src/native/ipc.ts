@@ -85,6 +85,8 @@ export interface FdInfo {
   readonly protocol?: number;
   /** Only for sockets: getpeername() succeeded. */
   readonly connected?: boolean;
+  /** Only for connected IP sockets: the peer as "192.0.2.1:443" or "[2001:db8::1]:443". */
+  readonly peerAddress?: string;
 }
 
 interface IpcAddon {

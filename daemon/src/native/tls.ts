@@ -32,6 +32,7 @@ import { Errno, errnoName } from '../protocol/errno';
 interface NativeCredentialsObject {
   readonly closed: boolean;
   readonly chainDer: Buffer[];
+  readonly keyOpen: boolean;
   close(): void;
 }
 
@@ -56,6 +57,19 @@ type NativeEvent =
       serverName?: string;
       acceptedIssuers: string[];
       reply(answer: NativeCredentialsObject | null | { errno: number; message: string; alert?: string }): void;
+    }
+  | {
+      type: 'pin';
+      tokenUrl: string;
+      tokenLabel: string;
+      keyUri: string;
+      attempt: number;
+      wrong: boolean;
+      finalTry: boolean;
+      countLow: boolean;
+      contextSpecific: boolean;
+      so: boolean;
+      reply(answer: { pin: Uint8Array } | { errno: number; message: string }): void;
     }
   | {
       type: 'verify';
@@ -98,6 +112,9 @@ interface TlsAddon {
   tlsCloseFd(fd: number): void;
   tlsPollFd(fd: number, dir: 'in' | 'out', timeoutMs: number): boolean;
   tlsGnutlsVersion: string;
+  pkcs11Configure(modules: string[]): void;
+  pkcs11Logout(tokenUrl: string): boolean;
+  secureProcess(): void;
 }
 
 const native = addon as unknown as TlsAddon;
@@ -118,6 +135,8 @@ export interface NativeCredentials {
   readonly closed: boolean;
   /** The chain, leaf first (DER). Empty once closed. */
   readonly chainDer: Buffer[];
+  /** Whether the private key is open (a token key opens at its first handshake). */
+  readonly keyOpen: boolean;
   close(): void;
 }
 
@@ -126,6 +145,11 @@ export interface NativeCredentials {
  * such as a PKCS #11 URI ("pkcs11:token=...;object=...;type=private").
  * Throws an Error with `code` (EINVAL for unreadable input or a key that
  * does not belong to the leaf, ENOKEY for a key URL that cannot be opened).
+ *
+ * A pkcs11: key is not opened here: only the presence of a matching token is
+ * checked. The first session that presents the credentials opens it on its
+ * own thread, asking its `pin` option when the token wants a PIN; sessions
+ * that need it meanwhile wait for that one opening.
  */
 export function loadCredentials(chainPem: string, key: { pem: string } | { uri: string }): NativeCredentials {
   if ('pem' in key) return new native.TlsCredentials(chainPem, key.pem, null);
@@ -220,6 +244,36 @@ export interface StartOptions {
    * client learns so as an alert on its first read, i.e. as onEnd 'error'.
    */
   verifyPeer(ctx: VerifyContext): Promise<VerifyResult> | VerifyResult;
+  /**
+   * A token wants its PIN (to open a key of the credentials, or for one
+   * signature). Resolve with the PIN as bytes, which are wiped (fill(0))
+   * once handed to the engine; reject to refuse (the handshake fails with
+   * the rejection's errno, ENOKEY by default; ECANCELED for a person who
+   * cancelled). Without this option every PIN request is refused. Time spent
+   * here does not count against handshakeTimeoutMs.
+   */
+  pin?(ctx: PinContext): Promise<Uint8Array> | Uint8Array;
+}
+
+/** What a PIN request knows about the token and the attempt. */
+export interface PinContext {
+  /** The token as a PKCS #11 URI (manufacturer, model, serial, token label). */
+  readonly tokenUrl: string;
+  readonly tokenLabel: string;
+  /** The key being opened, when known. */
+  readonly keyUri: string;
+  /** 1 for the first PIN asked in this login, 2 after one wrong PIN, ... */
+  readonly attempt: number;
+  /** The previous PIN was refused by the token. */
+  readonly wrong: boolean;
+  /** The token says this is the last try before it locks. */
+  readonly finalTry: boolean;
+  /** The token says few tries remain. */
+  readonly countLow: boolean;
+  /** A PIN for one operation (CKA_ALWAYS_AUTHENTICATE), not a login. */
+  readonly contextSpecific: boolean;
+  /** The security officer's PIN rather than the user's. */
+  readonly so: boolean;
 }
 
 export interface SessionStats {
@@ -416,6 +470,35 @@ export function startSession(opts: StartOptions, onEnd: (end: SessionEnd) => voi
             );
           return;
         }
+        case 'pin': {
+          const ctx: PinContext = {
+            tokenUrl: ev.tokenUrl,
+            tokenLabel: ev.tokenLabel,
+            keyUri: ev.keyUri,
+            attempt: ev.attempt + 1,
+            wrong: ev.wrong,
+            finalTry: ev.finalTry,
+            countLow: ev.countLow,
+            contextSpecific: ev.contextSpecific,
+            so: ev.so,
+          };
+          Promise.resolve()
+            .then(() => {
+              if (!opts.pin) throw Object.assign(new Error('no PIN source for this token'), { code: 'ENOKEY' });
+              return opts.pin(ctx);
+            })
+            .then(
+              (pin) => {
+                try {
+                  ev.reply({ pin }); // copied into locked native memory before this returns
+                } finally {
+                  pin.fill(0);
+                }
+              },
+              (err) => ev.reply({ errno: errnoOf(err, Errno.ENOKEY), message: messageOf(err) }),
+            );
+          return;
+        }
         case 'verify': {
           const ctx: VerifyContext = {
             role: ev.role,
@@ -515,6 +598,29 @@ export function startSession(opts: StartOptions, onEnd: (end: SessionEnd) => voi
     }
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+// ---------------------------------------------------------------------------
+// PKCS #11
+
+/**
+ * Choose the PKCS #11 modules GnuTLS loads: these files, or with an empty
+ * list p11-kit's configuration. Once per process, before any key URL is
+ * loaded (later calls throw EALREADY); without a call GnuTLS uses p11-kit's
+ * configuration on first use.
+ */
+export function pkcs11Configure(modules: string[]): void {
+  native.pkcs11Configure(modules);
+}
+
+/** C_Logout on the token a URL names: every key this process opened there needs a login again. False if no such token. */
+export function pkcs11Logout(tokenUrl: string): boolean {
+  return native.pkcs11Logout(tokenUrl);
+}
+
+/** prctl(PR_SET_DUMPABLE, 0): no core dumps of this process, no ptrace by others of its uid. */
+export function secureProcess(): void {
+  native.secureProcess();
 }
 
 // ---------------------------------------------------------------------------

@@ -3,7 +3,7 @@
  * Uint8Array/DataView, no Node APIs, so it runs in the daemon, the CLI, the
  * tests and the browser alike. Every offset comes from layout.ts.
  */
-import { Cmd } from './constants';
+import { Cmd, LocalCmd } from './constants';
 import { COMMAND_SIZE, DATA_OFFSET, DATA_SIZE, type Field, HEADER, PAYLOADS } from './layout';
 
 /** Integers travel in host byte order; the daemon and its clients share a host. */
@@ -50,7 +50,7 @@ export type Packet = Head &
         cmd: typeof Cmd.STARTTLS_CLIENT | typeof Cmd.STARTTLS_SERVER | typeof Cmd.STARTTLS_LOCALID;
         starttls: StartTlsPayload;
       }
-    | { cmd: typeof Cmd.PINENTRY; pinentry: PinEntryPayload }
+    | { cmd: typeof Cmd.PINENTRY | typeof LocalCmd.LOCK | typeof LocalCmd.TOKEN_STATE; pinentry: PinEntryPayload }
     /** Any other tag: the union is kept as bytes so nothing is lost. */
     | { cmd: number; raw: Uint8Array }
   );
@@ -108,7 +108,8 @@ function readPayload(bytes: Uint8Array, list: readonly Field[], head: Head & { c
           throw new MalformedPacket(head.reqid, head.cbid, head.cmd, `${f.name} is not NUL-terminated within its ${f.size} bytes`);
         }
         // The PIN stays bytes (a copy the caller owns and wipes); the rest are text.
-        out[f.name] = f.name === 'pin' ? s.slice() : utf8Decoder.decode(s);
+        // (new Uint8Array copies even when `bytes` is a Buffer, whose slice() would not.)
+        out[f.name] = f.name === 'pin' ? new Uint8Array(s) : utf8Decoder.decode(s);
         break;
       }
       case 'pad':
@@ -145,9 +146,11 @@ export function decode(bytes: Uint8Array): Packet {
         starttls: readPayload(bytes, PAYLOADS.pioc_starttls, head) as unknown as StartTlsPayload,
       };
     case Cmd.PINENTRY:
+    case LocalCmd.LOCK:
+    case LocalCmd.TOKEN_STATE:
       return {
         ...head,
-        cmd: Cmd.PINENTRY,
+        cmd: head.cmd,
         pinentry: readPayload(bytes, PAYLOADS.pioc_pinentry, head) as unknown as PinEntryPayload,
       };
     default:

@@ -14,8 +14,21 @@ export type CmdName = keyof typeof Cmd;
 /** Bit that marks project-local extensions. */
 export const CMD_LOCAL = 0x80000000;
 
+/**
+ * Project-local commands (the LOCAL bit set). Their payload is the
+ * pioc_pinentry layout; the pool answers SUCCESS or ERROR.
+ *  LOCK: forget every cached PIN and log out every token the pool unlocked.
+ *  TOKEN_STATE: is the token named by the token_* fields unlocked in the
+ *    pool? Answered with the same packet, `flags` bit 0x1 set when it is.
+ */
+export const LocalCmd = {
+  LOCK: 0x80000001,
+  TOKEN_STATE: 0x80000002,
+} as const;
+
 export function cmdName(cmd: number): string {
   for (const [name, value] of Object.entries(Cmd)) if (value === cmd) return name;
+  for (const [name, value] of Object.entries(LocalCmd)) if (value === cmd) return `LOCAL_${name}`;
   return `0x${(cmd >>> 0).toString(16).padStart(8, '0')}`;
 }
 

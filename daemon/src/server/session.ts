@@ -5,8 +5,8 @@
  * issued and matched within this connection only, and a client that leaves
  * has all its work cancelled and its fds closed.
  */
-import { decode, encode, errorPacket, MalformedPacket, type Packet } from '../protocol/codec';
-import { cmdName } from '../protocol/constants';
+import { decode, decodeHeader, encode, errorPacket, MalformedPacket, type Packet } from '../protocol/codec';
+import { Cmd, cmdName } from '../protocol/constants';
 import { Errno, type ErrnoName } from '../protocol/errno';
 import type { OwnedFd, UnixConnection } from '../native/ipc';
 import type { Logger } from '../log/logger';
@@ -81,6 +81,7 @@ export class ClientSession {
     try {
       packet = decode(frame.bytes);
     } catch (e) {
+      if (decodeHeader(frame.bytes).cmd === Cmd.PINENTRY) frame.bytes.fill(0);
       frame.fd?.close();
       if (!(e instanceof MalformedPacket)) throw e;
       this.log.debug('malformed command', { client: this.info.id, cmd: cmdName(e.cmd), reason: e.message });
@@ -88,6 +89,8 @@ export class ClientSession {
       return;
     }
 
+    // The PIN now lives only in the decoded packet's own copy.
+    if (packet.cmd === Cmd.PINENTRY) frame.bytes.fill(0);
     if (packet.cbid !== 0) {
       this.followUp(packet, frame.fd);
       return;

@@ -10,7 +10,22 @@ import { ProtocolError } from '../server/request';
 export class LocalCredentials {
   private readonly loaded = new Map<string, NativeCredentials>();
 
-  constructor(private readonly store: IdentityStore) {}
+  constructor(
+    private readonly store: IdentityStore,
+    /** Told each time a token key is handed to a handshake (the PIN cache's idle clock). */
+    private readonly onTokenKeyUse: (keyUri: string) => void = () => {},
+  ) {}
+
+  /** Forget the loaded credentials whose key URI `matches` (their token was locked). */
+  dropKeys(matches: (keyUri: string) => boolean): void {
+    for (const [localid, c] of this.loaded) {
+      const id = this.store.getIdentity(localid);
+      if (id && id.keyRef.startsWith('pkcs11:') && matches(id.keyRef)) {
+        c.close();
+        this.loaded.delete(localid);
+      }
+    }
+  }
 
   /** Forget everything loaded; sessions in progress keep their own reference. */
   reset(): void {
@@ -30,9 +45,10 @@ export class LocalCredentials {
 
   /** The credentials of `localid`; ENOKEY when there is no such identity or its key cannot be read. */
   get(localid: string): NativeCredentials {
+    const id = this.store.getIdentity(localid);
+    if (id?.keyRef.startsWith('pkcs11:')) this.onTokenKeyUse(id.keyRef);
     const cached = this.loaded.get(localid);
     if (cached && !cached.closed) return cached;
-    const id = this.store.getIdentity(localid);
     if (!id) {
       throw new ProtocolError('ENOKEY', `no local identity ${localid}; add one with: tlspool identity add ${localid} --cert FILE --key FILE`);
     }

@@ -5,8 +5,15 @@
  * engine, validate the peer, and answer with the plaintext fd.
  */
 import type { Config } from '../config';
+<<<<<<< HEAD
 import { adoptFd } from '../native/ipc';
 import { type NativeCredentials, type RejectAlert, startSession, TlsError, type VerifyResult } from '../native/tls';
+=======
+import { adoptFd, fdInfo } from '../native/ipc';
+import type { PinBroker } from '../pin/broker';
+import { tokenRef } from '../pin/token';
+import { type NativeCredentials, startSession, type TlsError, type VerifyResult } from '../native/tls';
+>>>>>>> pin
 import type { Packet, StartTlsPayload } from '../protocol/codec';
 import { Cmd, StartTlsFlag } from '../protocol/constants';
 import { Errno } from '../protocol/errno';
@@ -25,6 +32,8 @@ export interface StartTlsDeps {
   readonly config: () => Config['tls'];
   /** Called before each STARTTLS: picks up identity and trust changes made by the CLI. */
   readonly refresh: () => void;
+  /** Where token PINs come from. */
+  readonly pin: PinBroker;
 }
 
 /** Requirements the pool cannot meet yet: an ERROR, never silently dropped. */
@@ -139,6 +148,15 @@ async function handshake(
     return { ok: true };
   };
 
+  let peer: string | undefined;
+  try {
+    peer = fdInfo(req.fd!.fd).peerAddress;
+  } catch {
+    // Only for the prompt's words.
+  }
+  if (p.remoteid) peer = peer ? `${p.remoteid} (${peer})` : p.remoteid;
+  const requester = { pid: req.client.peer.pid, executable: req.client.executable };
+
   const established = await startSession(
     {
       fd: req.fd!.fd,
@@ -152,6 +170,20 @@ async function handshake(
       signal: req.signal,
       credentials: (ctx) => chooseLocal(ctx.serverName),
       verifyPeer: (ctx) => verifyPeer(ctx.chainDer),
+      pin: (ctx) =>
+        deps.pin.request(
+          {
+            token: tokenRef(ctx.tokenUrl, ctx.tokenLabel),
+            keyUri: ctx.keyUri,
+            attempt: ctx.attempt,
+            wrong: ctx.wrong,
+            finalTry: ctx.finalTry,
+            countLow: ctx.countLow,
+            requester,
+            peer,
+          },
+          req.signal,
+        ),
     },
     (end) => {
       record.bytesIn = end.bytesIn;

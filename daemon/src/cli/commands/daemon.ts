@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import { describeConfig, loadConfig, type ConfigSources } from '../../config';
 import { runDaemon } from '../../daemon';
 import { createLogger } from '../../log/logger';
@@ -7,17 +8,18 @@ import { poolHelp, poolOptions } from './common';
 
 const spec = {
   name: 'daemon',
-  usage: 'daemon [--socket PATH] [--state-dir DIR] [--config FILE]',
+  usage: 'daemon [--socket PATH] [--state-dir DIR] [--config FILE] [--pkcs11-module PATH]...',
   summary:
     'Run the TLS Pool in the foreground, logging JSON lines to stderr. SIGTERM or SIGINT\n' +
     'stops it cleanly (pending requests are answered, the socket is removed); SIGHUP\n' +
     'reloads the configuration file.',
-  options: { ...poolOptions, 'state-dir': { type: 'string' } },
+  options: { ...poolOptions, 'state-dir': { type: 'string' }, 'pkcs11-module': { type: 'string', multiple: true } },
   help: {
     ...poolHelp,
     'state-dir': 'state directory (default: $TLSPOOL_STATE_DIR, the config file, then ~/.local/state/tlspool or /var/lib/tlspool)',
+    'pkcs11-module': "a PKCS #11 module to load (repeatable); replaces pkcs11.modules (default: p11-kit's configuration)",
   },
-} satisfies CommandSpec<typeof poolOptions & { 'state-dir': { type: 'string' } }>;
+} satisfies CommandSpec<typeof poolOptions & { 'state-dir': { type: 'string' }; 'pkcs11-module': { type: 'string'; multiple: true } }>;
 
 export async function daemon(argv: string[]): Promise<number> {
   const args = parse(spec, argv);
@@ -30,6 +32,8 @@ export async function daemon(argv: string[]): Promise<number> {
     env: process.env,
   };
   const config = loadConfig(sources);
+  const modules = args.values['pkcs11-module'];
+  if (modules && modules.length > 0) config.pkcs11.modules = modules.map((m) => path.resolve(m));
   const log = createLogger(config.log.level);
   log.info('starting', { version: packageVersion(), config: describeConfig(config) });
   return runDaemon(config, sources, log);

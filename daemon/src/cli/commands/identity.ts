@@ -5,7 +5,14 @@ import { loadConfig } from '../../config';
 import { openDb } from '../../identity/db';
 import { certificateNames } from '../../identity/names';
 import { IdentityStore } from '../../identity/store';
+import * as pkcs11js from 'pkcs11js';
+import { checkIdentityString } from '../../identity/store';
+import { pem } from '../../pkcs11/der';
+import { generateIdentityKey } from '../../pkcs11/generate';
+import { findObjects } from '../../pkcs11/inventory';
+import { findToken, login, openModule } from '../../pkcs11/modules';
 import { type CommandSpec, helpText, parse, UsageError } from '../args';
+import { askPin, modulePaths, tokenHelp, tokenOptions } from '../token-access';
 
 const stateOptions = {
   'state-dir': { type: 'string' },
@@ -16,12 +23,15 @@ const stateHelp = {
   config: 'configuration file (default: $TLSPOOL_CONFIG, then the per-user or system file)',
 };
 
-function openStore(values: { 'state-dir'?: string; config?: string }): IdentityStore {
-  const config = loadConfig({ flags: { state_dir: values['state-dir'], config: values.config }, env: process.env });
+function openStore(values: { 'state-dir'?: unknown; config?: unknown }): IdentityStore {
+  const config = loadConfig({ flags: { state_dir: values['state-dir'] as string | undefined, config: values.config as string | undefined }, env: process.env });
   return new IdentityStore(openDb(config.state_dir));
 }
 
-type Sub = { spec: CommandSpec<Record<string, { type: 'string' | 'boolean' }>>; run: (values: Record<string, string | boolean | undefined>, positionals: string[]) => number };
+type Sub = {
+  spec: CommandSpec<Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>>;
+  run: (values: Record<string, string | boolean | string[] | undefined>, positionals: string[]) => number | Promise<number>;
+};
 
 function group(name: string, summary: string, subs: Record<string, Sub>) {
   const usage = () =>
@@ -39,7 +49,7 @@ function group(name: string, summary: string, subs: Record<string, Sub>) {
       process.stdout.write(helpText(sub.spec));
       return 0;
     }
-    return sub.run(args.values as Record<string, string | boolean | undefined>, args.positionals);
+    return sub.run(args.values as Record<string, string | boolean | string[] | undefined>, args.positionals);
   };
 }
 
@@ -149,8 +159,135 @@ const trustRemove: Sub = {
   },
 };
 
+const identityGenerate: Sub = {
+  spec: {
+    name: 'identity generate',
+    usage: 'identity generate ID --token LABEL [--csr FILE] [--label NAME] [--days N] [--pin-fd N] [--pkcs11-module PATH]...',
+    summary: 'make a P-256 key pair on a token (never extractable) and a self-signed certificate for ID on it, or a request',
+    options: {
+      token: { type: 'string' },
+      csr: { type: 'string' },
+      label: { type: 'string' },
+      days: { type: 'string' },
+      default: { type: 'boolean' },
+      replace: { type: 'boolean' },
+      ...tokenOptions,
+      ...stateOptions,
+    },
+    help: {
+      token: 'the label of the token to make the key on',
+      csr: 'write a certificate request (PEM) to FILE instead of making a self-signed certificate; the identity is added once the certificate is',
+      label: 'object label of the key and certificate (default: ID)',
+      days: 'validity of the self-signed certificate in days (default 365)',
+      default: 'make this the default identity',
+      replace: 'replace an identity of the same name',
+      ...tokenHelp,
+      ...stateHelp,
+    },
+    positionals: true,
+  },
+  async run(v, pos) {
+    const id = one(pos, identityGenerate.spec, 'identity');
+    checkIdentityString(id);
+    if (typeof v.token !== 'string') throw new UsageError('tlspool identity generate: --token LABEL is required');
+    const days = v.days === undefined ? 365 : Number(v.days);
+    if (!Number.isInteger(days) || days < 1) throw new UsageError(`tlspool identity generate: --days must be a positive integer`);
+    const store = typeof v.csr === 'string' ? undefined : openStore(v);
+    if (store?.getIdentity(id) && !v.replace) throw new Error(`identity ${id} exists; remove it first or use --replace`);
+    const modules = modulePaths(v as { 'pkcs11-module'?: string[]; config?: string }).map(openModule);
+    try {
+      const t = findToken(modules, v.token);
+      const session = t.module.p11.C_OpenSession(t.slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+      let g;
+      try {
+        login(t, session, await askPin(v as { 'pin-fd'?: string }, t.label));
+        g = generateIdentityKey(t, session, id, { label: typeof v.label === 'string' ? v.label : undefined, csr: typeof v.csr === 'string', days });
+        t.module.p11.C_Logout(session);
+      } finally {
+        t.module.p11.C_CloseSession(session);
+      }
+      if (typeof v.csr === 'string') {
+        fs.writeFileSync(v.csr, g.pem);
+        out(`made a P-256 key on token "${t.label}": ${g.keyUri}`);
+        out(`wrote the certificate request to ${v.csr}; with the certificate: tlspool identity add ${id} --cert FILE --key '${g.keyUri}'`);
+      } else {
+        const identity = store!.addIdentity(id, g.pem, g.keyUri, { replace: v.replace === true, isDefault: v.default === true });
+        out(`made a P-256 key and a self-signed certificate on token "${t.label}"`);
+        out(`added ${identity.localid}${identity.isDefault ? ' (default)' : ''}, key ${identity.keyRef}`);
+      }
+    } finally {
+      for (const m of modules) m.close();
+    }
+    return 0;
+  },
+};
+
+const identityImport: Sub = {
+  spec: {
+    name: 'identity import',
+    usage: 'identity import ID --pkcs11 URI [--pkcs11-module PATH]...',
+    summary: 'bind ID to a certificate and key already on a token (the certificate is found by the URI\'s object label or id)',
+    options: { pkcs11: { type: 'string' }, default: { type: 'boolean' }, replace: { type: 'boolean' }, 'pkcs11-module': tokenOptions['pkcs11-module'], ...stateOptions },
+    help: {
+      pkcs11: 'a PKCS #11 URI naming the token and the object: pkcs11:token=LABEL;object=NAME (or id=%01)',
+      default: 'make this the default identity',
+      replace: 'replace an identity of the same name',
+      'pkcs11-module': tokenHelp['pkcs11-module'],
+      ...stateHelp,
+    },
+    positionals: true,
+  },
+  run(v, pos) {
+    const id = one(pos, identityImport.spec, 'identity');
+    if (typeof v.pkcs11 !== 'string' || !v.pkcs11.startsWith('pkcs11:')) throw new UsageError('tlspool identity import: --pkcs11 URI is required');
+    const uri = parsePkcs11Uri(v.pkcs11);
+    if (!uri.token) throw new UsageError('tlspool identity import: the URI must name the token (token=LABEL)');
+    if (!uri.object && !uri.id) throw new UsageError('tlspool identity import: the URI must name the object (object=NAME or id=%..)');
+    const store = openStore(v);
+    const modules = modulePaths(v as { 'pkcs11-module'?: string[]; config?: string }).map(openModule);
+    try {
+      const t = findToken(modules, uri.token);
+      const session = t.module.p11.C_OpenSession(t.slot, pkcs11js.CKF_SERIAL_SESSION);
+      let der: Buffer;
+      try {
+        const template: pkcs11js.Template = [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_CERTIFICATE }];
+        if (uri.object) template.push({ type: pkcs11js.CKA_LABEL, value: uri.object });
+        if (uri.id) template.push({ type: pkcs11js.CKA_ID, value: uri.id });
+        const found = findObjects(t, session, template);
+        if (found.length !== 1) throw new Error(`${found.length === 0 ? 'no' : found.length} certificate${found.length === 1 ? '' : 's'} on token "${t.label}" match ${v.pkcs11}`);
+        der = t.module.p11.C_GetAttributeValue(session, found[0]!, [{ type: pkcs11js.CKA_VALUE }])[0]!.value as Buffer;
+      } finally {
+        t.module.p11.C_CloseSession(session);
+      }
+      const keyRef = v.pkcs11.replace(/;type=[^;?]*/, '') + ';type=private';
+      const identity = store.addIdentity(id, pem('CERTIFICATE', der), keyRef, { replace: v.replace === true, isDefault: v.default === true });
+      out(`added ${identity.localid}${identity.isDefault ? ' (default)' : ''}, key ${identity.keyRef}`);
+    } finally {
+      for (const m of modules) m.close();
+    }
+    return 0;
+  },
+};
+
+/** The path attributes of a PKCS #11 URI (RFC 7512) that import needs. */
+function parsePkcs11Uri(uri: string): { token?: string; object?: string; id?: Buffer } {
+  const out: { token?: string; object?: string; id?: Buffer } = {};
+  for (const part of uri.slice('pkcs11:'.length).split('?')[0]!.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    const key = part.slice(0, eq);
+    const raw = part.slice(eq + 1);
+    if (key === 'token') out.token = decodeURIComponent(raw);
+    if (key === 'object') out.object = decodeURIComponent(raw);
+    if (key === 'id') out.id = Buffer.from(raw.replace(/%([0-9a-fA-F]{2})/g, '$1'), 'hex');
+  }
+  return out;
+}
+
 export const identity = group('identity', 'Manage local identities: the names this pool can show, with their certificates and keys.', {
   add: identityAdd,
+  generate: identityGenerate,
+  import: identityImport,
   list: identityList,
   remove: identityRemove,
   default: identityDefault,

@@ -1,0 +1,132 @@
+/**
+ * A daemon whose identities have their keys on a SoftHSM2 token made for the
+ * test: the token, the daemon (configured with the SoftHSM module and the
+ * test's PIN settings), the identity and trust anchors, and helpers to run
+ * STARTTLS through it and to be a PIN entry program.
+ */
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { PoolClient, type PinPrompt } from '../../daemon/src/client/pool-client';
+import { openDb } from '../../daemon/src/identity/db';
+import { IdentityStore } from '../../daemon/src/identity/store';
+import { adoptFd, type OwnedFd } from '../../daemon/src/native/ipc';
+import { CLIENT_EMAIL, getPki, SERVER_NAME } from './pki';
+import { startDaemon, type TestDaemon } from './daemon';
+import { createSoftHsm, SOFTHSM_MODULE, type SoftHsm, type TokenKey } from './softhsm';
+
+export const TOKEN = 'work';
+/** Distinctive, so a grep for it cannot match anything else. */
+export const PIN = '73915824';
+
+export interface TokenPool {
+  readonly daemon: TestDaemon;
+  readonly hsm: SoftHsm;
+  readonly key: TokenKey;
+  readonly serverKey: TokenKey;
+  /** A new connection to the pool, closed by stop(). */
+  client(): PoolClient;
+  stop(): Promise<void>;
+}
+
+export interface TokenPoolOptions {
+  /** YAML lines added under `pin:`. */
+  pin?: string[];
+  /** More top-level YAML lines. */
+  extra?: string[];
+}
+
+/** alice@example.test (client) and server.example.test (server) with keys on token "work". */
+export async function startTokenPool(opts: TokenPoolOptions = {}): Promise<TokenPool> {
+  const pki = getPki();
+  const hsm = createSoftHsm();
+  hsm.initToken(TOKEN, PIN);
+  const key = hsm.importKey({ token: TOKEN, pin: PIN, keyPath: pki.client.keyPath, object: 'alice', id: '01' });
+  const serverKey = hsm.importKey({ token: TOKEN, pin: PIN, keyPath: pki.server.keyPath, object: 'server', id: '02' });
+  const config = ['pkcs11:', `  modules: [${SOFTHSM_MODULE}]`, 'pin:', ...(opts.pin ?? []).map((l) => `  ${l}`), ...(opts.extra ?? []), ''].join('\n');
+  const daemon = await startDaemon({ env: hsm.env, config });
+  const db = openDb(daemon.stateDir);
+  const store = new IdentityStore(db);
+  store.addIdentity(CLIENT_EMAIL, pki.client.chainPem, key.uri);
+  store.addIdentity(SERVER_NAME, pki.server.chainPem, serverKey.uri);
+  store.addTrustAnchors(pki.ca.certPem);
+  db.close();
+  const clients: PoolClient[] = [];
+  return {
+    daemon,
+    hsm,
+    key,
+    serverKey,
+    client() {
+      const c = PoolClient.connect(daemon.socket);
+      clients.push(c);
+      return c;
+    },
+    async stop() {
+      for (const c of clients) c.close();
+      await daemon.stop();
+      hsm.cleanup();
+    },
+  };
+}
+
+/** A connected TCP socket to 127.0.0.1:port as an OwnedFd (Node keeps no copy). */
+export async function connectFd(port: number): Promise<OwnedFd> {
+  const sock = net.connect(port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => {
+    sock.once('connect', resolve);
+    sock.once('error', reject);
+  });
+  return takeFd(sock);
+}
+
+export function takeFd(sock: net.Socket): OwnedFd {
+  const owned = adoptFd((sock as unknown as { _handle: { fd: number } })._handle.fd);
+  const copy = owned.dup();
+  owned.release();
+  sock.destroy();
+  return copy;
+}
+
+/** A plaintext fd from the pool as a Node socket (which then owns it). */
+export function plainSocket(fd: OwnedFd): net.Socket {
+  const n = fd.dup();
+  fd.close();
+  return new net.Socket({ fd: n.release(), readable: true, writable: true, allowHalfOpen: true });
+}
+
+/** A PIN entry program on its own pool connection that records every prompt. */
+export interface PinProgram {
+  readonly prompts: PinPrompt[];
+  /** Settles when the registration ends (SUCCESS after a stop, or an ERROR). */
+  readonly done: Promise<void>;
+  readonly client: PoolClient;
+}
+
+export function pinProgram(
+  pool: TokenPool,
+  answer: (p: PinPrompt, n: number) => string | null | 'stop' | Promise<string | null | 'stop'>,
+  opts: { shared?: boolean } = {},
+): PinProgram {
+  const client = pool.client();
+  const prompts: PinPrompt[] = [];
+  const done = client.offerPinEntry({
+    shared: opts.shared,
+    onPrompt: async (p) => {
+      prompts.push(p);
+      const a = await answer(p, prompts.length);
+      return a === null || a === 'stop' ? a : new TextEncoder().encode(a);
+    },
+  });
+  done.catch(() => {});
+  return { prompts, done, client };
+}
+
+/** Every file under a directory, for grepping. */
+export function filesUnder(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? filesUnder(p) : [p];
+  });
+}

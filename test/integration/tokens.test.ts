@@ -1,0 +1,174 @@
+/**
+ * The token commands against SoftHSM2 tokens made per test: `tlspool
+ * identity generate` (a never-extractable key and a self-signed certificate
+ * on the token, or a request), `tlspool identity import`, `tlspool tokens`,
+ * and handshakes with the identities they make.
+ */
+import { afterEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { PoolClient } from '../../daemon/src/client/pool-client';
+import { openDb } from '../../daemon/src/identity/db';
+import { IdentityStore } from '../../daemon/src/identity/store';
+import { CLI, startDaemon, tempDir, type TestDaemon } from '../helpers/daemon';
+import { getPki, SERVER_NAME } from '../helpers/pki';
+import { startOpensslServer, type Peer } from '../helpers/peers';
+import { createSoftHsm, SOFTHSM_MODULE, type SoftHsm } from '../helpers/softhsm';
+import { connectFd, PIN, plainSocket } from '../helpers/token-pool';
+
+const GUARD = { timeout: 90_000 };
+const pki = getPki();
+const BOB = 'bob@example.test';
+
+let cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.reverse()) await c();
+  cleanups = [];
+});
+
+function cli(hsm: SoftHsm, args: string[], input?: string) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', input, env: { ...process.env, ...hsm.env } });
+  return r;
+}
+
+function setup(): { hsm: SoftHsm; dir: string; stateDir: string } {
+  const hsm = createSoftHsm();
+  cleanups.push(() => hsm.cleanup());
+  const dir = tempDir();
+  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  hsm.initToken('gen', PIN);
+  return { hsm, dir, stateDir: path.join(dir, 'state') };
+}
+
+async function daemonFor(hsm: SoftHsm, dir: string): Promise<TestDaemon> {
+  const d = await startDaemon({ dir, env: hsm.env, config: `pkcs11:\n  modules: [${SOFTHSM_MODULE}]\n` });
+  cleanups.push(async () => void (await d.stop()));
+  return d;
+}
+
+/** A PIN entry program that always gives PIN; returns the prompt count. */
+function pinProgram(socket: string): () => number {
+  const c = PoolClient.connect(socket);
+  cleanups.push(() => c.close());
+  let n = 0;
+  c.offerPinEntry({ onPrompt: () => (n++, new TextEncoder().encode(PIN)) }).catch(() => {});
+  return () => n;
+}
+
+async function server(caPath: string): Promise<Peer> {
+  const p = await startOpensslServer({ certPath: pki.server.certPath, keyPath: pki.server.keyPath, caPath, clientCert: 'require', rev: true });
+  cleanups.push(() => p.stop());
+  return p;
+}
+
+async function handshakeAs(socket: string, localid: string, port: number): Promise<string> {
+  const c = PoolClient.connect(socket);
+  const fd = await connectFd(port);
+  try {
+    const r = await c.starttls({ role: 'client', fd, localid, remoteid: SERVER_NAME });
+    const sock = plainSocket(r.fd);
+    sock.write('abc\n');
+    const got = await new Promise<string>((resolve, reject) => {
+      sock.once('data', (d: Buffer) => resolve(d.toString()));
+      sock.once('error', reject);
+    });
+    sock.destroy();
+    return got;
+  } finally {
+    fd.close();
+    c.close();
+  }
+}
+
+function trustCa(stateDir: string): void {
+  fs.mkdirSync(stateDir, { recursive: true });
+  const db = openDb(stateDir);
+  new IdentityStore(db).addTrustAnchors(pki.ca.certPem);
+  db.close();
+}
+
+function chainOf(stateDir: string, id: string): string {
+  const db = openDb(stateDir);
+  const pem = new IdentityStore(db).getIdentity(id)!.chainPem;
+  db.close();
+  return pem;
+}
+
+describe('token commands', () => {
+  test('identity generate makes a never-extractable key and a self-signed certificate on the token; a handshake with it works', GUARD, async () => {
+    const { hsm, dir, stateDir } = setup();
+    const g = cli(hsm, ['identity', 'generate', BOB, '--token', 'gen', '--pin-fd', '0', '--pkcs11-module', SOFTHSM_MODULE, '--state-dir', stateDir], `${PIN}\n`);
+    assert.equal(g.status, 0, g.stderr);
+    assert.match(g.stdout, /added bob@example\.test/);
+    assert.ok(!g.stdout.includes(PIN) && !g.stderr.includes(PIN));
+    trustCa(stateDir);
+    const certPath = path.join(dir, 'bob.pem');
+    fs.writeFileSync(certPath, chainOf(stateDir, BOB));
+
+    // The private key on the token: CKA_EXTRACTABLE false, CKA_SENSITIVE true (as the token itself reports it).
+    const objects = spawnSync('pkcs11-tool', ['--module', SOFTHSM_MODULE, '--token-label', 'gen', '--login', '--pin', PIN, '--list-objects', '--type', 'privkey'], {
+      encoding: 'utf8',
+      env: { ...process.env, ...hsm.env },
+    });
+    assert.equal(objects.status, 0, objects.stderr);
+    assert.match(objects.stdout, /label:\s+bob@example\.test/);
+    assert.match(objects.stdout, /never extractable/);
+    assert.match(objects.stdout, /Access:\s+sensitive/);
+    const listed = cli(hsm, ['tokens', '--pkcs11-module', SOFTHSM_MODULE, '--login', 'gen', '--pin-fd', '0', '--json', '--socket', path.join(dir, 'none.sock')], `${PIN}\n`);
+    assert.equal(listed.status, 0, listed.stderr);
+    const report = JSON.parse(listed.stdout) as Array<{ slots: Array<{ token: { label: string }; objects: Array<{ kind: string; label: string; extractable?: boolean; sensitive?: boolean }> }> }>;
+    const gen = report[0]!.slots.find((s) => s.token.label === 'gen')!;
+    const key = gen.objects.find((o) => o.kind === 'private key')!;
+    assert.equal(key.extractable, false);
+    assert.equal(key.sensitive, true);
+    assert.ok(gen.objects.some((o) => o.kind === 'certificate' && o.label === BOB));
+
+    const daemon = await daemonFor(hsm, dir);
+    const prompts = pinProgram(daemon.socket);
+    const srv = await server(certPath); // the peer trusts exactly the generated certificate
+    assert.equal(await handshakeAs(daemon.socket, BOB, srv.port), 'cba\n');
+    assert.match(await srv.waitFor(/CN ?= ?bob@example\.test/), /verify return:1/);
+    assert.equal(prompts(), 1);
+  });
+
+  test('identity generate --csr writes a request signed by the new key, naming the identity', GUARD, () => {
+    const { hsm, dir } = setup();
+    const csr = path.join(dir, 'bob.csr');
+    const g = cli(hsm, ['identity', 'generate', BOB, '--token', 'gen', '--csr', csr, '--pin-fd', '0', '--pkcs11-module', SOFTHSM_MODULE], `${PIN}\n`);
+    assert.equal(g.status, 0, g.stderr);
+    assert.match(g.stdout, /pkcs11:token=gen;object=bob%40example\.test;id=%[0-9a-f]{2}/);
+    const v = spawnSync('openssl', ['req', '-in', csr, '-noout', '-verify', '-text'], { encoding: 'utf8' });
+    assert.equal(v.status, 0, v.stderr);
+    assert.match(v.stdout + v.stderr, /verify OK/i);
+    assert.match(v.stdout, /Subject: CN ?= ?bob@example\.test/);
+    assert.match(v.stdout, /email:bob@example\.test/);
+  });
+
+  test('identity import binds an identity to a certificate and key already on the token; tokens shows the pool unlocking and locking it', GUARD, async () => {
+    const { hsm, dir, stateDir } = setup();
+    hsm.importKey({ token: 'gen', pin: PIN, keyPath: pki.client.keyPath, object: 'alice', id: '0a' });
+    hsm.writeCert({ token: 'gen', pin: PIN, der: pki.client.der, object: 'alice', id: '0a' });
+    const imp = cli(hsm, ['identity', 'import', 'alice@example.test', '--pkcs11', 'pkcs11:token=gen;object=alice', '--pkcs11-module', SOFTHSM_MODULE, '--state-dir', stateDir]);
+    assert.equal(imp.status, 0, imp.stderr);
+    assert.match(imp.stdout, /added alice@example\.test.*key pkcs11:token=gen;object=alice;type=private/);
+    trustCa(stateDir);
+    const daemon = await daemonFor(hsm, dir);
+    const tokensState = () => {
+      const r = cli(hsm, ['tokens', '--pkcs11-module', SOFTHSM_MODULE, '--socket', daemon.socket]);
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout;
+    };
+    assert.match(tokensState(), /token "gen" \(SoftHSM project, SoftHSM v2, serial [0-9a-f]+\)\n\s+flags: initialized, login-required, user-pin-initialized, rng; PIN: ok; in the pool: locked/);
+    assert.match(tokensState(), /certificate "alice" id 0a: .*CN=alice/);
+    const prompts = pinProgram(daemon.socket);
+    const srv = await server(pki.ca.certPath);
+    assert.equal(await handshakeAs(daemon.socket, 'alice@example.test', srv.port), 'cba\n');
+    assert.equal(prompts(), 1);
+    assert.match(tokensState(), /token "gen".*\n.*in the pool: unlocked/);
+    const lock = cli(hsm, ['lock', '--socket', daemon.socket]);
+    assert.equal(lock.status, 0, lock.stderr);
+    assert.match(tokensState(), /token "gen".*\n.*in the pool: locked/);
+  });
+});
