@@ -5,15 +5,10 @@
  * engine, validate the peer, and answer with the plaintext fd.
  */
 import type { Config } from '../config';
-<<<<<<< HEAD
-import { adoptFd } from '../native/ipc';
-import { type NativeCredentials, type RejectAlert, startSession, TlsError, type VerifyResult } from '../native/tls';
-=======
 import { adoptFd, fdInfo } from '../native/ipc';
 import type { PinBroker } from '../pin/broker';
 import { tokenRef } from '../pin/token';
-import { type NativeCredentials, startSession, type TlsError, type VerifyResult } from '../native/tls';
->>>>>>> pin
+import { type NativeCredentials, type RejectAlert, startSession, TlsError, type VerifyResult } from '../native/tls';
 import type { Packet, StartTlsPayload } from '../protocol/codec';
 import { Cmd, StartTlsFlag } from '../protocol/constants';
 import { Errno } from '../protocol/errno';
