@@ -61,6 +61,8 @@ export async function startPool(opts: PoolOptions = {}): Promise<Pool> {
   const config = toYaml({ tls: { system_trust: false, ...opts.tls } });
   const daemon = await startDaemon({ dir, config });
   const client = PoolClient.connect(daemon.socket);
+  // Once answered, the daemon has accepted this connection: fd counts taken from here on are stable.
+  await client.ping();
   return {
     daemon,
     client,

@@ -261,8 +261,8 @@ describe('STARTTLS when the daemon stops', () => {
       await proposal;
       await waitFor('the silent peer to get a ClientHello', () => [...silent.sockets].some((s) => s.bytesRead > 0));
       const exit = pool.daemon.stop();
-      for (const pending of [onNetwork, onProposal]) {
-        const e = await rejection(pending);
+      // Both reject at once: take both rejections together, so neither is ever unhandled.
+      for (const e of await Promise.all([rejection(onNetwork), rejection(onProposal)])) {
         assert.equal(e.errno, Errno.ESHUTDOWN, e.message);
         assert.match(e.message, /shutting down/);
       }
