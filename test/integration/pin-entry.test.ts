@@ -10,8 +10,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { PoolError, type PinPrompt } from '../../daemon/src/client/pool-client';
 import { CLIENT_EMAIL, getPki, SERVER_NAME } from '../helpers/pki';
-import { startOpensslClient, startOpensslServer, type Peer } from '../helpers/peers';
-import { connectFd, filesUnder, PIN, pinProgram, plainSocket, startTokenPool, takeFd, TOKEN, type TokenPool } from '../helpers/token-pool';
+import { startOpensslClient, type Peer } from '../helpers/peers';
+import { connectFd, filesUnder, PIN, pinProgram, startRevServer, startTokenPool, takeFd, talk, TOKEN, type TokenPool } from '../helpers/token-pool';
 import { waitFor, waitForValue } from '../helpers/wait';
 import * as path from 'node:path';
 import { buildDir, C_SOURCE_DIR, compileC, describeRun, runProgram } from '../helpers/cbuild';
@@ -29,7 +29,7 @@ afterEach(async () => {
 });
 
 async function sServer(): Promise<Peer> {
-  const p = await startOpensslServer({ certPath: pki.server.certPath, keyPath: pki.server.keyPath, caPath: pki.ca.certPath, clientCert: 'require', rev: true });
+  const p = await startRevServer();
   peers.push(p);
   return p;
 }
@@ -54,17 +54,7 @@ async function rejection(promise: Promise<unknown>): Promise<PoolError> {
   assert.fail('expected an ERROR response');
 }
 
-/** Talk through an established connection to openssl s_server -rev. */
-async function exchange(fd: import('../../daemon/src/native/ipc').OwnedFd): Promise<string> {
-  const sock = plainSocket(fd);
-  sock.write('abc\n');
-  const got = await new Promise<string>((resolve, reject) => {
-    sock.once('data', (d: Buffer) => resolve(d.toString()));
-    sock.once('error', reject);
-  });
-  sock.destroy();
-  return got;
-}
+const exchange = talk;
 
 describe('token PIN entry', () => {
   test('a client identity on the token authenticates to openssl s_server -Verify 1 after a PIN entry program gives the PIN', GUARD, async () => {
