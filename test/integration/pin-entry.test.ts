@@ -211,6 +211,29 @@ describe('token PIN entry', () => {
     assert.equal((await rejection(shared.done)).code, 'EBUSY');
   });
 
+  test('an exclusive program that answered and left keeps PIN entry for its timeout_us: another program gets EBUSY, the same one may come back', GUARD, async () => {
+    const dir = buildDir();
+    try {
+      const probe = compileC(path.join(C_SOURCE_DIR, 'pinentry_probe.c'), dir, { projectHeaders: false });
+      pool = await startTokenPool();
+      let first!: ReturnType<typeof pinProgram>;
+      first = pinProgram(pool, () => {
+        setImmediate(() => first.client.close()); // answer, then leave
+        return PIN;
+      });
+      const srv = await sServer();
+      assert.equal(await exchange((await aliceTo(srv.port)).fd), 'cba\n');
+      await waitFor('the first program left', () => /PIN entry program unregistered/.test(pool!.daemon.logs()));
+      const other = await runProgram(probe, [pool.daemon.socket, PIN]);
+      assert.equal(other.code, 1, describeRun('pinentry_probe', other));
+      assert.match(other.stdout, /^FAIL: expected a PINENTRY prompt, got cmd 0x00000001 cbid 0 errno 16 \(PIN entry is held by/m);
+      pinProgram(pool, () => PIN); // the same executable (this node) coming back
+      await waitFor('registered again', () => (pool!.daemon.logs().match(/PIN entry program registered/g) ?? []).length === 2);
+    } finally {
+      dir.remove();
+    }
+  });
+
   test('two SHARED programs: the second is asked when the first lets its timeout pass', GUARD, async () => {
     pool = await startTokenPool({ pin: ['entry_timeout: 1'] });
     const slow = pinProgram(pool, () => new Promise<never>(() => {}), { shared: true });
