@@ -41,8 +41,9 @@ function pinConfig(config: Config): PinConfig {
 export async function runDaemon(config: Config, sources: ConfigSources, log: Logger): Promise<number> {
   // PINs pass through this process: no core dumps, no ptrace by others of our uid.
   secureProcess();
-  // Once, before any key is loaded; a change needs a restart.
-  pkcs11Configure(config.pkcs11.modules);
+  // Once, before any key is loaded; a change needs a restart. Without a list,
+  // GnuTLS loads p11-kit's modules itself when a key URI is first used.
+  if (config.pkcs11.modules.length > 0) pkcs11Configure(config.pkcs11.modules);
   fs.mkdirSync(config.state_dir, { recursive: true, mode: 0o700 });
   const db = openDb(config.state_dir);
   const store = new IdentityStore(db);

@@ -19,7 +19,7 @@ import {
   type Field,
   type FieldKind,
 } from '../../daemon/src/protocol/layout';
-import { Cmd, CMD_LOCAL, PinEntryFlag, StartTlsFlag, TLSPOOL_IDENTITY_V1 } from '../../daemon/src/protocol/constants';
+import { Cmd, CMD_LOCAL, LocalCmd, PinEntryFlag, StartTlsFlag, TLSPOOL_IDENTITY_V1 } from '../../daemon/src/protocol/constants';
 import {
   buildDir,
   checkCxxSyntax,
@@ -57,6 +57,7 @@ function expectedMacros(): Array<[string, number]> {
   const list: Array<[string, number]> = [];
   for (const [name, value] of Object.entries(Cmd)) list.push([`PIOC_${name}_V1`, value]);
   list.push(['PIOC_LOCAL', CMD_LOCAL]);
+  for (const [name, value] of Object.entries(LocalCmd)) list.push([`PIOC_LOCAL_${name}`, value]);
   for (const [name, value] of Object.entries(StartTlsFlag)) list.push([`PIOF_STARTTLS_${name}`, value]);
   for (const [name, value] of Object.entries(PinEntryFlag)) list.push([`PIOF_PINENTRY_${name}`, value]);
   return list;

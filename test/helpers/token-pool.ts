@@ -13,6 +13,7 @@ import { IdentityStore } from '../../daemon/src/identity/store';
 import { adoptFd, type OwnedFd } from '../../daemon/src/native/ipc';
 import { CLIENT_EMAIL, getPki, SERVER_NAME } from './pki';
 import { startDaemon, type TestDaemon } from './daemon';
+import { startOpensslServer, type Peer } from './peers';
 import { createSoftHsm, SOFTHSM_MODULE, type SoftHsm, type TokenKey } from './softhsm';
 
 export const TOKEN = 'work';
@@ -93,6 +94,26 @@ export function plainSocket(fd: OwnedFd): net.Socket {
   const n = fd.dup();
   fd.close();
   return new net.Socket({ fd: n.release(), readable: true, writable: true, allowHalfOpen: true });
+}
+
+/** Send "abc\n" over a plaintext fd from the pool and return what came back (openssl s_server -rev answers "cba\n"). */
+export async function talk(fd: OwnedFd): Promise<string> {
+  const sock = plainSocket(fd);
+  sock.write('abc\n');
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      sock.once('data', (d: Buffer) => resolve(d.toString()));
+      sock.once('error', reject);
+    });
+  } finally {
+    sock.destroy();
+  }
+}
+
+/** openssl s_server -rev that requires a client certificate issued by `caPath` (default: the test CA). */
+export function startRevServer(caPath = getPki().ca.certPath): Promise<Peer> {
+  const pki = getPki();
+  return startOpensslServer({ certPath: pki.server.certPath, keyPath: pki.server.keyPath, caPath, clientCert: 'require', rev: true });
 }
 
 /** A PIN entry program on its own pool connection that records every prompt. */

@@ -7,15 +7,14 @@
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { CLIENT_EMAIL, getPki, SERVER_NAME } from '../helpers/pki';
+import { CLIENT_EMAIL, SERVER_NAME } from '../helpers/pki';
 import { CLI } from '../helpers/daemon';
-import { startOpensslServer, type Peer } from '../helpers/peers';
-import { connectFd, PIN, pinProgram, plainSocket, startTokenPool, TOKEN, type TokenPool } from '../helpers/token-pool';
+import type { Peer } from '../helpers/peers';
+import { connectFd, PIN, pinProgram, startRevServer, startTokenPool, talk, TOKEN, type TokenPool } from '../helpers/token-pool';
 import { waitFor } from '../helpers/wait';
 import type { OwnedFd } from '../../daemon/src/native/ipc';
 
 const GUARD = { timeout: 90_000 };
-const pki = getPki();
 let pool: TokenPool | undefined;
 let peers: Peer[] = [];
 afterEach(async () => {
@@ -26,7 +25,7 @@ afterEach(async () => {
 });
 
 async function sServer(): Promise<Peer> {
-  const p = await startOpensslServer({ certPath: pki.server.certPath, keyPath: pki.server.keyPath, caPath: pki.ca.certPath, clientCert: 'require', rev: true });
+  const p = await startRevServer();
   peers.push(p);
   return p;
 }
@@ -39,14 +38,7 @@ async function handshake(port: number): Promise<string> {
   } finally {
     fd.close();
   }
-  const sock = plainSocket(plain);
-  sock.write('abc\n');
-  const got = await new Promise<string>((resolve, reject) => {
-    sock.once('data', (d: Buffer) => resolve(d.toString()));
-    sock.once('error', reject);
-  });
-  sock.destroy();
-  return got;
+  return talk(plain);
 }
 
 function collect(stream: NodeJS.ReadableStream): () => string {

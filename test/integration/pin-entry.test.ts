@@ -10,8 +10,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { PoolError, type PinPrompt } from '../../daemon/src/client/pool-client';
 import { CLIENT_EMAIL, getPki, SERVER_NAME } from '../helpers/pki';
-import { startOpensslClient, startOpensslServer, type Peer } from '../helpers/peers';
-import { connectFd, filesUnder, PIN, pinProgram, plainSocket, startTokenPool, takeFd, TOKEN, type TokenPool } from '../helpers/token-pool';
+import { startOpensslClient, type Peer } from '../helpers/peers';
+import { connectFd, filesUnder, PIN, pinProgram, startRevServer, startTokenPool, takeFd, talk, TOKEN, type TokenPool } from '../helpers/token-pool';
 import { waitFor, waitForValue } from '../helpers/wait';
 import * as path from 'node:path';
 import { buildDir, C_SOURCE_DIR, compileC, describeRun, runProgram } from '../helpers/cbuild';
@@ -29,7 +29,7 @@ afterEach(async () => {
 });
 
 async function sServer(): Promise<Peer> {
-  const p = await startOpensslServer({ certPath: pki.server.certPath, keyPath: pki.server.keyPath, caPath: pki.ca.certPath, clientCert: 'require', rev: true });
+  const p = await startRevServer();
   peers.push(p);
   return p;
 }
@@ -54,17 +54,7 @@ async function rejection(promise: Promise<unknown>): Promise<PoolError> {
   assert.fail('expected an ERROR response');
 }
 
-/** Talk through an established connection to openssl s_server -rev. */
-async function exchange(fd: import('../../daemon/src/native/ipc').OwnedFd): Promise<string> {
-  const sock = plainSocket(fd);
-  sock.write('abc\n');
-  const got = await new Promise<string>((resolve, reject) => {
-    sock.once('data', (d: Buffer) => resolve(d.toString()));
-    sock.once('error', reject);
-  });
-  sock.destroy();
-  return got;
-}
+const exchange = talk;
 
 describe('token PIN entry', () => {
   test('a client identity on the token authenticates to openssl s_server -Verify 1 after a PIN entry program gives the PIN', GUARD, async () => {
@@ -219,6 +209,29 @@ describe('token PIN entry', () => {
     assert.equal(err.code, 'EBUSY');
     const shared = pinProgram(pool, () => PIN, { shared: true });
     assert.equal((await rejection(shared.done)).code, 'EBUSY');
+  });
+
+  test('an exclusive program that answered and left keeps PIN entry for its timeout_us: another program gets EBUSY, the same one may come back', GUARD, async () => {
+    const dir = buildDir();
+    try {
+      const probe = compileC(path.join(C_SOURCE_DIR, 'pinentry_probe.c'), dir, { projectHeaders: false });
+      pool = await startTokenPool();
+      let first!: ReturnType<typeof pinProgram>;
+      first = pinProgram(pool, () => {
+        setImmediate(() => first.client.close()); // answer, then leave
+        return PIN;
+      });
+      const srv = await sServer();
+      assert.equal(await exchange((await aliceTo(srv.port)).fd), 'cba\n');
+      await waitFor('the first program left', () => /PIN entry program unregistered/.test(pool!.daemon.logs()));
+      const other = await runProgram(probe, [pool.daemon.socket, PIN]);
+      assert.equal(other.code, 1, describeRun('pinentry_probe', other));
+      assert.match(other.stdout, /^FAIL: expected a PINENTRY prompt, got cmd 0x00000001 cbid 0 errno 16 \(PIN entry is held by/m);
+      pinProgram(pool, () => PIN); // the same executable (this node) coming back
+      await waitFor('registered again', () => (pool!.daemon.logs().match(/PIN entry program registered/g) ?? []).length === 2);
+    } finally {
+      dir.remove();
+    }
   });
 
   test('two SHARED programs: the second is asked when the first lets its timeout pass', GUARD, async () => {

@@ -31,7 +31,7 @@ const hsm = createSoftHsm();
 const keys = new Map<string, TokenKey>();
 
 /** One token per test, made before this process first touches PKCS #11 (SoftHSM finds tokens at initialisation). */
-const TOKENS = ['client', 'wrong', 'cancel', 'ten', 'server', 'logout'];
+const TOKENS = ['client', 'wrong', 'cancel', 'ten', 'server', 'logout', 'gate'];
 
 before(() => {
   for (const name of TOKENS) {
@@ -255,6 +255,45 @@ describe('keys on a PKCS #11 token', () => {
       await Promise.all([closeSession(c, s.ce.ended), s.se.ended]);
     }
     assert.equal(asked, 1);
+  });
+
+  it('two keys on one locked token open one after the other: a wrong PIN is tried once, and the second key needs no PIN', GUARD, async () => {
+    // Two loads of one URI are two credentials, each opening its own key (as two identities on one token would).
+    const a = tokenCreds('gate');
+    const b = tokenCreds('gate');
+    const serverCreds = loadCredentials(pki.server.chainPem, { pem: pki.server.keyPem });
+    opened.push(serverCreds);
+    const asked: PinContext[] = [];
+    const pairs = await tcpPairs(2);
+    const runs = pairs.map(({ clientFd, serverFd }, i) => {
+      const ce = ends();
+      const se = ends();
+      return Promise.all([
+        startSession(
+          clientOpts(clientFd, {
+            credentials: () => (i === 0 ? a : b),
+            pin: (ctx) => {
+              asked.push(ctx);
+              return pinBytes(asked.length === 1 ? '000000' : PIN);
+            },
+          }),
+          ce.onEnd,
+        ),
+        startSession({ fd: serverFd, role: 'server', certRequest: 'require', credentials: () => serverCreds, verifyPeer: () => ({ ok: true }) }, se.onEnd),
+      ]).then(async ([c, s]) => {
+        plain(s).destroy();
+        await Promise.all([closeSession(c, ce.ended), se.ended]);
+      });
+    });
+    await Promise.all(runs);
+    assert.deepEqual(
+      asked.map((x) => [x.attempt, x.wrong]),
+      [
+        [1, false],
+        [2, true],
+      ],
+    );
+    assert.equal(a.keyOpen && b.keyOpen, true);
   });
 
   it('a server key on the token serves openssl s_client', GUARD, async () => {

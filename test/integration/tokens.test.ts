@@ -14,9 +14,9 @@ import { openDb } from '../../daemon/src/identity/db';
 import { IdentityStore } from '../../daemon/src/identity/store';
 import { CLI, startDaemon, tempDir, type TestDaemon } from '../helpers/daemon';
 import { getPki, SERVER_NAME } from '../helpers/pki';
-import { startOpensslServer, type Peer } from '../helpers/peers';
+import type { Peer } from '../helpers/peers';
 import { createSoftHsm, SOFTHSM_MODULE, type SoftHsm } from '../helpers/softhsm';
-import { connectFd, PIN, plainSocket } from '../helpers/token-pool';
+import { connectFd, PIN, startRevServer, talk } from '../helpers/token-pool';
 
 const GUARD = { timeout: 90_000 };
 const pki = getPki();
@@ -58,7 +58,7 @@ function pinProgram(socket: string): () => number {
 }
 
 async function server(caPath: string): Promise<Peer> {
-  const p = await startOpensslServer({ certPath: pki.server.certPath, keyPath: pki.server.keyPath, caPath, clientCert: 'require', rev: true });
+  const p = await startRevServer(caPath);
   cleanups.push(() => p.stop());
   return p;
 }
@@ -67,15 +67,7 @@ async function handshakeAs(socket: string, localid: string, port: number): Promi
   const c = PoolClient.connect(socket);
   const fd = await connectFd(port);
   try {
-    const r = await c.starttls({ role: 'client', fd, localid, remoteid: SERVER_NAME });
-    const sock = plainSocket(r.fd);
-    sock.write('abc\n');
-    const got = await new Promise<string>((resolve, reject) => {
-      sock.once('data', (d: Buffer) => resolve(d.toString()));
-      sock.once('error', reject);
-    });
-    sock.destroy();
-    return got;
+    return await talk((await c.starttls({ role: 'client', fd, localid, remoteid: SERVER_NAME })).fd);
   } finally {
     fd.close();
     c.close();

@@ -46,6 +46,13 @@ extern "C" {
 #define PIOC_PINENTRY_V1         0x00000029u  /* both directions */
 #define PIOC_LOCAL               0x80000000u  /* bit marking local extensions */
 
+/* This pool's local extensions (README, "Tokens and PINs"); payload
+ * pioc_pinentry.  LOCK: forget every cached PIN, log every token out
+ * (answered with SUCCESS).  TOKEN_STATE: the token named by the token_*
+ * fields; answered with the same packet, flags bit 0x1 set when unlocked. */
+#define PIOC_LOCAL_LOCK          0x80000001u
+#define PIOC_LOCAL_TOKEN_STATE   0x80000002u
+
 /* Flags in pioc_starttls.flags (wire table "Flags").  Unknown bits are
  * ignored by the pool; a requirement it cannot meet yields an ERROR. */
 #define PIOF_STARTTLS_DTLS              0x00000001u

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <set>
 
 #include "tls_session.h"
 
@@ -47,6 +48,55 @@ void SetPinFailure(bool gone, int errnum, const std::string& message) {
 }
 
 constexpr size_t kMaxPin = 256;
+
+// One key import at a time per token (by the URI's token= label, or one
+// gate for URIs that name none): a second key on a token waits for the
+// first one's login instead of logging in with the same PIN beside it, so
+// a wrong PIN costs the token one try, not one per key.
+std::mutex g_gateMu;
+std::condition_variable g_gateCv;
+std::set<std::string> g_gateBusy;
+
+std::string TokenGateName(const std::string& uri) {
+  std::string body = uri.substr(7);
+  size_t q = body.find('?');
+  if (q != std::string::npos) body.resize(q);
+  size_t pos = 0;
+  while (pos <= body.size()) {
+    size_t end = body.find(';', pos);
+    if (end == std::string::npos) end = body.size();
+    std::string part = body.substr(pos, end - pos);
+    if (part.compare(0, 6, "token=") == 0) return part.substr(6);
+    pos = end + 1;
+  }
+  return std::string();
+}
+
+// Holds a token's gate; Enter() waits (abortably) until it is free.
+class TokenGate {
+ public:
+  explicit TokenGate(std::string name) : name_(std::move(name)) {}
+  ~TokenGate() {
+    if (!held_) return;
+    std::lock_guard<std::mutex> lk(g_gateMu);
+    g_gateBusy.erase(name_);
+    g_gateCv.notify_all();
+  }
+  bool Enter() {
+    std::unique_lock<std::mutex> lk(g_gateMu);
+    while (g_gateBusy.count(name_) != 0) {
+      if (CurrentSessionAborted()) return false;
+      g_gateCv.wait_for(lk, std::chrono::milliseconds(100));
+    }
+    g_gateBusy.insert(name_);
+    held_ = true;
+    return true;
+  }
+
+ private:
+  std::string name_;
+  bool held_ = false;
+};
 
 }  // namespace
 
@@ -244,8 +294,12 @@ bool Credentials::EnsureKey(int* errnum, std::string* message, bool* aborted) {
   gnutls_privkey_t k = nullptr;
   bool ok = false;
   t_pinFailure = PinFailure();
-  int ret = gnutls_privkey_init(&k);
-  if (ret < 0) {
+  TokenGate gate(TokenGateName(keyUri_));
+  int ret = 0;
+  if (!gate.Enter()) {
+    *aborted = true;
+    *message = "the session was aborted";
+  } else if ((ret = gnutls_privkey_init(&k)) < 0) {
     k = nullptr;
     *errnum = ENOMEM;
     *message = GnutlsMessage("cannot create a private key", ret);

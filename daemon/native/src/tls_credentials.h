@@ -8,7 +8,9 @@
 // the JavaScript thread. So a pkcs11: key is opened lazily, by the first
 // session that presents it (EnsureKey, on its session thread); sessions that
 // need it meanwhile wait for that one import instead of starting their own,
-// so one locked token means one PIN request per identity.
+// so one locked token means one PIN request per identity; and keys of one
+// token (by the URI's token= label) are opened one at a time, so a second
+// key finds the token logged in instead of trying the same PIN beside it.
 #pragma once
 #include <napi.h>
 #include <gnutls/abstract.h>

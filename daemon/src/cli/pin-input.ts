@@ -15,8 +15,9 @@ export function readPinFromTty(question: string): Promise<Uint8Array | null> {
   const fd = fs.openSync('/dev/tty', 'r+');
   const input = new tty.ReadStream(fd);
   const output = new tty.WriteStream(fd);
-  output.write(question);
+  // Echo off before the question shows, so nothing typed after it is echoed.
   input.setRawMode(true);
+  output.write(question);
   const buf = new Uint8Array(MAX_PIN + 1);
   let len = 0;
   return new Promise((resolve) => {
