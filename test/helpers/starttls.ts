@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import { PoolClient, PoolError } from '../../daemon/src/client/pool-client';
+import { PoolClient, PoolError, type StartTlsOptions, type StartTlsResult } from '../../daemon/src/client/pool-client';
 import { adoptFd, type OwnedFd } from '../../daemon/src/native/ipc';
 import { tlsPollFd } from '../../daemon/src/native/tls';
 import type { ConnectionRecord } from '../../daemon/src/tls/connection-record';
@@ -251,5 +251,35 @@ export class PlainDatagrams {
 
   close(): void {
     this.fd.close();
+  }
+}
+
+type SideOptions = Omit<StartTlsOptions, 'role' | 'fd'>;
+
+/**
+ * A pool client and a pool server through the same daemon, over one fresh
+ * loopback TCP connection: STARTTLS_CLIENT on `pool.client`, STARTTLS_SERVER
+ * on `serverSide` (a connection of its own, made and closed here when not
+ * given). The sockets handed over are closed; the plaintext ends are returned.
+ */
+export async function poolToPool(
+  pool: Pool,
+  listener: TcpListener,
+  client: SideOptions,
+  server: SideOptions,
+  serverSide?: PoolClient,
+): Promise<[StartTlsResult, StartTlsResult]> {
+  const side = serverSide ?? PoolClient.connect(pool.daemon.socket);
+  const clientFd = await tcpConnect(listener.port);
+  const serverFd = await listener.accept();
+  try {
+    return await Promise.all([
+      pool.client.starttls({ role: 'client', fd: clientFd, ...client }),
+      side.starttls({ role: 'server', fd: serverFd, ...server }),
+    ]);
+  } finally {
+    clientFd.close();
+    serverFd.close();
+    if (!serverSide) side.close();
   }
 }

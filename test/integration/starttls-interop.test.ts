@@ -12,7 +12,7 @@ import { IpProto, StartTlsFlag } from '../../daemon/src/protocol';
 import { startGnutlsClient, startGnutlsServer, startOpensslClient, startOpensslServer, type Peer } from '../helpers/peers';
 import { CLIENT_EMAIL, getPki, SERVER_NAME, type TestPki } from '../helpers/pki';
 import { waitFor, waitForValue } from '../helpers/wait';
-import { PlainDatagrams, Plaintext, type Pool, startPool, takeFd, TcpListener, tcpConnect, udpConnect } from '../helpers/starttls';
+import { PlainDatagrams, Plaintext, type Pool, poolToPool, startPool, takeFd, TcpListener, tcpConnect, udpConnect } from '../helpers/starttls';
 
 const GNUTLS_PRIORITY = { '1.3': 'NORMAL:-VERS-ALL:+VERS-TLS1.3', '1.2': 'NORMAL:-VERS-ALL:+VERS-TLS1.2' } as const;
 const VERSION_NAME = { '1.3': 'TLS1.3', '1.2': 'TLS1.2' } as const;
@@ -219,16 +219,7 @@ describe('STARTTLS interop', () => {
   });
 
   test('pool client and pool server talk through one daemon over loopback TCP, each seeing the other certified', async () => {
-    const serverSide = PoolClient.connect(pool.daemon.socket);
-    const clientFd = await tcpConnect(listener.port);
-    const serverFd = await listener.accept();
-    const [c, s] = await Promise.all([
-      pool.client.starttls({ role: 'client', fd: clientFd, localid: CLIENT_EMAIL, remoteid: SERVER_NAME }),
-      serverSide.starttls({ role: 'server', fd: serverFd, localid: SERVER_NAME }),
-    ]);
-    clientFd.close();
-    serverFd.close();
-    serverSide.close();
+    const [c, s] = await poolToPool(pool, listener, { localid: CLIENT_EMAIL, remoteid: SERVER_NAME }, { localid: SERVER_NAME });
     assert.deepEqual([c.localid, c.remoteid], [CLIENT_EMAIL, SERVER_NAME]);
     assert.deepEqual([s.localid, s.remoteid], [SERVER_NAME, CLIENT_EMAIL]);
     const cp = new Plaintext(c.fd);
@@ -243,16 +234,7 @@ describe('STARTTLS interop', () => {
   });
 
   test('pool to pool: 8 MiB arrive intact, and the side that ends first still gets the reply (half-close)', async () => {
-    const serverSide = PoolClient.connect(pool.daemon.socket);
-    const clientFd = await tcpConnect(listener.port);
-    const serverFd = await listener.accept();
-    const [c, s] = await Promise.all([
-      pool.client.starttls({ role: 'client', fd: clientFd, localid: CLIENT_EMAIL, remoteid: SERVER_NAME }),
-      serverSide.starttls({ role: 'server', fd: serverFd, localid: SERVER_NAME }),
-    ]);
-    clientFd.close();
-    serverFd.close();
-    serverSide.close();
+    const [c, s] = await poolToPool(pool, listener, { localid: CLIENT_EMAIL, remoteid: SERVER_NAME }, { localid: SERVER_NAME });
     const big = crypto.randomBytes(8 << 20);
     const cp = new Plaintext(c.fd, { halfOpen: true });
     const sp = new Plaintext(s.fd, { halfOpen: true });

@@ -11,7 +11,7 @@ import { PoolClient } from '../../daemon/src/client/pool-client';
 import { Errno, IpProto, StartTlsFlag } from '../../daemon/src/protocol';
 import { freePort, startGnutlsServer, startOpensslClient, type Peer } from '../helpers/peers';
 import { CLIENT_EMAIL, getPki, SERVER_NAME, type TestPki } from '../helpers/pki';
-import { Plaintext, type Pool, rejection, startPool, TcpListener, tcpConnect, udpConnect } from '../helpers/starttls';
+import { Plaintext, type Pool, poolToPool, rejection, startPool, TcpListener, tcpConnect, udpConnect } from '../helpers/starttls';
 import { waitFor, waitForValue } from '../helpers/wait';
 
 /** A TCP server that does `onData` with what a client sends; it keeps its sockets until close(). */
@@ -176,14 +176,7 @@ describe('STARTTLS lifecycle', () => {
     try {
       const pairs = await Promise.all(
         Array.from({ length: 30 }, async (_, i) => {
-          const clientFd = await tcpConnect(listener.port);
-          const serverFd = await listener.accept();
-          const [c, s] = await Promise.all([
-            pool.client.starttls({ role: 'client', fd: clientFd, localid: CLIENT_EMAIL, remoteid: SERVER_NAME }),
-            serverSide.starttls({ role: 'server', fd: serverFd, localid: SERVER_NAME }),
-          ]);
-          clientFd.close();
-          serverFd.close();
+          const [c, s] = await poolToPool(pool, listener, { localid: CLIENT_EMAIL, remoteid: SERVER_NAME }, { localid: SERVER_NAME }, serverSide);
           return { i, c: new Plaintext(c.fd), s: new Plaintext(s.fd) };
         }),
       );

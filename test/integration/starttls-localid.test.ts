@@ -7,11 +7,10 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PoolClient } from '../../daemon/src/client/pool-client';
 import { Errno, StartTlsFlag } from '../../daemon/src/protocol';
 import { startGnutlsServer, startOpensslClient, startOpensslServer, type Peer } from '../helpers/peers';
 import { CLIENT_EMAIL, getPki, SERVER2_NAME, SERVER_NAME, type TestPki } from '../helpers/pki';
-import { Plaintext, type Pool, rejection, startPool, TcpListener, tcpConnect } from '../helpers/starttls';
+import { Plaintext, type Pool, poolToPool, rejection, startPool, TcpListener, tcpConnect } from '../helpers/starttls';
 import { waitFor } from '../helpers/wait';
 
 describe('STARTTLS local identities', () => {
@@ -241,17 +240,13 @@ describe('STARTTLS local identities', () => {
   });
 
   test('a pool server proposes the SNI a pool client sent with SEND_SNI', async () => {
-    const serverSide = PoolClient.connect(pool.daemon.socket);
-    const clientFd = await tcpConnect(listener.port);
-    const serverFd = await listener.accept();
     const proposals: string[] = [];
-    const [c, s] = await Promise.all([
-      pool.client.starttls({ role: 'client', fd: clientFd, localid: CLIENT_EMAIL, remoteid: SERVER2_NAME, flags: StartTlsFlag.SEND_SNI }),
-      serverSide.starttls({ role: 'server', fd: serverFd, onLocalId: ({ localid }) => (proposals.push(localid), localid) }),
-    ]);
-    clientFd.close();
-    serverFd.close();
-    serverSide.close();
+    const [c, s] = await poolToPool(
+      pool,
+      listener,
+      { localid: CLIENT_EMAIL, remoteid: SERVER2_NAME, flags: StartTlsFlag.SEND_SNI },
+      { onLocalId: ({ localid }) => (proposals.push(localid), localid) },
+    );
     assert.deepEqual(proposals, [SERVER2_NAME]);
     assert.deepEqual([c.localid, c.remoteid], [CLIENT_EMAIL, SERVER2_NAME]);
     assert.deepEqual([s.localid, s.remoteid], [SERVER2_NAME, CLIENT_EMAIL]);
@@ -263,17 +258,13 @@ describe('STARTTLS local identities', () => {
   });
 
   test('tlspool connections shows a connection with version, cipher and identities, and after close the bytes each way', async () => {
-    const serverSide = PoolClient.connect(pool.daemon.socket);
     const since = pool.connections()[0]?.id ?? 0;
-    const clientFd = await tcpConnect(listener.port);
-    const serverFd = await listener.accept();
-    const [c, s] = await Promise.all([
-      pool.client.starttls({ role: 'client', fd: clientFd, localid: CLIENT_EMAIL, remoteid: SERVER_NAME, flags: StartTlsFlag.SEND_SNI }),
-      serverSide.starttls({ role: 'server', fd: serverFd, localid: SERVER_NAME }),
-    ]);
-    clientFd.close();
-    serverFd.close();
-    serverSide.close();
+    const [c, s] = await poolToPool(
+      pool,
+      listener,
+      { localid: CLIENT_EMAIL, remoteid: SERVER_NAME, flags: StartTlsFlag.SEND_SNI },
+      { localid: SERVER_NAME },
+    );
     const cp = new Plaintext(c.fd);
     const sp = new Plaintext(s.fd);
     cp.write('x'.repeat(3000));
