@@ -3,6 +3,7 @@
  * is written when a connection is established or fails, and updated when it
  * closes; the table keeps the most recent rows only.
  */
+import type { Statement } from 'better-sqlite3';
 import type { Db } from '../identity/db';
 import type { EventBus } from '../events/bus';
 import type { ConnectionRecord } from './connection-record';
@@ -14,12 +15,20 @@ export class ConnectionLog {
   readonly live = new Map<number, ConnectionRecord>();
   private nextId: number;
   private sinceprune = 0;
+  // Prepared once: every connection writes its row twice.
+  private readonly upsert: Statement;
+  private readonly prune: Statement;
 
   constructor(
     private readonly db: Db,
     private readonly bus: EventBus,
   ) {
     const row = db.prepare('SELECT MAX(id) AS id FROM connections').get() as { id: number | null };
+    this.upsert = db.prepare(
+      `INSERT INTO connections (id, started_at, state, role, localid, remoteid, record) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(id) DO UPDATE SET state = excluded.state, localid = excluded.localid, remoteid = excluded.remoteid, record = excluded.record`,
+    );
+    this.prune = db.prepare('DELETE FROM connections WHERE id <= ?');
     this.nextId = (row.id ?? 0) + 1;
   }
 
@@ -62,17 +71,13 @@ export class ConnectionLog {
   }
 
   private write(record: ConnectionRecord): void {
-    this.db
-      .prepare(
-        `INSERT INTO connections (id, started_at, state, role, localid, remoteid, record) VALUES (?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT(id) DO UPDATE SET state = excluded.state, localid = excluded.localid, remoteid = excluded.remoteid, record = excluded.record`,
-      )
-      .run(record.id, record.startedAt, record.state, record.role, record.localid, record.remoteid, JSON.stringify(record));
+    this.upsert.run(record.id, record.startedAt, record.state, record.role, record.localid, record.remoteid, JSON.stringify(record));
     if (++this.sinceprune >= 1000) {
       this.sinceprune = 0;
-      this.db.prepare('DELETE FROM connections WHERE id <= ?').run(record.id - KEEP_ROWS);
+      this.prune.run(record.id - KEEP_ROWS);
     }
   }
+
 }
 
 /** Read the log without a daemon (for `tlspool connections`). */
