@@ -13,11 +13,13 @@ export function application(r: { readonly requester: { readonly pid: number; rea
   return name ? `${name} (${r.requester.pid})` : `pid ${r.requester.pid}`;
 }
 
+// One formatter, made once: toLocaleTimeString builds a new one per call, which shows up when scrolling.
+const CLOCK = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+
 export function clockTime(iso: string | undefined): string {
   if (!iso) return '';
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return iso;
-  return d.toLocaleTimeString(undefined, { hour12: false });
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? iso : CLOCK.format(t);
 }
 
 export function dateTime(iso: string | undefined | null): string {

@@ -4,7 +4,7 @@
  * the scroll position. 100,000 rows cost what 40 do. Keyboard: arrows,
  * Page Up/Down, Home/End move the selection and keep it in view.
  */
-import { useEffect, useLayoutEffect, useRef, useState, type ReactNode } from 'react';
+import { useLayoutEffect, useRef, useState, type ReactNode } from 'react';
 
 export const ROW_HEIGHT = 28;
 const OVERSCAN = 8;
@@ -39,14 +39,12 @@ export function VirtualGrid<T>(props: {
     return () => ro.disconnect();
   }, []);
 
-  // When the rows shrink (a filter), the old scroll position may point past the end.
-  useEffect(() => {
-    const el = scroller.current!;
-    if (el.scrollTop !== scrollTop) setScrollTop(el.scrollTop);
-  }, [props.count, scrollTop]);
-
-  const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
-  const last = Math.min(props.count, Math.ceil((scrollTop + viewport) / ROW_HEIGHT) + OVERSCAN);
+  // When the rows shrink (a filter), the browser clamps the scroll position and
+  // reports it with a scroll event; until then, clamp here. Reading el.scrollTop
+  // instead would force a layout on every render.
+  const top = Math.max(0, Math.min(scrollTop, props.count * ROW_HEIGHT - viewport + ROW_HEIGHT));
+  const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
+  const last = Math.min(props.count, Math.ceil((top + viewport) / ROW_HEIGHT) + OVERSCAN);
   const template = { gridTemplateColumns: props.columns.map((c) => `var(--col-${c.key})`).join(' ') };
 
   const selectedIndex = (): number => {
@@ -69,7 +67,7 @@ export function VirtualGrid<T>(props: {
   const onKeyDown = (e: React.KeyboardEvent) => {
     const page = Math.max(1, Math.floor(viewport / ROW_HEIGHT) - 1);
     const at = selectedIndex();
-    const from = at < 0 ? Math.floor(scrollTop / ROW_HEIGHT) - 1 : at;
+    const from = at < 0 ? Math.floor(top / ROW_HEIGHT) - 1 : at;
     const to: Record<string, number> = {
       ArrowDown: from + 1,
       ArrowUp: from - 1,
@@ -90,8 +88,10 @@ export function VirtualGrid<T>(props: {
     const key = props.rowKey(row);
     const selected = key === props.selectedKey;
     rows.push(
+      // Keyed by position, not id: when new rows arrive on top, the rows in view
+      // keep their DOM nodes and only their text changes.
       <div
-        key={key}
+        key={i - first}
         role="row"
         aria-rowindex={i + 2}
         aria-selected={selected}
