@@ -32,7 +32,7 @@ export function App() {
   };
 
   return (
-    <div className="app">
+    <div className={`app${link.kind === 'up' ? '' : ' stale'}`}>
       <header className="topbar">
         <span className="brand" aria-hidden="true">
           <span className="logo" /> TLS Pool

@@ -31,7 +31,7 @@ export function Rules(props: { rules: readonly DisclosureRule[] }) {
                 <td>
                   <span className={`badge ${r.decision}`}>{r.decision}</span>
                 </td>
-                <td>{r.lifetime === 'forever' ? 'forever' : 'until restart'}</td>
+                <td className="nowrap">{r.lifetime === 'forever' ? 'forever' : 'until restart'}</td>
                 <td className="date">{dateTime(r.createdAt)}</td>
                 <td className="actions">
                   <ConfirmButton
