@@ -78,7 +78,7 @@ export class ConnectionTable {
   private sortIfNeeded(): void {
     for (let i = 1; i < this.rows.length; i++) {
       if (this.rows[i - 1].id >= this.rows[i].id) {
-        // Deduplicate by id (the later copy wins) and order by id.
+        // Deduplicate by id (the copy the snapshot listed first, i.e. the newer, wins) and order by id.
         const byId = new Map<number, ConnectionRecord>();
         for (const r of this.rows) byId.set(r.id, r);
         this.rows = [...byId.values()].sort((a, b) => a.id - b.id);

@@ -78,7 +78,7 @@ export function wsTransport(url: string): Transport {
         const reason = wasOpen
           ? `connection to the agent lost${e.reason ? ` (${e.reason})` : ''}`
           : e.code === 1006
-            ? 'cannot reach the agent'
+            ? 'cannot reach the agent (if it was restarted, open the new address it printed)'
             : `the agent refused the connection${e.reason ? ` (${e.reason})` : ''}`;
         failPending(reason);
         if (!wasOpen) reject(new AgentError(reason, 'ECONNREFUSED'));
