@@ -349,6 +349,7 @@ describe('describeConfig', () => {
         `configuration: ${file}`,
         '  socket: /run/pool.sock',
         '  socket_group: tlspool',
+        '  control_socket: (not set)',
         '  state_dir: /var/lib/pool',
         '  log.level: info',
         '  tls.system_trust: true',
@@ -362,6 +363,8 @@ describe('describeConfig', () => {
         '  pin.cache_idle_ttl: 600',
         '  pin.cache_max_ttl: 7200',
         '  pin.tokens: (none)',
+        '  disclosure.approval_timeout: 60',
+        "  disclosure.default: allow",
         '  pkcs11.modules: (none)',
       ].join('\n'),
     );
@@ -383,6 +386,7 @@ test('the Config type is what the schema accepts, named as in the file', () => {
     {
       socket: string;
       socket_group?: string | number;
+      control_socket?: string;
       state_dir: string;
       log: { level: 'debug' | 'info' | 'warn' | 'error' };
       tls: {
@@ -394,6 +398,7 @@ test('the Config type is what the schema accepts, named as in the file', () => {
         priority?: string;
       };
       pin: { wait_for_program: number; entry_timeout: number; cache_idle_ttl: number; cache_max_ttl: number; tokens: { label: string; pin: string }[] };
+      disclosure: { approval_timeout: number; default: 'allow' | 'deny' };
       pkcs11: { modules: string[] };
       config_file?: string;
     }
@@ -417,10 +422,12 @@ test('a valid configuration written as YAML loads back to the same values', () =
       const want = {
         socket,
         socket_group,
+        control_socket: undefined,
         state_dir,
         log: { level: lvl },
         tls: { system_trust: true, trust_files: [], crl_files: [], validation_cache_ttl: 300, handshake_timeout: 60, priority: undefined },
         pin: { wait_for_program: 60, entry_timeout: 60, cache_idle_ttl: 600, cache_max_ttl: 7200, tokens: [] },
+        disclosure: { approval_timeout: 60, default: 'allow' },
         pkcs11: { modules: [] },
       };
       const { config, file } = loadText(stringify(want));
