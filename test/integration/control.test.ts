@@ -13,6 +13,9 @@ import { RpcErrorCode } from '../../daemon/src/control/api';
 import { MAX_LINE } from '../../daemon/src/control/server';
 import { collect, connectControl, controlSocketOf, RawLines, waitForItem } from '../helpers/control';
 import { startDaemon, tempDir } from '../helpers/daemon';
+import type { Peer } from '../helpers/peers';
+import { SOFTHSM_MODULE } from '../helpers/softhsm';
+import { connectFd, PIN, pinProgram, startRevServer, startTokenPool, talk, TOKEN, type TokenPool } from '../helpers/token-pool';
 import { CLIENT_EMAIL, getPki, SERVER_NAME, type TestPki } from '../helpers/pki';
 import { Plaintext, type Pool, poolToPool, startPool, TcpListener } from '../helpers/starttls';
 import { waitFor, waitForValue } from '../helpers/wait';
@@ -267,4 +270,61 @@ test('--control-socket puts the control socket where it says', async () => {
     assert.equal(fs.existsSync(elsewhere), false, 'the daemon removes its control socket when it stops');
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+describe('control socket with a PKCS #11 token', () => {
+  let pool: TokenPool;
+  let server: Peer;
+
+  before(async () => {
+    pool = await startTokenPool();
+    server = await startRevServer();
+  });
+  after(async () => {
+    await server.stop();
+    await pool.stop();
+  });
+
+  test('PIN events name the token and the outcome, never the PIN; tokens.list and tokens.lock see what the pool holds', async () => {
+    const control = await connectControl(pool.daemon);
+    try {
+      const events = collect(control, 'event');
+      await control.call('events.subscribe', {});
+      const program = pinProgram(pool, () => PIN);
+      await waitForItem('pinentry-registered', events, (e) => e.type === 'pinentry-registered' && e.pid === process.pid);
+      assert.deepEqual(
+        (await control.call('status', {})).pinEntry.map((p) => p.pid),
+        [process.pid],
+      );
+      const before = await control.call('tokens.list', {});
+      const work = before.find((t) => t.label === TOKEN);
+      assert.ok(work, `token ${TOKEN} is listed: ${JSON.stringify(before)}`);
+      assert.equal(work.module, SOFTHSM_MODULE);
+      assert.equal(work.unlocked, false);
+
+      const fd = await connectFd(server.port);
+      try {
+        const r = await pool.client().starttls({ role: 'client', fd, localid: CLIENT_EMAIL, remoteid: SERVER_NAME });
+        assert.equal(await talk(r.fd), 'cba\n');
+      } finally {
+        fd.close();
+      }
+      const asked = await waitForItem('pin-requested', events, (e) => e.type === 'pin-requested');
+      assert.ok(asked.type === 'pin-requested' && asked.token.label === TOKEN && asked.attempt === 1);
+      const answered = await waitForItem('pin-answered', events, (e) => e.type === 'pin-answered');
+      assert.ok(answered.type === 'pin-answered' && answered.outcome === 'pin');
+      assert.equal(JSON.stringify(events).includes(PIN), false, 'no event carries the PIN');
+
+      assert.equal((await control.call('tokens.list', {})).find((t) => t.label === TOKEN)?.unlocked, true);
+      assert.equal((await control.call('status', {})).unlockedTokens, 1);
+      assert.deepEqual(await control.call('tokens.lock', { label: TOKEN }), { locked: 1 });
+      await waitForItem('tokens-locked', events, (e) => e.type === 'tokens-locked' && e.count === 1);
+      assert.equal((await control.call('tokens.list', {})).find((t) => t.label === TOKEN)?.unlocked, false);
+
+      program.client.close();
+      await waitForItem('pinentry-left', events, (e) => e.type === 'pinentry-left' && e.pid === process.pid);
+    } finally {
+      control.close();
+    }
+  });
 });

@@ -236,6 +236,28 @@ describe('disclosure approval', () => {
     }
   });
 
+  test("a choice until restart is kept by the daemon, not in the state database, and is used for the next connection", async () => {
+    const a = await agent();
+    try {
+      const first = connect();
+      const q = await waitForItem('approval.ask', a.asked, () => true);
+      await a.c.call('approval.decide', { id: q.id, decision: 'allow', localid: CLIENT_EMAIL, remote: '*', lifetime: 'restart' });
+      await shows(await first, /CN = alice/);
+      const [rule] = await control.call('rules.list', {});
+      assert.equal(rule?.lifetime, 'restart');
+      assert.equal(rule?.remote, '*');
+      assert.match(pool.cli(['rules', 'list']), /no disclosure rules remembered/);
+      server = await startOpensslServer({ certPath: pki.server.chainPath, keyPath: pki.server.keyPath, caPath: pki.ca.certPath, clientCert: 'require' });
+      peers.push(server);
+      await shows(await connect(), /CN = alice/);
+      assert.equal(a.asked.length, 1);
+      const bad = await a.c.call('approval.decide', { id: q.id, decision: 'allow', lifetime: 'once' }).catch((e: { errno?: string }) => e);
+      assert.equal((bad as { errno?: string }).errno, 'ENOENT', 'a question is answered once');
+    } finally {
+      a.c.close();
+    }
+  });
+
   test('tlspool rules list shows remembered rules and tlspool rules revoke forgets one', async () => {
     const a = await agent();
     try {

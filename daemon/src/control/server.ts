@@ -14,6 +14,9 @@ import { RpcErrorCode, type RpcError } from './api';
 /** How long a refused connection stays open for its refusal to be read. */
 const REFUSAL_LINGER_MS = 2000;
 
+/** Unsent bytes a connection may have before the daemon gives up on it. */
+const MAX_QUEUED = 16 * 1024 * 1024;
+
 /** Longest request line accepted (bytes, without the newline). */
 export const MAX_LINE = 1024 * 1024;
 
@@ -154,6 +157,12 @@ class ControlConnection implements ControlPeer {
   }
 
   notify(method: string, params: unknown): boolean {
+    // A subscriber that stops reading must not make the daemon hold its events without bound.
+    if (this.conn.queuedBytes > MAX_QUEUED) {
+      this.log.warn('control client does not read its events; closing it', { control: this.id, pid: this.pid, queued: this.conn.queuedBytes });
+      this.close();
+      return false;
+    }
     return this.send({ jsonrpc: '2.0', method, params });
   }
 
