@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import fc from 'fast-check';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ControlClient, ControlError } from '../../daemon/src/client/control-client';
@@ -123,6 +124,38 @@ describe('control socket', () => {
     assert.equal(raw.lines.length, 7, 'one answer per request');
     raw.close();
     await waitForValue('daemon fd count back to its start', () => pool.daemon.fdCount(), fdsBefore);
+  });
+
+  test('random lines: every line with an id, or not JSON-RPC at all, gets exactly one answer, and the daemon keeps serving', async () => {
+    const fdsBefore = pool.daemon.fdCount();
+    const junk = fc.sample(
+      fc.oneof(
+        fc.string({ maxLength: 200 }),
+        fc.jsonValue().map((v) => JSON.stringify(v)),
+        fc
+          .record({ jsonrpc: fc.constant('2.0'), id: fc.integer({ min: 1 }), method: fc.oneof(fc.string(), fc.constantFrom('status', 'rules.revoke', 'connections.get', 'settings.set', 'approval.decide')), params: fc.jsonValue() })
+          .map((v) => JSON.stringify(v)),
+      ),
+      300,
+    );
+    // A line is one line; blank lines are skipped by the daemon (and so are not counted).
+    const lines = junk.map((l) => l.replace(/[\r\n]/g, ' ')).filter((l) => l.trim() !== '');
+    const raw = await RawLines.connect(controlSocketOf(pool.daemon));
+    raw.send(lines.join('\n') + '\n');
+    raw.send('{"jsonrpc":"2.0","id":"last","method":"status"}\n');
+    const last = await waitFor('the answer to the last request', () => raw.lines.find((l) => l.includes('"id":"last"')), 30000);
+    assert.equal((JSON.parse(last).result as { pid: number }).pid, pool.daemon.pid);
+    assert.equal(raw.lines.length, lines.length + 1, 'one answer per line');
+    for (const l of raw.lines) {
+      const a = JSON.parse(l) as { jsonrpc: string; result?: unknown; error?: { code: number; message: string } };
+      assert.equal(a.jsonrpc, '2.0');
+      assert.ok((a.result === undefined) !== (a.error === undefined), `a result or an error: ${l}`);
+      if (a.error) assert.ok(a.error.message.length > 0);
+    }
+    raw.close();
+    await waitForValue('daemon fd count back to its start', () => pool.daemon.fdCount(), fdsBefore);
+    // Whatever the junk changed is put back for the tests that follow.
+    await control.call('settings.set', { pinEntryTimeout: 60, pinCacheIdleTtl: 600, pinCacheMaxTtl: 7200, validationCacheTtl: 300, approvalTimeout: 60, defaultDisclosure: 'allow' });
   });
 
   test('a request line over 1 MiB gets an error and the connection is closed; others are still served', async () => {

@@ -28,7 +28,13 @@ const IP_LIKE = /^[0-9.]+$|:/;
 export function selectorsFor(remote: string): RemoteSelector[] {
   const out: string[] = [];
   const add = (s: string) => {
-    if (s && !out.includes(s)) out.push(s);
+    if (!s || out.includes(s)) return;
+    try {
+      checkSelector(s);
+    } catch {
+      return; // Not a name or an address (an unknown peer): only `*` covers it.
+    }
+    out.push(s);
   };
   let r = remote.trim().toLowerCase();
   // "[2001:db8::1]:443" and "192.0.2.1:443": the host, without the port.
@@ -98,8 +104,9 @@ export class DisclosureRules {
   }
 
   /**
-   * The most specific rule about showing `localid` to `remote`; deny wins a
-   * tie. Without one, an allow rule for another of the `candidates` (a
+   * The most specific rule about showing `localid` to `remote` (one rule per
+   * identity and selector: a new choice replaces the old, so there is no tie
+   * to break; deny would win one). Without one, an allow rule for another of the `candidates` (a
    * person chose that identity for this remote before) is used.
    */
   evaluate(localid: string, remote: string, candidates: readonly string[]): RuleVerdict | undefined {

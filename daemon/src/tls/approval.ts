@@ -154,9 +154,9 @@ export class ApprovalService {
         signal.removeEventListener('abort', onAbort);
         this.pending.delete(request.id);
       };
-      const decided = (a: DisclosureAnswer, by: 'agent' | 'timeout' | 'withdrawn') => {
-        this.log.info('disclosure decided', { approval: request.id, connection: q.connectionId, decision: a.decision, localid: a.localid, by });
-        this.bus.emit({ type: 'approval-decided', id: request.id, connectionId: q.connectionId, decision: a.decision, by, localid: a.localid });
+      const decided = (decision: Disclosure, localid: string, by: 'agent' | 'timeout' | 'withdrawn') => {
+        this.log.info('disclosure decided', { approval: request.id, connection: q.connectionId, decision, localid, by });
+        this.bus.emit({ type: 'approval-decided', id: request.id, connectionId: q.connectionId, decision, by, localid });
       };
       const withdraw = (reason: string) => {
         if (this.agent === agent) agent.notify('approval.withdraw', { id: request.id, reason });
@@ -164,14 +164,14 @@ export class ApprovalService {
       const onAbort = () => {
         finish();
         withdraw('the connection ended before an answer');
-        decided({ decision: 'deny', localid: q.localid, by: 'agent' }, 'withdrawn');
+        decided('deny', q.localid, 'withdrawn');
         reject(signal.reason);
       };
       const timer = setTimeout(() => {
         finish();
         withdraw(`no answer within ${this.config().timeout} s`);
         const a: DisclosureAnswer = { decision: 'deny', localid: q.localid, by: 'timeout' };
-        decided(a, 'timeout');
+        decided(a.decision, a.localid, 'timeout');
         resolve(a);
       }, timeoutMs);
       signal.addEventListener('abort', onAbort, { once: true });
@@ -179,13 +179,13 @@ export class ApprovalService {
         request,
         settle: (a) => {
           finish();
-          decided(a, 'agent');
+          decided(a.decision, a.localid, 'agent');
           resolve(a);
         },
         orphan: () => {
           finish();
           const a: DisclosureAnswer = { decision: this.config().fallback, localid: q.localid, by: 'default' };
-          decided(a, 'withdrawn');
+          decided(a.decision, a.localid, 'withdrawn');
           resolve(a);
         },
       });
