@@ -270,21 +270,42 @@ describe('control socket', () => {
   test('a second approval agent gets EBUSY naming the first; the first leaving frees the place', async () => {
     const first = await connectControl(pool.daemon);
     const second = await connectControl(pool.daemon);
+    const watcher = await connectControl(pool.daemon);
+    const events = collect(watcher, 'event');
+    await watcher.call('events.subscribe', {});
     try {
       assert.deepEqual(await first.call('approval.register', {}), { registered: true });
+      await waitForItem('approval-agent-registered', events, (e) => e.type === 'approval-agent-registered' && e.pid === process.pid);
       const busy = await refusal(second.call('approval.register', {}));
       assert.equal(busy.errno, 'EBUSY');
       assert.match(busy.message, new RegExp(`\\[${process.pid}\\]`));
       assert.equal((await control.call('status', {})).approvalAgent?.pid, process.pid);
       first.close();
       // The daemon notices the close on its own time; ask until it has.
-      while ((await control.call('status', {})).approvalAgent !== null) await new Promise((r) => setTimeout(r, 20));
+      await waitForItem('approval-agent-left', events, (e) => e.type === 'approval-agent-left');
+      assert.equal((await control.call('status', {})).approvalAgent, null);
       assert.deepEqual(await second.call('approval.register', {}), { registered: true });
       const notAgent = await refusal(control.call('approval.decide', { id: 'x', decision: 'allow', lifetime: 'once' }));
       assert.equal(notAgent.errno, 'EPERM');
     } finally {
       first.close();
       second.close();
+      watcher.close();
+    }
+  });
+
+  test('SIGHUP reloads the file: subscribers hear config-reloaded, and settings changed at run time are back to the file', async () => {
+    const watcher = await connectControl(pool.daemon);
+    try {
+      const events = collect(watcher, 'event');
+      await watcher.call('events.subscribe', {});
+      await control.call('settings.set', { approvalTimeout: 7 });
+      process.kill(pool.daemon.pid, 'SIGHUP');
+      const ev = await waitForItem('config-reloaded', events, (e) => e.type === 'config-reloaded');
+      assert.ok(ev.type === 'config-reloaded' && ev.configFile === path.join(pool.daemon.dir, 'tlspool.yaml'));
+      assert.equal((await control.call('settings.get', {})).approvalTimeout, 60);
+    } finally {
+      watcher.close();
     }
   });
 });
