@@ -146,6 +146,7 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
       tokens: () =>
         listTokens(config.pkcs11.modules.length > 0 ? config.pkcs11.modules : defaultModules(), (t) =>
           broker.cache.list().some((e) => e.token.label === t.label && e.token.serial === t.serial),
+          (problem) => log.warn('a PKCS #11 module could not be listed', { problem }),
         ),
       lockTokens: (label) => (label === undefined ? broker.lock() : broker.lockLabel(label)),
       getSettings: () => settingsOf(current),
