@@ -16,12 +16,18 @@ import type { UiState } from '../../daemon/src/control/desktop-api';
 import type { WsServerMessage } from '../../daemon/src/control/ws-protocol';
 import { CLI, startDaemon, tempDir, type TestDaemon } from '../helpers/daemon';
 import { waitFor } from '../helpers/wait';
+import { CLIENT_EMAIL, SERVER_NAME } from '../helpers/pki';
+import type { Peer } from '../helpers/peers';
+import { connectFd, PIN, startRevServer, startTokenPool, talk, type TokenPool } from '../helpers/token-pool';
+import type { PinPromptView } from '../../daemon/src/control/desktop-api';
 
 const GUARD = { timeout: 60_000 };
 
 let daemon: TestDaemon | undefined;
 let ui: ChildProcess | undefined;
 let dirs: string[] = [];
+let tokenPool: TokenPool | undefined;
+let peer: Peer | undefined;
 afterEach(async () => {
   if (ui && ui.exitCode === null) {
     const exited = new Promise((r) => ui!.once('exit', r));
@@ -29,6 +35,10 @@ afterEach(async () => {
     await exited;
   }
   ui = undefined;
+  await peer?.stop();
+  peer = undefined;
+  await tokenPool?.stop();
+  tokenPool = undefined;
   await daemon?.stop();
   daemon = undefined;
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
@@ -184,6 +194,31 @@ describe('tlspool ui --web', () => {
     ws.close();
   });
 
+  test('a PIN prompt reaches the page as a pushed event, and the PIN it sends back completes the STARTTLS', GUARD, async () => {
+    tokenPool = await startTokenPool();
+    const u = await startUi(['--socket', tokenPool.daemon.socket]);
+    await waitFor('the UI registered for PIN entry', () => /PIN entry program registered/.test(tokenPool!.daemon.logs()));
+    const ws = await openWs(u.port, `?token=${u.token}`, `http://127.0.0.1:${u.port}`);
+    assert.ok(ws instanceof WebSocket);
+    const got = collect(ws);
+    peer = await startRevServer();
+    const fd = await connectFd(peer.port);
+    const handshake = tokenPool.client().starttls({ role: 'client', fd, localid: CLIENT_EMAIL, remoteid: SERVER_NAME });
+    handshake.finally(() => fd.close()).catch(() => {});
+    const prompts = await waitFor('a pushed PIN prompt', () => {
+      for (const m of got) if ('event' in m && m.event.type === 'pin-prompts' && m.event.pinPrompts.length > 0) return m.event.pinPrompts;
+      return undefined;
+    });
+    const view: PinPromptView = prompts[0]!;
+    assert.equal(view.tokenLabel, 'work');
+    ws.send(JSON.stringify({ id: 1, method: 'answerPin', params: { id: view.id, pin: PIN } }));
+    const r = await handshake;
+    assert.equal(await talk(r.fd), 'cba\n');
+    const answer = await waitFor('the answer', () => got.find((m) => 'id' in m && m.id === 1));
+    assert.deepEqual(answer, { id: 1, result: { ok: true } });
+    ws.close();
+  });
+
   test('with no daemon on the socket it runs one itself, which answers PING', GUARD, async () => {
     const dir = tempDir();
     dirs.push(dir);
@@ -196,6 +231,16 @@ describe('tlspool ui --web', () => {
     } finally {
       client.close();
     }
+  });
+
+  test('--host-daemon with a daemon already answering on the socket fails, saying to drop the flag', GUARD, async () => {
+    daemon = await startDaemon();
+    const proc = spawn(process.execPath, [CLI, 'ui', '--web', '--host-daemon', '--socket', daemon.socket, '--renderer-dir', rendererDir()], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    proc.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
+    const code = await new Promise((r) => proc.once('exit', r));
+    assert.equal(code, 1);
+    assert.match(err, /already answers.*drop --host-daemon/);
   });
 
   test('without a built renderer it fails, saying to run npm run setup', GUARD, async () => {
