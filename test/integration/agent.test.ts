@@ -41,8 +41,8 @@ function startAgent(socket: string): DesktopAgent {
 }
 
 /** An agent registered as the pool's PIN entry program. */
-async function agentOnTokenPool(): Promise<DesktopAgent> {
-  pool = await startTokenPool();
+async function agentOnTokenPool(pin: string[] = []): Promise<DesktopAgent> {
+  pool = await startTokenPool({ pin });
   const a = startAgent(pool.daemon.socket);
   await waitFor('the agent registered for PIN entry', () => /PIN entry program registered/.test(pool!.daemon.logs()));
   return a;
@@ -96,6 +96,21 @@ describe('desktop agent', () => {
     await dispatch(a, 'cancelPin', { id: view.id });
     await assert.rejects(handshake, (e: unknown) => e instanceof PoolError && e.code === 'ECANCELED');
     assert.deepEqual(a.state.pinPrompts, []);
+  });
+
+  test('a prompt nobody answers in time leaves the state when the pool gives up, and the next STARTTLS is asked again', GUARD, async () => {
+    const a = await agentOnTokenPool(['entry_timeout: 1']);
+    const first = aliceStartTls();
+    const view = await waitFor('a PIN prompt', () => a.state.pinPrompts[0]);
+    await assert.rejects(first, (e: unknown) => e instanceof PoolError && e.code === 'ETIMEDOUT');
+    await waitFor('the prompt dropped', () => a.state.pinPrompts.length === 0);
+    await assert.rejects(dispatch(a, 'answerPin', { id: view.id, pin: PIN }), { code: 'ENOENT' });
+
+    const second = aliceStartTls();
+    const next = await waitFor('a new PIN prompt', () => a.state.pinPrompts[0]);
+    assert.notEqual(next.id, view.id);
+    await dispatch(a, 'answerPin', { id: next.id, pin: PIN });
+    assert.equal(await talk((await second).fd), 'cba\n');
   });
 
   test('answering a prompt that is no longer waiting is refused with ENOENT, and bad params with EINVAL', GUARD, async () => {
