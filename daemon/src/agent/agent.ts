@@ -76,7 +76,7 @@ export class DesktopAgent {
     return this.pool;
   }
 
-  /** The control connection, or an error saying why there is none. */
+  /** The control connection, or null while there is none (the daemon's message says why). */
   get control(): ControlLink | null {
     return this.controlLink;
   }
@@ -85,11 +85,12 @@ export class DesktopAgent {
     this.timer = null;
     if (this.stopped) return;
     const generation = ++this.generation;
-    let pool: PoolClient;
+    let pool: PoolClient | undefined;
     try {
       pool = PoolClient.connect(this.socket);
       await pool.ping();
     } catch (e) {
+      pool?.close();
       this.retry(e instanceof PoolError ? e.message : String(e));
       return;
     }
