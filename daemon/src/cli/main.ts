@@ -9,6 +9,7 @@ import { tunnel } from './commands/tunnel';
 import { pinentry } from './commands/pinentry';
 import { tokens } from './commands/tokens';
 import { rules } from './commands/rules';
+import { ui } from './commands/ui';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   lock: { run: lock, summary: 'make the pool forget its PINs and log its tokens out' },
   tokens: { run: tokens, summary: 'list PKCS #11 tokens and the certificates and keys on them' },
   rules: { run: rules, summary: 'list and revoke remembered disclosure rules (which identity is shown to whom)' },
+  ui: { run: ui, summary: 'serve the desktop UI to a browser (--web) and answer PIN prompts and approvals' },
 };
 
 function usage(): string {
