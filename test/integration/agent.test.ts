@@ -3,7 +3,10 @@
  * (V1 PINENTRY on the pool socket), shows each prompt in its UiState, sends
  * what a person types or cancels, and follows the daemon going away and
  * coming back. Keys are on a SoftHSM2 token made for each test; the peer is
- * openssl s_server. The control socket is not needed for any of this.
+ * openssl s_server. The agent is also the approval agent on the control
+ * socket, so showing alice's certificate is approved first (by the test,
+ * through the same dispatch the UI uses); PIN entry itself works without the
+ * control socket.
  */
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -34,16 +37,30 @@ afterEach(async () => {
   daemon = undefined;
 });
 
-function startAgent(socket: string): DesktopAgent {
-  agent = new DesktopAgent({ socket, mode: 'attached', backoffMs: { first: 50, max: 500 } });
+function startAgent(socket: string, controlSocket?: string): DesktopAgent {
+  agent = new DesktopAgent({ socket, controlSocket, mode: 'attached', backoffMs: { first: 50, max: 500 } });
   agent.start();
   return agent;
+}
+
+/** Allow, once, every approval the agent is asked, as a person clicking "Allow" would. */
+function allowApprovals(a: DesktopAgent): void {
+  const answered = new Set<string>();
+  a.subscribe((e) => {
+    if (e.type !== 'approvals') return;
+    for (const q of e.approvals) {
+      if (answered.has(q.id)) continue;
+      answered.add(q.id);
+      void dispatch(a, 'decideApproval', { id: q.id, decision: 'allow', lifetime: 'once' });
+    }
+  });
 }
 
 /** An agent registered as the pool's PIN entry program. */
 async function agentOnTokenPool(pin: string[] = []): Promise<DesktopAgent> {
   pool = await startTokenPool({ pin });
   const a = startAgent(pool.daemon.socket);
+  allowApprovals(a);
   await waitFor('the agent registered for PIN entry', () => /PIN entry program registered/.test(pool!.daemon.logs()));
   return a;
 }
@@ -61,7 +78,7 @@ async function aliceStartTls() {
 describe('desktop agent', () => {
   test('without a control socket the daemon shows as up, with a message saying the control socket is unavailable', GUARD, async () => {
     daemon = await startDaemon();
-    const a = startAgent(daemon.socket);
+    const a = startAgent(daemon.socket, `${daemon.dir}/no-such-control.sock`);
     await waitFor('daemon up', () => a.state.daemon.up);
     await waitFor('the control socket reported missing', () => /control socket is unavailable/.test(a.state.daemon.message));
     assert.equal(a.state.daemon.mode, 'attached');

@@ -205,6 +205,13 @@ describe('tlspool ui --web', () => {
     const fd = await connectFd(peer.port);
     const handshake = tokenPool.client().starttls({ role: 'client', fd, localid: CLIENT_EMAIL, remoteid: SERVER_NAME });
     handshake.finally(() => fd.close()).catch(() => {});
+    // First the page is asked whether alice may be shown to the server; it allows, once.
+    const approvals = await waitFor('a pushed approval', () => {
+      for (const m of got) if ('event' in m && m.event.type === 'approvals' && m.event.approvals.length > 0) return m.event.approvals;
+      return undefined;
+    });
+    assert.equal(approvals[0]!.localid, CLIENT_EMAIL);
+    ws.send(JSON.stringify({ id: 2, method: 'decideApproval', params: { id: approvals[0]!.id, decision: 'allow', lifetime: 'once' } }));
     const prompts = await waitFor('a pushed PIN prompt', () => {
       for (const m of got) if ('event' in m && m.event.type === 'pin-prompts' && m.event.pinPrompts.length > 0) return m.event.pinPrompts;
       return undefined;

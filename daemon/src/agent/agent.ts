@@ -115,16 +115,18 @@ export class DesktopAgent {
    */
   private async connectControl(generation: number): Promise<void> {
     try {
-      const link = await ControlLink.open(this.controlSocket, this.store, this.connectionLimit);
+      const link = await ControlLink.open(this.controlSocket, this.store, this.connectionLimit, (l) => {
+        if (!this.stopped && generation === this.generation) this.controlLink = l;
+      });
       if (this.stopped || generation !== this.generation) {
         link.client.close();
         return;
       }
-      this.controlLink = link;
       link.client.onClose(() => this.lost(generation, 'the control socket closed'));
       this.store.setDaemon({ up: true, message: 'connected to the TLS pool and its control socket' });
     } catch (e) {
       if (this.stopped || generation !== this.generation) return;
+      this.controlLink = null;
       const why = (e as Error).message;
       this.store.setDaemon({
         up: true,

@@ -16,12 +16,15 @@ export class ControlLink {
 
   /**
    * Connect, subscribe and register; rejects when the control socket cannot
-   * be reached or refuses the subscription. Failing to become the approval
+   * be reached or refuses the subscription. `linked` gets the link as soon as
+   * it is connected. Failing to become the approval
    * agent (another one holds it) is a notice, not a failure.
    */
-  static async open(path: string, store: UiStore, connectionLimit: number): Promise<ControlLink> {
+  static async open(path: string, store: UiStore, connectionLimit: number, linked: (link: ControlLink) => void): Promise<ControlLink> {
     const client = await ControlClient.connect(path);
     const link = new ControlLink(client, store, connectionLimit);
+    // Usable before registering: an approval may be asked, and answered, while the rest loads.
+    linked(link);
     try {
       client.on('event', (e) => link.onEvent(e));
       client.on('approval.ask', (a) => {
