@@ -6,7 +6,6 @@
  */
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
@@ -14,8 +13,9 @@ import WebSocket from 'ws';
 import { PoolClient } from '../../daemon/src/client/pool-client';
 import type { UiState } from '../../daemon/src/control/desktop-api';
 import type { WsServerMessage } from '../../daemon/src/control/ws-protocol';
-import { CLI, startDaemon, tempDir, type TestDaemon } from '../helpers/daemon';
+import { startDaemon, tempDir, type TestDaemon } from '../helpers/daemon';
 import { waitFor } from '../helpers/wait';
+import { startWebUi, type WebUi } from '../helpers/web-ui';
 import { CLIENT_EMAIL, SERVER_NAME } from '../helpers/pki';
 import type { Peer } from '../helpers/peers';
 import { connectFd, PIN, startRevServer, startTokenPool, talk, type TokenPool } from '../helpers/token-pool';
@@ -24,16 +24,12 @@ import type { PinPromptView } from '../../daemon/src/control/desktop-api';
 const GUARD = { timeout: 60_000 };
 
 let daemon: TestDaemon | undefined;
-let ui: ChildProcess | undefined;
+let ui: WebUi | undefined;
 let dirs: string[] = [];
 let tokenPool: TokenPool | undefined;
 let peer: Peer | undefined;
 afterEach(async () => {
-  if (ui && ui.exitCode === null) {
-    const exited = new Promise((r) => ui!.once('exit', r));
-    ui.kill('SIGTERM');
-    await exited;
-  }
+  await ui?.stop();
   ui = undefined;
   await peer?.stop();
   peer = undefined;
@@ -54,27 +50,11 @@ function rendererDir(): string {
   return dir;
 }
 
-interface Ui {
-  url: URL;
-  line: string;
-  port: number;
-  token: string;
-}
-
-/** Start `tlspool ui --web` with the given args and read the line it prints. */
-async function startUi(args: string[]): Promise<Ui> {
-  const proc = spawn(process.execPath, [CLI, 'ui', '--web', '--renderer-dir', rendererDir(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  ui = proc;
-  let out = '';
-  let err = '';
-  proc.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
-  proc.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
-  const line = await waitFor('the URL line', () => {
-    if (proc.exitCode !== null) throw new Error(`tlspool ui exited with ${proc.exitCode}: ${err}`);
-    return out.includes('\n') ? out.split('\n')[0]! : undefined;
-  });
-  const url = new URL(line.split(' ')[0]!);
-  return { url, line, port: Number(url.port), token: url.searchParams.get('token')! };
+/** `tlspool ui --web` serving the stand-in renderer; stopped after each test. */
+async function startUi(args: string[]): Promise<WebUi> {
+  const u = await startWebUi(['--renderer-dir', rendererDir(), ...args]);
+  ui = u;
+  return u;
 }
 
 function get(port: number, pathAndQuery: string, headers: http.OutgoingHttpHeaders = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
@@ -242,23 +222,13 @@ describe('tlspool ui --web', () => {
 
   test('--host-daemon with a daemon already answering on the socket fails, saying to drop the flag', GUARD, async () => {
     daemon = await startDaemon();
-    const proc = spawn(process.execPath, [CLI, 'ui', '--web', '--host-daemon', '--socket', daemon.socket, '--renderer-dir', rendererDir()], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    proc.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
-    const code = await new Promise((r) => proc.once('exit', r));
-    assert.equal(code, 1);
-    assert.match(err, /already answers.*drop --host-daemon/);
+    await assert.rejects(startUi(['--host-daemon', '--socket', daemon.socket]), /exited with 1: .*already answers.*drop --host-daemon/s);
   });
 
   test('without a built renderer it fails, saying to run npm run setup', GUARD, async () => {
     daemon = await startDaemon();
     const empty = tempDir('tlspool-norenderer-');
     dirs.push(empty);
-    const proc = spawn(process.execPath, [CLI, 'ui', '--web', '--socket', daemon.socket, '--renderer-dir', empty], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    proc.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s));
-    const code = await new Promise((r) => proc.once('exit', r));
-    assert.equal(code, 1);
-    assert.match(err, /run npm run setup/);
+    await assert.rejects(startWebUi(['--socket', daemon.socket, '--renderer-dir', empty]), /exited with 1: .*run npm run setup/s);
   });
 });
