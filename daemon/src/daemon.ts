@@ -3,6 +3,7 @@
  * SIGTERM or SIGINT, reloads its configuration on SIGHUP.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { type Config, type ConfigSources, loadConfig } from './config';
 import { EventBus } from './events/bus';
 import { changeWatcher, openDb } from './identity/db';
@@ -22,6 +23,14 @@ import { pinEntryHandler } from './pin/pinentry';
 import { lockHandler, tokenStateHandler } from './pin/local-commands';
 import { uriOnToken } from './pin/token';
 import { LocalCmd } from './protocol/constants';
+import { CONTROL_SOCKET_NAME, type Settings } from './control/api';
+import { controlDispatch } from './control/methods';
+import { ControlServer } from './control/server';
+import { listTokens } from './control/tokens';
+import { DisclosureRules } from './identity/disclosure';
+import { defaultModules } from './pkcs11/modules';
+import { ApprovalService } from './tls/approval';
+import { packageVersion } from './util/package-root';
 
 /** Known commands that only make sense as a follow-up carrying a cbid. */
 const replyOnly: Handler = async (req) => {
@@ -61,6 +70,7 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
       credentials.dropKeys((uri) => entry.keyUris.has(uri) || uriOnToken(uri, entry.token));
       log.info('token locked', { token: entry.token.label, reason });
     },
+    (event) => bus.emit(event),
   );
   credentials = new LocalCredentials(store, (keyUri) => broker.touch(keyUri));
   if (config.pin.tokens.length > 0) {
@@ -70,12 +80,20 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
   }
   const validator = new Validator(store, current.tls);
   const storeChanged = changeWatcher(db);
+  const rules = new DisclosureRules(db);
+  const approval = new ApprovalService(
+    rules,
+    () => ({ timeout: current.disclosure.approval_timeout, fallback: current.disclosure.default }),
+    bus,
+    log,
+  );
   const starttls = startTlsHandler({
     credentials,
     validator,
     connections,
     config: () => current.tls,
     pin: broker,
+    approval,
     refresh: () => {
       if (!storeChanged()) return;
       credentials.reset();
@@ -99,8 +117,58 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
     handlers: (cmd) => handlers.get(cmd),
     log,
   });
+  const controlSocket = config.control_socket ?? path.join(path.dirname(config.socket), CONTROL_SOCKET_NAME);
+  const startedAt = new Date().toISOString();
+  const control = new ControlServer(
+    controlSocket,
+    controlDispatch({
+      status: () => ({
+        version: packageVersion(),
+        pid: process.pid,
+        uid: process.getuid!(),
+        socket: config.socket,
+        controlSocket,
+        stateDir: config.state_dir,
+        configFile: current.config_file ?? null,
+        startedAt,
+        connections: { live: connections.live.size },
+        pinEntry: broker.programList(),
+        approvalAgent: approval.registered,
+        pendingApprovals: approval.pendingCount,
+        unlockedTokens: broker.cache.list().length,
+      }),
+      bus,
+      connections,
+      store,
+      identitiesChanged: () => credentials.reset(),
+      rules,
+      approval,
+      tokens: () =>
+        listTokens(config.pkcs11.modules.length > 0 ? config.pkcs11.modules : defaultModules(), (t) =>
+          broker.cache.list().some((e) => e.token.label === t.label && e.token.serial === t.serial),
+          (problem) => log.warn('a PKCS #11 module could not be listed', { problem }),
+        ),
+      lockTokens: (label) => (label === undefined ? broker.lock() : broker.lockLabel(label)),
+      getSettings: () => settingsOf(current),
+      setSettings: (change) => {
+        applySettings(current, change);
+        const settings = settingsOf(current);
+        log.info('settings changed until restart or SIGHUP', { ...change });
+        return settings;
+      },
+      log,
+    }),
+    log,
+  );
+  try {
+    control.listen();
+  } catch (e) {
+    void server.close('the control socket could not be created');
+    throw e;
+  }
   log.info('listening', {
     socket: config.socket,
+    control_socket: controlSocket,
     pid: process.pid,
     state_dir: config.state_dir,
     config_file: config.config_file ?? null,
@@ -112,6 +180,7 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
       if (stopping) return;
       stopping = true;
       log.info('stopping', { signal, clients: server.sessions.size });
+      control.close();
       void server.close(`the pool is shutting down (${signal})`).then(() => {
         for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.removeAllListeners(s);
         broker.lock();
@@ -125,7 +194,7 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
       try {
         const next = loadConfig(sources);
         log.setLevel(next.log.level);
-        for (const key of ['socket', 'socket_group', 'state_dir'] as const) {
+        for (const key of ['socket', 'socket_group', 'state_dir', 'control_socket'] as const) {
           if (String(next[key]) !== String(current[key])) {
             log.warn('configuration change needs a restart', { key, running: current[key], configured: next[key] });
           }
@@ -138,6 +207,7 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
         validator.reset(next.tls);
         credentials.reset();
         log.info('configuration reloaded', { config_file: next.config_file ?? null });
+        bus.emit({ type: 'config-reloaded', configFile: next.config_file ?? null });
       } catch (e) {
         log.error('configuration reload failed; keeping the running configuration', { error: e });
       }
@@ -146,4 +216,26 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', reload);
   });
+}
+
+/** The runtime-changeable settings, as the control API names them. */
+function settingsOf(c: Config): Settings {
+  return {
+    pinEntryTimeout: c.pin.entry_timeout,
+    pinCacheIdleTtl: c.pin.cache_idle_ttl,
+    pinCacheMaxTtl: c.pin.cache_max_ttl,
+    validationCacheTtl: c.tls.validation_cache_ttl,
+    approvalTimeout: c.disclosure.approval_timeout,
+    defaultDisclosure: c.disclosure.default,
+  };
+}
+
+/** Change the running configuration in place: the broker, validator and approval read it from there. */
+function applySettings(c: Config, s: Partial<Settings>): void {
+  if (s.pinEntryTimeout !== undefined) c.pin.entry_timeout = s.pinEntryTimeout;
+  if (s.pinCacheIdleTtl !== undefined) c.pin.cache_idle_ttl = s.pinCacheIdleTtl;
+  if (s.pinCacheMaxTtl !== undefined) c.pin.cache_max_ttl = s.pinCacheMaxTtl;
+  if (s.validationCacheTtl !== undefined) c.tls.validation_cache_ttl = s.validationCacheTtl;
+  if (s.approvalTimeout !== undefined) c.disclosure.approval_timeout = s.approvalTimeout;
+  if (s.defaultDisclosure !== undefined) c.disclosure.default = s.defaultDisclosure;
 }

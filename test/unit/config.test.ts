@@ -79,10 +79,12 @@ describe('defaults', () => {
     assert.deepEqual(loadConfig({ flags: {}, env: {}, uid: 0 }), {
       socket: '/var/run/tlspool.sock',
       socket_group: undefined,
+      control_socket: undefined,
       state_dir: '/var/lib/tlspool',
       log: { level: 'info' },
       tls: { system_trust: true, trust_files: [], crl_files: [], validation_cache_ttl: 300, handshake_timeout: 60, priority: undefined },
       pin: { wait_for_program: 60, entry_timeout: 60, cache_idle_ttl: 600, cache_max_ttl: 7200, tokens: [] },
+      disclosure: { approval_timeout: 60, default: 'allow' },
       pkcs11: { modules: [] },
       config_file: undefined,
     });
@@ -99,10 +101,12 @@ describe('defaults', () => {
     assert.deepEqual(loadConfig({ flags: {}, env, uid: 1000 }), {
       socket: `${h}/run/tlspool.sock`,
       socket_group: undefined,
+      control_socket: undefined,
       state_dir: `${h}/state/tlspool`,
       log: { level: 'info' },
       tls: { system_trust: true, trust_files: [], crl_files: [], validation_cache_ttl: 300, handshake_timeout: 60, priority: undefined },
       pin: { wait_for_program: 60, entry_timeout: 60, cache_idle_ttl: 600, cache_max_ttl: 7200, tokens: [] },
+      disclosure: { approval_timeout: 60, default: 'allow' },
       pkcs11: { modules: [] },
       config_file: undefined,
     });
@@ -140,10 +144,12 @@ describe('defaults', () => {
       assert.deepEqual(config, {
         socket: '/tmp/tlspool-1000/tlspool.sock',
         socket_group: undefined,
+        control_socket: undefined,
         state_dir: `${dir}/.local/state/tlspool`,
         log: { level: 'info' },
         tls: { system_trust: true, trust_files: [], crl_files: [], validation_cache_ttl: 300, handshake_timeout: 60, priority: undefined },
         pin: { wait_for_program: 60, entry_timeout: 60, cache_idle_ttl: 600, cache_max_ttl: 7200, tokens: [] },
+        disclosure: { approval_timeout: 60, default: 'allow' },
         pkcs11: { modules: [] },
         config_file: file,
       });
@@ -284,7 +290,7 @@ describe('errors name the file, line, column and key', () => {
 
   test('an unknown key with nothing close lists the known keys', () => {
     const { err, file } = errorFor('ciphers: all\n');
-    assert.equal(err.message, `${file}:1:1: ciphers: unknown key (known keys here: socket, socket_group, state_dir, log, tls, pin, pkcs11)`);
+    assert.equal(err.message, `${file}:1:1: ciphers: unknown key (known keys here: socket, socket_group, control_socket, state_dir, log, tls, pin, disclosure, pkcs11)`);
   });
 
   test('a YAML syntax error gives file:line:column', () => {
@@ -349,6 +355,7 @@ describe('describeConfig', () => {
         `configuration: ${file}`,
         '  socket: /run/pool.sock',
         '  socket_group: tlspool',
+        '  control_socket: (not set)',
         '  state_dir: /var/lib/pool',
         '  log.level: info',
         '  tls.system_trust: true',
@@ -362,6 +369,8 @@ describe('describeConfig', () => {
         '  pin.cache_idle_ttl: 600',
         '  pin.cache_max_ttl: 7200',
         '  pin.tokens: (none)',
+        '  disclosure.approval_timeout: 60',
+        "  disclosure.default: allow",
         '  pkcs11.modules: (none)',
       ].join('\n'),
     );
@@ -383,6 +392,7 @@ test('the Config type is what the schema accepts, named as in the file', () => {
     {
       socket: string;
       socket_group?: string | number;
+      control_socket?: string;
       state_dir: string;
       log: { level: 'debug' | 'info' | 'warn' | 'error' };
       tls: {
@@ -394,6 +404,7 @@ test('the Config type is what the schema accepts, named as in the file', () => {
         priority?: string;
       };
       pin: { wait_for_program: number; entry_timeout: number; cache_idle_ttl: number; cache_max_ttl: number; tokens: { label: string; pin: string }[] };
+      disclosure: { approval_timeout: number; default: 'allow' | 'deny' };
       pkcs11: { modules: string[] };
       config_file?: string;
     }
@@ -417,10 +428,12 @@ test('a valid configuration written as YAML loads back to the same values', () =
       const want = {
         socket,
         socket_group,
+        control_socket: undefined,
         state_dir,
         log: { level: lvl },
         tls: { system_trust: true, trust_files: [], crl_files: [], validation_cache_ttl: 300, handshake_timeout: 60, priority: undefined },
         pin: { wait_for_program: 60, entry_timeout: 60, cache_idle_ttl: 600, cache_max_ttl: 7200, tokens: [] },
+        disclosure: { approval_timeout: 60, default: 'allow' },
         pkcs11: { modules: [] },
       };
       const { config, file } = loadText(stringify(want));

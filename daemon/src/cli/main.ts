@@ -8,6 +8,8 @@ import { ping } from './commands/ping';
 import { tunnel } from './commands/tunnel';
 import { pinentry } from './commands/pinentry';
 import { tokens } from './commands/tokens';
+import { rules } from './commands/rules';
+import { ui } from './commands/ui';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -21,6 +23,8 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
   pinentry: { run: pinentry, summary: 'offer PIN entry: ask for token PINs on this terminal' },
   lock: { run: lock, summary: 'make the pool forget its PINs and log its tokens out' },
   tokens: { run: tokens, summary: 'list PKCS #11 tokens and the certificates and keys on them' },
+  rules: { run: rules, summary: 'list and revoke remembered disclosure rules (which identity is shown to whom)' },
+  ui: { run: ui, summary: 'serve the desktop UI to a browser (--web) and answer PIN prompts and approvals' },
 };
 
 function usage(): string {

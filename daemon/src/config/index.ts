@@ -18,7 +18,7 @@ export { type Config, configSchema } from './keys';
 export { type DefaultPaths, defaultPaths } from './paths';
 
 export interface ConfigSources {
-  flags: { socket?: string; state_dir?: string; config?: string };
+  flags: { socket?: string; state_dir?: string; config?: string; control_socket?: string };
   env: NodeJS.ProcessEnv;
   /** Whose default paths to use; default process.getuid(). */
   uid?: number;
@@ -28,6 +28,7 @@ export interface ConfigSources {
 const OVERRIDABLE = [
   { key: 'socket', option: '--socket', variable: 'TLSPOOL_SOCKET' },
   { key: 'state_dir', option: '--state-dir', variable: 'TLSPOOL_STATE_DIR' },
+  { key: 'control_socket', option: '--control-socket', variable: 'TLSPOOL_CONTROL_SOCKET' },
 ] as const;
 
 export function loadConfig(src: ConfigSources): Config {

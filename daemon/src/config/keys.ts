@@ -19,6 +19,8 @@ export const configSchema = object({
       int({ min: 0, max: 2 ** 32 - 2, expected: 'a numeric gid' }),
     ),
   ),
+  /** The control socket (JSON-RPC for the desktop app and tools); default: tlspool-control.sock beside the pool socket. */
+  control_socket: optional(path()),
   state_dir: path({ default: (ctx) => defaultPath.state_dir(ctx.env, ctx.uid) }),
   log: object({
     level: oneOf(['debug', 'info', 'warn', 'error'], { default: 'info' }),
@@ -48,6 +50,12 @@ export const configSchema = object({
     cache_max_ttl: int({ min: 1, max: 604800, default: 7200 }),
     /** PINs by token label, written here. Allowed but discouraged: the file then holds the key's protection. */
     tokens: list(object({ label: str(), pin: str() }), { default: [] }),
+  }),
+  disclosure: object({
+    /** Seconds the approval agent has to answer "show this identity to that peer?"; unanswered is a deny. */
+    approval_timeout: int({ min: 1, max: 86400, default: 60 }),
+    /** With no matching rule and no approval agent registered: show the identity (allow) or not (deny). */
+    default: oneOf(['allow', 'deny'], { default: 'allow' }),
   }),
   pkcs11: object({
     /** PKCS #11 module files GnuTLS loads; empty: p11-kit's configuration (its registered modules). */

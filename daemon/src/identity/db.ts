@@ -34,6 +34,15 @@ const MIGRATIONS: readonly string[] = [
      remoteid    TEXT NOT NULL,
      record      TEXT NOT NULL
    );`,
+  // 3: remembered disclosure choices ('forever'; 'restart' ones live in memory)
+  `CREATE TABLE disclosure_rules (
+     id          INTEGER PRIMARY KEY,
+     localid     TEXT NOT NULL,
+     remote      TEXT NOT NULL,
+     decision    TEXT NOT NULL CHECK (decision IN ('allow', 'deny')),
+     created_at  TEXT NOT NULL,
+     UNIQUE (localid, remote)
+   );`,
 ];
 
 export function openDb(stateDir: string): Db {

@@ -10,6 +10,7 @@
  * cache and the configuration and prompts with the attempt it carries.
  * PINs are bytes; every array handed out is a copy its receiver wipes.
  */
+import type { PoolEvent, TokenRefView } from '../control/api';
 import type { Logger } from '../log/logger';
 import { ProtocolError } from '../server/request';
 import type { ClientInfo } from '../server/request';
@@ -113,6 +114,8 @@ export class PinBroker {
     private readonly config: () => PinConfig,
     private readonly log: Logger,
     onExpire: (entry: CacheEntry, reason: ExpiryReason) => void,
+    /** Where the broker tells what happens (for the control socket); never given a PIN. */
+    private readonly emit: (event: PoolEvent) => void = () => {},
   ) {
     this.cache = new PinCache(() => ({ idleMs: this.config().idleMs, maxMs: this.config().maxMs }), onExpire);
   }
@@ -134,6 +137,7 @@ export class PinBroker {
     this.hold = undefined;
     this.log.info('PIN entry program registered', { client: client.id, pid: client.peer.pid, executable: client.executable, shared });
     for (const w of [...this.registrationWaiters]) w();
+    this.emit({ type: 'pinentry-registered', pid: client.peer.pid, executable: client.executable, shared });
     return reg;
   }
 
@@ -152,6 +156,12 @@ export class PinBroker {
     }
     for (const job of reg.drain()) job.answer({ kind: 'gone' });
     this.log.info('PIN entry program unregistered', { client: reg.client.id, pid: reg.client.peer.pid });
+    this.emit({ type: 'pinentry-left', pid: reg.client.peer.pid });
+  }
+
+  /** The registered PIN entry programs, for status. */
+  programList(): Array<{ pid: number; executable?: string; shared: boolean }> {
+    return this.programs.map((r) => ({ pid: r.client.peer.pid, executable: r.client.executable, shared: r.shared }));
   }
 
   get programCount(): number {
@@ -167,7 +177,16 @@ export class PinBroker {
   lock(): number {
     const n = this.cache.list().length;
     this.cache.clear('lock');
+    this.emit({ type: 'tokens-locked', count: n });
     return n;
+  }
+
+  /** Forget the PIN of the token(s) labelled `label` and log them out; returns how many. */
+  lockLabel(label: string): number {
+    const held = this.cache.list().filter((e) => e.token.label === label);
+    for (const e of held) this.cache.expire(e.token, 'lock');
+    this.emit({ type: 'tokens-locked', count: held.length });
+    return held.length;
   }
 
   /** Whether the pool holds this token unlocked. */
@@ -265,6 +284,9 @@ export class PinBroker {
         }
         settled = true;
         clearTimeout(timer);
+        // Only the kind of answer is told, never the PIN.
+        const outcome = a.kind === 'stop' ? 'gone' : a.kind;
+        this.emit({ type: 'pin-answered', token: tokenView(need.token), attempt: need.attempt, outcome });
         resolve(a);
       };
       const job: PromptJob = {
@@ -283,6 +305,7 @@ export class PinBroker {
         requester_pid: need.requester?.pid,
         peer: need.peer,
       });
+      this.emit({ type: 'pin-requested', token: tokenView(need.token), attempt: need.attempt, requester: need.requester, peer: need.peer });
       reg.deliver(job);
     });
   }
@@ -300,6 +323,10 @@ export class PinBroker {
       this.registrationWaiters.add(onRegister);
     });
   }
+}
+
+function tokenView(t: TokenRef): TokenRefView {
+  return { label: t.label, manufacturer: t.manufacturer, model: t.model, serial: t.serial };
 }
 
 function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -43,7 +43,7 @@ export class ConnectionLog {
       bytesOut: 0,
     };
     this.live.set(record.id, record);
-    this.bus.emit('connection-opened', record);
+    this.bus.emit({ type: 'connection-opened', connection: { ...record } });
     return record;
   }
 
@@ -51,7 +51,7 @@ export class ConnectionLog {
     record.state = 'established';
     record.establishedAt = new Date().toISOString();
     this.write(record);
-    this.bus.emit('connection-established', record);
+    this.bus.emit({ type: 'connection-established', connection: { ...record } });
   }
 
   /** The end of a connection, established or not. */
@@ -62,12 +62,37 @@ export class ConnectionLog {
     record.endReason = reason;
     record.error = error;
     this.write(record);
-    this.bus.emit('connection-closed', record);
+    this.bus.emit({ type: 'connection-closed', connection: { ...record } });
   }
 
   /** Most recent first. */
   recent(limit: number): ConnectionRecord[] {
     return recentConnections(this.db, limit);
+  }
+
+  /**
+   * Most recent first, live ones included (a live record is newer than its
+   * row): at most `limit`, all with an id below `beforeId` when given.
+   */
+  page(limit: number, beforeId = Number.MAX_SAFE_INTEGER): ConnectionRecord[] {
+    const rows = this.db
+      .prepare('SELECT record FROM connections WHERE id < ? ORDER BY id DESC LIMIT ?')
+      .all(beforeId, limit) as Array<{ record: string }>;
+    const byId = new Map<number, ConnectionRecord>();
+    for (const r of rows) {
+      const rec = JSON.parse(r.record) as ConnectionRecord;
+      byId.set(rec.id, rec);
+    }
+    for (const rec of this.live.values()) if (rec.id < beforeId) byId.set(rec.id, { ...rec });
+    return [...byId.values()].sort((a, b) => b.id - a.id).slice(0, limit);
+  }
+
+  /** One connection, live or logged. */
+  get(id: number): ConnectionRecord | undefined {
+    const live = this.live.get(id);
+    if (live) return { ...live };
+    const row = this.db.prepare('SELECT record FROM connections WHERE id = ?').get(id) as { record: string } | undefined;
+    return row && (JSON.parse(row.record) as ConnectionRecord);
   }
 
   private write(record: ConnectionRecord): void {

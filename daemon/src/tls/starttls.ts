@@ -14,6 +14,7 @@ import { Cmd, StartTlsFlag } from '../protocol/constants';
 import { Errno } from '../protocol/errno';
 import { checkIdentityString } from '../identity/store';
 import { type Handler, ProtocolError, type Request } from '../server/request';
+import type { ApprovalService } from './approval';
 import type { ConnectionLog } from './connection-log';
 import type { ConnectionRecord, Role } from './connection-record';
 import { checkStartTlsFd } from './fd-check';
@@ -29,6 +30,8 @@ export interface StartTlsDeps {
   readonly refresh: () => void;
   /** Where token PINs come from. */
   readonly pin: PinBroker;
+  /** Whether a local identity may be shown to the peer. */
+  readonly approval: ApprovalService;
 }
 
 /** Requirements the pool cannot meet yet: an ERROR, never silently dropped. */
@@ -110,22 +113,52 @@ async function handshake(
   let localid = p.localid;
   let remoteid = '';
 
-  const chooseLocal = async (sni: string | undefined): Promise<NativeCredentials | null> => {
-    if (localid) return deps.credentials.get(localid);
+  // Which identity to show, before asking whether it may be shown.
+  const pickLocal = async (sni: string | undefined): Promise<string | null> => {
+    if (localid) return localid;
     // The application named none: propose candidates one at a time.
     const candidates = role === 'server' && sni ? [sni, ...deps.credentials.candidates().filter((c) => c !== sni)] : deps.credentials.candidates();
     if (anonymous && !sni) return null;
     for (const candidate of candidates) {
       const answer = await proposeLocalId(req, p, candidate);
       if (answer === '') continue;
-      localid = answer;
-      return deps.credentials.get(answer);
+      return answer;
     }
     if (role === 'client') return null; // The server may still accept us without a certificate.
     // The client learns why: the name it asked for is not served here, or nothing could be agreed.
     throw Object.assign(
       new ProtocolError('ENOKEY', sni ? `no local identity for ${sni} was accepted` : 'no local identity was accepted'),
       { alert: sni ? 'unrecognized_name' : 'handshake_failure' } satisfies { alert: RejectAlert },
+    );
+  };
+
+  const chooseLocal = async (sni: string | undefined): Promise<NativeCredentials | null> => {
+    const picked = await pickLocal(sni);
+    if (picked === null) return null;
+    const remote = p.remoteid || (role === 'client' ? sni : undefined) || peerAddress || 'unknown peer';
+    const candidates = deps.credentials.candidates();
+    const answer = await deps.approval.decide(
+      {
+        connectionId: record.id,
+        role,
+        remote,
+        localid: picked,
+        candidates: candidates.includes(picked) ? [picked, ...candidates.filter((c) => c !== picked)] : [picked, ...candidates],
+        requester,
+      },
+      asking.signal,
+    );
+    req.log.info('disclosure', { connection: record.id, localid: picked, remote, decision: answer.decision, shown: answer.localid, by: answer.by });
+    if (answer.decision === 'allow') {
+      localid = answer.localid;
+      return deps.credentials.get(answer.localid);
+    }
+    localid = '';
+    // A client shows no certificate and lets the server decide; a server cannot go on without one.
+    if (role === 'client') return null;
+    throw Object.assign(
+      new ProtocolError('EACCES', `showing ${picked} to ${remote} was denied (a disclosure rule, the approval agent, or disclosure.default); see: tlspool rules list`),
+      { alert: 'access_denied' } satisfies { alert: RejectAlert },
     );
   };
 
@@ -143,14 +176,18 @@ async function handshake(
     return { ok: true };
   };
 
-  let peer: string | undefined;
+  let peerAddress: string | undefined;
   try {
-    peer = fdInfo(req.fd!.fd).peerAddress;
+    peerAddress = fdInfo(req.fd!.fd).peerAddress;
   } catch {
-    // Only for the prompt's words.
+    // Only for the prompt's words and disclosure without a remoteid.
   }
-  if (p.remoteid) peer = peer ? `${p.remoteid} (${peer})` : p.remoteid;
+  const peer = p.remoteid ? (peerAddress ? `${p.remoteid} (${peerAddress})` : p.remoteid) : peerAddress;
   const requester = { pid: req.client.peer.pid, executable: req.client.executable };
+  // A disclosure question lives as long as the handshake: withdrawn when the application leaves or the handshake ends.
+  const asking = new AbortController();
+  const stopAsking = () => asking.abort(req.signal.reason ?? new ProtocolError('ECANCELED', 'the handshake ended'));
+  req.signal.addEventListener('abort', stopAsking, { once: true });
 
   const established = await startSession(
     {
@@ -187,9 +224,14 @@ async function handshake(
         end.reason === 'closed' ? 'closed by application' : end.reason === 'peer-closed' ? 'closed by peer' : end.reason === 'aborted' ? 'aborted' : 'error';
       deps.connections.ended(record, reason, end.code ? { errno: end.code, message: end.message ?? '' } : undefined);
     },
-  ).catch((e: unknown) => {
-    throw explainEngineFailure(e, role);
-  });
+  )
+    .catch((e: unknown) => {
+      throw explainEngineFailure(e, role);
+    })
+    .finally(() => {
+      req.signal.removeEventListener('abort', stopAsking);
+      stopAsking();
+    });
   const plaintext = adoptFd(established.plaintextFd);
   Object.assign(record, {
     localid,

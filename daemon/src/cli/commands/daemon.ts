@@ -8,18 +8,19 @@ import { poolHelp, poolOptions } from './common';
 
 const spec = {
   name: 'daemon',
-  usage: 'daemon [--socket PATH] [--state-dir DIR] [--config FILE] [--pkcs11-module PATH]...',
+  usage: 'daemon [--socket PATH] [--control-socket PATH] [--state-dir DIR] [--config FILE] [--pkcs11-module PATH]...',
   summary:
     'Run the TLS Pool in the foreground, logging JSON lines to stderr. SIGTERM or SIGINT\n' +
     'stops it cleanly (pending requests are answered, the socket is removed); SIGHUP\n' +
     'reloads the configuration file.',
-  options: { ...poolOptions, 'state-dir': { type: 'string' }, 'pkcs11-module': { type: 'string', multiple: true } },
+  options: { ...poolOptions, 'control-socket': { type: 'string' }, 'state-dir': { type: 'string' }, 'pkcs11-module': { type: 'string', multiple: true } },
   help: {
     ...poolHelp,
+    'control-socket': 'control socket for the desktop app and tools (default: $TLSPOOL_CONTROL_SOCKET, the config file, then tlspool-control.sock beside the pool socket)',
     'state-dir': 'state directory (default: $TLSPOOL_STATE_DIR, the config file, then ~/.local/state/tlspool or /var/lib/tlspool)',
     'pkcs11-module': "a PKCS #11 module to load (repeatable); replaces pkcs11.modules (default: p11-kit's configuration)",
   },
-} satisfies CommandSpec<typeof poolOptions & { 'state-dir': { type: 'string' }; 'pkcs11-module': { type: 'string'; multiple: true } }>;
+} satisfies CommandSpec<typeof poolOptions & { 'control-socket': { type: 'string' }; 'state-dir': { type: 'string' }; 'pkcs11-module': { type: 'string'; multiple: true } }>;
 
 export async function daemon(argv: string[]): Promise<number> {
   const args = parse(spec, argv);
@@ -28,7 +29,7 @@ export async function daemon(argv: string[]): Promise<number> {
     return 0;
   }
   const sources: ConfigSources = {
-    flags: { socket: args.values.socket, state_dir: args.values['state-dir'], config: args.values.config },
+    flags: { socket: args.values.socket, control_socket: args.values['control-socket'], state_dir: args.values['state-dir'], config: args.values.config },
     env: process.env,
   };
   const config = loadConfig(sources);

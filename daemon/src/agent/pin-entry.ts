@@ -1,0 +1,115 @@
+/**
+ * The agent as a PIN entry program on the pool socket (V1 PINENTRY,
+ * exclusive): every prompt becomes a PinPromptView in the UiState until a
+ * person answers or cancels it, or its time passes. While the connection
+ * lives the offer is kept open; another program holding PIN entry (EBUSY)
+ * makes it try again later.
+ */
+import { randomUUID } from 'node:crypto';
+import { PoolError, type PinPrompt, type PoolClient } from '../client/pool-client';
+import type { PinPromptView } from '../control/desktop-api';
+import { AgentError } from './errors';
+import type { UiStore } from './state';
+
+interface Waiting {
+  readonly view: PinPromptView;
+  settle(answer: Uint8Array | null): void;
+}
+
+export interface PinEntryOptions {
+  /** How long to wait before offering again after EBUSY. */
+  retryMs: number;
+  now?: () => number;
+}
+
+export class PinEntry {
+  private readonly waiting = new Map<string, Waiting>();
+  private readonly now: () => number;
+
+  constructor(
+    private readonly store: UiStore,
+    private readonly opts: PinEntryOptions,
+  ) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Offer PIN entry on `client` until it closes. */
+  async run(client: PoolClient): Promise<void> {
+    let busyNoticed = false;
+    for (;;) {
+      try {
+        await client.offerPinEntry({ onPrompt: (p) => this.prompt(p) });
+        // Only a 'stop' ends an offer with SUCCESS, and we never stop: offer again.
+      } catch (e) {
+        if (!(e instanceof PoolError)) throw e;
+        if (e.code !== 'EBUSY') return; // the connection is gone; the agent reconnects
+        if (!busyNoticed) {
+          this.store.notice('warn', `another PIN entry program holds PIN entry (${e.message}); PINs are asked there until it leaves`);
+          busyNoticed = true;
+        }
+        const closed = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(false), this.opts.retryMs);
+          client.onClose(() => {
+            clearTimeout(timer);
+            resolve(true);
+          });
+        });
+        if (closed) return;
+      }
+    }
+  }
+
+  /** Send the PIN as typed; the pool client wipes the bytes once they are written. */
+  answer(id: string, pin: string): void {
+    if (pin === '') throw new AgentError('EINVAL', 'an empty PIN would cancel the prompt; use cancelPin to cancel');
+    this.take(id).settle(new TextEncoder().encode(pin));
+  }
+
+  /** The STARTTLS that needed the PIN fails with ECANCELED. */
+  cancel(id: string): void {
+    this.take(id).settle(null);
+  }
+
+  /** The connection went away: its prompts can no longer be answered. */
+  dropAll(): void {
+    for (const w of [...this.waiting.values()]) w.settle(null);
+  }
+
+  private take(id: string): Waiting {
+    const w = this.waiting.get(id);
+    if (!w) throw new AgentError('ENOENT', `no PIN prompt ${id} is waiting: it was answered, cancelled or timed out (get the state again)`);
+    return w;
+  }
+
+  private prompt(p: PinPrompt): Promise<Uint8Array | null> {
+    const view: PinPromptView = {
+      id: randomUUID(),
+      tokenLabel: p.token.label,
+      manufacturer: p.token.manufacturer,
+      model: p.token.model,
+      serial: p.token.serial,
+      prompt: p.prompt,
+      attempt: p.attempt,
+      expiresAt: new Date(this.now() + p.timeoutUs / 1000).toISOString(),
+    };
+    return new Promise((resolve) => {
+      // Past its time the pool has given up (ETIMEDOUT) and ignores a late
+      // answer; cancelling keeps our offer going for the next prompt.
+      const timer = setTimeout(() => {
+        this.store.notice('warn', `the PIN prompt for token "${view.tokenLabel}" timed out`);
+        settle(null);
+      }, p.timeoutUs / 1000);
+      timer.unref();
+      const settle = (answer: Uint8Array | null) => {
+        if (!this.waiting.delete(view.id)) return;
+        clearTimeout(timer);
+        this.store.removePinPrompt(view.id);
+        resolve(answer);
+      };
+      this.waiting.set(view.id, { view, settle });
+      this.store.addPinPrompt(view);
+      const again = p.attempt > 1 ? ` (attempt ${p.attempt}: the last PIN was wrong)` : '';
+      this.store.notice('info', `PIN asked for token "${view.tokenLabel}"${again}`);
+    });
+  }
+}

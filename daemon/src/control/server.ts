@@ -1,0 +1,277 @@
+/**
+ * The control socket (`tlspool-control.sock`): JSON-RPC 2.0, one object per
+ * line, for the daemon's own uid and root only (SO_PEERCRED, read by the
+ * native listener at accept). Every request gets exactly one answer; a line
+ * that is not JSON, an unknown method or bad params get an error answer and
+ * the connection goes on; only a line over MAX_LINE ends it.
+ */
+import * as fs from 'node:fs';
+import { listenUnix, type UnixConnection, type UnixListener } from '../native/ipc';
+import type { Logger } from '../log/logger';
+import { prepareSocketPath } from '../server/socket-path';
+import { RpcErrorCode, type RpcError } from './api';
+
+/** How long a refused connection stays open for its refusal to be read. */
+const REFUSAL_LINGER_MS = 2000;
+
+/** Unsent bytes a connection may have before the daemon gives up on it. */
+const MAX_QUEUED = 16 * 1024 * 1024;
+
+/** Longest request line accepted (bytes, without the newline). */
+export const MAX_LINE = 1024 * 1024;
+
+/** A failure to report as a JSON-RPC error: `errno` becomes data.code. */
+export class RpcFailure extends Error {
+  constructor(
+    readonly rpcCode: number,
+    message: string,
+    readonly errno?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** One accepted control connection, as the method handlers see it. */
+export interface ControlPeer {
+  readonly id: number;
+  readonly pid: number;
+  readonly uid: number;
+  readonly executable?: string;
+  /** Send a notification (a request without id); false once closed. */
+  notify(method: string, params: unknown): boolean;
+  /** Run `f` when the connection closes (at once if it has). */
+  onClose(f: () => void): void;
+}
+
+export type Dispatch = (peer: ControlPeer, method: string, params: unknown) => Promise<unknown>;
+
+export class ControlServer {
+  private listener: UnixListener | undefined;
+  private socketIno = 0;
+  private nextId = 1;
+  private readonly conns = new Set<ControlConnection>();
+
+  constructor(
+    readonly socket: string,
+    private readonly dispatch: Dispatch,
+    private readonly log: Logger,
+  ) {}
+
+  listen(): void {
+    prepareSocketPath(this.socket, this.log);
+    // Mode 0600 from bind() on: the umask makes it so before anyone can connect.
+    const oldUmask = process.umask(0o177);
+    try {
+      this.listener = listenUnix(this.socket, 32, (conn) => this.accept(conn));
+    } finally {
+      process.umask(oldUmask);
+    }
+    this.socketIno = fs.statSync(this.socket).ino;
+  }
+
+  get connectionCount(): number {
+    return this.conns.size;
+  }
+
+  close(): void {
+    this.listener?.close();
+    this.listener = undefined;
+    for (const c of [...this.conns]) c.close();
+    try {
+      if (fs.statSync(this.socket).ino === this.socketIno) fs.unlinkSync(this.socket);
+    } catch {
+      // Already gone.
+    }
+  }
+
+  private accept(conn: UnixConnection): void {
+    const ours = process.getuid!();
+    if (conn.peer.uid !== ours && conn.peer.uid !== 0) {
+      this.log.warn('control connection refused', { pid: conn.peer.pid, uid: conn.peer.uid });
+      const error: RpcError = {
+        code: RpcErrorCode.REFUSED,
+        message: `the control socket serves only uid ${ours} (the daemon's user) and root, not uid ${conn.peer.uid}`,
+        data: { code: 'EPERM' },
+      };
+      conn.send(Buffer.from(`${JSON.stringify({ jsonrpc: '2.0', id: null, error })}\n`));
+      // Closing at once, with the peer's request unread, could reset the
+      // connection before the peer read the refusal: read and drop what it
+      // sends, and close when it does or a moment later.
+      const timer = setTimeout(() => conn.close(), REFUSAL_LINGER_MS).unref();
+      conn.start(
+        (_chunk, fds) => fds.forEach((fd) => fd.close()),
+        () => {
+          clearTimeout(timer);
+          conn.close();
+        },
+      );
+      return;
+    }
+    let executable: string | undefined;
+    try {
+      executable = fs.readlinkSync(`/proc/${conn.peer.pid}/exe`);
+    } catch {
+      // Gone already: the pid is what we report.
+    }
+    const c = new ControlConnection(this.nextId++, conn, executable, this.dispatch, this.log, () => this.conns.delete(c));
+    this.conns.add(c);
+    c.start();
+  }
+}
+
+class ControlConnection implements ControlPeer {
+  private buffered: Buffer[] = [];
+  private bufferedBytes = 0;
+  private closed = false;
+  /** A line was too long: nothing more is read while the refusal goes out. */
+  private refusing = false;
+  private readonly closeHandlers: Array<() => void> = [];
+
+  constructor(
+    readonly id: number,
+    private readonly conn: UnixConnection,
+    readonly executable: string | undefined,
+    private readonly dispatch: Dispatch,
+    private readonly log: Logger,
+    private readonly onClosed: () => void,
+  ) {}
+
+  get pid(): number {
+    return this.conn.peer.pid;
+  }
+
+  get uid(): number {
+    return this.conn.peer.uid;
+  }
+
+  start(): void {
+    this.log.debug('control connection', { control: this.id, pid: this.pid, executable: this.executable });
+    this.conn.start(
+      (chunk, fds) => {
+        // Nothing here takes descriptors: close any that were sent.
+        for (const fd of fds) fd.close();
+        this.receive(chunk);
+      },
+      () => this.close(),
+    );
+  }
+
+  notify(method: string, params: unknown): boolean {
+    // A subscriber that stops reading must not make the daemon hold its events without bound.
+    if (this.conn.queuedBytes > MAX_QUEUED) {
+      this.log.warn('control client does not read its events; closing it', { control: this.id, pid: this.pid, queued: this.conn.queuedBytes });
+      this.close();
+      return false;
+    }
+    return this.send({ jsonrpc: '2.0', method, params });
+  }
+
+  onClose(f: () => void): void {
+    if (this.closed) f();
+    else this.closeHandlers.push(f);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.conn.close();
+    this.onClosed();
+    for (const f of this.closeHandlers.splice(0)) {
+      try {
+        f();
+      } catch (e) {
+        this.log.error('control close handler failed', { error: e });
+      }
+    }
+  }
+
+  private send(msg: object): boolean {
+    if (this.closed) return false;
+    return this.conn.send(Buffer.from(`${JSON.stringify(msg)}\n`));
+  }
+
+  private receive(chunk: Buffer): void {
+    if (this.closed || this.refusing) return;
+    let start = 0;
+    for (let nl = chunk.indexOf(10); nl >= 0; nl = chunk.indexOf(10, start)) {
+      const piece = chunk.subarray(start, nl);
+      start = nl + 1;
+      const line = this.bufferedBytes === 0 ? piece : Buffer.concat([...this.buffered, piece]);
+      this.buffered = [];
+      this.bufferedBytes = 0;
+      if (line.length > MAX_LINE) return this.oversize();
+      this.handleLine(line.toString('utf8'));
+      if (this.closed || this.refusing) return;
+    }
+    const rest = chunk.subarray(start);
+    if (rest.length > 0) {
+      this.buffered.push(Buffer.from(rest));
+      this.bufferedBytes += rest.length;
+      if (this.bufferedBytes > MAX_LINE) this.oversize();
+    }
+  }
+
+  private oversize(): void {
+    this.log.warn('control request too long; closing', { control: this.id, pid: this.pid });
+    this.send({
+      jsonrpc: '2.0',
+      id: null,
+      error: { code: RpcErrorCode.INVALID_REQUEST, message: `a request line may be at most ${MAX_LINE} bytes; closing the connection`, data: { code: 'EMSGSIZE' } },
+    });
+    // The rest of the line is read and dropped; closing with it unread could
+    // reset the connection before the peer read the answer.
+    this.refusing = true;
+    this.buffered = [];
+    this.bufferedBytes = 0;
+    setTimeout(() => this.close(), REFUSAL_LINGER_MS).unref();
+  }
+
+  private handleLine(line: string): void {
+    if (line.trim() === '') return;
+    let msg: unknown;
+    try {
+      msg = JSON.parse(line);
+    } catch (e) {
+      this.answerError(null, new RpcFailure(RpcErrorCode.PARSE_ERROR, `the line is not JSON (${(e as Error).message}); send one JSON-RPC 2.0 object per line`));
+      return;
+    }
+    const m = msg as { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown };
+    const id = typeof m?.id === 'number' || typeof m?.id === 'string' ? m.id : null;
+    if (typeof msg !== 'object' || msg === null || Array.isArray(msg) || m.jsonrpc !== '2.0' || typeof m.method !== 'string') {
+      this.answerError(id, new RpcFailure(RpcErrorCode.INVALID_REQUEST, 'a request is an object with "jsonrpc": "2.0", a string "method", an "id" and optional "params"'));
+      return;
+    }
+    const isNotification = m.id === undefined;
+    const method = m.method;
+    let promise: Promise<unknown>;
+    try {
+      promise = this.dispatch(this, method, m.params ?? {});
+    } catch (e) {
+      promise = Promise.reject(e);
+    }
+    promise.then(
+      (result) => {
+        if (!isNotification) this.send({ jsonrpc: '2.0', id, result });
+      },
+      (e: unknown) => {
+        if (!isNotification) this.answerError(id, e);
+        else this.log.debug('control notification failed', { control: this.id, method, error: e });
+      },
+    );
+  }
+
+  private answerError(id: unknown, e: unknown): void {
+    const f =
+      e instanceof RpcFailure
+        ? e
+        : typeof (e as { code?: unknown })?.code === 'string'
+          ? // A refusal with an errno (ProtocolError, StoreError): the message says what to do.
+            new RpcFailure(RpcErrorCode.REFUSED, (e as Error).message, (e as { code: string }).code)
+          : undefined;
+    if (!f) this.log.error('control method failed', { control: this.id, error: e });
+    const error: RpcError = f
+      ? { code: f.rpcCode, message: f.message, ...(f.errno ? { data: { code: f.errno } } : {}) }
+      : { code: RpcErrorCode.INTERNAL_ERROR, message: `internal error: ${(e as Error)?.message ?? String(e)}; the daemon's log has the details` };
+    this.send({ jsonrpc: '2.0', id, error });
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * The renderer's only door: `window.tlspool`, a DesktopApi over ipcRenderer.
+ * Sandboxed preloads may require nothing but `electron` (and a few Node
+ * built-ins), so this file imports only types; the channel names and the
+ * method list are spelled here and checked against ipc.ts and DesktopMethods
+ * by the compiler (a missing or extra method does not compile).
+ */
+import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
+import type { DesktopApi, DesktopMethod, DesktopMethods, UiEvent } from '../daemon/src/control/desktop-api';
+import type { EventChannel, IpcResult, MethodChannel } from './ipc';
+
+const METHODS: { readonly [M in DesktopMethod]: true } = {
+  getState: true,
+  connections: true,
+  connectionDetails: true,
+  answerPin: true,
+  cancelPin: true,
+  decideApproval: true,
+  setDefaultIdentity: true,
+  removeIdentity: true,
+  lockTokens: true,
+  revokeRule: true,
+  updateSettings: true,
+};
+
+const EVENTS: EventChannel = 'tlspool:event';
+
+async function invoke<M extends DesktopMethod>(method: M, params: DesktopMethods[M]['params']): Promise<DesktopMethods[M]['result']> {
+  const channel: MethodChannel<M> = `tlspool:${method}`;
+  const answer = (await ipcRenderer.invoke(channel, params)) as IpcResult<M>;
+  if (answer.ok) return answer.result;
+  throw Object.assign(new Error(answer.error.message), { code: answer.error.code });
+}
+
+function build(): DesktopApi {
+  const api: Record<string, unknown> = {};
+  for (const method of Object.keys(METHODS) as DesktopMethod[]) {
+    api[method] = (params: never) => invoke(method, params);
+  }
+  api.onEvent = (listener: (event: UiEvent) => void) => {
+    // The renderer never sees the IpcRendererEvent (it would hand it `sender`).
+    const wrapped = (_e: IpcRendererEvent, event: UiEvent) => listener(event);
+    ipcRenderer.on(EVENTS, wrapped);
+    return () => void ipcRenderer.removeListener(EVENTS, wrapped);
+  };
+  return Object.freeze(api) as DesktopApi;
+}
+
+contextBridge.exposeInMainWorld('tlspool', build());

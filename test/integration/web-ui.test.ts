@@ -1,0 +1,234 @@
+/**
+ * `tlspool ui --web` as a browser and other local processes meet it: the
+ * URL it prints, the token every request needs, the Host and Origin checks,
+ * and the WebSocket bridge answering DesktopApi calls — against the real
+ * daemon, attached or hosted.
+ */
+import { afterEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as path from 'node:path';
+import WebSocket from 'ws';
+import { PoolClient } from '../../daemon/src/client/pool-client';
+import type { UiState } from '../../daemon/src/control/desktop-api';
+import type { WsServerMessage } from '../../daemon/src/control/ws-protocol';
+import { startDaemon, tempDir, type TestDaemon } from '../helpers/daemon';
+import { waitFor } from '../helpers/wait';
+import { startWebUi, type WebUi } from '../helpers/web-ui';
+import { CLIENT_EMAIL, SERVER_NAME } from '../helpers/pki';
+import type { Peer } from '../helpers/peers';
+import { connectFd, PIN, startRevServer, startTokenPool, talk, type TokenPool } from '../helpers/token-pool';
+import type { PinPromptView } from '../../daemon/src/control/desktop-api';
+
+const GUARD = { timeout: 60_000 };
+
+let daemon: TestDaemon | undefined;
+let ui: WebUi | undefined;
+let dirs: string[] = [];
+let tokenPool: TokenPool | undefined;
+let peer: Peer | undefined;
+afterEach(async () => {
+  await ui?.stop();
+  ui = undefined;
+  await peer?.stop();
+  peer = undefined;
+  await tokenPool?.stop();
+  tokenPool = undefined;
+  await daemon?.stop();
+  daemon = undefined;
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  dirs = [];
+});
+
+/** A renderer build stand-in: the server serves whatever dist/renderer holds; these tests are about the server. */
+function rendererDir(): string {
+  const dir = tempDir('tlspool-renderer-');
+  dirs.push(dir);
+  fs.writeFileSync(path.join(dir, 'index.html'), '<!doctype html><title>TLS Pool</title><script type="module" src="/app.js"></script>');
+  fs.writeFileSync(path.join(dir, 'app.js'), 'console.log("ui")');
+  return dir;
+}
+
+/** `tlspool ui --web` serving the stand-in renderer; stopped after each test. */
+async function startUi(args: string[]): Promise<WebUi> {
+  const u = await startWebUi(['--renderer-dir', rendererDir(), ...args]);
+  ui = u;
+  return u;
+}
+
+function get(port: number, pathAndQuery: string, headers: http.OutgoingHttpHeaders = {}): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: pathAndQuery, headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (s: string) => (body += s));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+  });
+}
+
+/** Open the WebSocket; resolves with it, or with the HTTP status it was refused with. */
+function openWs(port: number, query: string, origin?: string): Promise<WebSocket | number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws${query}`, origin ? { origin } : {});
+    ws.once('open', () => resolve(ws));
+    ws.once('unexpected-response', (_req, res) => resolve(res.statusCode!));
+    ws.once('error', reject);
+  });
+}
+
+/** A WebSocket client that collects everything the server sends. */
+function collect(ws: WebSocket): WsServerMessage[] {
+  const got: WsServerMessage[] = [];
+  ws.on('message', (d) => got.push(JSON.parse(d.toString()) as WsServerMessage));
+  return got;
+}
+
+describe('tlspool ui --web', () => {
+  test('prints one URL on 127.0.0.1 with a 256-bit token and says it attached to the running daemon', GUARD, async () => {
+    daemon = await startDaemon();
+    const u = await startUi(['--socket', daemon.socket]);
+    assert.equal(u.url.hostname, '127.0.0.1');
+    assert.ok(u.port > 0);
+    assert.equal(Buffer.from(u.token, 'base64url').length, 32);
+    assert.match(u.line, /attached/);
+  });
+
+  test('a request without the token gets 403 with a short text; with it, the page, security headers and the cookie', GUARD, async () => {
+    daemon = await startDaemon();
+    const u = await startUi(['--socket', daemon.socket]);
+    const host = { Host: `127.0.0.1:${u.port}` };
+    const bare = await get(u.port, '/', host);
+    assert.equal(bare.status, 403);
+    assert.match(bare.body, /token/);
+    assert.equal((await get(u.port, '/?token=wrong', host)).status, 403);
+    assert.equal((await get(u.port, '/app.js', host)).status, 403);
+
+    const page = await get(u.port, `/?token=${u.token}`, host);
+    assert.equal(page.status, 200);
+    assert.match(page.body, /<title>TLS Pool<\/title>/);
+    assert.match(String(page.headers['content-security-policy']), /default-src 'self'; connect-src 'self' ws:\/\/127\.0\.0\.1:\d+/);
+    assert.equal(page.headers['x-content-type-options'], 'nosniff');
+    assert.equal(page.headers['referrer-policy'], 'no-referrer');
+    assert.equal(page.headers['cache-control'], 'no-store');
+    const cookie = String(page.headers['set-cookie']);
+    assert.match(cookie, /HttpOnly/);
+    assert.match(cookie, /SameSite=Strict/);
+
+    // The cookie the page load set is enough for its assets.
+    const asset = await get(u.port, '/app.js', { ...host, Cookie: cookie.split(';')[0] });
+    assert.equal(asset.status, 200);
+    assert.equal(asset.body, 'console.log("ui")');
+  });
+
+  test('a request naming another Host (DNS rebinding) gets 403 even with the token', GUARD, async () => {
+    daemon = await startDaemon();
+    const u = await startUi(['--socket', daemon.socket]);
+    const r = await get(u.port, `/?token=${u.token}`, { Host: `attacker.example:${u.port}` });
+    assert.equal(r.status, 403);
+    assert.match(r.body, /Host/);
+  });
+
+  test('the WebSocket without the token, or from another origin, is refused', GUARD, async () => {
+    daemon = await startDaemon();
+    const u = await startUi(['--socket', daemon.socket]);
+    const origin = `http://127.0.0.1:${u.port}`;
+    assert.equal(await openWs(u.port, '', origin), 403);
+    assert.equal(await openWs(u.port, '?token=nope', origin), 403);
+    assert.equal(await openWs(u.port, `?token=${u.token}`, 'http://evil.example'), 403);
+    assert.equal(await openWs(u.port, `?token=${u.token}`), 403);
+  });
+
+  test('with the token, getState answers with the state and the daemon up; each request is answered once, a bad one with an error', GUARD, async () => {
+    daemon = await startDaemon();
+    const u = await startUi(['--socket', daemon.socket]);
+    const ws = await openWs(u.port, `?token=${u.token}`, `http://127.0.0.1:${u.port}`);
+    assert.ok(ws instanceof WebSocket);
+    const got = collect(ws);
+    const answer = (id: number) => waitFor(`answer ${id}`, () => got.find((m) => 'id' in m && m.id === id));
+    let state: UiState | undefined;
+    for (let id = 1; !state?.daemon.up; id++) {
+      ws.send(JSON.stringify({ id, method: 'getState', params: {} }));
+      const a = await answer(id);
+      assert.ok('result' in a, JSON.stringify(a));
+      state = a.result as UiState;
+      if (!state.daemon.up) await waitFor('a daemon event', () => got.some((m) => 'event' in m && m.event.type === 'daemon'));
+    }
+    assert.equal(state.daemon.mode, 'attached');
+    assert.deepEqual(state.pinPrompts, []);
+
+    ws.send(JSON.stringify({ id: 100, method: 'format-disk', params: {} }));
+    ws.send(JSON.stringify({ id: 101, method: 'getState', params: 'x' }));
+    ws.send('not json');
+    const unknown = await answer(100);
+    const badParams = await answer(101);
+    const broken = await answer(0);
+    assert.ok('error' in unknown && unknown.error.code === 'ENOSYS', JSON.stringify(unknown));
+    assert.ok('error' in badParams && badParams.error.code === 'EINVAL', JSON.stringify(badParams));
+    assert.ok('error' in broken && broken.error.code === 'EINVAL', JSON.stringify(broken));
+    ws.send(JSON.stringify({ id: 102, method: 'getState', params: {} }));
+    await answer(102);
+    assert.equal(got.filter((m) => 'id' in m && m.id === 100).length, 1);
+    assert.equal(got.filter((m) => 'id' in m && m.id === 101).length, 1);
+    ws.close();
+  });
+
+  test('a PIN prompt reaches the page as a pushed event, and the PIN it sends back completes the STARTTLS', GUARD, async () => {
+    tokenPool = await startTokenPool();
+    const u = await startUi(['--socket', tokenPool.daemon.socket]);
+    await waitFor('the UI registered for PIN entry', () => /PIN entry program registered/.test(tokenPool!.daemon.logs()));
+    const ws = await openWs(u.port, `?token=${u.token}`, `http://127.0.0.1:${u.port}`);
+    assert.ok(ws instanceof WebSocket);
+    const got = collect(ws);
+    peer = await startRevServer();
+    const fd = await connectFd(peer.port);
+    const handshake = tokenPool.client().starttls({ role: 'client', fd, localid: CLIENT_EMAIL, remoteid: SERVER_NAME });
+    handshake.finally(() => fd.close()).catch(() => {});
+    // First the page is asked whether alice may be shown to the server; it allows, once.
+    const approvals = await waitFor('a pushed approval', () => {
+      for (const m of got) if ('event' in m && m.event.type === 'approvals' && m.event.approvals.length > 0) return m.event.approvals;
+      return undefined;
+    });
+    assert.equal(approvals[0]!.localid, CLIENT_EMAIL);
+    ws.send(JSON.stringify({ id: 2, method: 'decideApproval', params: { id: approvals[0]!.id, decision: 'allow', lifetime: 'once' } }));
+    const prompts = await waitFor('a pushed PIN prompt', () => {
+      for (const m of got) if ('event' in m && m.event.type === 'pin-prompts' && m.event.pinPrompts.length > 0) return m.event.pinPrompts;
+      return undefined;
+    });
+    const view: PinPromptView = prompts[0]!;
+    assert.equal(view.tokenLabel, 'work');
+    ws.send(JSON.stringify({ id: 1, method: 'answerPin', params: { id: view.id, pin: PIN } }));
+    const r = await handshake;
+    assert.equal(await talk(r.fd), 'cba\n');
+    const answer = await waitFor('the answer', () => got.find((m) => 'id' in m && m.id === 1));
+    assert.deepEqual(answer, { id: 1, result: { ok: true } });
+    ws.close();
+  });
+
+  test('with no daemon on the socket it runs one itself, which answers PING', GUARD, async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const socket = path.join(dir, 'tlspool.sock');
+    const u = await startUi(['--socket', socket, '--state-dir', path.join(dir, 'state')]);
+    assert.match(u.line, /hosting the daemon in this process/);
+    const client = PoolClient.connect(socket);
+    try {
+      assert.ok((await client.ping()).identity.length > 0);
+    } finally {
+      client.close();
+    }
+  });
+
+  test('--host-daemon with a daemon already answering on the socket fails, saying to drop the flag', GUARD, async () => {
+    daemon = await startDaemon();
+    await assert.rejects(startUi(['--host-daemon', '--socket', daemon.socket]), /exited with 1: .*already answers.*drop --host-daemon/s);
+  });
+
+  test('without a built renderer it fails, saying to run npm run setup', GUARD, async () => {
+    daemon = await startDaemon();
+    const empty = tempDir('tlspool-norenderer-');
+    dirs.push(empty);
+    await assert.rejects(startWebUi(['--socket', daemon.socket, '--renderer-dir', empty]), /exited with 1: .*run npm run setup/s);
+  });
+});
