@@ -93,7 +93,7 @@ export function Connections(props: { state: ViewState }) {
           </select>
         </label>
         <span className="count" aria-live="polite">
-          {filtered ? `${count.toLocaleString()} of ${table.size.toLocaleString()}` : `${count.toLocaleString()} connections`}
+          {filtered ? `${count.toLocaleString()} of ${table.size.toLocaleString()}` : `${count.toLocaleString()} ${count === 1 ? 'connection' : 'connections'}`}
         </span>
         <span className="spacer" />
         <button type="button" onClick={() => void loadOlder()} disabled={loadingOlder || table.size === 0}>
