@@ -10,8 +10,8 @@ function daemonText(state: ViewState, link: Link): { text: string; level: 'ok' |
     case 'down':
       return { text: `Agent unreachable — ${link.reason}; reconnecting…`, level: 'error' };
     case 'connecting':
-      if (!state.loaded) return { text: 'Connecting to the agent…', level: 'warn' };
-      break;
+      // Once loaded, what is on screen is from before the link dropped: do not call it current.
+      return { text: state.loaded ? 'Reconnecting to the agent…' : 'Connecting to the agent…', level: 'warn' };
     case 'up':
       if (!state.loaded) return { text: 'Loading…', level: 'warn' };
   }
