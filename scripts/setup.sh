@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One idempotent setup for `npm start`, `npm test` and CI: Debian packages,
-# npm dependencies, the native addon and the TypeScript. Re-running it does
+# npm dependencies, the native addon, the renderer and the TypeScript. Re-running it does
 # only what is missing or out of date.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,6 +47,13 @@ addon=daemon/native/build/Release/tlspool_native.node
 if [ ! -f "$addon" ] || [ -n "$(find daemon/native/src daemon/native/binding.gyp -newer "$addon" -print -quit)" ]; then
   say "building the native addon (node-gyp)"
   npm run --silent build:native >/dev/null
+fi
+
+# The renderer (React, Vite): rebuild when a source is newer than the built page.
+page=dist/renderer/index.html
+if [ ! -f "$page" ] || [ -n "$(find renderer daemon/src/control daemon/src/tls/connection-record.ts -newer "$page" -type f -print -quit)" ]; then
+  say "building the renderer (vite)"
+  npm run --silent build:renderer >/dev/null
 fi
 
 say "compiling TypeScript"

@@ -1,0 +1,122 @@
+/** The running daemon's tunables; saved ones last until it restarts or reloads its configuration. */
+import { useEffect, useState, type FormEvent } from 'react';
+import type { Disclosure, Settings as SettingsT } from '../../../daemon/src/control/api';
+import { useStore } from '../state/context';
+
+type NumberKey = Exclude<keyof SettingsT, 'defaultDisclosure'>;
+
+const NUMBERS: ReadonlyArray<{ key: NumberKey; label: string; help: string }> = [
+  { key: 'pinEntryTimeout', label: 'PIN entry timeout', help: 'How long a PIN prompt waits for an answer.' },
+  { key: 'pinCacheIdleTtl', label: 'PIN cache idle time', help: 'An unused token locks after this long.' },
+  { key: 'pinCacheMaxTtl', label: 'PIN cache maximum time', help: 'A token locks after this long, used or not.' },
+  { key: 'validationCacheTtl', label: 'Validation cache time', help: 'How long a validated peer certificate stays trusted.' },
+  { key: 'approvalTimeout', label: 'Approval timeout', help: 'An unanswered approval is denied after this long.' },
+];
+
+type Draft = Record<NumberKey, string> & { defaultDisclosure: Disclosure };
+
+function draftOf(s: SettingsT): Draft {
+  const d = { defaultDisclosure: s.defaultDisclosure } as Draft;
+  for (const n of NUMBERS) d[n.key] = String(s[n.key]);
+  return d;
+}
+
+export function Settings(props: { settings: SettingsT | null }) {
+  const store = useStore();
+  const [draft, setDraft] = useState<Draft | null>(props.settings && draftOf(props.settings));
+  const [dirty, setDirty] = useState(false);
+  const [saving, setSaving] = useState(false);
+
+  // Changes from elsewhere (another window, SIGHUP) show up unless the form has edits.
+  useEffect(() => {
+    if (props.settings && !dirty) setDraft(draftOf(props.settings));
+  }, [props.settings, dirty]);
+
+  if (!props.settings || !draft) {
+    return (
+      <section className="page" aria-labelledby="settings-h">
+        <h1 id="settings-h">Settings</h1>
+        <p className="muted">The settings are not available while the daemon is down.</p>
+      </section>
+    );
+  }
+  const current = props.settings;
+
+  const invalid = NUMBERS.filter((n) => !/^\d+$/.test(draft[n.key].trim()));
+  const edit = (patch: Partial<Draft>) => {
+    setDraft({ ...draft, ...patch });
+    setDirty(true);
+  };
+
+  const save = async (e: FormEvent) => {
+    e.preventDefault();
+    if (invalid.length) return;
+    const changed: { -readonly [K in keyof SettingsT]?: SettingsT[K] } = {};
+    for (const n of NUMBERS) {
+      const v = Number(draft[n.key]);
+      if (v !== current[n.key]) changed[n.key] = v;
+    }
+    if (draft.defaultDisclosure !== current.defaultDisclosure) changed.defaultDisclosure = draft.defaultDisclosure;
+    setSaving(true);
+    const saved = await store.run('Saving the settings', () => store.api.updateSettings(changed));
+    setSaving(false);
+    if (saved) {
+      setDirty(false);
+      setDraft(draftOf(saved));
+      store.notice('info', 'Settings saved');
+    }
+  };
+
+  return (
+    <section className="page" aria-labelledby="settings-h">
+      <h1 id="settings-h">Settings</h1>
+      <form className="settings" onSubmit={(e) => void save(e)}>
+        {NUMBERS.map((n) => {
+          const bad = invalid.includes(n);
+          return (
+            <div className="field" key={n.key}>
+              <label htmlFor={`set-${n.key}`}>{n.label}</label>
+              <div className="with-unit">
+                <input
+                  id={`set-${n.key}`}
+                  inputMode="numeric"
+                  value={draft[n.key]}
+                  aria-invalid={bad}
+                  aria-describedby={`set-${n.key}-help`}
+                  onChange={(e) => edit({ [n.key]: e.currentTarget.value } as Partial<Draft>)}
+                />
+                <span className="unit">seconds</span>
+              </div>
+              <p id={`set-${n.key}-help`} className={bad ? 'help warning' : 'help'}>
+                {bad ? 'A whole number of seconds, 0 or more.' : n.help}
+              </p>
+            </div>
+          );
+        })}
+        <div className="field">
+          <label htmlFor="set-defaultDisclosure">Default disclosure</label>
+          <select
+            id="set-defaultDisclosure"
+            value={draft.defaultDisclosure}
+            aria-describedby="set-defaultDisclosure-help"
+            onChange={(e) => edit({ defaultDisclosure: e.currentTarget.value as Disclosure })}
+          >
+            <option value="allow">Allow</option>
+            <option value="deny">Deny</option>
+          </select>
+          <p id="set-defaultDisclosure-help" className="help">
+            What happens when no rule matches and no approval agent runs.
+          </p>
+        </div>
+        <div className="buttons">
+          <button type="button" disabled={!dirty || saving} onClick={() => (setDirty(false), setDraft(draftOf(current)))}>
+            Revert
+          </button>
+          <button type="submit" className="primary" disabled={!dirty || saving || invalid.length > 0}>
+            Save
+          </button>
+        </div>
+      </form>
+    </section>
+  );
+}
