@@ -1,9 +1,9 @@
 /**
- * `npm run bench:ui`: how the built renderer (dist/renderer) copes with a
+ * `npm run bench:ui`: how the built renderer (dist/ui) copes with a
  * connection log of 100,000 rows, in Debian's Chromium (headless).
  *
  * This measures the renderer alone, so the agent is a fake: this process
- * serves dist/renderer over HTTP and plays the agent's WebSocket bridge
+ * serves dist/ui over HTTP and plays the agent's WebSocket bridge
  * (ws-protocol.ts) in-process, answering getState and pushing
  * synthetic `connection` events. No daemon is involved.
  *
@@ -147,7 +147,7 @@ const SCROLL_THROUGH = `(async () => {
 })()`;
 
 async function main(): Promise<void> {
-  if (!fs.existsSync(path.join(RENDERER_DIR, 'index.html'))) throw new Error('no dist/renderer; run: npm run build:renderer');
+  if (!fs.existsSync(path.join(RENDERER_DIR, 'index.html'))) throw new Error('no dist/ui; run: npm run build:renderer');
   const t0 = Date.now() - N * 10;
   const rows = Array.from({ length: N }, (_, i) => record(N - i, t0)); // most recent first
   const figures: Record<string, number> = {};

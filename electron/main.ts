@@ -17,7 +17,7 @@ import { TrayIcon } from './tray-icon';
 
 /** The checkout or the packaged app: dist/electron/main.js sits two levels below it. */
 const ROOT = path.resolve(__dirname, '..', '..');
-const INDEX_HTML = path.join(ROOT, 'dist', 'renderer', 'index.html');
+const INDEX_HTML = path.join(ROOT, 'dist', 'ui', 'index.html');
 const PRELOAD = path.join(__dirname, 'preload.js');
 
 let host: DaemonHost | null = null;

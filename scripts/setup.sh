@@ -50,7 +50,7 @@ if [ ! -f "$addon" ] || [ -n "$(find daemon/native/src daemon/native/binding.gyp
 fi
 
 # The renderer (React, Vite): rebuild when a source is newer than the built page.
-page=dist/renderer/index.html
+page=dist/ui/index.html
 if [ ! -f "$page" ] || [ -n "$(find renderer daemon/src/control daemon/src/tls/connection-record.ts -newer "$page" -type f -print -quit)" ]; then
   say "building the renderer (vite)"
   npm run --silent build:renderer >/dev/null

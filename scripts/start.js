@@ -33,8 +33,8 @@ const problem = electronProblem();
 if (!problem) {
   say('starting the desktop app (Electron)');
   run(require('electron'), [root, ...args]);
-} else if (!fs.existsSync(path.join(root, 'dist', 'renderer', 'index.html'))) {
-  say(`${problem}, and the browser UI is not built (dist/renderer/index.html); running the daemon alone`);
+} else if (!fs.existsSync(path.join(root, 'dist', 'ui', 'index.html'))) {
+  say(`${problem}, and the browser UI is not built (dist/ui/index.html); running the daemon alone`);
   run(process.execPath, [cli, 'daemon', ...args]);
 } else {
   say(`${problem}; starting the browser UI instead: open the URL below`);

@@ -11,7 +11,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
 export const CHROMIUM = process.env.TLSPOOL_CHROMIUM ?? '/usr/bin/chromium';
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
-export const RENDERER_DIR = path.join(ROOT, 'dist', 'renderer');
+export const RENDERER_DIR = path.join(ROOT, 'dist', 'ui');
 export const SCREENSHOT_DIR = path.join(ROOT, 'test-results', 'screenshots');
 
 const ARGS = [

@@ -41,7 +41,7 @@ afterEach(async () => {
   dirs = [];
 });
 
-/** A renderer build stand-in: the server serves whatever dist/renderer holds; these tests are about the server. */
+/** A renderer build stand-in: the server serves whatever dist/ui holds; these tests are about the server. */
 function rendererDir(): string {
   const dir = tempDir('tlspool-renderer-');
   dirs.push(dir);

@@ -36,7 +36,7 @@ const spec = {
     ...poolHelp,
     'state-dir': 'state directory of a daemon started here (as for tlspool daemon)',
     'pkcs11-module': 'a PKCS #11 module for a daemon started here (repeatable)',
-    'renderer-dir': 'serve the UI from DIR (default: dist/renderer of this installation, made by npm run setup)',
+    'renderer-dir': 'serve the UI from DIR (default: dist/ui of this installation, made by npm run setup)',
   },
 } satisfies CommandSpec<typeof options>;
 
@@ -61,7 +61,7 @@ export async function ui(argv: string[]): Promise<number> {
   const agent = new DesktopAgent({ socket: host.config.socket, mode: host.mode });
   let web: WebUi;
   try {
-    web = await WebUi.start({ agent, rendererDir: v['renderer-dir'] ?? path.join(packageRoot(), 'dist', 'renderer'), port });
+    web = await WebUi.start({ agent, rendererDir: v['renderer-dir'] ?? path.join(packageRoot(), 'dist', 'ui'), port });
   } catch (e) {
     await host.stop();
     throw e;

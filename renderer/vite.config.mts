@@ -1,4 +1,4 @@
-// Vite for the renderer: root is this folder, output goes to dist/renderer.
+// Vite for the renderer: root is this folder, output goes to dist/ui.
 // base './' keeps asset URLs relative, so the page also loads from file:// in Electron.
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
@@ -11,7 +11,7 @@ export default defineConfig({
   base: './',
   plugins: [react()],
   build: {
-    outDir: fileURLToPath(new URL('../dist/renderer', import.meta.url)),
+    outDir: fileURLToPath(new URL('../dist/ui', import.meta.url)),
     emptyOutDir: true,
     // Everything as files under 'self': the CSP allows no data: or inline content.
     assetsInlineLimit: 0,
