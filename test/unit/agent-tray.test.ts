@@ -94,3 +94,19 @@ describe('tray menu', () => {
     assert.equal(trayTooltip(s), 'TLS Pool: 1 question waiting, 0 connections');
   });
 });
+
+describe('the agent\'s connection rows', () => {
+  test('live rows land in id order (most recent first), an update replaces its row, and the oldest fall off at the limit', async () => {
+    const { UiStore } = await import('../../daemon/src/agent/state');
+    const store = new UiStore('attached', 3);
+    const sent: number[] = [];
+    store.subscribe((e) => {
+      if (e.type === 'connection') sent.push(e.connection.id);
+    });
+    for (const id of [2, 5, 1, 4]) store.upsertConnection(connection(id, 'handshaking'));
+    assert.deepEqual(store.state.connections.map((c) => c.id), [5, 4, 2]);
+    store.upsertConnection(connection(4, 'established'));
+    assert.deepEqual(store.state.connections.map((c) => `${c.id}:${c.state}`), ['5:handshaking', '4:established', '2:handshaking']);
+    assert.deepEqual(sent, [2, 5, 1, 4, 4], 'every change is told to the UI');
+  });
+});

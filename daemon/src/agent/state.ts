@@ -81,10 +81,19 @@ export class UiStore {
   /** Adds the row, or replaces the one with its id; keeps the most recent `connectionLimit`. */
   upsertConnection(connection: ConnectionRecord): void {
     const rows = this.current.connections;
-    const at = rows.findIndex((c) => c.id === connection.id);
-    const next = at >= 0 ? rows.map((c, i) => (i === at ? connection : c)) : [connection, ...rows];
-    next.sort((a, b) => b.id - a.id);
-    this.current = { ...this.current, connections: next.slice(0, this.connectionLimit) };
+    // Rows are by id, descending: find the place by bisection, not by sorting (the log may hold 100,000).
+    let lo = 0;
+    let hi = rows.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (rows[mid]!.id > connection.id) lo = mid + 1;
+      else hi = mid;
+    }
+    const next = rows.slice();
+    if (rows[lo]?.id === connection.id) next[lo] = connection;
+    else next.splice(lo, 0, connection);
+    if (next.length > this.connectionLimit) next.length = this.connectionLimit;
+    this.current = { ...this.current, connections: next };
     this.emit({ type: 'connection', connection });
   }
 

@@ -25,7 +25,8 @@ export class ControlClient {
   private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly closeListeners = new Set<(error?: Error) => void>();
-  private buffered = '';
+  /** Text of the line being received, in the chunks it came in. */
+  private partial: string[] = [];
   private ended = false;
 
   private constructor(private readonly sock: net.Socket) {
@@ -88,12 +89,17 @@ export class ControlClient {
   }
 
   private receive(s: string): void {
-    this.buffered += s;
-    for (let nl = this.buffered.indexOf('\n'); nl >= 0; nl = this.buffered.indexOf('\n')) {
-      const line = this.buffered.slice(0, nl);
-      this.buffered = this.buffered.slice(nl + 1);
+    // Only the new text is searched: a long answer (100,000 connections is
+    // tens of MB) arrives in many chunks, and rescanning it all is quadratic.
+    let from = 0;
+    for (let nl = s.indexOf('\n'); nl >= 0; nl = s.indexOf('\n', from)) {
+      this.partial.push(s.slice(from, nl));
+      const line = this.partial.join('');
+      this.partial = [];
+      from = nl + 1;
       if (line.trim() !== '') this.dispatch(line);
     }
+    if (from < s.length) this.partial.push(s.slice(from));
   }
 
   private dispatch(line: string): void {

@@ -15,11 +15,12 @@ const options = {
   'state-dir': { type: 'string' },
   'pkcs11-module': { type: 'string', multiple: true },
   'renderer-dir': { type: 'string' },
+  'log-rows': { type: 'string' },
 } as const;
 
 const spec = {
   name: 'ui',
-  usage: 'ui --web [--port N] [--host-daemon|--attach] [--socket PATH] [--config FILE] [--renderer-dir DIR]',
+  usage: 'ui --web [--port N] [--host-daemon|--attach] [--socket PATH] [--config FILE] [--log-rows N] [--renderer-dir DIR]',
   summary:
     'Serve the TLS Pool desktop UI to a browser on 127.0.0.1, and be its agent: the PIN\n' +
     'entry program and approval agent of the pool. Prints one line on stdout: the URL to\n' +
@@ -37,6 +38,7 @@ const spec = {
     'state-dir': 'state directory of a daemon started here (as for tlspool daemon)',
     'pkcs11-module': 'a PKCS #11 module for a daemon started here (repeatable)',
     'renderer-dir': 'serve the UI from DIR (default: dist/ui of this installation, made by npm run setup)',
+    'log-rows': 'connections the page gets at once, most recent first (default 1000, at most 100000; older ones with "Load older")',
   },
 } satisfies CommandSpec<typeof options>;
 
@@ -51,6 +53,8 @@ export async function ui(argv: string[]): Promise<number> {
   if (v['host-daemon'] && v.attach) throw new UsageError('tlspool ui: --host-daemon and --attach exclude each other');
   const port = v.port === undefined ? 0 : Number(v.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`tlspool ui: --port must be 0..65535, not ${v.port}`);
+  const logRows = v['log-rows'] === undefined ? 1000 : Number(v['log-rows']);
+  if (!Number.isInteger(logRows) || logRows < 1 || logRows > 100_000) throw new UsageError(`tlspool ui: --log-rows must be 1..100000, not ${v['log-rows']}`);
   const choice: HostChoice = v['host-daemon'] ? 'host' : v.attach ? 'attach' : 'auto';
 
   const host = await hostOrAttach({
@@ -58,7 +62,7 @@ export async function ui(argv: string[]): Promise<number> {
     choice,
     pkcs11Modules: v['pkcs11-module'],
   });
-  const agent = new DesktopAgent({ socket: host.config.socket, mode: host.mode });
+  const agent = new DesktopAgent({ socket: host.config.socket, mode: host.mode, connectionLimit: logRows });
   let web: WebUi;
   try {
     web = await WebUi.start({ agent, rendererDir: v['renderer-dir'] ?? path.join(packageRoot(), 'dist', 'ui'), port });
