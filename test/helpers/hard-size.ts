@@ -32,7 +32,7 @@ export const HARD: HardSize = FULL
       loadClients: 1000,
       loadPerClient: 10,
       loadParallel: 50,
-      soakMs: 180_000,
+      soakMs: 240_000,
       crashConnections: 100,
     }
   : {
@@ -42,7 +42,7 @@ export const HARD: HardSize = FULL
       loadClients: 50,
       loadPerClient: 4,
       loadParallel: 25,
-      soakMs: 20_000,
+      soakMs: 40_000,
       crashConnections: 20,
     };
 
