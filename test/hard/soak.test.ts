@@ -25,8 +25,8 @@ const WARMUP = HARD.label === 'full' ? 0.25 : 0.5;
 /**
  * Allowed rise of the last third's mean RSS over the first third's. Measured
  * here: the RSS climbs for the first five to eight thousand connections
- * (V8 sizing its heap, the allocator its arenas) and then levels off, within
- * ±2% over the next ten thousand. The full run, past that point, allows
+ * (V8 sizing its heap, the allocator its arenas) and then levels off, rising
+ * by a few percent over the next ten thousand. The full run, past that point, allows
  * 10%; the CI run is still on the slope and allows 30%, which a leak of one
  * session's memory per connection (tens of kB) still exceeds.
  */
