@@ -37,7 +37,7 @@ export const HARD: HardSize = FULL
     }
   : {
       label: 'ci',
-      fuzzPackets: 30_000,
+      fuzzPackets: 50_000,
       fuzzBatch: 500,
       loadClients: 50,
       loadPerClient: 4,
