@@ -138,6 +138,9 @@ test(`${CLIENTS} clients × ${EACH} STARTTLS, 20% aborting: all answered, no fd 
       assert.ok((byState.closed ?? 0) >= results.filter((r) => r.kind === 'relayed').length * 2, 'every relayed connection was logged closed');
       assert.equal(byState.handshaking ?? 0, 0, 'no connection is left handshaking');
       assert.equal(byState.established ?? 0, 0, 'no connection is left established');
+      // The same log through the CLI, whose JSON (over a megabyte here) must reach a pipe whole.
+      const total = states.reduce((n, r) => n + r.n, 0);
+      assert.equal(pool.connections().length, Math.min(1000, total), 'tlspool connections --json lists the newest 1000 records');
     } finally {
       db.close();
     }
