@@ -2,8 +2,9 @@
  * Crash (hardening suite): `kill -9` of the daemon while it relays live
  * connections and has STARTTLS requests pending. Every application must see
  * EOF or an error on its plaintext stream or its pool connection; a daemon
- * restarted on the same socket and state directory must serve at once; the
- * state database must pass `PRAGMA integrity_check`.
+ * restarted on the same socket and state directory must serve at once and
+ * mark the connections the crash left established as closed; the state
+ * database must pass `PRAGMA integrity_check`.
  *
  * How long the applications took to notice is printed, not asserted (the
  * machine is shared and noisy); the bound on the wait only turns a hang into
@@ -40,7 +41,11 @@ function watchPlaintext(plain: Plaintext, what: string): Watched {
   return w;
 }
 
-test(`kill -9 with ${N} live connections: every application sees EOF or an error, a restarted daemon serves at once, the state database is intact`, guardMs(120_000, 300_000), async (t) => {
+function establishedRows(db: Database.Database): number {
+  return (db.prepare("SELECT count(*) AS n FROM connections WHERE state IN ('handshaking', 'established')").get() as { n: number }).n;
+}
+
+test(`kill -9 with ${N} live connections: every application sees EOF or an error, a restarted daemon serves at once and closes the orphaned log rows, the state database is intact`, guardMs(120_000, 300_000), async (t) => {
   const pki = getPki();
   const dir = tempDir('tlspool-crash-');
   const stateDir = path.join(dir, 'state');
@@ -128,10 +133,12 @@ test(`kill -9 with ${N} live connections: every application sees EOF or an error
     await waitFor('the daemon process to be gone', () => daemon.proc.exitCode !== null || daemon.proc.signalCode !== null);
     assert.equal(daemon.proc.signalCode, 'SIGKILL');
 
-    // The state database as the crash left it.
-    const db = new Database(path.join(stateDir, 'tlspool.db'));
+    // The state database as the crash left it: intact, with the killed connections still logged as established.
+    const dbPath = path.join(stateDir, 'tlspool.db');
+    const db = new Database(dbPath);
     try {
       assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
+      assert.equal(establishedRows(db), 2 * N, 'the crash left its live connections in the log');
     } finally {
       db.close();
     }
@@ -144,6 +151,15 @@ test(`kill -9 with ${N} live connections: every application sees EOF or an error
       try {
         assert.equal((await app.ping()).identity, TLSPOOL_IDENTITY_V1);
         t.diagnostic(`the restarted daemon answered PING ${Date.now() - restartAt} ms after it was started`);
+        const log = new Database(dbPath, { readonly: true });
+        try {
+          assert.equal(establishedRows(log), 0, 'the restarted daemon ended the connections the crash left established');
+          const ended = log.prepare("SELECT record FROM connections WHERE record LIKE '%stopped without closing%'").all() as Array<{ record: string }>;
+          assert.equal(ended.length, 2 * N);
+          assert.ok(ended.every((r) => (JSON.parse(r.record) as { state: string }).state === 'closed'));
+        } finally {
+          log.close();
+        }
         // Its identities and trust survived: a handshake through it works.
         const fd = await tcpConnect(listener.port);
         const peerFd = await listener.accept();
@@ -164,7 +180,7 @@ test(`kill -9 with ${N} live connections: every application sees EOF or an error
     } finally {
       assert.equal(await again.stop(), 0, `the restarted daemon exits cleanly:\n${again.logs().slice(-2000)}`);
     }
-    const after = new Database(path.join(stateDir, 'tlspool.db'), { readonly: true });
+    const after = new Database(dbPath, { readonly: true });
     try {
       assert.equal(after.pragma('integrity_check', { simple: true }), 'ok');
     } finally {
