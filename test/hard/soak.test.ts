@@ -1,6 +1,6 @@
 /**
  * Soak (hardening suite): steady STARTTLS traffic through one daemon for a
- * bounded time (CI: 40 s, half of it warm-up; full: four minutes), with the daemon's RSS
+ * bounded time (CI: 35 s, half of it warm-up; full: four minutes), with the daemon's RSS
  * and fd count sampled all along. After a warm-up, the mean of the last
  * third of the samples is compared with the mean of the first third: steady
  * growth fails the test. Afterwards the daemon must hold exactly the fds it

@@ -40,13 +40,13 @@ export const HARD: HardSize = FULL
     }
   : {
       label: 'ci',
-      fuzzPackets: 50_000,
+      fuzzPackets: 40_000,
       fuzzBatch: 500,
       loadClients: 50,
       loadPerClient: 4,
       loadParallel: 25,
       loadWarmupRounds: 4,
-      soakMs: 40_000,
+      soakMs: 35_000,
       crashConnections: 20,
     };
 
