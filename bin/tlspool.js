@@ -19,10 +19,16 @@ try {
   }
   throw e;
 }
+// Exit only once stdout has taken everything: into a pipe, process.stdout
+// writes asynchronously, and exiting at once cut long output (such as
+// `connections --json`) at 64 KiB boundaries.
+function exitAfterFlush(code) {
+  process.stdout.write('', () => process.exit(code));
+}
 cli.main(process.argv.slice(2)).then(
-  (code) => process.exit(code ?? 0),
+  (code) => exitAfterFlush(code ?? 0),
   (err) => {
     console.error(`tlspool: ${err && err.message ? err.message : String(err)}`);
-    process.exit(1);
+    exitAfterFlush(1);
   },
 );

@@ -3,7 +3,9 @@
  * `certtool` for certificates, since it can set any validity dates) in a
  * temporary directory: a CA, good server and client certificates, and the
  * bad ones (expired, not yet valid, self-signed, issued by another CA,
- * revoked) with a CRL. Every entry has its paths, its PEM text and its DER.
+ * revoked with a CRL, wrong key purpose, RSA-1024, SHA-1, issued by a
+ * CA:FALSE certificate, outside a name constraint, missing intermediate).
+ * Every entry has its paths, its PEM text and its DER.
  *
  *   const pki = getPki();              // made once per process, removed at exit
  *   pki.server.certPem, pki.server.keyPem, pki.ca.certPem, ...
@@ -59,6 +61,18 @@ export interface TestPki {
   readonly otherCaServer: Cert;
   /** Like server, issued by ca and listed in crlPem. */
   readonly revoked: Cert;
+  /** Like server, but its extended key usage allows TLS client use only. */
+  readonly clientAuthOnly: Cert;
+  /** Like server, but with an RSA-1024 key. */
+  readonly rsa1024: Cert;
+  /** Like server, but signed with ECDSA-SHA1. */
+  readonly sha1: Cert;
+  /** Like server, but issued by `notCa`, an end-entity certificate (CA:FALSE) of ca; chain: leaf, notCa. */
+  readonly issuedByNonCa: Cert;
+  /** Like server, but issued by an intermediate of ca permitted only dNSNames under allowed.example.test; chain: leaf, intermediate. */
+  readonly outsideNameConstraint: Cert;
+  /** Like server, issued by an intermediate of ca: chainPath holds leaf and intermediate; certPath alone is a broken chain. */
+  readonly intermediateServer: Cert;
   /** A CRL by ca revoking `revoked`. */
   readonly crlPem: string;
   readonly crlPath: string;
@@ -78,10 +92,14 @@ function pemToDer(pem: string): Buffer {
 
 interface Spec {
   name: string;
-  key: 'ec' | 'rsa';
+  key: 'ec' | 'rsa' | 'rsa1024';
   template: string;
   /** Issuer name, or undefined for self-signed. */
   issuer?: string;
+  /** Signature hash, when not certtool's default. */
+  hash?: 'SHA1';
+  /** Certificates to present after this one (intermediates), by name. */
+  chain?: string[];
 }
 
 function makeCert(dir: string, spec: Spec, issuers: Map<string, Cert>): Cert {
@@ -91,9 +109,11 @@ function makeCert(dir: string, spec: Spec, issuers: Map<string, Cert>): Cert {
   if (spec.key === 'ec') {
     run('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', keyPath], dir);
   } else {
-    run('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', keyPath], dir);
+    const bits = spec.key === 'rsa1024' ? '1024' : '2048';
+    run('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', `rsa_keygen_bits:${bits}`, '-out', keyPath], dir);
   }
   fs.writeFileSync(tmpl, spec.template);
+  const hash = spec.hash ? ['--hash', spec.hash] : [];
   if (spec.issuer === undefined) {
     run('certtool', ['--generate-self-signed', '--no-text', '--load-privkey', keyPath, '--template', tmpl, '--outfile', certPath], dir);
   } else {
@@ -108,6 +128,7 @@ function makeCert(dir: string, spec: Spec, issuers: Map<string, Cert>): Cert {
         '--load-ca-privkey', issuer.keyPath,
         '--template', tmpl,
         '--outfile', certPath,
+        ...hash,
       ],
       dir,
     );
@@ -116,7 +137,8 @@ function makeCert(dir: string, spec: Spec, issuers: Map<string, Cert>): Cert {
   const keyPem = fs.readFileSync(keyPath, 'utf8');
   const der = pemToDer(certPem);
   const chainPath = path.join(dir, `${spec.name}.chain.pem`);
-  fs.writeFileSync(chainPath, certPem);
+  const chainPem = certPem + (spec.chain ?? []).map((n) => issuers.get(n)!.certPem).join('');
+  fs.writeFileSync(chainPath, chainPem);
   return {
     name: spec.name,
     certPath,
@@ -124,7 +146,7 @@ function makeCert(dir: string, spec: Spec, issuers: Map<string, Cert>): Cert {
     certPem,
     keyPem,
     der,
-    chainPem: certPem,
+    chainPem,
     chainPath,
     sha256: crypto.createHash('sha256').update(der).digest('hex'),
   };
@@ -160,6 +182,25 @@ export function createPki(dir?: string): TestPki {
     { name: 'self-signed', key: 'ec', template: `cn = "${SERVER_NAME}"\n${SERVER_EXT}expiration_days = 365\n` },
     { name: 'other-ca-server', key: 'ec', issuer: 'other-ca', template: `cn = "${SERVER_NAME}"\n${SERVER_EXT}expiration_days = 365\n` },
     { name: 'revoked', key: 'ec', issuer: 'ca', template: `cn = "${SERVER_NAME}"\n${SERVER_EXT}expiration_days = 365\n` },
+    {
+      name: 'client-auth-only', key: 'ec', issuer: 'ca',
+      template: `cn = "${SERVER_NAME}"\ndns_name = "${SERVER_NAME}"\ntls_www_client\nsigning_key\nexpiration_days = 365\n`,
+    },
+    { name: 'rsa-1024', key: 'rsa1024', issuer: 'ca', template: `cn = "${SERVER_NAME}"\n${SERVER_EXT}encryption_key\nexpiration_days = 365\n` },
+    { name: 'sha1', key: 'ec', issuer: 'ca', hash: 'SHA1', template: `cn = "${SERVER_NAME}"\n${SERVER_EXT}expiration_days = 365\n` },
+    // An end-entity certificate (CA:FALSE) used as if it were an issuer.
+    { name: 'not-ca', key: 'ec', issuer: 'ca', template: 'cn = "Not A CA"\nsigning_key\ncert_signing_key\nexpiration_days = 365\n' },
+    { name: 'issued-by-non-ca', key: 'ec', issuer: 'not-ca', chain: ['not-ca'], template: `cn = "${SERVER_NAME}"\n${SERVER_EXT}expiration_days = 365\n` },
+    {
+      name: 'constrained-ca', key: 'ec', issuer: 'ca',
+      template: 'cn = "Constrained Intermediate"\nca\ncert_signing_key\nnc_permit_dns = "allowed.example.test"\nexpiration_days = 3650\n',
+    },
+    {
+      name: 'outside-name-constraint', key: 'ec', issuer: 'constrained-ca', chain: ['constrained-ca'],
+      template: `cn = "${SERVER_NAME}"\n${SERVER_EXT}expiration_days = 365\n`,
+    },
+    { name: 'intermediate', key: 'ec', issuer: 'ca', template: 'cn = "TLS Pool Test Intermediate"\nca\ncert_signing_key\nexpiration_days = 3650\n' },
+    { name: 'intermediate-server', key: 'ec', issuer: 'intermediate', chain: ['intermediate'], template: `cn = "${SERVER_NAME}"\n${SERVER_EXT}expiration_days = 365\n` },
   ];
   for (const spec of specs) certs.set(spec.name, makeCert(root, spec, certs));
 
@@ -199,6 +240,12 @@ export function createPki(dir?: string): TestPki {
     selfSigned: certs.get('self-signed')!,
     otherCaServer: certs.get('other-ca-server')!,
     revoked: certs.get('revoked')!,
+    clientAuthOnly: certs.get('client-auth-only')!,
+    rsa1024: certs.get('rsa-1024')!,
+    sha1: certs.get('sha1')!,
+    issuedByNonCa: certs.get('issued-by-non-ca')!,
+    outsideNameConstraint: certs.get('outside-name-constraint')!,
+    intermediateServer: certs.get('intermediate-server')!,
     crlPem: fs.readFileSync(crlPath, 'utf8'),
     crlPath,
     cleanup,

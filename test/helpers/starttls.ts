@@ -27,7 +27,7 @@ export const HANG_GUARD_MS = 20000;
 
 /** Run `tlspool ARGS --state-dir D`; returns stdout, throws with stderr on failure. */
 export function tlspoolCli(stateDir: string, args: string[]): string {
-  const r = spawnSync(process.execPath, [CLI, ...args, '--state-dir', stateDir], { encoding: 'utf8', timeout: 30000 });
+  const r = spawnSync(process.execPath, [CLI, ...args, '--state-dir', stateDir], { encoding: 'utf8', timeout: 30000, maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`tlspool ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
   return r.stdout;
 }

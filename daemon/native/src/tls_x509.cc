@@ -160,7 +160,10 @@ Napi::Value VerifyChain(const Napi::CallbackInfo& info) {
     vdata.push_back({GNUTLS_DT_RFC822NAME, reinterpret_cast<unsigned char*>(const_cast<char*>(email.c_str())), 0});
   }
 
-  unsigned flags = 0;
+  // The MEDIUM profile (112-bit security) refuses RSA and DSA keys under
+  // 2048 bits and weak signature hashes anywhere in the chain: without a
+  // profile GnuTLS accepts an RSA-1024 key.
+  unsigned flags = GNUTLS_PROFILE_TO_VFLAGS(GNUTLS_PROFILE_MEDIUM);
   if (hasAt) flags |= GNUTLS_VERIFY_DISABLE_TIME_CHECKS | GNUTLS_VERIFY_DISABLE_TRUSTED_TIME_CHECKS;
   unsigned status = 0;
   int ret = gnutls_x509_trust_list_verify_crt2(tl, list.crts.data(), static_cast<unsigned>(list.crts.size()),
@@ -277,6 +280,20 @@ Napi::Value CertInfo(const Napi::CallbackInfo& info) {
   unsigned ca = 0;
   int bc = gnutls_x509_crt_get_basic_constraints(crt, nullptr, &ca, nullptr);
   o.Set("isCA", Napi::Boolean::New(env, bc >= 0 && ca != 0));
+
+  // Key and signature algorithms, so that a refusal can say which is weak.
+  unsigned bits = 0;
+  int pk = gnutls_x509_crt_get_pk_algorithm(crt, &bits);
+  if (pk >= 0) {
+    const char* pkName = gnutls_pk_algorithm_get_name(static_cast<gnutls_pk_algorithm_t>(pk));
+    o.Set("keyAlgorithm", Napi::String::New(env, pkName ? pkName : "unknown"));
+    o.Set("keyBits", Napi::Number::New(env, bits));
+  }
+  int sig = gnutls_x509_crt_get_signature_algorithm(crt);
+  if (sig >= 0) {
+    const char* sigName = gnutls_sign_get_name(static_cast<gnutls_sign_algorithm_t>(sig));
+    o.Set("signatureAlgorithm", Napi::String::New(env, sigName ? sigName : "unknown"));
+  }
   return o;
 }
 

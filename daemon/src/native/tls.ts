@@ -698,6 +698,11 @@ export interface CertInfo {
   /** Self-issued (issuer = subject, matching key identifiers). */
   selfSigned: boolean;
   isCA: boolean;
+  /** GnuTLS's name of the public key algorithm ('RSA', 'EC/ECDSA', …) and its size in bits. */
+  keyAlgorithm?: string;
+  keyBits?: number;
+  /** GnuTLS's name of the algorithm the issuer signed with ('ECDSA-SHA256', 'RSA-SHA1', …). */
+  signatureAlgorithm?: string;
 }
 
 /** Parse one DER certificate. Throws (code EINVAL) if it is not one. */

@@ -30,6 +30,7 @@ export class ConnectionLog {
     );
     this.prune = db.prepare('DELETE FROM connections WHERE id <= ?');
     this.nextId = (row.id ?? 0) + 1;
+    endOrphans(db);
   }
 
   open(init: Pick<ConnectionRecord, 'role' | 'transport' | 'requester' | 'localid' | 'remoteid'>): ConnectionRecord {
@@ -109,4 +110,19 @@ export class ConnectionLog {
 export function recentConnections(db: Db, limit: number): ConnectionRecord[] {
   const rows = db.prepare('SELECT record FROM connections ORDER BY id DESC LIMIT ?').all(limit) as Array<{ record: string }>;
   return rows.map((r) => JSON.parse(r.record) as ConnectionRecord);
+}
+
+/**
+ * Rows a daemon left established (or handshaking) when it was killed: none
+ * of those connections outlived it, so the log must not show them live. (A
+ * second daemon that then fails to take the socket from a live one ends the
+ * live one's rows too; that one rewrites each row when the connection ends.)
+ */
+function endOrphans(db: Db): void {
+  const ended = "CASE state WHEN 'handshaking' THEN 'failed' ELSE 'closed' END";
+  db.prepare(
+    `UPDATE connections SET state = ${ended},
+       record = json_set(record, '$.state', ${ended}, '$.endReason', 'the daemon stopped without closing it')
+     WHERE state IN ('handshaking', 'established')`,
+  ).run();
 }

@@ -83,7 +83,7 @@ export class Validator {
     if (!result.ok) {
       // A fresh refusal replaces what the cache said about this chain.
       this.cache.delete(key);
-      return explain(result.status, result.message, who, leaf, peerRole);
+      return explain(result.status, result.message, who, chainDer, peerRole);
     }
 
     const names = { dns: leaf.dnsNames, email: leaf.rfc822Names, cn: leaf.commonName };
@@ -119,14 +119,13 @@ function refuse(code: ErrnoName, message: string, alert: RejectAlert): Refusal {
   return { ok: false, code, message, alert };
 }
 
+/** Key sizes below this (RSA, DSA) fail GnuTLS's MEDIUM verification profile, which the native verifier uses. */
+const MIN_RSA_BITS = 2048;
+
 /** The documented errno for each way a chain fails (docs/errors.md). */
-function explain(
-  status: string[],
-  gnutlsMessage: string,
-  who: string,
-  leaf: ReturnType<typeof certInfo>,
-  peerRole: string,
-): Refusal {
+function explain(status: string[], gnutlsMessage: string, who: string, chainDer: Buffer[], peerRole: string): Refusal {
+  // Messages stay short: the ERROR packet carries 127 bytes, after the "TLS handshake failed: " prefix.
+  const leaf = certInfo(chainDer[0]);
   const subject = `the ${peerRole} certificate for ${who}`;
   const has = (s: string) => status.includes(s);
   if (has('REVOKED')) return refuse('EKEYREVOKED', `${subject} has been revoked`, 'certificate_revoked');
@@ -135,12 +134,33 @@ function explain(
     return refuse('EKEYREJECTED', `${subject} is not valid before ${leaf.notBefore.toISOString()}`, 'certificate_expired');
   }
   if (has('SIGNER_NOT_FOUND')) {
+    // A chain whose intermediate the peer left out ends here too: that intermediate is the unknown CA named.
     return leaf.selfSigned
       ? refuse('EACCES', `${subject} is self-signed and not trusted`, 'unknown_ca')
       : refuse('EACCES', `${subject} is issued by an unknown CA (${leaf.issuer})`, 'unknown_ca');
   }
-  if (has('SIGNER_NOT_CA')) return refuse('EACCES', `${subject} is signed by an issuer that is not a CA`, 'bad_certificate');
-  if (has('INSECURE_ALGORITHM')) return refuse('EACCES', `${subject} is signed with an insecure algorithm`, 'bad_certificate');
+  if (has('SIGNER_NOT_CA')) return refuse('EACCES', `${subject} is signed by an issuer that is not a CA (CA:FALSE)`, 'bad_certificate');
+  if (has('SIGNER_CONSTRAINTS_FAILURE')) {
+    return refuse('EACCES', `${subject} violates its issuer's name constraints or path length`, 'bad_certificate');
+  }
+  if (has('INSECURE_ALGORITHM')) return refuse('EACCES', `${subject} ${weakness(chainDer)}`, 'bad_certificate');
   if (has('PURPOSE_MISMATCH')) return refuse('EACCES', `${subject} is not for TLS ${peerRole} use (extended key usage)`, 'unsupported_certificate');
   return refuse('EACCES', `${subject} is not valid: ${gnutlsMessage || status.join(', ')}`, 'bad_certificate');
+}
+
+/** Which certificate of the chain is weak, and how: a short key or a broken signature hash. */
+function weakness(chainDer: Buffer[]): string {
+  for (const [i, der] of chainDer.entries()) {
+    const c = certInfo(der);
+    const keyAlg = c.keyAlgorithm ?? '';
+    if ((keyAlg.startsWith('RSA') || keyAlg === 'DSA') && (c.keyBits ?? 0) < MIN_RSA_BITS) {
+      const whose = i === 0 ? 'has' : 'has an issuer with';
+      return `${whose} a ${c.keyBits}-bit ${keyAlg} key, too weak (at least ${MIN_RSA_BITS} bits)`;
+    }
+    if (/SHA1|MD5|MD2/i.test(c.signatureAlgorithm ?? '')) {
+      const whose = i === 0 ? 'is' : 'has an issuer';
+      return `${whose} signed with ${c.signatureAlgorithm}, an insecure algorithm`;
+    }
+  }
+  return 'uses an insecure algorithm (key size or signature)';
 }
