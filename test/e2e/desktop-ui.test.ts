@@ -8,7 +8,7 @@
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
-import { PoolClient, PoolError } from '../../daemon/src/client/pool-client';
+import { PoolClient, PoolError, type StartTlsResult } from '../../daemon/src/client/pool-client';
 import { collectPageErrors, launchBrowser, screenshot, type BrowserSession } from '../helpers/browser';
 import { connectControl } from '../helpers/control';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
@@ -60,13 +60,21 @@ async function revServer(): Promise<Peer> {
   return later(await startRevServer());
 }
 
-/** STARTTLS_CLIENT to the s_server on `port`; without `localid` the pool proposes one (accepted as is). */
-async function startTls(pool: { client(): PoolClient } | PoolClient, port: number, localid?: string) {
+/**
+ * STARTTLS_CLIENT to the s_server on `port`; without `localid` the pool
+ * proposes one (accepted as is). The promise is awaited or asserted on
+ * later; until then a refusal is not an unhandled rejection.
+ */
+function startTls(pool: { client(): PoolClient } | PoolClient, port: number, localid?: string): Promise<StartTlsResult> {
   const client = pool instanceof PoolClient ? pool : pool.client();
-  const fd = await connectFd(port);
-  const done = client.starttls({ role: 'client', fd, localid, remoteid: SERVER_NAME });
-  done.finally(() => fd.close()).catch(() => {});
-  // Awaited (or asserted on) later; until then a refusal is not an unhandled rejection.
+  const done = (async () => {
+    const fd = await connectFd(port);
+    try {
+      return await client.starttls({ role: 'client', fd, localid, remoteid: SERVER_NAME });
+    } finally {
+      fd.close();
+    }
+  })();
   done.catch(() => {});
   return done;
 }
@@ -235,8 +243,7 @@ describe('desktop UI in Chromium, through tlspool ui --web', () => {
 
       await control.call('settings.set', { approvalTimeout: 60 });
       const app = PoolClient.connect(pool.daemon.socket);
-      const withdrawn = startTls(app, (await revServer()).port);
-      withdrawn.catch(() => {});
+      void startTls(app, (await revServer()).port);
       await dialog.waitFor(SHOWN);
       app.close();
       await dialog.waitFor(GONE);
