@@ -15,7 +15,7 @@ import { startDaemon, type TestDaemon } from '../helpers/daemon';
 import type { Peer } from '../helpers/peers';
 import { CLIENT_EMAIL, getPki, SERVER_NAME } from '../helpers/pki';
 import { startPool, type Pool } from '../helpers/starttls';
-import { connectFd, PIN, startRevServer, startTokenPool, talk, TOKEN, type TokenPool } from '../helpers/token-pool';
+import { connectFd, PIN, startRevServer, startTokenPool, talk, TOKEN } from '../helpers/token-pool';
 import { startWebUi, type WebUi } from '../helpers/web-ui';
 
 const GUARD = { timeout: 120_000 };
@@ -89,21 +89,25 @@ async function approve(page: Page, remember: 'Once' | 'Until restart' | 'Forever
   await dialog.waitFor(GONE);
 }
 
-function tokenPoolFor(p: TokenPool): TokenPool {
-  cleanups.push(() => p.stop());
-  return p;
+/**
+ * A daemon with alice's key on a locked token, the UI open on it, and
+ * alice's STARTTLS to an s_server under way: its disclosure approved, so the
+ * "Enter PIN" dialog is up.
+ */
+async function pinAsked() {
+  const pool = await startTokenPool();
+  cleanups.push(() => pool.stop());
+  const { page, errors } = await openUi(pool.daemon.socket);
+  const handshake = startTls(pool, (await revServer()).port, CLIENT_EMAIL);
+  await approve(page);
+  const dialog = page.getByRole('dialog', { name: 'Enter PIN' });
+  await dialog.waitFor(SHOWN);
+  return { pool, page, errors, handshake, dialog };
 }
 
 describe('desktop UI in Chromium, through tlspool ui --web', () => {
   test('a key on a locked token: "Enter PIN" shows the token, the PIN unlocks it, the handshake completes and shows in "Connections" with its cipher', GUARD, async () => {
-    const pool = tokenPoolFor(await startTokenPool());
-    const { page } = await openUi(pool.daemon.socket);
-    const srv = await revServer();
-    const handshake = startTls(pool, srv.port, CLIENT_EMAIL);
-    await approve(page);
-
-    const dialog = page.getByRole('dialog', { name: 'Enter PIN' });
-    await dialog.waitFor(SHOWN);
+    const { pool, page, handshake, dialog } = await pinAsked();
     const text = await dialog.innerText();
     assert.match(text, new RegExp(`\\b${TOKEN}\\b`), 'the token label');
     assert.match(text, /SoftHSM project/);
@@ -127,15 +131,8 @@ describe('desktop UI in Chromium, through tlspool ui --web', () => {
   });
 
   test('a wrong PIN brings "Enter PIN" back with attempt 2 and a warning; the right one then completes', GUARD, async () => {
-    const pool = tokenPoolFor(await startTokenPool());
-    const { page, errors } = await openUi(pool.daemon.socket);
-    const srv = await revServer();
-    const handshake = startTls(pool, srv.port, CLIENT_EMAIL);
-    await approve(page);
-
-    const dialog = page.getByRole('dialog', { name: 'Enter PIN' });
+    const { page, errors, handshake, dialog } = await pinAsked();
     const field = dialog.getByLabel('PIN', { exact: true });
-    await dialog.waitFor(SHOWN);
     await field.fill('00000000');
     await dialog.getByRole('button', { name: 'Unlock' }).click();
     const warning = dialog.getByRole('alert').filter({ hasText: /attempt 2/ });
@@ -157,13 +154,7 @@ describe('desktop UI in Chromium, through tlspool ui --web', () => {
   });
 
   test('"Cancel" fails the application\'s STARTTLS with ECANCELED, and the UI says why', GUARD, async () => {
-    const pool = tokenPoolFor(await startTokenPool());
-    const { page } = await openUi(pool.daemon.socket);
-    const srv = await revServer();
-    const handshake = startTls(pool, srv.port, CLIENT_EMAIL);
-    await approve(page);
-    const dialog = page.getByRole('dialog', { name: 'Enter PIN' });
-    await dialog.waitFor(SHOWN);
+    const { page, handshake, dialog } = await pinAsked();
     await dialog.getByRole('button', { name: 'Cancel' }).click();
 
     await assert.rejects(handshake, (e: unknown) => e instanceof PoolError && e.code === 'ECANCELED');

@@ -7,7 +7,7 @@
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import { launchBrowser, RENDERER_DIR, collectPageErrors, type BrowserSession } from '../helpers/browser';
+import { launchBrowser, RENDERER_DIR, collectPageErrors, screenshot, type BrowserSession } from '../helpers/browser';
 import { connectControl } from '../helpers/control';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
 import { startWebUi, type WebUi } from '../helpers/web-ui';
@@ -43,6 +43,7 @@ describe('the renderer in Chromium against the real daemon', () => {
     // A reload works from the token kept for this tab.
     await page.reload();
     await status.getByText('Daemon up').waitFor();
+    await screenshot(page, 'renderer-about');
     assert.deepEqual(errors, []);
   });
 
@@ -58,6 +59,7 @@ describe('the renderer in Chromium against the real daemon', () => {
     await page.getByLabel('Default disclosure').selectOption('allow');
     await page.getByRole('button', { name: 'Save' }).click();
     await page.getByRole('status').getByText('Settings saved').waitFor();
+    await screenshot(page, 'renderer-settings-saved');
     const control = await connectControl(daemon);
     try {
       const s = await control.call('settings.get', {});

@@ -19,7 +19,7 @@ import { adoptFd, type OwnedFd } from '../../daemon/src/native/ipc';
 import { tlsPollFd } from '../../daemon/src/native/tls';
 import type { ConnectionRecord } from '../../daemon/src/tls/connection-record';
 import { CLI, startDaemon, tempDir, type TestDaemon } from './daemon';
-import type { Cert } from './pki';
+import { CLIENT_EMAIL, type Cert, getPki, SERVER_NAME } from './pki';
 import { waitFor } from './wait';
 
 /** Bound for waits that only guard against hangs. */
@@ -76,6 +76,22 @@ export async function startPool(opts: PoolOptions = {}): Promise<Pool> {
       assert.equal(code, 0, `the daemon exited with ${code}:\n${daemon.logs()}`);
     },
   };
+}
+
+/**
+ * The pool most STARTTLS tests use: server.example.test (the default
+ * identity, proposed first) and alice@example.test, trusting the test CA.
+ */
+export function startExamplePool(tls?: PoolOptions['tls']): Promise<Pool> {
+  const pki = getPki();
+  return startPool({
+    identities: [
+      [SERVER_NAME, pki.server],
+      [CLIENT_EMAIL, pki.client],
+    ],
+    trust: [pki.ca],
+    tls,
+  });
 }
 
 /** The ERROR a promise rejects with (fails the test if it resolves). */

@@ -17,8 +17,8 @@ import { startDaemon, tempDir } from '../helpers/daemon';
 import type { Peer } from '../helpers/peers';
 import { SOFTHSM_MODULE } from '../helpers/softhsm';
 import { connectFd, PIN, pinProgram, startRevServer, startTokenPool, talk, TOKEN, type TokenPool } from '../helpers/token-pool';
-import { CLIENT_EMAIL, getPki, SERVER_NAME, type TestPki } from '../helpers/pki';
-import { Plaintext, type Pool, poolToPool, startPool, TcpListener } from '../helpers/starttls';
+import { CLIENT_EMAIL, SERVER_NAME } from '../helpers/pki';
+import { Plaintext, type Pool, poolToPool, startExamplePool, TcpListener } from '../helpers/starttls';
 import { waitFor, waitForValue } from '../helpers/wait';
 
 /** The ControlError a call rejects with. */
@@ -33,20 +33,12 @@ async function refusal(p: Promise<unknown>): Promise<ControlError> {
 }
 
 describe('control socket', () => {
-  let pki: TestPki;
   let pool: Pool;
   let listener: TcpListener;
   let control: ControlClient;
 
   before(async () => {
-    pki = getPki();
-    pool = await startPool({
-      identities: [
-        [SERVER_NAME, pki.server],
-        [CLIENT_EMAIL, pki.client],
-      ],
-      trust: [pki.ca],
-    });
+    pool = await startExamplePool();
     listener = await TcpListener.open();
     control = await connectControl(pool.daemon);
   });

@@ -16,7 +16,7 @@ import { collect, connectControl, waitForItem } from '../helpers/control';
 import { CLI } from '../helpers/daemon';
 import { startOpensslClient, startOpensslServer, type Peer } from '../helpers/peers';
 import { CLIENT_EMAIL, getPki, SERVER_NAME, type TestPki } from '../helpers/pki';
-import { Plaintext, type Pool, rejection, startPool, TcpListener, tcpConnect } from '../helpers/starttls';
+import { Plaintext, type Pool, rejection, startExamplePool, TcpListener, tcpConnect } from '../helpers/starttls';
 
 describe('disclosure approval', () => {
   let pki: TestPki;
@@ -28,13 +28,7 @@ describe('disclosure approval', () => {
   before(async () => {
     pki = getPki();
     // server.example.test is the default identity: the one proposed first.
-    pool = await startPool({
-      identities: [
-        [SERVER_NAME, pki.server],
-        [CLIENT_EMAIL, pki.client],
-      ],
-      trust: [pki.ca],
-    });
+    pool = await startExamplePool();
     control = await connectControl(pool.daemon);
   });
   after(async () => {

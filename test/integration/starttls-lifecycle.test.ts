@@ -11,7 +11,7 @@ import { PoolClient } from '../../daemon/src/client/pool-client';
 import { Errno, IpProto, StartTlsFlag } from '../../daemon/src/protocol';
 import { freePort, startGnutlsServer, startOpensslClient, type Peer } from '../helpers/peers';
 import { CLIENT_EMAIL, getPki, SERVER_NAME, type TestPki } from '../helpers/pki';
-import { Plaintext, type Pool, poolToPool, rejection, startPool, TcpListener, tcpConnect, udpConnect } from '../helpers/starttls';
+import { Plaintext, type Pool, poolToPool, rejection, startExamplePool, startPool, TcpListener, tcpConnect, udpConnect } from '../helpers/starttls';
 import { waitFor, waitForValue } from '../helpers/wait';
 
 /** A TCP server that does `onData` with what a client sends; it keeps its sockets until close(). */
@@ -43,14 +43,7 @@ describe('STARTTLS lifecycle', () => {
 
   before(async () => {
     pki = getPki();
-    pool = await startPool({
-      identities: [
-        [SERVER_NAME, pki.server],
-        [CLIENT_EMAIL, pki.client],
-      ],
-      trust: [pki.ca],
-      tls: { handshake_timeout: 1 },
-    });
+    pool = await startExamplePool({ handshake_timeout: 1 });
     listener = await TcpListener.open();
     fdsAtStart = pool.daemon.fdCount();
   });

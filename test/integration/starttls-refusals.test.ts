@@ -13,7 +13,7 @@ import { startGnutlsClient, startOpensslClient, startOpensslServer, type Peer } 
 import { type Cert, CLIENT_EMAIL, getPki, SERVER_NAME, type TestPki } from '../helpers/pki';
 import type { OwnedFd } from '../../daemon/src/native/ipc';
 import { waitFor } from '../helpers/wait';
-import { Plaintext, type Pool, rejection, startPool, TcpListener, tcpConnect } from '../helpers/starttls';
+import { Plaintext, type Pool, rejection, startExamplePool, startPool, TcpListener, tcpConnect } from '../helpers/starttls';
 
 describe('STARTTLS refusals', () => {
   let pki: TestPki;
@@ -23,14 +23,7 @@ describe('STARTTLS refusals', () => {
 
   before(async () => {
     pki = getPki();
-    pool = await startPool({
-      identities: [
-        [SERVER_NAME, pki.server],
-        [CLIENT_EMAIL, pki.client],
-      ],
-      trust: [pki.ca],
-      tls: { crl_files: [pki.crlPath] },
-    });
+    pool = await startExamplePool({ crl_files: [pki.crlPath] });
     listener = await TcpListener.open();
   });
   after(async () => {
