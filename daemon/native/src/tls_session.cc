@@ -1,4 +1,6 @@
 #include "tls_session.h"
+#include "tls_session_impl.h"
+#include "tls_resumption.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -29,11 +31,6 @@ namespace {
 // A session thread needs little stack: GnuTLS keeps its state on the heap
 // and the relay buffers are heap-allocated.
 constexpr size_t kThreadStack = 256 * 1024;
-constexpr int64_t kDefaultHandshakeMs = 60 * 1000;
-// Largest plaintext we read from the application for one record.
-constexpr size_t kTlsChunk = 16384;
-// Datagram buffers (DTLS): large enough for any record and any datagram.
-constexpr size_t kDgramBuf = 65536;
 // How long to try to get a final alert out of a failing session.
 constexpr int kAlertTries = 10;
 constexpr int kAlertWaitMs = 50;
@@ -114,115 +111,6 @@ thread_local Session* t_current = nullptr;
 
 // ---------------------------------------------------------------------------
 
-class Session : public std::enable_shared_from_this<Session> {
- public:
-  explicit Session(napi_env env) : env_(env) {}
-  ~Session() {
-    ReleaseResources();
-    CloseWake();
-  }
-
-  // JavaScript thread: parse options, dup the socket, prepare GnuTLS.
-  // Returns false with a pending JavaScript exception.
-  bool Setup(Napi::Env env, Napi::Object opts);
-  // JavaScript thread: create the threadsafe function and start the thread.
-  bool Launch(Napi::Env env, Napi::Function dispatch);
-
-  // Any thread.
-  void Abort();
-  uint64_t bytesIn() const { return bytesIn_.load(); }
-  uint64_t bytesOut() const { return bytesOut_.load(); }
-  napi_env env() const { return env_; }
-  bool aborted() const { return aborted_.load(); }
-
-  // Completes a request (from the JavaScript thread or on teardown).
-  static void Complete(const std::shared_ptr<Pending>& p, Reply reply);
-  // Session thread: ask JavaScript and wait (see AskJavaScript).
-  Reply Ask(const std::string& type, std::function<void(Napi::Env, Napi::Object)> fill,
-            std::function<void(Napi::Value, Reply*)> parse);
-
-  std::mutex waitMu_;
-  std::condition_variable waitCv_;
-
- private:
-  static void* ThreadMain(void* arg);
-  static void CallJs(napi_env env, napi_value jsCb, void* context, void* data);
-  static void OnTsfnFinalize(napi_env env, void* data, void* hint);
-
-  // Session thread.
-  void Run();
-  int Handshake(Failure* f);
-  void DescribeFailure(int code, Failure* f);
-  bool WaitIo(short events, int64_t* budgetMs, Failure* f);
-  void SendAlert(gnutls_alert_description_t desc);
-  void LingerClose();
-  bool CheckPeerPostHandshake(Failure* f);
-  void CloseWake();
-  void Relay();
-  bool Post(std::unique_ptr<Event> ev);
-  void Finish();
-  void ReleaseResources();
-
-  // GnuTLS callbacks (session thread).
-  static int RetrieveCert(gnutls_session_t gs, const gnutls_datum_t* reqCaRdn, int nreqs,
-                          const gnutls_pk_algorithm_t* pkAlgos, int pkAlgosLength, gnutls_pcert_st** pcert,
-                          unsigned int* pcertLength, gnutls_privkey_t* privkey);
-  static int VerifyCb(gnutls_session_t gs);
-  static ssize_t Pull(gnutls_transport_ptr_t p, void* buf, size_t n);
-  static ssize_t VecPush(gnutls_transport_ptr_t p, const giovec_t* iov, int iovcnt);
-  static int PullTimeout(gnutls_transport_ptr_t p, unsigned int ms);
-
-  int AskVerify();
-  std::string ReceivedServerName();
-  DerChain PeerChain();
-
-  napi_env env_;
-
-  // Options.
-  bool client_ = true;
-  bool dtls_ = false;
-  bool hasServerName_ = false;
-  std::string serverName_;
-  gnutls_certificate_request_t certReq_ = GNUTLS_CERT_IGNORE;
-  bool anonymous_ = false;
-  int64_t budgetMs_ = kDefaultHandshakeMs;  // <= 0: no limit
-  unsigned mtu_ = 0;
-
-  // Descriptors, all owned (closed exactly once by ReleaseResources).
-  int tlsFd_ = -1;
-  int wakeFd_ = -1;
-  int plainFd_ = -1;
-
-  // GnuTLS objects.
-  gnutls_session_t gs_ = nullptr;
-  gnutls_certificate_credentials_t certCred_ = nullptr;
-  gnutls_anon_client_credentials_t anonCli_ = nullptr;
-  gnutls_anon_server_credentials_t anonSrv_ = nullptr;
-
-  // The bridge to JavaScript.
-  std::mutex mu_;
-  // Guards wakeFd_ between Abort() (any thread) and Finish() closing it.
-  std::mutex wakeMu_;
-  napi_threadsafe_function tsfn_ = nullptr;
-  bool tsfnGone_ = false;      // finalized: never touch tsfn_ again
-  bool tsfnReleased_ = false;  // released by the session thread
-  bool registered_ = false;
-
-  std::atomic<bool> aborted_{false};
-  std::atomic<uint64_t> bytesIn_{0};
-  std::atomic<uint64_t> bytesOut_{0};
-
-  // Handshake state (session thread only).
-  bool credsAsked_ = false;
-  std::shared_ptr<Credentials> localCreds_;
-  bool verifyAsked_ = false;
-  bool peerChainEmpty_ = true;
-  Failure cbFailure_;  // set by a callback that failed the handshake
-  std::string rejectAlert_;
-  bool alertSent_ = false;
-  int lastErrno_ = 0;
-  bool transportEof_ = false;  // recv() returned 0: the peer closed its sending side
-};
 
 // ---------------------------------------------------------------------------
 // Events
@@ -267,39 +155,6 @@ class RequestEvent : public Event {
   std::function<void(Napi::Value, Reply*)> parse_;
 };
 
-class FailedEvent : public Event {
- public:
-  explicit FailedEvent(Failure f, const char* type = "failed") : f_(std::move(f)), type_(type) {}
-  void Deliver(Napi::Env env, Napi::Function dispatch) override {
-    Napi::Object ev = Napi::Object::New(env);
-    ev.Set("type", Napi::String::New(env, type_));
-    Fill(env, ev, f_);
-    dispatch.Call({ev});
-  }
-  static void Fill(Napi::Env env, Napi::Object ev, const Failure& f) {
-    ev.Set("kind", Napi::String::New(env, f.kind));
-    ev.Set("message", Napi::String::New(env, f.message));
-    if (f.gnutlsCode != 0) {
-      ev.Set("gnutlsCode", Napi::Number::New(env, f.gnutlsCode));
-      ev.Set("gnutls", Napi::String::New(env, GnutlsErrorName(f.gnutlsCode)));
-    }
-    if (f.sysErrno != 0) ev.Set("sysErrno", Napi::Number::New(env, f.sysErrno));
-    if (!f.alert.empty()) {
-      ev.Set("alert", Napi::String::New(env, f.alert));
-      ev.Set("alertCode", Napi::Number::New(env, f.alertCode));
-    }
-    if (f.policyErrno != 0) ev.Set("policyErrno", Napi::Number::New(env, f.policyErrno));
-    if (f.noLocalCredentials) ev.Set("noLocalCredentials", Napi::Boolean::New(env, true));
-    if (f.certRequested) {
-      ev.Set("certificateRequested", Napi::Boolean::New(env, true));
-      ev.Set("certificatePresented", Napi::Boolean::New(env, f.certPresented));
-    }
-  }
-
- private:
-  Failure f_;
-  const char* type_;
-};
 
 struct EstablishedInfo {
   int appFd = -1;
@@ -307,6 +162,7 @@ struct EstablishedInfo {
   bool hasServerName = false;
   DerChain peerChain;
   unsigned dataMtu = 0;
+  bool resumed = false;
 };
 
 class EstablishedEvent : public Event {
@@ -323,6 +179,7 @@ class EstablishedEvent : public Event {
     if (info_.hasServerName) ev.Set("serverName", Napi::String::New(env, info_.serverName));
     ev.Set("peerChainDer", DerChainToJs(env, info_.peerChain));
     if (info_.dataMtu) ev.Set("mtu", Napi::Number::New(env, info_.dataMtu));
+    ev.Set("resumed", Napi::Boolean::New(env, info_.resumed));
     dispatch.Call({ev});
   }
 
@@ -330,32 +187,6 @@ class EstablishedEvent : public Event {
   EstablishedInfo info_;
 };
 
-struct EndInfo {
-  std::string reason;  // closed | peer-closed | error | aborted
-  Failure failure;     // for 'error'
-  bool truncated = false;
-  uint64_t bytesIn = 0, bytesOut = 0;
-  uint64_t dropped = 0;
-};
-
-class EndEvent : public Event {
- public:
-  explicit EndEvent(EndInfo info) : info_(std::move(info)) {}
-  void Deliver(Napi::Env env, Napi::Function dispatch) override {
-    Napi::Object ev = Napi::Object::New(env);
-    ev.Set("type", Napi::String::New(env, "end"));
-    if (!info_.failure.empty()) FailedEvent::Fill(env, ev, info_.failure);
-    ev.Set("reason", Napi::String::New(env, info_.reason));
-    ev.Set("truncated", Napi::Boolean::New(env, info_.truncated));
-    ev.Set("bytesIn", Napi::Number::New(env, static_cast<double>(info_.bytesIn)));
-    ev.Set("bytesOut", Napi::Number::New(env, static_cast<double>(info_.bytesOut)));
-    if (info_.dropped) ev.Set("droppedDatagrams", Napi::Number::New(env, static_cast<double>(info_.dropped)));
-    dispatch.Call({ev});
-  }
-
- private:
-  EndInfo info_;
-};
 
 }  // namespace
 
@@ -408,6 +239,8 @@ bool Session::Setup(Napi::Env env, Napi::Object opts) {
   anonymous_ = anon.IsBoolean() && anon.As<Napi::Boolean>().Value();
   Napi::Value to = opts.Get("handshakeTimeoutMs");
   if (to.IsNumber()) budgetMs_ = static_cast<int64_t>(to.As<Napi::Number>().DoubleValue());
+  GetOptionalString(opts, "resumption", &resumeScope_);
+  if (env.IsExceptionPending()) return false;
   Napi::Value mtu = opts.Get("mtu");
   if (mtu.IsNumber()) mtu_ = mtu.As<Napi::Number>().Uint32Value();
 
@@ -464,8 +297,10 @@ bool Session::Setup(Napi::Env env, Napi::Object opts) {
   }
 
   // GnuTLS.
-  unsigned flags = (client_ ? GNUTLS_CLIENT : GNUTLS_SERVER) | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL |
-                   GNUTLS_NO_TICKETS;
+  // Resumption only where TypeScript gave a scope (and not for DTLS).
+  if (dtls_) resumeScope_.clear();
+  unsigned flags = (client_ ? GNUTLS_CLIENT : GNUTLS_SERVER) | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL;
+  if (resumeScope_.empty()) flags |= GNUTLS_NO_TICKETS;
   if (dtls_) flags |= GNUTLS_DATAGRAM;
   int ret = gnutls_init(&gs_, flags);
   if (ret < 0) {
@@ -524,6 +359,15 @@ bool Session::Setup(Napi::Env env, Napi::Object opts) {
     }
   }
   gnutls_session_set_verify_function(gs_, &Session::VerifyCb);
+  if (!resumeScope_.empty()) {
+    if (client_) {
+      // A ticket is for the server it came from: the scope and this peer address.
+      resumeKey_ = resumeScope_ + '\0' + std::string(reinterpret_cast<const char*>(&peer), plen);
+      UseClientTicket(gs_, resumeKey_);
+    } else {
+      EnableServerTickets(gs_, resumeScope_);  // failing that, the session just runs without tickets
+    }
+  }
 
   gnutls_transport_set_ptr(gs_, this);
   gnutls_transport_set_pull_function(gs_, &Session::Pull);
@@ -659,6 +503,8 @@ void Session::Abort() {
       uint64_t one = 1;
       ssize_t r = write(wakeFd_, &one, sizeof(one));
       (void)r;
+    } else {
+      WakeRelay();
     }
   }
   waitCv_.notify_all();
@@ -1111,182 +957,11 @@ void Session::Run() {
     info.hasServerName = !info.serverName.empty();
   }
   info.peerChain = PeerChain();
+  info.resumed = gnutls_session_is_resumed(gs_) != 0;
   if (dtls_) info.dataMtu = gnutls_dtls_get_data_mtu(gs_);
   Post(std::unique_ptr<Event>(new EstablishedEvent(std::move(info))));
 
-  Relay();
-  Finish();
-}
-
-// ---------------------------------------------------------------------------
-// The relay: plaintext <-> records, until both directions are done.
-
-void Session::Relay() {
-  EndInfo end;
-  const size_t cap = dtls_ ? kDgramBuf : kTlsChunk;
-  std::vector<char> inBuf(dtls_ ? kDgramBuf : kTlsChunk);  // peer -> application
-  std::vector<char> outBuf(cap);                            // application -> peer
-  size_t inLen = 0, inOff = 0, outLen = 0, outOff = 0;
-  bool peerEof = false, plainShut = false, appEof = false, byeDone = false, appGone = false;
-  enum { kNone, kApp, kPeer } first = kNone;
-
-  for (;;) {
-    if (aborted_.load()) {
-      end.reason = "aborted";
-      break;
-    }
-    bool progress = false;
-    short tlsEv = 0, plainEv = 0;
-
-    // Peer -> application. Reading whenever our buffer is empty also drains
-    // what GnuTLS already holds (gnutls_record_check_pending) before we poll.
-    if (!peerEof && inLen == 0) {
-      ssize_t r = gnutls_record_recv(gs_, inBuf.data(), inBuf.size());
-      if (r > 0) {
-        inLen = static_cast<size_t>(r);
-        inOff = 0;
-        bytesIn_ += static_cast<uint64_t>(r);
-        progress = true;
-      } else if (r == 0 || r == GNUTLS_E_PREMATURE_TERMINATION) {
-        peerEof = true;
-        if (r != 0) end.truncated = true;
-        if (first == kNone) first = kPeer;
-        progress = true;
-      } else if (r == GNUTLS_E_AGAIN) {
-        tlsEv |= gnutls_record_get_direction(gs_) ? POLLOUT : POLLIN;
-      } else if (r == GNUTLS_E_INTERRUPTED || !gnutls_error_is_fatal(static_cast<int>(r))) {
-        // Warning alerts, renegotiation requests (refused by ignoring them).
-        progress = true;
-      } else {
-        DescribeFailure(static_cast<int>(r), &end.failure);
-        end.reason = "error";
-        break;
-      }
-    }
-    if (inLen > 0) {
-      ssize_t w = send(plainFd_, inBuf.data() + inOff, inLen - inOff, MSG_DONTWAIT | MSG_NOSIGNAL);
-      if (w >= 0) {
-        inOff += static_cast<size_t>(w);
-        if (inOff >= inLen) inLen = inOff = 0;
-        progress = true;
-      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        plainEv |= POLLOUT;
-      } else if (errno == EINTR) {
-        progress = true;
-      } else if (dtls_ && errno == EMSGSIZE) {
-        inLen = inOff = 0;  // a datagram the socketpair cannot carry
-        end.dropped++;
-        progress = true;
-      } else {
-        appGone = true;  // EPIPE, ECONNRESET: the application closed its end
-        inLen = inOff = outLen = outOff = 0;
-      }
-    }
-    if (peerEof && inLen == 0 && !plainShut && !appGone) {
-      shutdown(plainFd_, SHUT_WR);
-      plainShut = true;
-      progress = true;
-    }
-
-    // Application -> peer.
-    if (!appEof && !appGone && outLen == 0) {
-      ssize_t n = recv(plainFd_, outBuf.data(), outBuf.size(), MSG_DONTWAIT);
-      if (n > 0) {
-        outLen = static_cast<size_t>(n);
-        outOff = 0;
-        progress = true;
-      } else if (n == 0) {
-        appEof = true;
-        if (first == kNone) first = kApp;
-        progress = true;
-      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        plainEv |= POLLIN;
-      } else if (errno == EINTR) {
-        progress = true;
-      } else {
-        appGone = true;
-        inLen = inOff = outLen = outOff = 0;
-      }
-    }
-    if (outLen > 0 && !appGone) {
-      // After GNUTLS_E_AGAIN this repeats the same call, as GnuTLS requires.
-      ssize_t r = gnutls_record_send(gs_, outBuf.data() + outOff, outLen - outOff);
-      if (r > 0) {
-        outOff += static_cast<size_t>(r);
-        bytesOut_ += static_cast<uint64_t>(r);
-        if (outOff >= outLen) outLen = outOff = 0;
-        progress = true;
-      } else if (r == GNUTLS_E_AGAIN) {
-        tlsEv |= gnutls_record_get_direction(gs_) ? POLLOUT : POLLIN;
-      } else if (r == GNUTLS_E_INTERRUPTED) {
-        progress = true;
-      } else if (dtls_ && r == GNUTLS_E_LARGE_PACKET) {
-        outLen = outOff = 0;  // larger than the path allows: dropped, as UDP would
-        end.dropped++;
-        progress = true;
-      } else {
-        DescribeFailure(static_cast<int>(r), &end.failure);
-        end.reason = "error";
-        break;
-      }
-    }
-    if ((appEof || appGone) && outLen == 0 && !byeDone) {
-      int r = gnutls_bye(gs_, GNUTLS_SHUT_WR);
-      if (r == 0) {
-        byeDone = true;
-        progress = true;
-      } else if (r == GNUTLS_E_AGAIN && !appGone) {
-        tlsEv |= gnutls_record_get_direction(gs_) ? POLLOUT : POLLIN;
-      } else if (r == GNUTLS_E_INTERRUPTED && !appGone) {
-        progress = true;
-      } else if (peerEof || appGone) {
-        byeDone = true;  // the peer is gone already, or we are leaving anyway
-        progress = true;
-      } else {
-        DescribeFailure(r, &end.failure);
-        end.reason = "error";
-        break;
-      }
-    }
-
-    if (appGone && byeDone) {
-      end.reason = "closed";
-      break;
-    }
-    if (appEof && byeDone && (dtls_ || (peerEof && plainShut))) {
-      // DTLS has no half-close to wait for: after our close_notify we are done.
-      end.reason = first == kPeer ? "peer-closed" : "closed";
-      break;
-    }
-    if (progress) continue;
-    // Never sleep on the socket while GnuTLS holds decrypted data we want.
-    if (!peerEof && inLen == 0 && gnutls_record_check_pending(gs_) > 0) continue;
-
-    struct pollfd p[3] = {
-        {tlsEv ? tlsFd_ : -1, tlsEv, 0},
-        {plainEv ? plainFd_ : -1, plainEv, 0},
-        {wakeFd_, POLLIN, 0},
-    };
-    if (poll(p, 3, -1) < 0 && errno != EINTR) {
-      end.failure.kind = "local";
-      end.failure.sysErrno = errno;
-      end.failure.message = std::string("poll failed: ") + strerror(errno);
-      end.reason = "error";
-      break;
-    }
-  }
-  if (end.reason == "aborted" && !byeDone) {
-    // Best effort: tell the peer we are going (never blocks).
-    gnutls_bye(gs_, GNUTLS_SHUT_WR);
-  }
-  end.bytesIn = bytesIn_.load();
-  end.bytesOut = bytesOut_.load();
-  // Close our descriptors before telling JavaScript, so that "ended" means
-  // the descriptors are gone.
-  CloseFd(plainFd_);
-  CloseFd(tlsFd_);
-  CloseWake();
-  Post(std::unique_ptr<Event>(new EndEvent(std::move(end))));
+  StartRelay();
 }
 
 // The session thread is done with the eventfd. The object itself may live on
@@ -1400,6 +1075,7 @@ void OnEnvCleanup(void* arg) {
 void InitSessions(Napi::Env env, Napi::Object exports) {
   exports.Set("tlsStartSession", Napi::Function::New(env, StartSession, "tlsStartSession"));
   napi_add_env_cleanup_hook(env, OnEnvCleanup, static_cast<napi_env>(env));
+  StartRelayThreads();
 }
 
 }  // namespace tls

@@ -16,10 +16,12 @@
  * the flags of the caller's socket (it uses MSG_DONTWAIT), but it does set
  * TCP_NODELAY on it and, after a failed handshake, shuts it down.
  *
- * Threads: each session runs on a native thread of its own (256 KiB stack)
- * for its whole life, handshake and relay. `credentials` and `verifyPeer`
- * run on the JavaScript thread while that session's thread waits, however
- * long. A running session keeps the event loop alive (like a socket does).
+ * Threads: each handshake runs on a native thread of its own (256 KiB
+ * stack); an established session is then relayed by one of a few relay
+ * threads (one per core, at most 4, started with the addon) that poll all
+ * their sessions with epoll, so an idle session costs no thread, and two
+ * descriptors. `credentials` and `verifyPeer` run on the JavaScript thread
+ * while that handshake's thread waits, however long. A running session keeps the event loop alive (like a socket does).
  * On environment teardown (process exit, worker termination) every session
  * of that environment is aborted and its thread waited for (bounded).
  */
@@ -86,6 +88,7 @@ type NativeEvent =
       serverName?: string;
       peerChainDer: Buffer[];
       mtu?: number;
+      resumed: boolean;
     }
   | ({ type: 'failed' } & NativeFailureFacts)
   | ({
@@ -220,6 +223,16 @@ export interface StartOptions {
   handshakeTimeoutMs?: number;
   /** DTLS: the transport MTU (payload of one UDP datagram). Default: the socket's path MTU less IP/UDP headers. */
   mtu?: number;
+  /**
+   * TLS session resumption (tickets), within this scope only: a server
+   * issues tickets under a key of the scope's own and accepts only those; a
+   * client resumes with the last ticket it got in this scope from the same
+   * peer address (each once), and keeps tickets only from sessions where it
+   * presented no certificate. A resumed session skips the certificate
+   * signature and its check; `verifyPeer` is still asked, with the chain the
+   * peer proved when the session was first made. Not for DTLS. Default: none.
+   */
+  resumption?: string;
   /** Abort the handshake (rejects with ECANCELED). */
   signal?: AbortSignal;
   /**
@@ -305,6 +318,8 @@ export interface Established {
   peerChainDer: Buffer[];
   /** DTLS: the largest datagram the application may send; larger ones are dropped. */
   mtu?: number;
+  /** The handshake resumed an earlier session (see StartOptions.resumption). */
+  resumed: boolean;
   session: SessionControl;
 }
 
@@ -531,6 +546,7 @@ export function startSession(opts: StartOptions, onEnd: (end: SessionEnd) => voi
             version: ev.version,
             cipher: ev.cipher,
             peerChainDer: ev.peerChainDer,
+            resumed: ev.resumed,
             ...(ev.serverName !== undefined ? { serverName: ev.serverName } : {}),
             ...(ev.mtu !== undefined ? { mtu: ev.mtu } : {}),
             session: { stats: () => h.stats(), abort: () => h.abort() },
@@ -583,6 +599,7 @@ export function startSession(opts: StartOptions, onEnd: (end: SessionEnd) => voi
     if (opts.priority !== undefined) nativeOpts.priority = opts.priority;
     if (opts.serverName !== undefined) nativeOpts.serverName = opts.serverName;
     if (opts.mtu !== undefined) nativeOpts.mtu = opts.mtu;
+    if (opts.resumption !== undefined) nativeOpts.resumption = opts.resumption;
     try {
       handle = native.tlsStartSession(nativeOpts, dispatch);
     } catch (err) {

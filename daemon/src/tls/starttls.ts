@@ -17,6 +17,7 @@ import { type Handler, ProtocolError, type Request } from '../server/request';
 import type { ConnectionLog } from './connection-log';
 import type { ConnectionRecord, Role } from './connection-record';
 import { checkStartTlsFd } from './fd-check';
+import { resumptionScope } from './resumption';
 import type { LocalCredentials } from './local-credentials';
 import type { Validator } from './validation';
 
@@ -162,6 +163,7 @@ async function handshake(
       certRequest: role === 'server' ? (ignoreRemote ? 'ignore' : requestOnly ? 'request' : 'require') : undefined,
       anonymous,
       handshakeTimeoutMs: config.handshake_timeout * 1000,
+      resumption: resumptionScope(role, p, transport, anonymous),
       signal: req.signal,
       credentials: (ctx) => chooseLocal(ctx.serverName),
       verifyPeer: (ctx) => verifyPeer(ctx.chainDer),
@@ -208,6 +210,7 @@ async function handshake(
     remoteid,
     version: established.version,
     cipher: established.cipher,
+    resumed: established.resumed,
   });
   const response: Packet = {
     reqid: req.packet.reqid,
