@@ -1,6 +1,7 @@
 #include "tls_session.h"
 #include "tls_session_impl.h"
 #include "tls_resumption.h"
+#include "tls_shared.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -100,9 +101,11 @@ std::string AlertName(gnutls_alert_description_t a) {
 
 // Every live session, so that an environment's teardown can abort and wait
 // for its sessions before the addon's code and GnuTLS go away.
-std::mutex g_regMu;
-std::condition_variable g_regCv;
-std::unordered_set<Session*> g_live;
+// Never destroyed: at process exit a relay thread may still be finishing a
+// session (the last step of Finish) while static destructors run.
+std::mutex& g_regMu = *new std::mutex();
+std::condition_variable& g_regCv = *new std::condition_variable();
+std::unordered_set<Session*>& g_live = *new std::unordered_set<Session*>();
 
 // The session whose thread this is (null on other threads).
 thread_local Session* t_current = nullptr;
@@ -313,21 +316,19 @@ bool Session::Setup(Napi::Env env, Napi::Object opts) {
   std::string prio = hasPriority ? priority : (dtls_ ? kDefaultDtlsPriority : kDefaultTlsPriority);
   if (anonymous_) prio += client_ ? kAnonymousClientSuffix : kAnonymousServerSuffix;
   const char* errPos = nullptr;
-  ret = gnutls_priority_set_direct(gs_, prio.c_str(), &errPos);
+  ret = SetCachedPriority(gs_, prio, &errPos);
   if (ret < 0) {
     std::string at = errPos ? std::string(" at '") + errPos + "'" : "";
     ThrowError(env, "EINVAL", GnutlsMessage("bad priority string" + at, ret), ret);
     return false;
   }
 
-  ret = gnutls_certificate_allocate_credentials(&certCred_);
-  if (ret < 0) {
-    certCred_ = nullptr;
+  gnutls_certificate_credentials_t certCred = SharedCertificateCredentials(&Session::RetrieveCert, &ret);
+  if (certCred == nullptr) {
     ThrowError(env, "ENOMEM", GnutlsMessage("cannot allocate credentials", ret), ret);
     return false;
   }
-  gnutls_certificate_set_retrieve_function2(certCred_, &Session::RetrieveCert);
-  ret = gnutls_credentials_set(gs_, GNUTLS_CRD_CERTIFICATE, certCred_);
+  ret = gnutls_credentials_set(gs_, GNUTLS_CRD_CERTIFICATE, certCred);
   if (ret >= 0 && anonymous_) {
     if (client_) {
       ret = gnutls_anon_allocate_client_credentials(&anonCli_);
@@ -994,10 +995,6 @@ void Session::ReleaseResources() {
   if (gs_ != nullptr) {
     gnutls_deinit(gs_);
     gs_ = nullptr;
-  }
-  if (certCred_ != nullptr) {
-    gnutls_certificate_free_credentials(certCred_);
-    certCred_ = nullptr;
   }
   if (anonCli_ != nullptr) {
     gnutls_anon_free_client_credentials(anonCli_);

@@ -181,7 +181,6 @@ void StartRelayThreads();
 
   // GnuTLS objects.
   gnutls_session_t gs_ = nullptr;
-  gnutls_certificate_credentials_t certCred_ = nullptr;
   gnutls_anon_client_credentials_t anonCli_ = nullptr;
   gnutls_anon_server_credentials_t anonSrv_ = nullptr;
 

@@ -453,17 +453,24 @@ function messageOf(err: unknown): string {
  * After resolving, `onEnd` is called exactly once when the relay ends (never
  * if the promise rejects).
  */
-export function startSession(opts: StartOptions, onEnd: (end: SessionEnd) => void): Promise<Established> {
+export function startSession(options: StartOptions, onEnd: (end: SessionEnd) => void): Promise<Established> {
+  // The native session keeps `dispatch` for its 'end' event as long as the
+  // connection lasts: the callbacks, and the request they hold, are let go
+  // once the handshake is settled (no closure below refers to `options`).
+  const live: { opts?: StartOptions } = { opts: options };
+  const signal = options.signal;
+  const nativeOpts = toNativeOptions(options);
   return new Promise<Established>((resolve, reject) => {
     let settled = false;
     let established = false;
     let handle: NativeSessionHandle | undefined;
-    const signal = opts.signal;
     const onAbort = () => handle?.abort();
     const settle = () => {
       settled = true;
+      live.opts = undefined;
       signal?.removeEventListener('abort', onAbort);
     };
+    const gone = { errno: Errno.ECANCELED, message: 'the handshake is over' };
     if (signal?.aborted) {
       reject(new TlsError('the TLS handshake was aborted', Errno.ECANCELED, { kind: 'aborted' }));
       return;
@@ -478,7 +485,10 @@ export function startSession(opts: StartOptions, onEnd: (end: SessionEnd) => voi
             ...(ev.serverName !== undefined ? { serverName: ev.serverName } : {}),
           };
           Promise.resolve()
-            .then(() => opts.credentials(ctx))
+            .then(() => {
+              if (!live.opts) throw gone;
+              return live.opts.credentials(ctx);
+            })
             .then(
               (c) => ev.reply((c ?? null) as NativeCredentialsObject | null),
               (err) => ev.reply({ errno: errnoOf(err, Errno.EIO), message: messageOf(err), ...alertOf(err) }),
@@ -499,8 +509,9 @@ export function startSession(opts: StartOptions, onEnd: (end: SessionEnd) => voi
           };
           Promise.resolve()
             .then(() => {
-              if (!opts.pin) throw Object.assign(new Error('no PIN source for this token'), { code: 'ENOKEY' });
-              return opts.pin(ctx);
+              if (!live.opts) throw gone;
+              if (!live.opts.pin) throw Object.assign(new Error('no PIN source for this token'), { code: 'ENOKEY' });
+              return live.opts.pin(ctx);
             })
             .then(
               (pin) => {
@@ -521,7 +532,10 @@ export function startSession(opts: StartOptions, onEnd: (end: SessionEnd) => voi
             ...(ev.serverName !== undefined ? { serverName: ev.serverName } : {}),
           };
           Promise.resolve()
-            .then(() => opts.verifyPeer(ctx))
+            .then(() => {
+              if (!live.opts) throw gone;
+              return live.opts.verifyPeer(ctx);
+            })
             .then(
               (r) => ev.reply(r),
               (err) => ev.reply({ ok: false, errno: errnoOf(err, Errno.EACCES), message: messageOf(err) }),
@@ -588,18 +602,6 @@ export function startSession(opts: StartOptions, onEnd: (end: SessionEnd) => voi
       }
     };
 
-    const nativeOpts: Record<string, unknown> = {
-      fd: opts.fd,
-      role: opts.role,
-      transport: opts.transport ?? 'tls',
-      certRequest: opts.certRequest ?? 'ignore',
-      anonymous: opts.anonymous ?? false,
-      handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 60000,
-    };
-    if (opts.priority !== undefined) nativeOpts.priority = opts.priority;
-    if (opts.serverName !== undefined) nativeOpts.serverName = opts.serverName;
-    if (opts.mtu !== undefined) nativeOpts.mtu = opts.mtu;
-    if (opts.resumption !== undefined) nativeOpts.resumption = opts.resumption;
     try {
       handle = native.tlsStartSession(nativeOpts, dispatch);
     } catch (err) {
@@ -615,6 +617,22 @@ export function startSession(opts: StartOptions, onEnd: (end: SessionEnd) => voi
     }
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+function toNativeOptions(opts: StartOptions): Record<string, unknown> {
+  const nativeOpts: Record<string, unknown> = {
+    fd: opts.fd,
+    role: opts.role,
+    transport: opts.transport ?? 'tls',
+    certRequest: opts.certRequest ?? 'ignore',
+    anonymous: opts.anonymous ?? false,
+    handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 60000,
+  };
+  if (opts.priority !== undefined) nativeOpts.priority = opts.priority;
+  if (opts.serverName !== undefined) nativeOpts.serverName = opts.serverName;
+  if (opts.mtu !== undefined) nativeOpts.mtu = opts.mtu;
+  if (opts.resumption !== undefined) nativeOpts.resumption = opts.resumption;
+  return nativeOpts;
 }
 
 // ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import type { Config } from '../config';
 import { adoptFd, fdInfo } from '../native/ipc';
 import type { PinBroker } from '../pin/broker';
 import { tokenRef } from '../pin/token';
-import { type NativeCredentials, type RejectAlert, startSession, TlsError, type VerifyResult } from '../native/tls';
+import { type NativeCredentials, type RejectAlert, type SessionEnd, startSession, TlsError, type VerifyResult } from '../native/tls';
 import type { Packet, StartTlsPayload } from '../protocol/codec';
 import { Cmd, StartTlsFlag } from '../protocol/constants';
 import { Errno } from '../protocol/errno';
@@ -182,13 +182,7 @@ async function handshake(
           req.signal,
         ),
     },
-    (end) => {
-      record.bytesIn = end.bytesIn;
-      record.bytesOut = end.bytesOut;
-      const reason =
-        end.reason === 'closed' ? 'closed by application' : end.reason === 'peer-closed' ? 'closed by peer' : end.reason === 'aborted' ? 'aborted' : 'error';
-      deps.connections.ended(record, reason, end.code ? { errno: end.code, message: end.message ?? '' } : undefined);
-    },
+    recordEnd(deps.connections, record),
   ).catch((e: unknown) => {
     throw explainEngineFailure(e, role);
   });
@@ -219,6 +213,21 @@ async function handshake(
     starttls: { ...p, localid, remoteid },
   };
   return { packet: response, fd: plaintext };
+}
+
+/**
+ * The engine's end of a relay, into the connection log. Made out here so that
+ * what the engine keeps for the connection's life holds only these two, not
+ * the request and its callbacks.
+ */
+function recordEnd(connections: ConnectionLog, record: ConnectionRecord): (end: SessionEnd) => void {
+  return (end) => {
+    record.bytesIn = end.bytesIn;
+    record.bytesOut = end.bytesOut;
+    const reason =
+      end.reason === 'closed' ? 'closed by application' : end.reason === 'peer-closed' ? 'closed by peer' : end.reason === 'aborted' ? 'aborted' : 'error';
+    connections.ended(record, reason, end.code ? { errno: end.code, message: end.message ?? '' } : undefined);
+  };
 }
 
 /**
