@@ -5,12 +5,14 @@
 // Scopes come from TypeScript (policy): sessions may resume each other only
 // within one scope. A server scope has its own ticket key, so a ticket
 // issued under one local identity never opens a session under another. A
-// client keeps, per scope and peer address, the latest ticket it was given,
+// client keeps, per scope and peer address, the latest few tickets it was
+// given (parallel connections to one server each need one), newest first,
 // and uses each ticket once.
 #include "tls_resumption.h"
 
 #include <gnutls/gnutls.h>
 
+#include <deque>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -22,7 +24,8 @@ namespace {
 
 // Bounds: scopes are few (local identities, peers); tickets are small (~1 KiB).
 constexpr size_t kMaxServerScopes = 1024;
-constexpr size_t kMaxClientTickets = 4096;
+constexpr size_t kMaxClientKeys = 1024;
+constexpr size_t kTicketsPerKey = 32;
 
 struct TicketKey {
   gnutls_datum_t key = {nullptr, 0};
@@ -37,7 +40,8 @@ struct TicketKey {
 std::mutex g_mu;
 // Never erased: sessions hold a pointer to their key for their whole life.
 std::map<std::string, TicketKey>* g_serverKeys = new std::map<std::string, TicketKey>();
-std::unordered_map<std::string, std::string>* g_clientTickets = new std::unordered_map<std::string, std::string>();
+std::unordered_map<std::string, std::deque<std::string>>* g_clientTickets =
+    new std::unordered_map<std::string, std::deque<std::string>>();
 
 }  // namespace
 
@@ -62,8 +66,9 @@ bool UseClientTicket(gnutls_session_t gs, const std::string& key) {
     std::lock_guard<std::mutex> lk(g_mu);
     auto it = g_clientTickets->find(key);
     if (it == g_clientTickets->end()) return false;
-    data.swap(it->second);
-    g_clientTickets->erase(it);
+    data.swap(it->second.front());
+    it->second.pop_front();
+    if (it->second.empty()) g_clientTickets->erase(it);
   }
   return gnutls_session_set_data(gs, data.data(), data.size()) >= 0;
 }
@@ -74,10 +79,12 @@ void SaveClientTicket(gnutls_session_t gs, const std::string& key) {
   std::string data(reinterpret_cast<const char*>(d.data), d.size);
   gnutls_free(d.data);
   std::lock_guard<std::mutex> lk(g_mu);
-  if (g_clientTickets->size() >= kMaxClientTickets && g_clientTickets->count(key) == 0) {
+  if (g_clientTickets->size() >= kMaxClientKeys && g_clientTickets->count(key) == 0) {
     g_clientTickets->erase(g_clientTickets->begin());
   }
-  (*g_clientTickets)[key] = std::move(data);
+  std::deque<std::string>& q = (*g_clientTickets)[key];
+  q.push_front(std::move(data));
+  if (q.size() > kTicketsPerKey) q.pop_back();
 }
 
 }  // namespace tls
