@@ -69,7 +69,11 @@ export async function idleRss(sys: System, P: Params): Promise<Record<number, nu
         out[target] = Math.round(((after - before) / target) * 100) / 100;
         log(`${sys.name}: ${target} idle connections, RSS ${before} -> ${after} KiB`);
       } catch (e) {
-        out[target] = `failed at ${held.length}: ${(e as Error).message}`;
+        // What the connections that did open cost, for the record.
+        await sleep(500);
+        const at = sys.pids().reduce((a, p) => a + vmRssKiB(p), 0);
+        const each = held.length ? ` (${Math.round(((at - before) / held.length) * 10) / 10} KiB each at that point)` : '';
+        out[target] = `failed at ${held.length}${each}: ${(e as Error).message}`;
         log(`${sys.name}: idle ${target}: ${out[target]}`);
         break;
       }
