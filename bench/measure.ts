@@ -70,9 +70,14 @@ export async function idleRss(sys: System, P: Params): Promise<Record<number, nu
         log(`${sys.name}: ${target} idle connections, RSS ${before} -> ${after} KiB`);
       } catch (e) {
         // What the connections that did open cost, for the record.
-        await sleep(500);
-        const at = sys.pids().reduce((a, p) => a + vmRssKiB(p), 0);
-        const each = held.length ? ` (${Math.round(((at - before) / held.length) * 10) / 10} KiB each at that point)` : '';
+        let each = '';
+        try {
+          await sleep(500);
+          const at = sys.pids().reduce((a, p) => a + vmRssKiB(p), 0);
+          if (held.length) each = ` (${Math.round(((at - before) / held.length) * 10) / 10} KiB each at that point)`;
+        } catch {
+          // a process that is gone has no RSS to report
+        }
         out[target] = `failed at ${held.length}${each}: ${(e as Error).message}`;
         log(`${sys.name}: idle ${target}: ${out[target]}`);
         break;

@@ -116,6 +116,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   static void* ThreadMain(void* arg);
+  // Runs the session on an idle handshake thread, or a new one; an errno on failure.
+  static int StartHandshakeThread(std::shared_ptr<Session> s);
   static void CallJs(napi_env env, napi_value jsCb, void* context, void* data);
   static void OnTsfnFinalize(napi_env env, void* data, void* hint);
 

@@ -17,7 +17,8 @@
  * TCP_NODELAY on it and, after a failed handshake, shuts it down.
  *
  * Threads: each handshake runs on a native thread of its own (256 KiB
- * stack); an established session is then relayed by one of a few relay
+ * stack; a finished one waits a few seconds to take the next handshake,
+ * so threads are reused under load); an established session is then relayed by one of a few relay
  * threads (one per core, at most 4, started with the addon) that poll all
  * their sessions with epoll, so an idle session costs no thread, and two
  * descriptors. `credentials` and `verifyPeer` run on the JavaScript thread
