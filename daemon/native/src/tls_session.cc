@@ -191,6 +191,9 @@ bool Session::Setup(Napi::Env env, Napi::Object opts) {
   }
   Napi::Value anon = opts.Get("anonymous");
   anonymous_ = anon.IsBoolean() && anon.As<Napi::Boolean>().Value();
+  Napi::Value anyPeer = opts.Get("acceptAnyPeer");
+  // JavaScript's policy takes any peer: the verdict is known, so it is not asked.
+  verifyAsked_ = anyPeer.IsBoolean() && anyPeer.As<Napi::Boolean>().Value();
   Napi::Value to = opts.Get("handshakeTimeoutMs");
   if (to.IsNumber()) budgetMs_ = static_cast<int64_t>(to.As<Napi::Number>().DoubleValue());
   GetOptionalString(opts, "resumption", &resumeScope_);

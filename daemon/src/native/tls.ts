@@ -246,7 +246,7 @@ export interface StartOptions {
   credentials(ctx: CredentialsContext): Promise<NativeCredentials | null> | NativeCredentials | null;
   /**
    * The policy decision on the peer, called exactly once per session when
-   * the peer's chain (possibly empty) is known. When the peer sends a
+   * the peer's chain (possibly empty) is known (never with `acceptAnyPeer`). When the peer sends a
    * certificate (or the server asked for one) this happens inside the
    * handshake, before our Finished; otherwise (anonymous, or a server with
    * certRequest 'ignore') right after the handshake, before the session is
@@ -258,6 +258,13 @@ export interface StartOptions {
    * client learns so as an alert on its first read, i.e. as onEnd 'error'.
    */
   verifyPeer(ctx: VerifyContext): Promise<VerifyResult> | VerifyResult;
+  /**
+   * The policy accepts any peer (e.g. IGNORE_REMOTEID): `verifyPeer` is then
+   * never called, which spares a round trip to this thread per handshake (a
+   * server that asks no certificate would otherwise ask it after the
+   * handshake, before handing the connection out).
+   */
+  acceptAnyPeer?: boolean;
   /**
    * A token wants its PIN (to open a key of the credentials, or for one
    * signature). Resolve with the PIN as bytes, which are wiped (fill(0))
@@ -633,6 +640,7 @@ function toNativeOptions(opts: StartOptions): Record<string, unknown> {
   if (opts.serverName !== undefined) nativeOpts.serverName = opts.serverName;
   if (opts.mtu !== undefined) nativeOpts.mtu = opts.mtu;
   if (opts.resumption !== undefined) nativeOpts.resumption = opts.resumption;
+  if (opts.acceptAnyPeer) nativeOpts.acceptAnyPeer = true;
   return nativeOpts;
 }
 

@@ -164,6 +164,7 @@ async function handshake(
       anonymous,
       handshakeTimeoutMs: config.handshake_timeout * 1000,
       resumption: resumptionScope(role, p, transport, anonymous),
+      acceptAnyPeer: ignoreRemote,
       signal: req.signal,
       credentials: (ctx) => chooseLocal(ctx.serverName),
       verifyPeer: (ctx) => verifyPeer(ctx.chainDer),
