@@ -10,6 +10,8 @@ import type { System } from './systems';
 import { closeConn, Counter, header, log, pump, sleep, withTimeout } from './work';
 
 export const MiB = 1024 * 1024;
+/** Pause after closing the idle connections, before the next phase. */
+const SETTLE_MS = 2000;
 
 export interface Params {
   handshakes: number;
@@ -85,6 +87,10 @@ export async function idleRss(sys: System, P: Params): Promise<Record<number, nu
     }
   } finally {
     await Promise.all(held.map(closeConn));
+    // Let the TLS side finish with them: closing a thousand connections at
+    // once keeps the daemon busy for a few hundred ms, which the next phase
+    // (sequential latency) would otherwise measure in its first samples.
+    await sleep(SETTLE_MS);
   }
   return out;
 }
