@@ -28,6 +28,16 @@ constexpr int kAlertWaitMs = 50;
 // How long a failed session waits for the peer to close after our alert.
 constexpr int64_t kLingerMs = 1000;
 
+// A refusal from JavaScript: { errno?, message?, alert? } into the reply.
+void ReadRefusal(Napi::Object o, Reply* r) {
+  Napi::Value e = o.Get("errno");
+  Napi::Value m = o.Get("message");
+  Napi::Value a = o.Get("alert");
+  if (e.IsNumber()) r->errnum = e.As<Napi::Number>().Int32Value();
+  if (m.IsString()) r->message = m.As<Napi::String>().Utf8Value();
+  if (a.IsString()) r->alert = a.As<Napi::String>().Utf8Value();
+}
+
 int64_t NowMs() {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -194,15 +204,7 @@ int Session::RetrieveCert(gnutls_session_t gs, const gnutls_datum_t* reqCaRdn, i
           r->ok = false;
           r->errnum = 0;
           r->message = "the credentials callback answered with neither null nor open credentials";
-          if (v.IsObject()) {
-            Napi::Object o = v.As<Napi::Object>();
-            Napi::Value e = o.Get("errno");
-            Napi::Value m = o.Get("message");
-            Napi::Value a = o.Get("alert");
-            if (e.IsNumber()) r->errnum = e.As<Napi::Number>().Int32Value();
-            if (m.IsString()) r->message = m.As<Napi::String>().Utf8Value();
-            if (a.IsString()) r->alert = a.As<Napi::String>().Utf8Value();
-          }
+          if (v.IsObject()) ReadRefusal(v.As<Napi::Object>(), r);
         });
     if (!r.ok) {
       s->cbFailure_.kind = r.gone ? "aborted" : "credentials";
@@ -267,12 +269,7 @@ int Session::AskVerify() {
           r->message.clear();
           return;
         }
-        Napi::Value e = o.Get("errno");
-        Napi::Value m = o.Get("message");
-        Napi::Value a = o.Get("alert");
-        if (e.IsNumber()) r->errnum = e.As<Napi::Number>().Int32Value();
-        if (m.IsString()) r->message = m.As<Napi::String>().Utf8Value();
-        if (a.IsString()) r->alert = a.As<Napi::String>().Utf8Value();
+        ReadRefusal(o, r);
       });
   if (r.ok) return 0;
   cbFailure_.kind = r.gone ? "aborted" : "policy";
