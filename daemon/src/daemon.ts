@@ -10,6 +10,7 @@ import { changeWatcher, openDb } from './identity/db';
 import { IdentityStore } from './identity/store';
 import type { Logger } from './log/logger';
 import { Cmd } from './protocol/constants';
+import { loopStatsHandler } from './server/loop-stats';
 import { ping } from './server/ping';
 import { PoolServer } from './server/pool-server';
 import { type Handler, ProtocolError } from './server/request';
@@ -110,6 +111,7 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
     [Cmd.PINENTRY, pinEntryHandler(broker)],
     [LocalCmd.LOCK, lockHandler(broker)],
     [LocalCmd.TOKEN_STATE, tokenStateHandler(broker)],
+    [LocalCmd.LOOP_STATS, loopStatsHandler()],
   ]);
   const server = PoolServer.listen({
     socket: config.socket,

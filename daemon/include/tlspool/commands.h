@@ -49,9 +49,12 @@ extern "C" {
 /* This pool's local extensions (README, "Tokens and PINs"); payload
  * pioc_pinentry.  LOCK: forget every cached PIN, log every token out
  * (answered with SUCCESS).  TOKEN_STATE: the token named by the token_*
- * fields; answered with the same packet, flags bit 0x1 set when unlocked. */
+ * fields; answered with the same packet, flags bit 0x1 set when unlocked.
+ * LOOP_STATS: the daemon's event-loop delay as JSON in prompt (microseconds);
+ * request flags bit 0x1 resets it after reading. */
 #define PIOC_LOCAL_LOCK          0x80000001u
 #define PIOC_LOCAL_TOKEN_STATE   0x80000002u
+#define PIOC_LOCAL_LOOP_STATS    0x80000003u
 
 /* Flags in pioc_starttls.flags (wire table "Flags").  Unknown bits are
  * ignored by the pool; a requirement it cannot meet yields an ERROR. */

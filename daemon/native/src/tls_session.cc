@@ -1,4 +1,7 @@
 #include "tls_session.h"
+#include "tls_session_impl.h"
+#include "tls_resumption.h"
+#include "tls_shared.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -17,6 +20,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <unordered_set>
 #include <vector>
@@ -29,17 +33,6 @@ namespace {
 // A session thread needs little stack: GnuTLS keeps its state on the heap
 // and the relay buffers are heap-allocated.
 constexpr size_t kThreadStack = 256 * 1024;
-constexpr int64_t kDefaultHandshakeMs = 60 * 1000;
-// Largest plaintext we read from the application for one record.
-constexpr size_t kTlsChunk = 16384;
-// Datagram buffers (DTLS): large enough for any record and any datagram.
-constexpr size_t kDgramBuf = 65536;
-// How long to try to get a final alert out of a failing session.
-constexpr int kAlertTries = 10;
-constexpr int kAlertWaitMs = 50;
-// How long a failed session waits for the peer to close after our alert.
-constexpr int64_t kLingerMs = 1000;
-
 const char* const kDefaultTlsPriority =
     "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:+DHE-RSA:"
     "-CIPHER-ALL:+AES-256-GCM:+CHACHA20-POLY1305:+AES-128-GCM";
@@ -52,60 +45,18 @@ const char* const kDefaultDtlsPriority =
 const char* const kAnonymousClientSuffix = ":+ANON-ECDH:+ANON-DH";
 const char* const kAnonymousServerSuffix = ":+ANON-ECDH:+ANON-DH:-VERS-TLS1.3";
 
-int64_t NowMs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
 std::string ErrnoName(int e) {
   const char* n = strerrorname_np(e);
   return n ? n : "E" + std::to_string(e);
 }
 
-// Alert names JavaScript may choose for a rejected peer.
-bool AlertByName(const std::string& name, gnutls_alert_description_t* out) {
-  static const struct {
-    const char* name;
-    gnutls_alert_description_t desc;
-  } table[] = {
-      {"bad_certificate", GNUTLS_A_BAD_CERTIFICATE},
-      {"unsupported_certificate", GNUTLS_A_UNSUPPORTED_CERTIFICATE},
-      {"certificate_revoked", GNUTLS_A_CERTIFICATE_REVOKED},
-      {"certificate_expired", GNUTLS_A_CERTIFICATE_EXPIRED},
-      {"certificate_unknown", GNUTLS_A_CERTIFICATE_UNKNOWN},
-      {"unknown_ca", GNUTLS_A_UNKNOWN_CA},
-      {"access_denied", GNUTLS_A_ACCESS_DENIED},
-      {"handshake_failure", GNUTLS_A_HANDSHAKE_FAILURE},
-      {"insufficient_security", GNUTLS_A_INSUFFICIENT_SECURITY},
-      {"certificate_required", GNUTLS_A_CERTIFICATE_REQUIRED},
-      {"unrecognized_name", GNUTLS_A_UNRECOGNIZED_NAME},
-      {"internal_error", GNUTLS_A_INTERNAL_ERROR},
-  };
-  for (const auto& e : table) {
-    if (name == e.name) {
-      *out = e.desc;
-      return true;
-    }
-  }
-  return false;
-}
-
-// "bad_certificate" for GNUTLS_A_BAD_CERTIFICATE: the RFC's names.
-std::string AlertName(gnutls_alert_description_t a) {
-  const char* n = gnutls_alert_get_strname(a);
-  if (n == nullptr) return "alert_" + std::to_string(static_cast<int>(a));
-  std::string s(n);
-  if (s.rfind("GNUTLS_A_", 0) == 0) s = s.substr(9);
-  for (auto& c : s) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // Every live session, so that an environment's teardown can abort and wait
 // for its sessions before the addon's code and GnuTLS go away.
-std::mutex g_regMu;
-std::condition_variable g_regCv;
-std::unordered_set<Session*> g_live;
+// Never destroyed: at process exit a relay thread may still be finishing a
+// session (the last step of Finish) while static destructors run.
+std::mutex& g_regMu = *new std::mutex();
+std::condition_variable& g_regCv = *new std::condition_variable();
+std::unordered_set<Session*>& g_live = *new std::unordered_set<Session*>();
 
 // The session whose thread this is (null on other threads).
 thread_local Session* t_current = nullptr;
@@ -114,115 +65,6 @@ thread_local Session* t_current = nullptr;
 
 // ---------------------------------------------------------------------------
 
-class Session : public std::enable_shared_from_this<Session> {
- public:
-  explicit Session(napi_env env) : env_(env) {}
-  ~Session() {
-    ReleaseResources();
-    CloseWake();
-  }
-
-  // JavaScript thread: parse options, dup the socket, prepare GnuTLS.
-  // Returns false with a pending JavaScript exception.
-  bool Setup(Napi::Env env, Napi::Object opts);
-  // JavaScript thread: create the threadsafe function and start the thread.
-  bool Launch(Napi::Env env, Napi::Function dispatch);
-
-  // Any thread.
-  void Abort();
-  uint64_t bytesIn() const { return bytesIn_.load(); }
-  uint64_t bytesOut() const { return bytesOut_.load(); }
-  napi_env env() const { return env_; }
-  bool aborted() const { return aborted_.load(); }
-
-  // Completes a request (from the JavaScript thread or on teardown).
-  static void Complete(const std::shared_ptr<Pending>& p, Reply reply);
-  // Session thread: ask JavaScript and wait (see AskJavaScript).
-  Reply Ask(const std::string& type, std::function<void(Napi::Env, Napi::Object)> fill,
-            std::function<void(Napi::Value, Reply*)> parse);
-
-  std::mutex waitMu_;
-  std::condition_variable waitCv_;
-
- private:
-  static void* ThreadMain(void* arg);
-  static void CallJs(napi_env env, napi_value jsCb, void* context, void* data);
-  static void OnTsfnFinalize(napi_env env, void* data, void* hint);
-
-  // Session thread.
-  void Run();
-  int Handshake(Failure* f);
-  void DescribeFailure(int code, Failure* f);
-  bool WaitIo(short events, int64_t* budgetMs, Failure* f);
-  void SendAlert(gnutls_alert_description_t desc);
-  void LingerClose();
-  bool CheckPeerPostHandshake(Failure* f);
-  void CloseWake();
-  void Relay();
-  bool Post(std::unique_ptr<Event> ev);
-  void Finish();
-  void ReleaseResources();
-
-  // GnuTLS callbacks (session thread).
-  static int RetrieveCert(gnutls_session_t gs, const gnutls_datum_t* reqCaRdn, int nreqs,
-                          const gnutls_pk_algorithm_t* pkAlgos, int pkAlgosLength, gnutls_pcert_st** pcert,
-                          unsigned int* pcertLength, gnutls_privkey_t* privkey);
-  static int VerifyCb(gnutls_session_t gs);
-  static ssize_t Pull(gnutls_transport_ptr_t p, void* buf, size_t n);
-  static ssize_t VecPush(gnutls_transport_ptr_t p, const giovec_t* iov, int iovcnt);
-  static int PullTimeout(gnutls_transport_ptr_t p, unsigned int ms);
-
-  int AskVerify();
-  std::string ReceivedServerName();
-  DerChain PeerChain();
-
-  napi_env env_;
-
-  // Options.
-  bool client_ = true;
-  bool dtls_ = false;
-  bool hasServerName_ = false;
-  std::string serverName_;
-  gnutls_certificate_request_t certReq_ = GNUTLS_CERT_IGNORE;
-  bool anonymous_ = false;
-  int64_t budgetMs_ = kDefaultHandshakeMs;  // <= 0: no limit
-  unsigned mtu_ = 0;
-
-  // Descriptors, all owned (closed exactly once by ReleaseResources).
-  int tlsFd_ = -1;
-  int wakeFd_ = -1;
-  int plainFd_ = -1;
-
-  // GnuTLS objects.
-  gnutls_session_t gs_ = nullptr;
-  gnutls_certificate_credentials_t certCred_ = nullptr;
-  gnutls_anon_client_credentials_t anonCli_ = nullptr;
-  gnutls_anon_server_credentials_t anonSrv_ = nullptr;
-
-  // The bridge to JavaScript.
-  std::mutex mu_;
-  // Guards wakeFd_ between Abort() (any thread) and Finish() closing it.
-  std::mutex wakeMu_;
-  napi_threadsafe_function tsfn_ = nullptr;
-  bool tsfnGone_ = false;      // finalized: never touch tsfn_ again
-  bool tsfnReleased_ = false;  // released by the session thread
-  bool registered_ = false;
-
-  std::atomic<bool> aborted_{false};
-  std::atomic<uint64_t> bytesIn_{0};
-  std::atomic<uint64_t> bytesOut_{0};
-
-  // Handshake state (session thread only).
-  bool credsAsked_ = false;
-  std::shared_ptr<Credentials> localCreds_;
-  bool verifyAsked_ = false;
-  bool peerChainEmpty_ = true;
-  Failure cbFailure_;  // set by a callback that failed the handshake
-  std::string rejectAlert_;
-  bool alertSent_ = false;
-  int lastErrno_ = 0;
-  bool transportEof_ = false;  // recv() returned 0: the peer closed its sending side
-};
 
 // ---------------------------------------------------------------------------
 // Events
@@ -267,39 +109,6 @@ class RequestEvent : public Event {
   std::function<void(Napi::Value, Reply*)> parse_;
 };
 
-class FailedEvent : public Event {
- public:
-  explicit FailedEvent(Failure f, const char* type = "failed") : f_(std::move(f)), type_(type) {}
-  void Deliver(Napi::Env env, Napi::Function dispatch) override {
-    Napi::Object ev = Napi::Object::New(env);
-    ev.Set("type", Napi::String::New(env, type_));
-    Fill(env, ev, f_);
-    dispatch.Call({ev});
-  }
-  static void Fill(Napi::Env env, Napi::Object ev, const Failure& f) {
-    ev.Set("kind", Napi::String::New(env, f.kind));
-    ev.Set("message", Napi::String::New(env, f.message));
-    if (f.gnutlsCode != 0) {
-      ev.Set("gnutlsCode", Napi::Number::New(env, f.gnutlsCode));
-      ev.Set("gnutls", Napi::String::New(env, GnutlsErrorName(f.gnutlsCode)));
-    }
-    if (f.sysErrno != 0) ev.Set("sysErrno", Napi::Number::New(env, f.sysErrno));
-    if (!f.alert.empty()) {
-      ev.Set("alert", Napi::String::New(env, f.alert));
-      ev.Set("alertCode", Napi::Number::New(env, f.alertCode));
-    }
-    if (f.policyErrno != 0) ev.Set("policyErrno", Napi::Number::New(env, f.policyErrno));
-    if (f.noLocalCredentials) ev.Set("noLocalCredentials", Napi::Boolean::New(env, true));
-    if (f.certRequested) {
-      ev.Set("certificateRequested", Napi::Boolean::New(env, true));
-      ev.Set("certificatePresented", Napi::Boolean::New(env, f.certPresented));
-    }
-  }
-
- private:
-  Failure f_;
-  const char* type_;
-};
 
 struct EstablishedInfo {
   int appFd = -1;
@@ -307,6 +116,7 @@ struct EstablishedInfo {
   bool hasServerName = false;
   DerChain peerChain;
   unsigned dataMtu = 0;
+  bool resumed = false;
 };
 
 class EstablishedEvent : public Event {
@@ -323,6 +133,7 @@ class EstablishedEvent : public Event {
     if (info_.hasServerName) ev.Set("serverName", Napi::String::New(env, info_.serverName));
     ev.Set("peerChainDer", DerChainToJs(env, info_.peerChain));
     if (info_.dataMtu) ev.Set("mtu", Napi::Number::New(env, info_.dataMtu));
+    ev.Set("resumed", Napi::Boolean::New(env, info_.resumed));
     dispatch.Call({ev});
   }
 
@@ -330,32 +141,6 @@ class EstablishedEvent : public Event {
   EstablishedInfo info_;
 };
 
-struct EndInfo {
-  std::string reason;  // closed | peer-closed | error | aborted
-  Failure failure;     // for 'error'
-  bool truncated = false;
-  uint64_t bytesIn = 0, bytesOut = 0;
-  uint64_t dropped = 0;
-};
-
-class EndEvent : public Event {
- public:
-  explicit EndEvent(EndInfo info) : info_(std::move(info)) {}
-  void Deliver(Napi::Env env, Napi::Function dispatch) override {
-    Napi::Object ev = Napi::Object::New(env);
-    ev.Set("type", Napi::String::New(env, "end"));
-    if (!info_.failure.empty()) FailedEvent::Fill(env, ev, info_.failure);
-    ev.Set("reason", Napi::String::New(env, info_.reason));
-    ev.Set("truncated", Napi::Boolean::New(env, info_.truncated));
-    ev.Set("bytesIn", Napi::Number::New(env, static_cast<double>(info_.bytesIn)));
-    ev.Set("bytesOut", Napi::Number::New(env, static_cast<double>(info_.bytesOut)));
-    if (info_.dropped) ev.Set("droppedDatagrams", Napi::Number::New(env, static_cast<double>(info_.dropped)));
-    dispatch.Call({ev});
-  }
-
- private:
-  EndInfo info_;
-};
 
 }  // namespace
 
@@ -406,8 +191,13 @@ bool Session::Setup(Napi::Env env, Napi::Object opts) {
   }
   Napi::Value anon = opts.Get("anonymous");
   anonymous_ = anon.IsBoolean() && anon.As<Napi::Boolean>().Value();
+  Napi::Value anyPeer = opts.Get("acceptAnyPeer");
+  // JavaScript's policy takes any peer: the verdict is known, so it is not asked.
+  verifyAsked_ = anyPeer.IsBoolean() && anyPeer.As<Napi::Boolean>().Value();
   Napi::Value to = opts.Get("handshakeTimeoutMs");
   if (to.IsNumber()) budgetMs_ = static_cast<int64_t>(to.As<Napi::Number>().DoubleValue());
+  GetOptionalString(opts, "resumption", &resumeScope_);
+  if (env.IsExceptionPending()) return false;
   Napi::Value mtu = opts.Get("mtu");
   if (mtu.IsNumber()) mtu_ = mtu.As<Napi::Number>().Uint32Value();
 
@@ -464,8 +254,10 @@ bool Session::Setup(Napi::Env env, Napi::Object opts) {
   }
 
   // GnuTLS.
-  unsigned flags = (client_ ? GNUTLS_CLIENT : GNUTLS_SERVER) | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL |
-                   GNUTLS_NO_TICKETS;
+  // Resumption only where TypeScript gave a scope (and not for DTLS).
+  if (dtls_) resumeScope_.clear();
+  unsigned flags = (client_ ? GNUTLS_CLIENT : GNUTLS_SERVER) | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL;
+  if (resumeScope_.empty()) flags |= GNUTLS_NO_TICKETS;
   if (dtls_) flags |= GNUTLS_DATAGRAM;
   int ret = gnutls_init(&gs_, flags);
   if (ret < 0) {
@@ -478,21 +270,19 @@ bool Session::Setup(Napi::Env env, Napi::Object opts) {
   std::string prio = hasPriority ? priority : (dtls_ ? kDefaultDtlsPriority : kDefaultTlsPriority);
   if (anonymous_) prio += client_ ? kAnonymousClientSuffix : kAnonymousServerSuffix;
   const char* errPos = nullptr;
-  ret = gnutls_priority_set_direct(gs_, prio.c_str(), &errPos);
+  ret = SetCachedPriority(gs_, prio, &errPos);
   if (ret < 0) {
     std::string at = errPos ? std::string(" at '") + errPos + "'" : "";
     ThrowError(env, "EINVAL", GnutlsMessage("bad priority string" + at, ret), ret);
     return false;
   }
 
-  ret = gnutls_certificate_allocate_credentials(&certCred_);
-  if (ret < 0) {
-    certCred_ = nullptr;
+  gnutls_certificate_credentials_t certCred = SharedCertificateCredentials(&Session::RetrieveCert, &ret);
+  if (certCred == nullptr) {
     ThrowError(env, "ENOMEM", GnutlsMessage("cannot allocate credentials", ret), ret);
     return false;
   }
-  gnutls_certificate_set_retrieve_function2(certCred_, &Session::RetrieveCert);
-  ret = gnutls_credentials_set(gs_, GNUTLS_CRD_CERTIFICATE, certCred_);
+  ret = gnutls_credentials_set(gs_, GNUTLS_CRD_CERTIFICATE, certCred);
   if (ret >= 0 && anonymous_) {
     if (client_) {
       ret = gnutls_anon_allocate_client_credentials(&anonCli_);
@@ -524,6 +314,15 @@ bool Session::Setup(Napi::Env env, Napi::Object opts) {
     }
   }
   gnutls_session_set_verify_function(gs_, &Session::VerifyCb);
+  if (!resumeScope_.empty()) {
+    if (client_) {
+      // A ticket is for the server it came from: the scope and this peer address.
+      resumeKey_ = resumeScope_ + '\0' + std::string(reinterpret_cast<const char*>(&peer), plen);
+      UseClientTicket(gs_, resumeKey_);
+    } else {
+      EnableServerTickets(gs_, resumeScope_);  // failing that, the session just runs without tickets
+    }
+  }
 
   gnutls_transport_set_ptr(gs_, this);
   gnutls_transport_set_pull_function(gs_, &Session::Pull);
@@ -556,16 +355,8 @@ bool Session::Launch(Napi::Env env, Napi::Function dispatch) {
     g_live.insert(this);
     registered_ = true;
   }
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, kThreadStack);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  auto* arg = new std::shared_ptr<Session>(shared_from_this());
-  pthread_t tid;
-  int rc = pthread_create(&tid, &attr, &Session::ThreadMain, arg);
-  pthread_attr_destroy(&attr);
+  int rc = StartHandshakeThread(shared_from_this());
   if (rc != 0) {
-    delete arg;
     {
       std::lock_guard<std::mutex> lk(g_regMu);
       g_live.erase(this);
@@ -659,235 +450,77 @@ void Session::Abort() {
       uint64_t one = 1;
       ssize_t r = write(wakeFd_, &one, sizeof(one));
       (void)r;
+    } else {
+      WakeRelay();
     }
   }
   waitCv_.notify_all();
 }
 
 // ---------------------------------------------------------------------------
-// Transport (session thread). The caller's descriptor shares its open file
-// description with ours, so we never change its flags: MSG_DONTWAIT instead
-// of O_NONBLOCK.
-
-ssize_t Session::Pull(gnutls_transport_ptr_t ptr, void* buf, size_t n) {
-  Session* s = static_cast<Session*>(ptr);
-  ssize_t r = recv(s->tlsFd_, buf, n, MSG_DONTWAIT);
-  if (r == 0) s->transportEof_ = true;
-  if (r < 0) {
-    int e = errno;
-    if (e != EAGAIN && e != EWOULDBLOCK && e != EINTR) s->lastErrno_ = e;
-    gnutls_transport_set_errno(s->gs_, e == EWOULDBLOCK ? EAGAIN : e);
-  }
-  return r;
-}
-
-ssize_t Session::VecPush(gnutls_transport_ptr_t ptr, const giovec_t* iov, int iovcnt) {
-  Session* s = static_cast<Session*>(ptr);
-  struct msghdr m;
-  memset(&m, 0, sizeof(m));
-  m.msg_iov = const_cast<struct iovec*>(iov);
-  m.msg_iovlen = iovcnt;
-  ssize_t r = sendmsg(s->tlsFd_, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
-  if (r < 0) {
-    int e = errno;
-    if (e != EAGAIN && e != EWOULDBLOCK && e != EINTR) s->lastErrno_ = e;
-    gnutls_transport_set_errno(s->gs_, e == EWOULDBLOCK ? EAGAIN : e);
-  }
-  return r;
-}
-
-int Session::PullTimeout(gnutls_transport_ptr_t ptr, unsigned int ms) {
-  Session* s = static_cast<Session*>(ptr);
-  struct pollfd p[2] = {{s->tlsFd_, POLLIN, 0}, {s->wakeFd_, POLLIN, 0}};
-  int timeout = ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : static_cast<int>(ms);
-  int r = poll(p, 2, timeout);
-  if (r < 0) {
-    gnutls_transport_set_errno(s->gs_, errno);
-    return -1;
-  }
-  if (p[1].revents) {
-    gnutls_transport_set_errno(s->gs_, EINTR);
-    return -1;
-  }
-  return p[0].revents ? 1 : 0;
-}
-
-// ---------------------------------------------------------------------------
-// Callbacks from GnuTLS, on the session thread, during the handshake
-
-std::string Session::ReceivedServerName() {
-  char name[256];
-  size_t len = sizeof(name) - 1;
-  unsigned type = 0;
-  if (gnutls_server_name_get(gs_, name, &len, &type, 0) == 0 && type == GNUTLS_NAME_DNS) {
-    return std::string(name, strnlen(name, len));
-  }
-  return std::string();
-}
-
-DerChain Session::PeerChain() {
-  DerChain chain;
-  unsigned n = 0;
-  const gnutls_datum_t* peers = gnutls_certificate_get_peers(gs_, &n);
-  for (unsigned i = 0; peers != nullptr && i < n; i++) {
-    chain.emplace_back(reinterpret_cast<const char*>(peers[i].data), peers[i].size);
-  }
-  return chain;
-}
-
-int Session::RetrieveCert(gnutls_session_t gs, const gnutls_datum_t* reqCaRdn, int nreqs,
-                          const gnutls_pk_algorithm_t* /*pkAlgos*/, int /*pkAlgosLength*/, gnutls_pcert_st** pcert,
-                          unsigned int* pcertLength, gnutls_privkey_t* privkey) {
-  Session* s = static_cast<Session*>(gnutls_session_get_ptr(gs));
-  *pcert = nullptr;
-  *pcertLength = 0;
-  *privkey = nullptr;
-  // GnuTLS may call us again (once per candidate cipher suite when we chose
-  // none); JavaScript is asked once per session.
-  if (!s->credsAsked_) {
-    s->credsAsked_ = true;
-    std::string sni;
-    bool hasSni = false;
-    if (s->client_) {
-      hasSni = s->hasServerName_;
-      sni = s->serverName_;
-    } else {
-      sni = s->ReceivedServerName();
-      hasSni = !sni.empty();
-    }
-    std::vector<std::string> issuers;
-    for (int i = 0; reqCaRdn != nullptr && i < nreqs; i++) {
-      GnutlsDatum str;
-      if (gnutls_x509_rdn_get2(&reqCaRdn[i], &str.d, 0) >= 0) issuers.push_back(str.str());
-    }
-    bool client = s->client_;
-    Reply r = s->Ask(
-        "credentials",
-        [client, hasSni, sni, issuers](Napi::Env env, Napi::Object ev) {
-          ev.Set("role", Napi::String::New(env, client ? "client" : "server"));
-          if (hasSni) ev.Set("serverName", Napi::String::New(env, sni));
-          Napi::Array arr = Napi::Array::New(env, issuers.size());
-          for (size_t i = 0; i < issuers.size(); i++) arr.Set(static_cast<uint32_t>(i), issuers[i]);
-          ev.Set("acceptedIssuers", arr);
-        },
-        [](Napi::Value v, Reply* r) {
-          if (v.IsNull() || v.IsUndefined()) {
-            r->ok = true;
-            return;
-          }
-          std::shared_ptr<Credentials> c = CredentialsWrap::From(v);
-          if (c) {
-            r->ok = true;
-            r->credentials = c;
-            return;
-          }
-          r->ok = false;
-          r->errnum = 0;
-          r->message = "the credentials callback answered with neither null nor open credentials";
-          if (v.IsObject()) {
-            Napi::Object o = v.As<Napi::Object>();
-            Napi::Value e = o.Get("errno");
-            Napi::Value m = o.Get("message");
-            Napi::Value a = o.Get("alert");
-            if (e.IsNumber()) r->errnum = e.As<Napi::Number>().Int32Value();
-            if (m.IsString()) r->message = m.As<Napi::String>().Utf8Value();
-            if (a.IsString()) r->alert = a.As<Napi::String>().Utf8Value();
-          }
-        });
-    if (!r.ok) {
-      s->cbFailure_.kind = r.gone ? "aborted" : "credentials";
-      s->cbFailure_.policyErrno = r.errnum;
-      s->cbFailure_.message = r.message;
-      s->rejectAlert_ = r.alert;
-      return -1;
-    }
-    s->localCreds_ = r.credentials;
-    // A token key is opened here, on the session thread, where the PIN
-    // callback can wait for a person.
-    if (s->localCreds_ && s->localCreds_->key() == nullptr) {
-      int errnum = 0;
-      std::string message;
-      bool aborted = false;
-      if (!s->localCreds_->EnsureKey(&errnum, &message, &aborted)) {
-        s->cbFailure_.kind = aborted ? "aborted" : "credentials";
-        s->cbFailure_.policyErrno = errnum;
-        s->cbFailure_.message = message;
-        s->localCreds_.reset();
-        return -1;
-      }
-    }
-  }
-  if (s->localCreds_) {
-    *pcert = s->localCreds_->pcerts();
-    *pcertLength = s->localCreds_->count();
-    *privkey = s->localCreds_->key();
-  }
-  return 0;
-}
-
-int Session::AskVerify() {
-  verifyAsked_ = true;
-  DerChain chain = PeerChain();
-  peerChainEmpty_ = chain.empty();
-  std::string sni;
-  bool hasSni;
-  if (client_) {
-    hasSni = hasServerName_;
-    sni = serverName_;
-  } else {
-    sni = ReceivedServerName();
-    hasSni = !sni.empty();
-  }
-  bool client = client_;
-  Reply r = Ask(
-      "verify",
-      [client, hasSni, sni, chain](Napi::Env env, Napi::Object ev) {
-        ev.Set("role", Napi::String::New(env, client ? "client" : "server"));
-        ev.Set("chainDer", DerChainToJs(env, chain));
-        if (hasSni) ev.Set("serverName", Napi::String::New(env, sni));
-      },
-      [](Napi::Value v, Reply* r) {
-        r->ok = false;
-        r->message = "the verifyPeer callback gave no valid answer";
-        if (!v.IsObject()) return;
-        Napi::Object o = v.As<Napi::Object>();
-        Napi::Value ok = o.Get("ok");
-        if (ok.IsBoolean() && ok.As<Napi::Boolean>().Value()) {
-          r->ok = true;
-          r->message.clear();
-          return;
-        }
-        Napi::Value e = o.Get("errno");
-        Napi::Value m = o.Get("message");
-        Napi::Value a = o.Get("alert");
-        if (e.IsNumber()) r->errnum = e.As<Napi::Number>().Int32Value();
-        if (m.IsString()) r->message = m.As<Napi::String>().Utf8Value();
-        if (a.IsString()) r->alert = a.As<Napi::String>().Utf8Value();
-      });
-  if (r.ok) return 0;
-  cbFailure_.kind = r.gone ? "aborted" : "policy";
-  cbFailure_.policyErrno = r.errnum;
-  cbFailure_.message = r.message.empty() ? "the peer was rejected" : r.message;
-  rejectAlert_ = r.alert;
-  return -1;
-}
-
-int Session::VerifyCb(gnutls_session_t gs) {
-  Session* s = static_cast<Session*>(gnutls_session_get_ptr(gs));
-  if (s->verifyAsked_) return 0;  // asked once; a repeated call can only follow an accept
-  return s->AskVerify();
-}
-
-// ---------------------------------------------------------------------------
 // The session thread
+
+namespace {
+
+// A handshake thread that is done waits this long for the next handshake
+// before it ends: under load, threads are reused instead of created (their
+// creation showed as 5 % of the daemon's time); idle, none remain.
+constexpr auto kHandshakeThreadIdle = std::chrono::seconds(10);
+
+struct HandshakeThreads {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::shared_ptr<Session>> work;
+  int idle = 0;
+};
+
+// Never destroyed (idle threads may wait on it while the process exits).
+HandshakeThreads& Handshakers() {
+  static HandshakeThreads* h = new HandshakeThreads();
+  return *h;
+}
+
+}  // namespace
+
+int Session::StartHandshakeThread(std::shared_ptr<Session> s) {
+  HandshakeThreads& h = Handshakers();
+  {
+    std::lock_guard<std::mutex> lk(h.mu);
+    if (h.idle > static_cast<int>(h.work.size())) {
+      h.work.push_back(std::move(s));
+      h.cv.notify_one();
+      return 0;
+    }
+  }
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, kThreadStack);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  auto* arg = new std::shared_ptr<Session>(std::move(s));
+  pthread_t tid;
+  int rc = pthread_create(&tid, &attr, &Session::ThreadMain, arg);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) delete arg;
+  return rc;
+}
 
 void* Session::ThreadMain(void* arg) {
   std::shared_ptr<Session> s = *static_cast<std::shared_ptr<Session>*>(arg);
   delete static_cast<std::shared_ptr<Session>*>(arg);
-  t_current = s.get();
-  s->Run();
-  t_current = nullptr;
-  return nullptr;
+  HandshakeThreads& h = Handshakers();
+  for (;;) {
+    t_current = s.get();
+    s->Run();
+    t_current = nullptr;
+    s.reset();  // hold no session while idle
+    std::unique_lock<std::mutex> lk(h.mu);
+    h.idle++;
+    bool got = h.cv.wait_for(lk, kHandshakeThreadIdle, [&h] { return !h.work.empty(); });
+    h.idle--;
+    if (!got) return nullptr;
+    s = std::move(h.work.front());
+    h.work.pop_front();
+  }
 }
 
 bool CurrentSessionAborted() { return t_current != nullptr && t_current->aborted(); }
@@ -901,168 +534,6 @@ Reply AskJavaScript(const std::string& type, std::function<void(Napi::Env, Napi:
     return r;
   }
   return t_current->Ask(type, std::move(fill), std::move(parse));
-}
-
-// Waits for the socket (and the abort eventfd). Only this wait counts against
-// the handshake budget. Returns false with *f set on abort or timeout.
-bool Session::WaitIo(short events, int64_t* budgetMs, Failure* f) {
-  int timeout = -1;
-  if (budgetMs_ > 0) timeout = static_cast<int>(*budgetMs > 0 ? *budgetMs : 0);
-  if (dtls_) {
-    int rt = static_cast<int>(gnutls_dtls_get_timeout(gs_));
-    if (timeout < 0 || rt < timeout) timeout = rt;
-  }
-  struct pollfd p[2] = {{tlsFd_, events, 0}, {wakeFd_, POLLIN, 0}};
-  int64_t start = NowMs();
-  int r = poll(p, 2, timeout);
-  if (budgetMs_ > 0) *budgetMs -= NowMs() - start;
-  if (aborted_.load() || (r > 0 && p[1].revents)) {
-    f->kind = "aborted";
-    f->message = "the session was aborted";
-    return false;
-  }
-  if (budgetMs_ > 0 && *budgetMs <= 0 && !(r > 0 && p[0].revents)) {
-    f->kind = "timeout";
-    f->message = "the TLS handshake timed out";
-    return false;
-  }
-  return true;
-}
-
-void Session::DescribeFailure(int code, Failure* f) {
-  f->gnutlsCode = code;
-  if (code == GNUTLS_E_PUSH_ERROR || code == GNUTLS_E_PULL_ERROR) {
-    f->kind = "transport";
-    f->sysErrno = lastErrno_ ? lastErrno_ : EIO;
-    f->message = std::string("the connection failed: ") + strerror(f->sysErrno);
-  } else if (code == GNUTLS_E_PREMATURE_TERMINATION) {
-    f->kind = "transport";
-    f->sysErrno = ECONNRESET;
-    f->message = "the peer closed the connection unexpectedly";
-  } else if (code == GNUTLS_E_UNEXPECTED_PACKET_LENGTH && transportEof_) {
-    // GnuTLS's word for a stream that ends inside a record: the peer left.
-    f->kind = "transport";
-    f->sysErrno = ECONNRESET;
-    f->message = "the peer closed the connection in the middle of a TLS record";
-  } else if (code == GNUTLS_E_FATAL_ALERT_RECEIVED) {
-    gnutls_alert_description_t a = gnutls_alert_get(gs_);
-    f->kind = "alert";
-    f->alertCode = a;
-    f->alert = AlertName(a);
-    const char* text = gnutls_alert_get_name(a);
-    f->message = std::string("the peer sent a fatal alert: ") + (text ? text : f->alert);
-  } else if (code == GNUTLS_E_TIMEDOUT) {
-    f->kind = "timeout";
-    f->message = "the TLS handshake timed out";
-  } else {
-    f->kind = "tls";
-    f->message = GnutlsMessage("TLS failed", code);
-  }
-}
-
-void Session::SendAlert(gnutls_alert_description_t desc) {
-  alertSent_ = true;
-  for (int i = 0; i < kAlertTries; i++) {
-    int r = gnutls_alert_send(gs_, GNUTLS_AL_FATAL, desc);
-    if (r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED) return;
-    struct pollfd p = {tlsFd_, static_cast<short>(gnutls_record_get_direction(gs_) ? POLLOUT : POLLIN), 0};
-    poll(&p, 1, kAlertWaitMs);
-  }
-}
-
-int Session::Handshake(Failure* f) {
-  int64_t budget = budgetMs_;
-  for (;;) {
-    if (aborted_.load()) {
-      f->kind = "aborted";
-      f->message = "the session was aborted";
-      return -1;
-    }
-    int ret = gnutls_handshake(gs_);
-    if (ret == 0) return 0;
-    if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED) {
-      if (!cbFailure_.empty()) {  // a callback gave up (aborted / environment gone)
-        *f = cbFailure_;
-        return -1;
-      }
-      short ev = gnutls_record_get_direction(gs_) ? POLLOUT : POLLIN;
-      if (!WaitIo(ev, &budget, f)) return -1;
-      continue;
-    }
-    if (!gnutls_error_is_fatal(ret)) continue;  // e.g. a warning alert
-
-    // Fatal. Tell the peer why, when the failure is ours to tell.
-    if (!cbFailure_.empty()) {
-      *f = cbFailure_;
-      f->gnutlsCode = ret;
-      if (f->kind == "policy") {
-        gnutls_alert_description_t desc;
-        if (!AlertByName(rejectAlert_, &desc)) {
-          desc = peerChainEmpty_ && gnutls_protocol_get_version(gs_) == GNUTLS_TLS1_3 ? GNUTLS_A_CERTIFICATE_REQUIRED
-                                                                                      : GNUTLS_A_BAD_CERTIFICATE;
-        }
-        SendAlert(desc);
-      } else if (f->kind == "credentials") {
-        gnutls_alert_description_t desc;
-        if (!AlertByName(rejectAlert_, &desc)) desc = GNUTLS_A_INTERNAL_ERROR;
-        SendAlert(desc);
-      }
-      return -1;
-    }
-    DescribeFailure(ret, f);
-    if (!client_ && credsAsked_ && !localCreds_) f->noLocalCredentials = true;
-    if (client_ && credsAsked_) {
-      f->certRequested = true;
-      f->certPresented = localCreds_ != nullptr;
-    }
-    if (f->kind == "tls" && !client_ && !f->noLocalCredentials &&
-        (ret == GNUTLS_E_NO_CERTIFICATE_FOUND || ret == GNUTLS_E_CERTIFICATE_REQUIRED)) {
-      // A client without the certificate we require. gnutls_error_to_alert()
-      // would say decode_error, blaming the client's encoding: name the
-      // reason the protocol has for it (RFC 8446 4.4.2.4, RFC 5246 7.4.6).
-      SendAlert(gnutls_protocol_get_version(gs_) == GNUTLS_TLS1_3 ? GNUTLS_A_CERTIFICATE_REQUIRED
-                                                                  : GNUTLS_A_HANDSHAKE_FAILURE);
-    } else if (f->kind == "tls") {
-      int level = 0;
-      int a = gnutls_error_to_alert(ret, &level);
-      if (a >= 0) SendAlert(static_cast<gnutls_alert_description_t>(a));
-    }
-    return -1;
-  }
-}
-
-// The verdict on the peer when GnuTLS did not ask during the handshake
-// (anonymous sessions, or a server that does not ask for a certificate).
-bool Session::CheckPeerPostHandshake(Failure* f) {
-  if (verifyAsked_) return true;
-  if (AskVerify() == 0) return true;
-  *f = cbFailure_;
-  if (f->kind == "policy") {
-    gnutls_alert_description_t desc;
-    if (!AlertByName(rejectAlert_, &desc)) desc = peerChainEmpty_ ? GNUTLS_A_ACCESS_DENIED : GNUTLS_A_BAD_CERTIFICATE;
-    SendAlert(desc);
-  }
-  return false;
-}
-
-// After a failed handshake: let the peer read our alert. Closing a TCP socket
-// with unread input makes the kernel send a reset, which can destroy the
-// alert before the peer reads it; so shut down our side and drain until the
-// peer closes too (bounded, abortable).
-void Session::LingerClose() {
-  if (dtls_ || tlsFd_ < 0) return;
-  shutdown(tlsFd_, SHUT_WR);
-  char buf[4096];
-  int64_t deadline = NowMs() + kLingerMs;
-  for (;;) {
-    ssize_t r = recv(tlsFd_, buf, sizeof(buf), MSG_DONTWAIT);
-    if (r > 0) continue;
-    if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return;
-    int64_t left = deadline - NowMs();
-    if (left <= 0 || aborted_.load()) return;
-    struct pollfd p[2] = {{tlsFd_, POLLIN, 0}, {wakeFd_, POLLIN, 0}};
-    if (poll(p, 2, static_cast<int>(left)) <= 0 || p[1].revents) return;
-  }
 }
 
 void Session::Run() {
@@ -1111,182 +582,11 @@ void Session::Run() {
     info.hasServerName = !info.serverName.empty();
   }
   info.peerChain = PeerChain();
+  info.resumed = gnutls_session_is_resumed(gs_) != 0;
   if (dtls_) info.dataMtu = gnutls_dtls_get_data_mtu(gs_);
   Post(std::unique_ptr<Event>(new EstablishedEvent(std::move(info))));
 
-  Relay();
-  Finish();
-}
-
-// ---------------------------------------------------------------------------
-// The relay: plaintext <-> records, until both directions are done.
-
-void Session::Relay() {
-  EndInfo end;
-  const size_t cap = dtls_ ? kDgramBuf : kTlsChunk;
-  std::vector<char> inBuf(dtls_ ? kDgramBuf : kTlsChunk);  // peer -> application
-  std::vector<char> outBuf(cap);                            // application -> peer
-  size_t inLen = 0, inOff = 0, outLen = 0, outOff = 0;
-  bool peerEof = false, plainShut = false, appEof = false, byeDone = false, appGone = false;
-  enum { kNone, kApp, kPeer } first = kNone;
-
-  for (;;) {
-    if (aborted_.load()) {
-      end.reason = "aborted";
-      break;
-    }
-    bool progress = false;
-    short tlsEv = 0, plainEv = 0;
-
-    // Peer -> application. Reading whenever our buffer is empty also drains
-    // what GnuTLS already holds (gnutls_record_check_pending) before we poll.
-    if (!peerEof && inLen == 0) {
-      ssize_t r = gnutls_record_recv(gs_, inBuf.data(), inBuf.size());
-      if (r > 0) {
-        inLen = static_cast<size_t>(r);
-        inOff = 0;
-        bytesIn_ += static_cast<uint64_t>(r);
-        progress = true;
-      } else if (r == 0 || r == GNUTLS_E_PREMATURE_TERMINATION) {
-        peerEof = true;
-        if (r != 0) end.truncated = true;
-        if (first == kNone) first = kPeer;
-        progress = true;
-      } else if (r == GNUTLS_E_AGAIN) {
-        tlsEv |= gnutls_record_get_direction(gs_) ? POLLOUT : POLLIN;
-      } else if (r == GNUTLS_E_INTERRUPTED || !gnutls_error_is_fatal(static_cast<int>(r))) {
-        // Warning alerts, renegotiation requests (refused by ignoring them).
-        progress = true;
-      } else {
-        DescribeFailure(static_cast<int>(r), &end.failure);
-        end.reason = "error";
-        break;
-      }
-    }
-    if (inLen > 0) {
-      ssize_t w = send(plainFd_, inBuf.data() + inOff, inLen - inOff, MSG_DONTWAIT | MSG_NOSIGNAL);
-      if (w >= 0) {
-        inOff += static_cast<size_t>(w);
-        if (inOff >= inLen) inLen = inOff = 0;
-        progress = true;
-      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        plainEv |= POLLOUT;
-      } else if (errno == EINTR) {
-        progress = true;
-      } else if (dtls_ && errno == EMSGSIZE) {
-        inLen = inOff = 0;  // a datagram the socketpair cannot carry
-        end.dropped++;
-        progress = true;
-      } else {
-        appGone = true;  // EPIPE, ECONNRESET: the application closed its end
-        inLen = inOff = outLen = outOff = 0;
-      }
-    }
-    if (peerEof && inLen == 0 && !plainShut && !appGone) {
-      shutdown(plainFd_, SHUT_WR);
-      plainShut = true;
-      progress = true;
-    }
-
-    // Application -> peer.
-    if (!appEof && !appGone && outLen == 0) {
-      ssize_t n = recv(plainFd_, outBuf.data(), outBuf.size(), MSG_DONTWAIT);
-      if (n > 0) {
-        outLen = static_cast<size_t>(n);
-        outOff = 0;
-        progress = true;
-      } else if (n == 0) {
-        appEof = true;
-        if (first == kNone) first = kApp;
-        progress = true;
-      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        plainEv |= POLLIN;
-      } else if (errno == EINTR) {
-        progress = true;
-      } else {
-        appGone = true;
-        inLen = inOff = outLen = outOff = 0;
-      }
-    }
-    if (outLen > 0 && !appGone) {
-      // After GNUTLS_E_AGAIN this repeats the same call, as GnuTLS requires.
-      ssize_t r = gnutls_record_send(gs_, outBuf.data() + outOff, outLen - outOff);
-      if (r > 0) {
-        outOff += static_cast<size_t>(r);
-        bytesOut_ += static_cast<uint64_t>(r);
-        if (outOff >= outLen) outLen = outOff = 0;
-        progress = true;
-      } else if (r == GNUTLS_E_AGAIN) {
-        tlsEv |= gnutls_record_get_direction(gs_) ? POLLOUT : POLLIN;
-      } else if (r == GNUTLS_E_INTERRUPTED) {
-        progress = true;
-      } else if (dtls_ && r == GNUTLS_E_LARGE_PACKET) {
-        outLen = outOff = 0;  // larger than the path allows: dropped, as UDP would
-        end.dropped++;
-        progress = true;
-      } else {
-        DescribeFailure(static_cast<int>(r), &end.failure);
-        end.reason = "error";
-        break;
-      }
-    }
-    if ((appEof || appGone) && outLen == 0 && !byeDone) {
-      int r = gnutls_bye(gs_, GNUTLS_SHUT_WR);
-      if (r == 0) {
-        byeDone = true;
-        progress = true;
-      } else if (r == GNUTLS_E_AGAIN && !appGone) {
-        tlsEv |= gnutls_record_get_direction(gs_) ? POLLOUT : POLLIN;
-      } else if (r == GNUTLS_E_INTERRUPTED && !appGone) {
-        progress = true;
-      } else if (peerEof || appGone) {
-        byeDone = true;  // the peer is gone already, or we are leaving anyway
-        progress = true;
-      } else {
-        DescribeFailure(r, &end.failure);
-        end.reason = "error";
-        break;
-      }
-    }
-
-    if (appGone && byeDone) {
-      end.reason = "closed";
-      break;
-    }
-    if (appEof && byeDone && (dtls_ || (peerEof && plainShut))) {
-      // DTLS has no half-close to wait for: after our close_notify we are done.
-      end.reason = first == kPeer ? "peer-closed" : "closed";
-      break;
-    }
-    if (progress) continue;
-    // Never sleep on the socket while GnuTLS holds decrypted data we want.
-    if (!peerEof && inLen == 0 && gnutls_record_check_pending(gs_) > 0) continue;
-
-    struct pollfd p[3] = {
-        {tlsEv ? tlsFd_ : -1, tlsEv, 0},
-        {plainEv ? plainFd_ : -1, plainEv, 0},
-        {wakeFd_, POLLIN, 0},
-    };
-    if (poll(p, 3, -1) < 0 && errno != EINTR) {
-      end.failure.kind = "local";
-      end.failure.sysErrno = errno;
-      end.failure.message = std::string("poll failed: ") + strerror(errno);
-      end.reason = "error";
-      break;
-    }
-  }
-  if (end.reason == "aborted" && !byeDone) {
-    // Best effort: tell the peer we are going (never blocks).
-    gnutls_bye(gs_, GNUTLS_SHUT_WR);
-  }
-  end.bytesIn = bytesIn_.load();
-  end.bytesOut = bytesOut_.load();
-  // Close our descriptors before telling JavaScript, so that "ended" means
-  // the descriptors are gone.
-  CloseFd(plainFd_);
-  CloseFd(tlsFd_);
-  CloseWake();
-  Post(std::unique_ptr<Event>(new EndEvent(std::move(end))));
+  StartRelay();
 }
 
 // The session thread is done with the eventfd. The object itself may live on
@@ -1319,10 +619,6 @@ void Session::ReleaseResources() {
   if (gs_ != nullptr) {
     gnutls_deinit(gs_);
     gs_ = nullptr;
-  }
-  if (certCred_ != nullptr) {
-    gnutls_certificate_free_credentials(certCred_);
-    certCred_ = nullptr;
   }
   if (anonCli_ != nullptr) {
     gnutls_anon_free_client_credentials(anonCli_);
@@ -1400,6 +696,7 @@ void OnEnvCleanup(void* arg) {
 void InitSessions(Napi::Env env, Napi::Object exports) {
   exports.Set("tlsStartSession", Napi::Function::New(env, StartSession, "tlsStartSession"));
   napi_add_env_cleanup_hook(env, OnEnvCleanup, static_cast<napi_env>(env));
+  StartRelayThreads();
 }
 
 }  // namespace tls

@@ -1,13 +1,14 @@
-// One TLS or DTLS session: a GnuTLS session on a native thread of its own
-// that performs the handshake on a connected socket, asks JavaScript for
-// local credentials and for the verdict on the peer (blocking only its own
-// thread), and then relays plaintext between a socketpair and the TLS
-// records until both sides are done.
+// One TLS or DTLS session: a GnuTLS session whose handshake runs on a native
+// thread of its own (tls_handshake.cc), asking JavaScript for local
+// credentials and for the verdict on the peer (blocking only that thread),
+// and which is then relayed between a socketpair and the TLS records by one
+// of a few shared relay threads (tls_relay.cc) until both sides are done.
 //
 // Threading: everything in here except Start(), the JavaScript-facing handle
-// and Event::Deliver() runs on the session thread. JavaScript is reached
+// and Event::Deliver() runs on the handshake thread, then on a relay thread
+// (handed over once, through the relay's queue). JavaScript is reached
 // only through the session's napi_threadsafe_function; a question (a
-// "request") blocks the session thread on a condition variable until the
+// "request") blocks the handshake thread on a condition variable until the
 // reply arrives, the session is aborted, or the environment goes away.
 #pragma once
 #include <napi.h>

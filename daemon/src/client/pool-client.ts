@@ -228,6 +228,13 @@ export class PoolClient {
     return 'pinentry' in packet && (packet.pinentry.flags & 1) !== 0;
   }
 
+  /** LOCAL LOOP_STATS: the daemon's event-loop delay (µs) since the last reset; `reset` starts a new window. */
+  async loopStats(reset = false): Promise<{ p50: number; p99: number; max: number; mean: number; n: number; ms: number }> {
+    const { packet } = await this.request({ reqid: 0, cbid: 0, cmd: LocalCmd.LOOP_STATS, pinentry: { ...emptyPinEntry(), flags: reset ? 1 : 0 } });
+    if (!('pinentry' in packet)) throw new Error(`LOOP_STATS answered with ${cmdName(packet.cmd)}`);
+    return JSON.parse(packet.pinentry.prompt) as { p50: number; p99: number; max: number; mean: number; n: number; ms: number };
+  }
+
   /** Send raw bytes as they are: for tests that speak broken protocol. */
   sendRaw(bytes: Uint8Array, fd?: OwnedFd): void {
     this.conn.send(bytes, fd);

@@ -16,10 +16,13 @@
  * the flags of the caller's socket (it uses MSG_DONTWAIT), but it does set
  * TCP_NODELAY on it and, after a failed handshake, shuts it down.
  *
- * Threads: each session runs on a native thread of its own (256 KiB stack)
- * for its whole life, handshake and relay. `credentials` and `verifyPeer`
- * run on the JavaScript thread while that session's thread waits, however
- * long. A running session keeps the event loop alive (like a socket does).
+ * Threads: each handshake runs on a native thread of its own (256 KiB
+ * stack; a finished one waits a few seconds to take the next handshake,
+ * so threads are reused under load); an established session is then relayed by one of a few relay
+ * threads (one per core, at most 4, started with the addon) that poll all
+ * their sessions with epoll, so an idle session costs no thread, and two
+ * descriptors. `credentials` and `verifyPeer` run on the JavaScript thread
+ * while that handshake's thread waits, however long. A running session keeps the event loop alive (like a socket does).
  * On environment teardown (process exit, worker termination) every session
  * of that environment is aborted and its thread waited for (bounded).
  */
@@ -86,6 +89,7 @@ type NativeEvent =
       serverName?: string;
       peerChainDer: Buffer[];
       mtu?: number;
+      resumed: boolean;
     }
   | ({ type: 'failed' } & NativeFailureFacts)
   | ({
@@ -220,6 +224,16 @@ export interface StartOptions {
   handshakeTimeoutMs?: number;
   /** DTLS: the transport MTU (payload of one UDP datagram). Default: the socket's path MTU less IP/UDP headers. */
   mtu?: number;
+  /**
+   * TLS session resumption (tickets), within this scope only: a server
+   * issues tickets under a key of the scope's own and accepts only those; a
+   * client resumes with the last ticket it got in this scope from the same
+   * peer address (each once), and keeps tickets only from sessions where it
+   * presented no certificate. A resumed session skips the certificate
+   * signature and its check; `verifyPeer` is still asked, with the chain the
+   * peer proved when the session was first made. Not for DTLS. Default: none.
+   */
+  resumption?: string;
   /** Abort the handshake (rejects with ECANCELED). */
   signal?: AbortSignal;
   /**
@@ -232,7 +246,7 @@ export interface StartOptions {
   credentials(ctx: CredentialsContext): Promise<NativeCredentials | null> | NativeCredentials | null;
   /**
    * The policy decision on the peer, called exactly once per session when
-   * the peer's chain (possibly empty) is known. When the peer sends a
+   * the peer's chain (possibly empty) is known (never with `acceptAnyPeer`). When the peer sends a
    * certificate (or the server asked for one) this happens inside the
    * handshake, before our Finished; otherwise (anonymous, or a server with
    * certRequest 'ignore') right after the handshake, before the session is
@@ -244,6 +258,13 @@ export interface StartOptions {
    * client learns so as an alert on its first read, i.e. as onEnd 'error'.
    */
   verifyPeer(ctx: VerifyContext): Promise<VerifyResult> | VerifyResult;
+  /**
+   * The policy accepts any peer (e.g. IGNORE_REMOTEID): `verifyPeer` is then
+   * never called, which spares a round trip to this thread per handshake (a
+   * server that asks no certificate would otherwise ask it after the
+   * handshake, before handing the connection out).
+   */
+  acceptAnyPeer?: boolean;
   /**
    * A token wants its PIN (to open a key of the credentials, or for one
    * signature). Resolve with the PIN as bytes, which are wiped (fill(0))
@@ -305,6 +326,8 @@ export interface Established {
   peerChainDer: Buffer[];
   /** DTLS: the largest datagram the application may send; larger ones are dropped. */
   mtu?: number;
+  /** The handshake resumed an earlier session (see StartOptions.resumption). */
+  resumed: boolean;
   session: SessionControl;
 }
 
@@ -438,17 +461,24 @@ function messageOf(err: unknown): string {
  * After resolving, `onEnd` is called exactly once when the relay ends (never
  * if the promise rejects).
  */
-export function startSession(opts: StartOptions, onEnd: (end: SessionEnd) => void): Promise<Established> {
+export function startSession(options: StartOptions, onEnd: (end: SessionEnd) => void): Promise<Established> {
+  // The native session keeps `dispatch` for its 'end' event as long as the
+  // connection lasts: the callbacks, and the request they hold, are let go
+  // once the handshake is settled (no closure below refers to `options`).
+  const live: { opts?: StartOptions } = { opts: options };
+  const signal = options.signal;
+  const nativeOpts = toNativeOptions(options);
   return new Promise<Established>((resolve, reject) => {
     let settled = false;
     let established = false;
     let handle: NativeSessionHandle | undefined;
-    const signal = opts.signal;
     const onAbort = () => handle?.abort();
     const settle = () => {
       settled = true;
+      live.opts = undefined;
       signal?.removeEventListener('abort', onAbort);
     };
+    const gone = { errno: Errno.ECANCELED, message: 'the handshake is over' };
     if (signal?.aborted) {
       reject(new TlsError('the TLS handshake was aborted', Errno.ECANCELED, { kind: 'aborted' }));
       return;
@@ -463,7 +493,10 @@ export function startSession(opts: StartOptions, onEnd: (end: SessionEnd) => voi
             ...(ev.serverName !== undefined ? { serverName: ev.serverName } : {}),
           };
           Promise.resolve()
-            .then(() => opts.credentials(ctx))
+            .then(() => {
+              if (!live.opts) throw gone;
+              return live.opts.credentials(ctx);
+            })
             .then(
               (c) => ev.reply((c ?? null) as NativeCredentialsObject | null),
               (err) => ev.reply({ errno: errnoOf(err, Errno.EIO), message: messageOf(err), ...alertOf(err) }),
@@ -484,8 +517,9 @@ export function startSession(opts: StartOptions, onEnd: (end: SessionEnd) => voi
           };
           Promise.resolve()
             .then(() => {
-              if (!opts.pin) throw Object.assign(new Error('no PIN source for this token'), { code: 'ENOKEY' });
-              return opts.pin(ctx);
+              if (!live.opts) throw gone;
+              if (!live.opts.pin) throw Object.assign(new Error('no PIN source for this token'), { code: 'ENOKEY' });
+              return live.opts.pin(ctx);
             })
             .then(
               (pin) => {
@@ -506,7 +540,10 @@ export function startSession(opts: StartOptions, onEnd: (end: SessionEnd) => voi
             ...(ev.serverName !== undefined ? { serverName: ev.serverName } : {}),
           };
           Promise.resolve()
-            .then(() => opts.verifyPeer(ctx))
+            .then(() => {
+              if (!live.opts) throw gone;
+              return live.opts.verifyPeer(ctx);
+            })
             .then(
               (r) => ev.reply(r),
               (err) => ev.reply({ ok: false, errno: errnoOf(err, Errno.EACCES), message: messageOf(err) }),
@@ -531,6 +568,7 @@ export function startSession(opts: StartOptions, onEnd: (end: SessionEnd) => voi
             version: ev.version,
             cipher: ev.cipher,
             peerChainDer: ev.peerChainDer,
+            resumed: ev.resumed,
             ...(ev.serverName !== undefined ? { serverName: ev.serverName } : {}),
             ...(ev.mtu !== undefined ? { mtu: ev.mtu } : {}),
             session: { stats: () => h.stats(), abort: () => h.abort() },
@@ -572,17 +610,6 @@ export function startSession(opts: StartOptions, onEnd: (end: SessionEnd) => voi
       }
     };
 
-    const nativeOpts: Record<string, unknown> = {
-      fd: opts.fd,
-      role: opts.role,
-      transport: opts.transport ?? 'tls',
-      certRequest: opts.certRequest ?? 'ignore',
-      anonymous: opts.anonymous ?? false,
-      handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 60000,
-    };
-    if (opts.priority !== undefined) nativeOpts.priority = opts.priority;
-    if (opts.serverName !== undefined) nativeOpts.serverName = opts.serverName;
-    if (opts.mtu !== undefined) nativeOpts.mtu = opts.mtu;
     try {
       handle = native.tlsStartSession(nativeOpts, dispatch);
     } catch (err) {
@@ -598,6 +625,23 @@ export function startSession(opts: StartOptions, onEnd: (end: SessionEnd) => voi
     }
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+function toNativeOptions(opts: StartOptions): Record<string, unknown> {
+  const nativeOpts: Record<string, unknown> = {
+    fd: opts.fd,
+    role: opts.role,
+    transport: opts.transport ?? 'tls',
+    certRequest: opts.certRequest ?? 'ignore',
+    anonymous: opts.anonymous ?? false,
+    handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 60000,
+  };
+  if (opts.priority !== undefined) nativeOpts.priority = opts.priority;
+  if (opts.serverName !== undefined) nativeOpts.serverName = opts.serverName;
+  if (opts.mtu !== undefined) nativeOpts.mtu = opts.mtu;
+  if (opts.resumption !== undefined) nativeOpts.resumption = opts.resumption;
+  if (opts.acceptAnyPeer) nativeOpts.acceptAnyPeer = true;
+  return nativeOpts;
 }
 
 // ---------------------------------------------------------------------------

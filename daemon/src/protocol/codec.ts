@@ -50,7 +50,7 @@ export type Packet = Head &
         cmd: typeof Cmd.STARTTLS_CLIENT | typeof Cmd.STARTTLS_SERVER | typeof Cmd.STARTTLS_LOCALID;
         starttls: StartTlsPayload;
       }
-    | { cmd: typeof Cmd.PINENTRY | typeof LocalCmd.LOCK | typeof LocalCmd.TOKEN_STATE; pinentry: PinEntryPayload }
+    | { cmd: typeof Cmd.PINENTRY | typeof LocalCmd.LOCK | typeof LocalCmd.TOKEN_STATE | typeof LocalCmd.LOOP_STATS; pinentry: PinEntryPayload }
     /** Any other tag: the union is kept as bytes so nothing is lost. */
     | { cmd: number; raw: Uint8Array }
   );
@@ -148,6 +148,7 @@ export function decode(bytes: Uint8Array): Packet {
     case Cmd.PINENTRY:
     case LocalCmd.LOCK:
     case LocalCmd.TOKEN_STATE:
+    case LocalCmd.LOOP_STATS:
       return {
         ...head,
         cmd: head.cmd,

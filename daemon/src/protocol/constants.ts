@@ -20,10 +20,14 @@ export const CMD_LOCAL = 0x80000000;
  *  LOCK: forget every cached PIN and log out every token the pool unlocked.
  *  TOKEN_STATE: is the token named by the token_* fields unlocked in the
  *    pool? Answered with the same packet, `flags` bit 0x1 set when it is.
+ *  LOOP_STATS: the daemon's event-loop delay since the last reset, as JSON
+ *    in `prompt` (microseconds); `flags` bit 0x1 in the request resets the
+ *    histogram after reading. For benchmarks and monitoring.
  */
 export const LocalCmd = {
   LOCK: 0x80000001,
   TOKEN_STATE: 0x80000002,
+  LOOP_STATS: 0x80000003,
 } as const;
 
 export function cmdName(cmd: number): string {

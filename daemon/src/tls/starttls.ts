@@ -8,7 +8,7 @@ import type { Config } from '../config';
 import { adoptFd, fdInfo } from '../native/ipc';
 import type { PinBroker } from '../pin/broker';
 import { tokenRef } from '../pin/token';
-import { type NativeCredentials, type RejectAlert, startSession, TlsError, type VerifyResult } from '../native/tls';
+import { type NativeCredentials, type RejectAlert, type SessionEnd, startSession, TlsError, type VerifyResult } from '../native/tls';
 import type { Packet, StartTlsPayload } from '../protocol/codec';
 import { Cmd, StartTlsFlag } from '../protocol/constants';
 import { Errno } from '../protocol/errno';
@@ -18,6 +18,7 @@ import type { ApprovalService } from './approval';
 import type { ConnectionLog } from './connection-log';
 import type { ConnectionRecord, Role } from './connection-record';
 import { checkStartTlsFd } from './fd-check';
+import { resumptionScope } from './resumption';
 import type { LocalCredentials } from './local-credentials';
 import type { Validator } from './validation';
 
@@ -199,6 +200,8 @@ async function handshake(
       certRequest: role === 'server' ? (ignoreRemote ? 'ignore' : requestOnly ? 'request' : 'require') : undefined,
       anonymous,
       handshakeTimeoutMs: config.handshake_timeout * 1000,
+      resumption: resumptionScope(role, p, transport, anonymous),
+      acceptAnyPeer: ignoreRemote,
       signal: req.signal,
       credentials: (ctx) => chooseLocal(ctx.serverName),
       verifyPeer: (ctx) => verifyPeer(ctx.chainDer),
@@ -217,13 +220,7 @@ async function handshake(
           req.signal,
         ),
     },
-    (end) => {
-      record.bytesIn = end.bytesIn;
-      record.bytesOut = end.bytesOut;
-      const reason =
-        end.reason === 'closed' ? 'closed by application' : end.reason === 'peer-closed' ? 'closed by peer' : end.reason === 'aborted' ? 'aborted' : 'error';
-      deps.connections.ended(record, reason, end.code ? { errno: end.code, message: end.message ?? '' } : undefined);
-    },
+    recordEnd(deps.connections, record),
   )
     .catch((e: unknown) => {
       throw explainEngineFailure(e, role);
@@ -250,6 +247,7 @@ async function handshake(
     remoteid,
     version: established.version,
     cipher: established.cipher,
+    resumed: established.resumed,
   });
   const response: Packet = {
     reqid: req.packet.reqid,
@@ -258,6 +256,21 @@ async function handshake(
     starttls: { ...p, localid, remoteid },
   };
   return { packet: response, fd: plaintext };
+}
+
+/**
+ * The engine's end of a relay, into the connection log. Made out here so that
+ * what the engine keeps for the connection's life holds only these two, not
+ * the request and its callbacks.
+ */
+function recordEnd(connections: ConnectionLog, record: ConnectionRecord): (end: SessionEnd) => void {
+  return (end) => {
+    record.bytesIn = end.bytesIn;
+    record.bytesOut = end.bytesOut;
+    const reason =
+      end.reason === 'closed' ? 'closed by application' : end.reason === 'peer-closed' ? 'closed by peer' : end.reason === 'aborted' ? 'aborted' : 'error';
+    connections.ended(record, reason, end.code ? { errno: end.code, message: end.message ?? '' } : undefined);
+  };
 }
 
 /**

@@ -1,0 +1,227 @@
+// The Session class and the events that both the handshake
+// (tls_session.cc) and the relay (tls_relay.cc) use. Internal to the addon.
+#pragma once
+#include <napi.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "tls_session.h"
+
+namespace tlspool {
+namespace tls {
+
+constexpr int64_t kDefaultHandshakeMs = 60 * 1000;
+// Largest plaintext we read from the application for one record.
+constexpr size_t kTlsChunk = 16384;
+// Datagram buffers (DTLS): large enough for any record and any datagram.
+constexpr size_t kDgramBuf = 65536;
+
+class RelayThread;
+
+// Starts the relay threads (once per process; later calls do nothing).
+void StartRelayThreads();
+
+class FailedEvent : public Event {
+ public:
+  explicit FailedEvent(Failure f, const char* type = "failed") : f_(std::move(f)), type_(type) {}
+  void Deliver(Napi::Env env, Napi::Function dispatch) override {
+    Napi::Object ev = Napi::Object::New(env);
+    ev.Set("type", Napi::String::New(env, type_));
+    Fill(env, ev, f_);
+    dispatch.Call({ev});
+  }
+  static void Fill(Napi::Env env, Napi::Object ev, const Failure& f) {
+    ev.Set("kind", Napi::String::New(env, f.kind));
+    ev.Set("message", Napi::String::New(env, f.message));
+    if (f.gnutlsCode != 0) {
+      ev.Set("gnutlsCode", Napi::Number::New(env, f.gnutlsCode));
+      ev.Set("gnutls", Napi::String::New(env, GnutlsErrorName(f.gnutlsCode)));
+    }
+    if (f.sysErrno != 0) ev.Set("sysErrno", Napi::Number::New(env, f.sysErrno));
+    if (!f.alert.empty()) {
+      ev.Set("alert", Napi::String::New(env, f.alert));
+      ev.Set("alertCode", Napi::Number::New(env, f.alertCode));
+    }
+    if (f.policyErrno != 0) ev.Set("policyErrno", Napi::Number::New(env, f.policyErrno));
+    if (f.noLocalCredentials) ev.Set("noLocalCredentials", Napi::Boolean::New(env, true));
+    if (f.certRequested) {
+      ev.Set("certificateRequested", Napi::Boolean::New(env, true));
+      ev.Set("certificatePresented", Napi::Boolean::New(env, f.certPresented));
+    }
+  }
+
+ private:
+  Failure f_;
+  const char* type_;
+};
+
+struct EndInfo {
+  std::string reason;  // closed | peer-closed | error | aborted
+  Failure failure;     // for 'error'
+  bool truncated = false;
+  uint64_t bytesIn = 0, bytesOut = 0;
+  uint64_t dropped = 0;
+};
+
+class EndEvent : public Event {
+ public:
+  explicit EndEvent(EndInfo info) : info_(std::move(info)) {}
+  void Deliver(Napi::Env env, Napi::Function dispatch) override {
+    Napi::Object ev = Napi::Object::New(env);
+    ev.Set("type", Napi::String::New(env, "end"));
+    if (!info_.failure.empty()) FailedEvent::Fill(env, ev, info_.failure);
+    ev.Set("reason", Napi::String::New(env, info_.reason));
+    ev.Set("truncated", Napi::Boolean::New(env, info_.truncated));
+    ev.Set("bytesIn", Napi::Number::New(env, static_cast<double>(info_.bytesIn)));
+    ev.Set("bytesOut", Napi::Number::New(env, static_cast<double>(info_.bytesOut)));
+    if (info_.dropped) ev.Set("droppedDatagrams", Napi::Number::New(env, static_cast<double>(info_.dropped)));
+    dispatch.Call({ev});
+  }
+
+ private:
+  EndInfo info_;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  explicit Session(napi_env env) : env_(env) {}
+  ~Session() {
+    ReleaseResources();
+    CloseWake();
+  }
+
+  // JavaScript thread: parse options, dup the socket, prepare GnuTLS.
+  // Returns false with a pending JavaScript exception.
+  bool Setup(Napi::Env env, Napi::Object opts);
+  // JavaScript thread: create the threadsafe function and start the thread.
+  bool Launch(Napi::Env env, Napi::Function dispatch);
+
+  // Any thread.
+  void Abort();
+  uint64_t bytesIn() const { return bytesIn_.load(); }
+  uint64_t bytesOut() const { return bytesOut_.load(); }
+  napi_env env() const { return env_; }
+  bool aborted() const { return aborted_.load(); }
+
+  // Completes a request (from the JavaScript thread or on teardown).
+  static void Complete(const std::shared_ptr<Pending>& p, Reply reply);
+  // Session thread: ask JavaScript and wait (see AskJavaScript).
+  Reply Ask(const std::string& type, std::function<void(Napi::Env, Napi::Object)> fill,
+            std::function<void(Napi::Value, Reply*)> parse);
+
+  std::mutex waitMu_;
+  std::condition_variable waitCv_;
+
+ private:
+  static void* ThreadMain(void* arg);
+  // Runs the session on an idle handshake thread, or a new one; an errno on failure.
+  static int StartHandshakeThread(std::shared_ptr<Session> s);
+  static void CallJs(napi_env env, napi_value jsCb, void* context, void* data);
+  static void OnTsfnFinalize(napi_env env, void* data, void* hint);
+
+  // Session thread.
+  void Run();
+  int Handshake(Failure* f);
+  void DescribeFailure(int code, Failure* f);
+  bool WaitIo(short events, int64_t* budgetMs, Failure* f);
+  void SendAlert(gnutls_alert_description_t desc);
+  void LingerClose();
+  bool CheckPeerPostHandshake(Failure* f);
+  void CloseWake();
+  // The relay (tls_relay.cc): after the handshake, the session is handed
+  // to one of a few relay threads, which step it whenever a descriptor is
+  // ready (no thread, stack or eventfd of its own while it is idle).
+  friend class RelayThread;
+
+// Starts the relay threads (once per process; later calls do nothing).
+void StartRelayThreads();
+  void StartRelay();
+  void WakeRelay();
+  void MaybeSaveTicket();
+  enum class Step { kWait, kYield, kDone };
+  Step RelayStep();
+  void RelayArm(int ep);
+  void RelayEnd(int ep);
+  bool Post(std::unique_ptr<Event> ev);
+  void Finish();
+  void ReleaseResources();
+
+  // GnuTLS callbacks (session thread).
+  static int RetrieveCert(gnutls_session_t gs, const gnutls_datum_t* reqCaRdn, int nreqs,
+                          const gnutls_pk_algorithm_t* pkAlgos, int pkAlgosLength, gnutls_pcert_st** pcert,
+                          unsigned int* pcertLength, gnutls_privkey_t* privkey);
+  static int VerifyCb(gnutls_session_t gs);
+  static ssize_t Pull(gnutls_transport_ptr_t p, void* buf, size_t n);
+  static ssize_t VecPush(gnutls_transport_ptr_t p, const giovec_t* iov, int iovcnt);
+  static int PullTimeout(gnutls_transport_ptr_t p, unsigned int ms);
+
+  int AskVerify();
+  std::string ReceivedServerName();
+  DerChain PeerChain();
+
+  napi_env env_;
+
+  // Options.
+  bool client_ = true;
+  bool dtls_ = false;
+  bool hasServerName_ = false;
+  std::string serverName_;
+  gnutls_certificate_request_t certReq_ = GNUTLS_CERT_IGNORE;
+  bool anonymous_ = false;
+  int64_t budgetMs_ = kDefaultHandshakeMs;  // <= 0: no limit
+  unsigned mtu_ = 0;
+  std::string resumeScope_;  // empty: no resumption
+  std::string resumeKey_;    // client: where this peer's ticket is kept
+  bool ticketSaved_ = false;
+
+  // Descriptors, all owned (closed exactly once by ReleaseResources).
+  int tlsFd_ = -1;
+  int wakeFd_ = -1;
+  int plainFd_ = -1;
+
+  // GnuTLS objects.
+  gnutls_session_t gs_ = nullptr;
+  gnutls_anon_client_credentials_t anonCli_ = nullptr;
+  gnutls_anon_server_credentials_t anonSrv_ = nullptr;
+
+  // The bridge to JavaScript.
+  std::mutex mu_;
+  // Guards wakeFd_ between Abort() (any thread) and Finish() closing it.
+  std::mutex wakeMu_;
+  napi_threadsafe_function tsfn_ = nullptr;
+  bool tsfnGone_ = false;      // finalized: never touch tsfn_ again
+  bool tsfnReleased_ = false;  // released by the session thread
+  bool registered_ = false;
+
+  std::atomic<bool> aborted_{false};
+  std::atomic<uint64_t> bytesIn_{0};
+  std::atomic<uint64_t> bytesOut_{0};
+
+  // Handshake state (session thread only).
+  bool credsAsked_ = false;
+  std::shared_ptr<Credentials> localCreds_;
+  bool verifyAsked_ = false;
+  bool peerChainEmpty_ = true;
+  Failure cbFailure_;  // set by a callback that failed the handshake
+  std::string rejectAlert_;
+  bool alertSent_ = false;
+  int lastErrno_ = 0;
+  bool transportEof_ = false;  // recv() returned 0: the peer closed its sending side
+
+  // Relay state (relay thread only, once adopted).
+  RelayThread* relay_ = nullptr;  // set under wakeMu_: Abort() wakes it once wakeFd_ is gone
+  bool relayQueued_ = false;
+  short tlsArmed_ = 0, plainArmed_ = 0;  // events registered with the relay's epoll (0: not registered)
+  // Buffers exist only while they hold data: an idle session holds none.
+  std::unique_ptr<char[]> inBuf_, outBuf_;
+  size_t inLen_ = 0, inOff_ = 0, outLen_ = 0, outOff_ = 0;
+  short tlsWant_ = 0, plainWant_ = 0;
+  bool peerEof_ = false, plainShut_ = false, appEof_ = false, byeDone_ = false, appGone_ = false;
+  enum { kNone, kApp, kPeer } first_ = kNone;
+  EndInfo end_;
+};
+
+}  // namespace tls
+}  // namespace tlspool
