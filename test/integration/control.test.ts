@@ -17,7 +17,7 @@ import { startDaemon, tempDir } from '../helpers/daemon';
 import type { Peer } from '../helpers/peers';
 import { SOFTHSM_MODULE } from '../helpers/softhsm';
 import { connectFd, PIN, pinProgram, startRevServer, startTokenPool, talk, TOKEN, type TokenPool } from '../helpers/token-pool';
-import { CLIENT_EMAIL, SERVER_NAME } from '../helpers/pki';
+import { CLIENT_EMAIL, getPki, SERVER_NAME } from '../helpers/pki';
 import { Plaintext, type Pool, poolToPool, startExamplePool, TcpListener } from '../helpers/starttls';
 import { waitFor, waitForValue } from '../helpers/wait';
 
@@ -227,6 +227,18 @@ describe('control socket', () => {
       assert.equal(none.errno, 'ENOENT');
     } finally {
       watcher.close();
+    }
+  });
+
+  test('identities.remove takes an identity out of the store; removing it again is ENOENT', async () => {
+    const left = await control.call('identities.remove', { localid: CLIENT_EMAIL });
+    try {
+      assert.deepEqual(left.map((i) => i.localid), [SERVER_NAME]);
+      assert.deepEqual((await control.call('identities.list', {})).map((i) => i.localid), [SERVER_NAME]);
+      assert.equal((await refusal(control.call('identities.remove', { localid: CLIENT_EMAIL }))).errno, 'ENOENT');
+    } finally {
+      const pki = getPki();
+      pool.cli(['identity', 'add', CLIENT_EMAIL, '--cert', pki.client.chainPath, '--key', pki.client.keyPath]);
     }
   });
 
