@@ -16,9 +16,8 @@ import Database from 'better-sqlite3';
 import { PoolClient } from '../../daemon/src/client/pool-client';
 import { TLSPOOL_IDENTITY_V1 } from '../../daemon/src/protocol';
 import { guardMs, HARD } from '../helpers/hard-size';
-import { CLIENT_EMAIL, getPki, SERVER_NAME } from '../helpers/pki';
 import { fdSummary } from '../helpers/pool-tls';
-import { type Pool, startPool } from '../helpers/starttls';
+import { type Pool, startExamplePool } from '../helpers/starttls';
 import { type Kind, prng, type Result, settledStats, Traffic } from '../helpers/traffic';
 import { waitForValue } from '../helpers/wait';
 
@@ -88,14 +87,7 @@ function tally(results: Result[]): Record<string, number> {
 const RSS_TOLERANCE = HARD.label === 'full' ? 0.1 : 0.25;
 
 test(`${CLIENTS} clients × ${EACH} STARTTLS, 20% aborting: all answered, no fd left, RSS within ${RSS_TOLERANCE * 100}%, no connection stuck`, guardMs(120_000, 1_800_000), async (t) => {
-  const pki = getPki();
-  const pool: Pool = await startPool({
-    identities: [
-      [SERVER_NAME, pki.server],
-      [CLIENT_EMAIL, pki.client],
-    ],
-    trust: [pki.ca],
-  });
+  const pool = await startExamplePool();
   const traffic = await Traffic.open(pool.daemon.socket);
   try {
     const rng = prng(SEED);

@@ -11,9 +11,8 @@ import assert from 'node:assert/strict';
 import { PoolClient } from '../../daemon/src/client/pool-client';
 import { TLSPOOL_IDENTITY_V1 } from '../../daemon/src/protocol';
 import { guardMs, HARD } from '../helpers/hard-size';
-import { CLIENT_EMAIL, getPki, SERVER_NAME } from '../helpers/pki';
 import { fdSummary } from '../helpers/pool-tls';
-import { startPool } from '../helpers/starttls';
+import { startExamplePool } from '../helpers/starttls';
 import { procStats, Traffic } from '../helpers/traffic';
 import { waitForValue } from '../helpers/wait';
 
@@ -37,14 +36,7 @@ const FD_TOLERANCE = 2 * PARALLEL;
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 test(`${HARD.soakMs / 1000} s of steady STARTTLS traffic: the daemon's RSS and fd count do not grow`, guardMs(120_000, 600_000), async (t) => {
-  const pki = getPki();
-  const pool = await startPool({
-    identities: [
-      [SERVER_NAME, pki.server],
-      [CLIENT_EMAIL, pki.client],
-    ],
-    trust: [pki.ca],
-  });
+  const pool = await startExamplePool();
   const traffic = await Traffic.open(pool.daemon.socket);
   try {
     const idleFds = pool.daemon.fdCount();
