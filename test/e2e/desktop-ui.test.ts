@@ -15,7 +15,7 @@ import { startDaemon, type TestDaemon } from '../helpers/daemon';
 import type { Peer } from '../helpers/peers';
 import { CLIENT_EMAIL, getPki, SERVER_NAME } from '../helpers/pki';
 import { startPool, type Pool } from '../helpers/starttls';
-import { connectFd, PIN, startRevServer, startTokenPool, talk, TOKEN } from '../helpers/token-pool';
+import { PIN, startRevServer, startTlsTo, startTokenPool, talk, TOKEN } from '../helpers/token-pool';
 import { startWebUi, type WebUi } from '../helpers/web-ui';
 
 const GUARD = { timeout: 120_000 };
@@ -60,23 +60,9 @@ async function revServer(): Promise<Peer> {
   return later(await startRevServer());
 }
 
-/**
- * STARTTLS_CLIENT to the s_server on `port`; without `localid` the pool
- * proposes one (accepted as is). The promise is awaited or asserted on
- * later; until then a refusal is not an unhandled rejection.
- */
+/** STARTTLS_CLIENT through the pool (or its next client connection) to the s_server on `port`. */
 function startTls(pool: { client(): PoolClient } | PoolClient, port: number, localid?: string): Promise<StartTlsResult> {
-  const client = pool instanceof PoolClient ? pool : pool.client();
-  const done = (async () => {
-    const fd = await connectFd(port);
-    try {
-      return await client.starttls({ role: 'client', fd, localid, remoteid: SERVER_NAME });
-    } finally {
-      fd.close();
-    }
-  })();
-  done.catch(() => {});
-  return done;
+  return startTlsTo(pool instanceof PoolClient ? pool : pool.client(), port, localid);
 }
 
 /** Click "Allow" in the "Approve identity" dialog, first choosing what to remember. */

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { PoolClient, type PinPrompt } from '../../daemon/src/client/pool-client';
+import { PoolClient, type PinPrompt, type StartTlsResult } from '../../daemon/src/client/pool-client';
 import { openDb } from '../../daemon/src/identity/db';
 import { IdentityStore } from '../../daemon/src/identity/store';
 import { adoptFd, type OwnedFd } from '../../daemon/src/native/ipc';
@@ -87,6 +87,25 @@ export function takeFd(sock: net.Socket): OwnedFd {
   owned.release();
   sock.destroy();
   return copy;
+}
+
+/**
+ * STARTTLS_CLIENT to 127.0.0.1:`port` with remoteid server.example.test;
+ * without `localid` the pool proposes one (accepted as is). For tests that
+ * answer prompts while it runs: the promise is awaited or asserted on later,
+ * and a refusal meanwhile is not an unhandled rejection.
+ */
+export function startTlsTo(client: PoolClient, port: number, localid?: string): Promise<StartTlsResult> {
+  const done = (async () => {
+    const fd = await connectFd(port);
+    try {
+      return await client.starttls({ role: 'client', fd, localid, remoteid: SERVER_NAME });
+    } finally {
+      fd.close();
+    }
+  })();
+  done.catch(() => {});
+  return done;
 }
 
 /** A plaintext fd from the pool as a Node socket (which then owns it). */

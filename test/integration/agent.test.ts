@@ -16,8 +16,8 @@ import { PoolError } from '../../daemon/src/client/pool-client';
 import type { UiEvent } from '../../daemon/src/control/desktop-api';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
 import type { Peer } from '../helpers/peers';
-import { CLIENT_EMAIL, SERVER_NAME } from '../helpers/pki';
-import { connectFd, PIN, startRevServer, startTokenPool, talk, TOKEN, type TokenPool } from '../helpers/token-pool';
+import { CLIENT_EMAIL } from '../helpers/pki';
+import { PIN, startRevServer, startTlsTo, startTokenPool, talk, TOKEN, type TokenPool } from '../helpers/token-pool';
 import { waitFor } from '../helpers/wait';
 
 const GUARD = { timeout: 90_000 };
@@ -69,10 +69,7 @@ async function agentOnTokenPool(pin: string[] = []): Promise<DesktopAgent> {
 async function aliceStartTls() {
   const srv = await startRevServer();
   peers.push(srv);
-  const fd = await connectFd(srv.port);
-  const done = pool!.client().starttls({ role: 'client', fd, localid: CLIENT_EMAIL, remoteid: SERVER_NAME });
-  done.finally(() => fd.close()).catch(() => {});
-  return done;
+  return startTlsTo(pool!.client(), srv.port, CLIENT_EMAIL);
 }
 
 describe('desktop agent', () => {

@@ -16,9 +16,9 @@ import type { WsServerMessage } from '../../daemon/src/control/ws-protocol';
 import { startDaemon, tempDir, type TestDaemon } from '../helpers/daemon';
 import { waitFor } from '../helpers/wait';
 import { startWebUi, type WebUi } from '../helpers/web-ui';
-import { CLIENT_EMAIL, SERVER_NAME } from '../helpers/pki';
+import { CLIENT_EMAIL } from '../helpers/pki';
 import type { Peer } from '../helpers/peers';
-import { connectFd, PIN, startRevServer, startTokenPool, talk, type TokenPool } from '../helpers/token-pool';
+import { PIN, startRevServer, startTlsTo, startTokenPool, talk, type TokenPool } from '../helpers/token-pool';
 import type { PinPromptView } from '../../daemon/src/control/desktop-api';
 
 const GUARD = { timeout: 60_000 };
@@ -182,9 +182,7 @@ describe('tlspool ui --web', () => {
     assert.ok(ws instanceof WebSocket);
     const got = collect(ws);
     peer = await startRevServer();
-    const fd = await connectFd(peer.port);
-    const handshake = tokenPool.client().starttls({ role: 'client', fd, localid: CLIENT_EMAIL, remoteid: SERVER_NAME });
-    handshake.finally(() => fd.close()).catch(() => {});
+    const handshake = startTlsTo(tokenPool.client(), peer.port, CLIENT_EMAIL);
     // First the page is asked whether alice may be shown to the server; it allows, once.
     const approvals = await waitFor('a pushed approval', () => {
       for (const m of got) if ('event' in m && m.event.type === 'approvals' && m.event.approvals.length > 0) return m.event.approvals;

@@ -5,10 +5,9 @@
  * that is not JSON, an unknown method or bad params get an error answer and
  * the connection goes on; only a line over MAX_LINE ends it.
  */
-import * as fs from 'node:fs';
-import { listenUnix, type UnixConnection, type UnixListener } from '../native/ipc';
+import type { UnixConnection } from '../native/ipc';
 import type { Logger } from '../log/logger';
-import { prepareSocketPath } from '../server/socket-path';
+import { bindOwnerOnly, type BoundSocket, peerExecutable } from '../server/socket-path';
 import { RpcErrorCode, type RpcError } from './api';
 
 /** How long a refused connection stays open for its refusal to be read. */
@@ -46,8 +45,7 @@ export interface ControlPeer {
 export type Dispatch = (peer: ControlPeer, method: string, params: unknown) => Promise<unknown>;
 
 export class ControlServer {
-  private listener: UnixListener | undefined;
-  private socketIno = 0;
+  private bound: BoundSocket | undefined;
   private nextId = 1;
   private readonly conns = new Set<ControlConnection>();
 
@@ -58,15 +56,7 @@ export class ControlServer {
   ) {}
 
   listen(): void {
-    prepareSocketPath(this.socket, this.log);
-    // Mode 0600 from bind() on: the umask makes it so before anyone can connect.
-    const oldUmask = process.umask(0o177);
-    try {
-      this.listener = listenUnix(this.socket, 32, (conn) => this.accept(conn));
-    } finally {
-      process.umask(oldUmask);
-    }
-    this.socketIno = fs.statSync(this.socket).ino;
+    this.bound = bindOwnerOnly(this.socket, 32, this.log, (conn) => this.accept(conn));
   }
 
   get connectionCount(): number {
@@ -74,14 +64,9 @@ export class ControlServer {
   }
 
   close(): void {
-    this.listener?.close();
-    this.listener = undefined;
+    this.bound?.stopListening();
     for (const c of [...this.conns]) c.close();
-    try {
-      if (fs.statSync(this.socket).ino === this.socketIno) fs.unlinkSync(this.socket);
-    } catch {
-      // Already gone.
-    }
+    this.bound?.unlink();
   }
 
   private accept(conn: UnixConnection): void {
@@ -107,12 +92,7 @@ export class ControlServer {
       );
       return;
     }
-    let executable: string | undefined;
-    try {
-      executable = fs.readlinkSync(`/proc/${conn.peer.pid}/exe`);
-    } catch {
-      // Gone already: the pid is what we report.
-    }
+    const executable = peerExecutable(conn.peer.pid);
     const c = new ControlConnection(this.nextId++, conn, executable, this.dispatch, this.log, () => this.conns.delete(c));
     this.conns.add(c);
     c.start();

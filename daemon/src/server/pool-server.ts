@@ -3,11 +3,11 @@
  * the socket file from bind to unlink.
  */
 import * as fs from 'node:fs';
-import { listenUnix, type UnixConnection, type UnixListener } from '../native/ipc';
+import type { UnixConnection } from '../native/ipc';
 import type { Logger } from '../log/logger';
 import type { HandlerLookup } from './session';
 import { ClientSession } from './session';
-import { prepareSocketPath, resolveGroup } from './socket-path';
+import { bindOwnerOnly, type BoundSocket, peerExecutable, resolveGroup } from './socket-path';
 
 export interface PoolServerOptions {
   socket: string;
@@ -20,8 +20,7 @@ export interface PoolServerOptions {
 export class PoolServer {
   readonly sessions = new Set<ClientSession>();
   private nextClientId = 1;
-  private listener: UnixListener | undefined;
-  private socketIno = 0;
+  private bound: BoundSocket | undefined;
 
   private constructor(private readonly opts: PoolServerOptions) {}
 
@@ -37,31 +36,17 @@ export class PoolServer {
 
   private bind(): void {
     const { socket, socketGroup, log } = this.opts;
-    prepareSocketPath(socket, log);
     const gid = socketGroup === undefined ? undefined : resolveGroup(socketGroup);
-    // The socket inode gets its mode at bind(); a tight umask means it is
-    // never, even for an instant, open to more than its owner.
-    const oldUmask = process.umask(0o177);
-    try {
-      this.listener = listenUnix(socket, 128, (conn) => this.accept(conn));
-    } finally {
-      process.umask(oldUmask);
-    }
+    this.bound = bindOwnerOnly(socket, 128, log, (conn) => this.accept(conn));
     if (gid !== undefined) {
       fs.chownSync(socket, -1, gid);
       fs.chmodSync(socket, 0o660);
     }
-    this.socketIno = fs.statSync(socket).ino;
   }
 
   private accept(conn: UnixConnection): void {
     const id = this.nextClientId++;
-    let executable: string | undefined;
-    try {
-      executable = fs.readlinkSync(`/proc/${conn.peer.pid}/exe`);
-    } catch {
-      // Another user's process, or already gone: we log what the kernel told us.
-    }
+    const executable = peerExecutable(conn.peer.pid);
     const session = new ClientSession(
       conn,
       { id, peer: conn.peer, executable },
@@ -76,14 +61,8 @@ export class PoolServer {
 
   /** Stop accepting, answer or cancel pending work, unlink the socket. */
   async close(reason: string, graceMs = 2000): Promise<void> {
-    this.listener?.close();
-    this.listener = undefined;
+    this.bound?.stopListening();
     await Promise.all([...this.sessions].map((s) => s.shutdown(reason, graceMs)));
-    try {
-      // Only remove the socket if it is still ours (not a successor's).
-      if (fs.statSync(this.opts.socket).ino === this.socketIno) fs.unlinkSync(this.opts.socket);
-    } catch {
-      // Already gone.
-    }
+    this.bound?.unlink();
   }
 }

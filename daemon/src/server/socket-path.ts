@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { connectUnix } from '../native/ipc';
+import { connectUnix, listenUnix, type UnixConnection, type UnixListener } from '../native/ipc';
 import type { Logger } from '../log/logger';
 
 export class SocketPathError extends Error {
@@ -50,6 +50,53 @@ export function prepareSocketPath(socketPath: string, log: Logger): void {
   }
   fs.unlinkSync(socketPath);
   log.info('replaced a stale socket', { socket: socketPath });
+}
+
+/** A socket this process listens on at a path it owns. */
+export interface BoundSocket {
+  /** Stop accepting; connections already made live on. */
+  stopListening(): void;
+  /** Remove the path, but only if it is still our socket (not a successor's). */
+  unlink(): void;
+}
+
+/**
+ * Prepare the path (see prepareSocketPath) and listen there with mode 0600
+ * from bind() on: a tight umask means the inode is never, even for an
+ * instant, open to more than its owner.
+ */
+export function bindOwnerOnly(socketPath: string, backlog: number, log: Logger, onConnection: (conn: UnixConnection) => void): BoundSocket {
+  prepareSocketPath(socketPath, log);
+  const oldUmask = process.umask(0o177);
+  let listener: UnixListener | undefined;
+  try {
+    listener = listenUnix(socketPath, backlog, onConnection);
+  } finally {
+    process.umask(oldUmask);
+  }
+  const ino = fs.statSync(socketPath).ino;
+  return {
+    stopListening() {
+      listener?.close();
+      listener = undefined;
+    },
+    unlink() {
+      try {
+        if (fs.statSync(socketPath).ino === ino) fs.unlinkSync(socketPath);
+      } catch {
+        // Already gone.
+      }
+    },
+  };
+}
+
+/** The executable of a connected peer, for logs and prompts; undefined for another user's process or one already gone. */
+export function peerExecutable(pid: number): string | undefined {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return undefined;
+  }
 }
 
 /** A group given by name (looked up in /etc/group) or number. */
