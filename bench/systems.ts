@@ -20,7 +20,9 @@ import { getPki, SERVER_NAME } from '../test/helpers/pki';
 import { startPool, takeFd, type Pool } from '../test/helpers/starttls';
 import { log, serveBackend, sleep } from './work';
 
-export const PRIORITY = 'NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM';
+/** The ECDHE group of every system: X25519, what OpenSSL (stunnel, Node) prefers by default. */
+export const GROUP = 'X25519';
+export const PRIORITY = `NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:-GROUP-ALL:+GROUP-${GROUP}`;
 export const SUITE = 'TLS_AES_128_GCM_SHA256';
 
 export type Name = 'pool' | 'stunnel' | 'node_tls';
@@ -128,7 +130,7 @@ export async function stunnelSystem(dir: string): Promise<System> {
   const tlsPort = await freePort();
   const appPort = await freePort();
   const common = ['foreground = yes', 'pid =', 'syslog = no', 'debug = 3', ''];
-  const opts = [`ciphersuites = ${SUITE}`, 'sslVersionMin = TLSv1.3', 'sslVersionMax = TLSv1.3'];
+  const opts = [`ciphersuites = ${SUITE}`, `curves = ${GROUP}`, 'sslVersionMin = TLSv1.3', 'sslVersionMax = TLSv1.3'];
   fs.writeFileSync(
     path.join(dir, 'server.conf'),
     [...common, '[server]', `accept = 127.0.0.1:${tlsPort}`, `connect = 127.0.0.1:${backendPort}`,
@@ -176,7 +178,7 @@ export async function stunnelSystem(dir: string): Promise<System> {
 }
 
 export async function nodeTlsSystem(): Promise<System> {
-  const tlsOpts = { minVersion: 'TLSv1.3' as const, maxVersion: 'TLSv1.3' as const, ciphers: SUITE };
+  const tlsOpts = { minVersion: 'TLSv1.3' as const, maxVersion: 'TLSv1.3' as const, ciphers: SUITE, ecdhCurve: GROUP };
   const server = tls.createServer({ ...tlsOpts, key: pki.server.keyPem, cert: pki.server.chainPem }, (s) => serveBackend(s));
   server.on('tlsClientError', () => {});
   const port = await listen(server);
