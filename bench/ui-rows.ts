@@ -44,6 +44,7 @@ function stateWithLog(n: number): string {
       r.bytesOut = i * 11;
       if (i % 3) log.ended(r, 'closed by peer');
     }
+    log.flush();
   })();
   db.close();
   return dir;

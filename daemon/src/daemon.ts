@@ -58,7 +58,7 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
   const db = openDb(config.state_dir);
   const store = new IdentityStore(db);
   const bus = new EventBus();
-  const connections = new ConnectionLog(db, bus);
+  const connections = new ConnectionLog(db, bus, log);
   let current = config;
   // eslint-disable-next-line prefer-const -- the broker and the credentials refer to each other
   let credentials: LocalCredentials;
@@ -187,6 +187,7 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
         for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.removeAllListeners(s);
         broker.lock();
         credentials.reset();
+        connections.flush();
         db.close();
         log.info('stopped');
         resolve(0);

@@ -68,9 +68,11 @@ export function openDb(stateDir: string): Db {
  * last call: how the daemon notices edits without a restart.
  */
 export function changeWatcher(db: Db): () => boolean {
-  let seen = db.pragma('data_version', { simple: true }) as number;
+  // Asked before every STARTTLS: prepared once.
+  const version = db.prepare('PRAGMA data_version').pluck();
+  let seen = version.get() as number;
   return () => {
-    const now = db.pragma('data_version', { simple: true }) as number;
+    const now = version.get() as number;
     if (now === seen) return false;
     seen = now;
     return true;

@@ -6,6 +6,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Statement } from 'better-sqlite3';
 import type { Db } from './db';
 import { certificateNames, nameMatches, splitPemChain } from './names';
 
@@ -55,7 +56,16 @@ export function checkIdentityString(id: string): void {
 }
 
 export class IdentityStore {
+  // Prepared once each: the daemon reads identities on every STARTTLS.
+  private readonly statements = new Map<string, Statement>();
+
   constructor(private readonly db: Db) {}
+
+  private sql(text: string): Statement {
+    let st = this.statements.get(text);
+    if (!st) this.statements.set(text, (st = this.db.prepare(text)));
+    return st;
+  }
 
   /**
    * Bind `localid` to a certificate chain and a key. The leaf certificate
@@ -89,36 +99,34 @@ export class IdentityStore {
     const now = new Date().toISOString();
     this.db.transaction(() => {
       const isDefault = opts.isDefault || this.listIdentities().length === 0 || (exists && this.getIdentity(localid)!.isDefault);
-      if (isDefault) this.db.prepare('UPDATE identities SET is_default = 0').run();
-      this.db
-        .prepare(
-          `INSERT INTO identities (localid, chain_pem, key_ref, is_default, added_at) VALUES (?, ?, ?, ?, ?)
-           ON CONFLICT(localid) DO UPDATE SET chain_pem = excluded.chain_pem, key_ref = excluded.key_ref, is_default = excluded.is_default`,
-        )
-        .run(localid, chain.join(''), ref, isDefault ? 1 : 0, now);
+      if (isDefault) this.sql('UPDATE identities SET is_default = 0').run();
+      this.sql(
+        `INSERT INTO identities (localid, chain_pem, key_ref, is_default, added_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT(localid) DO UPDATE SET chain_pem = excluded.chain_pem, key_ref = excluded.key_ref, is_default = excluded.is_default`,
+      ).run(localid, chain.join(''), ref, isDefault ? 1 : 0, now);
     })();
     return this.getIdentity(localid)!;
   }
 
   getIdentity(localid: string): Identity | undefined {
-    const row = this.db.prepare('SELECT * FROM identities WHERE localid = ?').get(localid) as IdentityRow | undefined;
+    const row = this.sql('SELECT * FROM identities WHERE localid = ?').get(localid) as IdentityRow | undefined;
     return row && toIdentity(row);
   }
 
   listIdentities(): Identity[] {
-    return (this.db.prepare('SELECT * FROM identities ORDER BY localid').all() as IdentityRow[]).map(toIdentity);
+    return (this.sql('SELECT * FROM identities ORDER BY localid').all() as IdentityRow[]).map(toIdentity);
   }
 
   removeIdentity(localid: string): void {
-    const r = this.db.prepare('DELETE FROM identities WHERE localid = ?').run(localid);
+    const r = this.sql('DELETE FROM identities WHERE localid = ?').run(localid);
     if (r.changes === 0) throw new StoreError('ENOENT', `no identity ${localid}`);
   }
 
   setDefault(localid: string): void {
     if (!this.getIdentity(localid)) throw new StoreError('ENOENT', `no identity ${localid}`);
     this.db.transaction(() => {
-      this.db.prepare('UPDATE identities SET is_default = 0').run();
-      this.db.prepare('UPDATE identities SET is_default = 1 WHERE localid = ?').run(localid);
+      this.sql('UPDATE identities SET is_default = 0').run();
+      this.sql('UPDATE identities SET is_default = 1 WHERE localid = ?').run(localid);
     })();
   }
 
@@ -133,10 +141,9 @@ export class IdentityStore {
         const x = new crypto.X509Certificate(certPem);
         if (!x.ca) throw new StoreError('EINVAL', `${x.subject.replace(/\n/g, ', ')} is not a CA certificate (basicConstraints CA:FALSE)`);
         const sha256 = x.fingerprint256.replace(/:/g, '').toLowerCase();
-        const r = this.db
-          .prepare('INSERT OR IGNORE INTO trust_anchors (sha256, subject, cert_pem, added_at) VALUES (?, ?, ?, ?)')
-          .run(sha256, x.subject.replace(/\n/g, ', '), certPem, now);
-        if (r.changes) added.push({ sha256, subject: x.subject.replace(/\n/g, ', '), certPem, addedAt: now });
+        const subject = x.subject.replace(/\n/g, ', ');
+        const r = this.sql('INSERT OR IGNORE INTO trust_anchors (sha256, subject, cert_pem, added_at) VALUES (?, ?, ?, ?)').run(sha256, subject, certPem, now);
+        if (r.changes) added.push({ sha256, subject, certPem, addedAt: now });
       }
     })();
     return added;
@@ -144,7 +151,7 @@ export class IdentityStore {
 
   listTrustAnchors(): TrustAnchor[] {
     return (
-      this.db.prepare('SELECT sha256, subject, cert_pem, added_at FROM trust_anchors ORDER BY subject').all() as Array<{
+      this.sql('SELECT sha256, subject, cert_pem, added_at FROM trust_anchors ORDER BY subject').all() as Array<{
         sha256: string;
         subject: string;
         cert_pem: string;
@@ -160,7 +167,7 @@ export class IdentityStore {
     const matches = this.listTrustAnchors().filter((a) => a.sha256.startsWith(fp));
     if (matches.length === 0) throw new StoreError('ENOENT', `no trust anchor with fingerprint ${fingerprint}`);
     if (matches.length > 1) throw new StoreError('EINVAL', `${fingerprint} matches ${matches.length} anchors; give more digits`);
-    this.db.prepare('DELETE FROM trust_anchors WHERE sha256 = ?').run(matches[0].sha256);
+    this.sql('DELETE FROM trust_anchors WHERE sha256 = ?').run(matches[0].sha256);
     return matches[0];
   }
 }

@@ -136,8 +136,9 @@ async function handshake(
   const chooseLocal = async (sni: string | undefined): Promise<NativeCredentials | null> => {
     const picked = await pickLocal(sni);
     if (picked === null) return null;
-    const remote = p.remoteid || (role === 'client' ? sni : undefined) || peerAddress || 'unknown peer';
+    const remote = p.remoteid || (role === 'client' ? sni : undefined) || peerAddress() || 'unknown peer';
     const candidates = deps.credentials.candidates();
+    asking ??= new AbortController();
     const answer = await deps.approval.decide(
       {
         connectionId: record.id,
@@ -148,7 +149,7 @@ async function handshake(
         requester,
       },
       asking.signal,
-    );
+    ).finally(() => (asking = undefined));
     req.log.info('disclosure', { connection: record.id, localid: picked, remote, decision: answer.decision, shown: answer.localid, by: answer.by });
     if (answer.decision === 'allow') {
       localid = answer.localid;
@@ -177,17 +178,23 @@ async function handshake(
     return { ok: true };
   };
 
-  let peerAddress: string | undefined;
-  try {
-    peerAddress = fdInfo(req.fd!.fd).peerAddress;
-  } catch {
-    // Only for the prompt's words and disclosure without a remoteid.
-  }
-  const peer = p.remoteid ? (peerAddress ? `${p.remoteid} (${peerAddress})` : p.remoteid) : peerAddress;
+  // The peer's address, only for the prompts' words and disclosure without a remoteid: looked up when needed.
+  let address: { value?: string } | undefined;
+  const peerAddress = (): string | undefined => {
+    if (!address) {
+      address = {};
+      try {
+        address.value = fdInfo(req.fd!.fd).peerAddress;
+      } catch {
+        // The socket is gone: the prompt says less.
+      }
+    }
+    return address.value;
+  };
   const requester = { pid: req.client.peer.pid, executable: req.client.executable };
   // A disclosure question lives as long as the handshake: withdrawn when the application leaves or the handshake ends.
-  const asking = new AbortController();
-  const stopAsking = () => asking.abort(req.signal.reason ?? new ProtocolError('ECANCELED', 'the handshake ended'));
+  let asking: AbortController | undefined;
+  const stopAsking = () => asking?.abort(req.signal.reason ?? new ProtocolError('ECANCELED', 'the handshake ended'));
   req.signal.addEventListener('abort', stopAsking, { once: true });
 
   const established = await startSession(
@@ -215,7 +222,7 @@ async function handshake(
             finalTry: ctx.finalTry,
             countLow: ctx.countLow,
             requester,
-            peer,
+            peer: p.remoteid ? (peerAddress() ? `${p.remoteid} (${peerAddress()})` : p.remoteid) : peerAddress(),
           },
           req.signal,
         ),
