@@ -214,19 +214,19 @@ int Session::RetrieveCert(gnutls_session_t gs, const gnutls_datum_t* reqCaRdn, i
       return -1;
     }
     s->localCreds_ = r.credentials;
-    // A token key is opened here, on the session thread, where the PIN
-    // callback can wait for a person.
-    if (s->localCreds_ && s->localCreds_->key() == nullptr) {
-      int errnum = 0;
-      std::string message;
-      bool aborted = false;
-      if (!s->localCreds_->EnsureKey(&errnum, &message, &aborted)) {
-        s->cbFailure_.kind = aborted ? "aborted" : "credentials";
-        s->cbFailure_.policyErrno = errnum;
-        s->cbFailure_.message = message;
-        s->localCreds_.reset();
-        return -1;
-      }
+  }
+  // A token key is opened here, on the session thread, where the PIN
+  // callback can wait for a person.
+  if (s->localCreds_ && s->localCreds_->key() == nullptr) {
+    int errnum = 0;
+    std::string message;
+    bool aborted = false;
+    if (!s->localCreds_->EnsureKey(&errnum, &message, &aborted)) {
+      s->cbFailure_.kind = aborted ? "aborted" : "credentials";
+      s->cbFailure_.policyErrno = errnum;
+      s->cbFailure_.message = message;
+      s->localCreds_.reset();
+      return -1;
     }
   }
   if (s->localCreds_) {

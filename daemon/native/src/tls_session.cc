@@ -200,6 +200,16 @@ bool Session::Setup(Napi::Env env, Napi::Object opts) {
   if (env.IsExceptionPending()) return false;
   Napi::Value mtu = opts.Get("mtu");
   if (mtu.IsNumber()) mtu_ = mtu.As<Napi::Number>().Uint32Value();
+  // A server's credentials chosen before the handshake: JavaScript is not asked.
+  Napi::Value preset = opts.Get("presetCredentials");
+  if (!client_ && !preset.IsUndefined() && !preset.IsNull()) {
+    localCreds_ = CredentialsWrap::From(preset);
+    if (!localCreds_) {
+      ThrowTypeError(env, "option 'presetCredentials' must be open credentials");
+      return false;
+    }
+    credsAsked_ = true;
+  }
 
   // The socket: it must be a connected socket of the right type.
   int type = 0;

@@ -245,6 +245,11 @@ export interface StartOptions {
    */
   credentials(ctx: CredentialsContext): Promise<NativeCredentials | null> | NativeCredentials | null;
   /**
+   * Server: the credentials to present, chosen before the handshake;
+   * `credentials` is then not called (a round trip to this thread spared).
+   */
+  presetCredentials?: NativeCredentials;
+  /**
    * The policy decision on the peer, called exactly once per session when
    * the peer's chain (possibly empty) is known (never with `acceptAnyPeer`). When the peer sends a
    * certificate (or the server asked for one) this happens inside the
@@ -641,6 +646,7 @@ function toNativeOptions(opts: StartOptions): Record<string, unknown> {
   if (opts.mtu !== undefined) nativeOpts.mtu = opts.mtu;
   if (opts.resumption !== undefined) nativeOpts.resumption = opts.resumption;
   if (opts.acceptAnyPeer) nativeOpts.acceptAnyPeer = true;
+  if (opts.presetCredentials && opts.role === 'server') nativeOpts.presetCredentials = opts.presetCredentials;
   return nativeOpts;
 }
 

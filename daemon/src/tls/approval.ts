@@ -103,11 +103,15 @@ export class ApprovalService {
    * withdrawn from the agent).
    */
   async decide(q: DisclosureQuestion, signal: AbortSignal): Promise<DisclosureAnswer> {
+    return this.settled(q) ?? this.ask(this.agent!, q, signal);
+  }
+
+  /** The answer when a rule or the default gives it; undefined when the agent would be asked. */
+  settled(q: DisclosureQuestion): DisclosureAnswer | undefined {
     const verdict = this.rules.evaluate(q.localid, q.remote, q.candidates);
     if (verdict) return { decision: verdict.decision, localid: verdict.localid, by: 'rule' };
-    const agent = this.agent;
-    if (!agent) return { decision: this.config().fallback, localid: q.localid, by: 'default' };
-    return this.ask(agent, q, signal);
+    if (!this.agent) return { decision: this.config().fallback, localid: q.localid, by: 'default' };
+    return undefined;
   }
 
   /** The agent's answer to one of its questions. */

@@ -14,7 +14,7 @@ import { Cmd, StartTlsFlag } from '../protocol/constants';
 import { Errno } from '../protocol/errno';
 import { checkIdentityString } from '../identity/store';
 import { type Handler, ProtocolError, type Request } from '../server/request';
-import type { ApprovalService } from './approval';
+import type { ApprovalService, DisclosureAnswer, DisclosureQuestion } from './approval';
 import type { ConnectionLog } from './connection-log';
 import type { ConnectionRecord, Role } from './connection-record';
 import { checkStartTlsFd } from './fd-check';
@@ -133,24 +133,20 @@ async function handshake(
     );
   };
 
-  const chooseLocal = async (sni: string | undefined): Promise<NativeCredentials | null> => {
-    const picked = await pickLocal(sni);
-    if (picked === null) return null;
-    const remote = p.remoteid || (role === 'client' ? sni : undefined) || peerAddress() || 'unknown peer';
+  // May `picked` be shown to this peer? Asked of the rules, then the approval agent or disclosure.default.
+  const question = (picked: string, sni: string | undefined): DisclosureQuestion => {
     const candidates = deps.credentials.candidates();
-    asking ??= new AbortController();
-    const answer = await deps.approval.decide(
-      {
-        connectionId: record.id,
-        role,
-        remote,
-        localid: picked,
-        candidates: candidates.includes(picked) ? [picked, ...candidates.filter((c) => c !== picked)] : [picked, ...candidates],
-        requester,
-      },
-      asking.signal,
-    ).finally(() => (asking = undefined));
-    req.log.info('disclosure', { connection: record.id, localid: picked, remote, decision: answer.decision, shown: answer.localid, by: answer.by });
+    return {
+      connectionId: record.id,
+      role,
+      remote: p.remoteid || (role === 'client' ? sni : undefined) || peerAddress() || 'unknown peer',
+      localid: picked,
+      candidates: candidates.includes(picked) ? [picked, ...candidates.filter((c) => c !== picked)] : [picked, ...candidates],
+      requester,
+    };
+  };
+  const disclose = (q: DisclosureQuestion, answer: DisclosureAnswer): NativeCredentials | null => {
+    req.log.info('disclosure', { connection: record.id, localid: q.localid, remote: q.remote, decision: answer.decision, shown: answer.localid, by: answer.by });
     if (answer.decision === 'allow') {
       localid = answer.localid;
       return deps.credentials.get(answer.localid);
@@ -159,9 +155,17 @@ async function handshake(
     // A client shows no certificate and lets the server decide; a server cannot go on without one.
     if (role === 'client') return null;
     throw Object.assign(
-      new ProtocolError('EACCES', `showing ${picked} to ${remote} was denied (a disclosure rule, the approval agent, or disclosure.default); see: tlspool rules list`),
+      new ProtocolError('EACCES', `showing ${q.localid} to ${q.remote} was denied (a disclosure rule, the approval agent, or disclosure.default); see: tlspool rules list`),
       { alert: 'access_denied' } satisfies { alert: RejectAlert },
     );
+  };
+  const chooseLocal = async (sni: string | undefined): Promise<NativeCredentials | null> => {
+    const picked = await pickLocal(sni);
+    if (picked === null) return null;
+    const q = question(picked, sni);
+    asking ??= new AbortController();
+    const answer = await deps.approval.decide(q, asking.signal).finally(() => (asking = undefined));
+    return disclose(q, answer);
   };
 
   const verifyPeer = (chainDer: Buffer[]): VerifyResult => {
@@ -197,6 +201,17 @@ async function handshake(
   const stopAsking = () => asking?.abort(req.signal.reason ?? new ProtocolError('ECANCELED', 'the handshake ended'));
   req.signal.addEventListener('abort', stopAsking, { once: true });
 
+  // A server told which identity to show, and allowed to by a rule or the
+  // default: its credentials go to the engine with the session, which spares
+  // the handshake a wait for this thread. (A denial is left to the handshake,
+  // which tells the client with an alert.)
+  let preset: NativeCredentials | undefined;
+  if (role === 'server' && p.localid) {
+    const q = question(p.localid, undefined);
+    const answer = deps.approval.settled(q);
+    if (answer?.decision === 'allow') preset = disclose(q, answer) ?? undefined;
+  }
+
   const established = await startSession(
     {
       fd: req.fd!.fd,
@@ -210,6 +225,7 @@ async function handshake(
       resumption: resumptionScope(role, p, transport, anonymous),
       acceptAnyPeer: ignoreRemote,
       signal: req.signal,
+      presetCredentials: preset,
       credentials: (ctx) => chooseLocal(ctx.serverName),
       verifyPeer: (ctx) => verifyPeer(ctx.chainDer),
       pin: (ctx) =>
