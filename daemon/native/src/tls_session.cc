@@ -649,26 +649,37 @@ void Session::ReleaseResources() {
 
 namespace {
 
-// Per-session handle: { abort(), stats() }.
-Napi::Object MakeHandle(Napi::Env env, std::shared_ptr<Session> s) {
-  Napi::Object h = Napi::Object::New(env);
-  h.Set("abort", Napi::Function::New(
-                     env,
-                     [s](const Napi::CallbackInfo& info) -> Napi::Value {
-                       s->Abort();
-                       return info.Env().Undefined();
-                     },
-                     "abort"));
-  h.Set("stats", Napi::Function::New(
-                     env,
-                     [s](const Napi::CallbackInfo& info) -> Napi::Value {
-                       Napi::Object o = Napi::Object::New(info.Env());
-                       o.Set("bytesIn", Napi::Number::New(info.Env(), static_cast<double>(s->bytesIn())));
-                       o.Set("bytesOut", Napi::Number::New(info.Env(), static_cast<double>(s->bytesOut())));
-                       return o;
-                     },
-                     "stats"));
-  return h;
+// Per-session handle: an External holding the session, for tlsSessionAbort()
+// and tlsSessionStats() (one allocation per session; a pair of closures per
+// session was a measurable part of starting one).
+using SessionRef = std::shared_ptr<Session>;
+
+Napi::Value MakeHandle(Napi::Env env, std::shared_ptr<Session> s) {
+  return Napi::External<SessionRef>::New(env, new SessionRef(std::move(s)), [](Napi::Env, SessionRef* ref) { delete ref; });
+}
+
+std::shared_ptr<Session> FromHandle(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsExternal()) {
+    ThrowTypeError(info.Env(), "expected a session handle from tlsStartSession");
+    return nullptr;
+  }
+  return *info[0].As<Napi::External<SessionRef>>().Data();
+}
+
+// tlsSessionAbort(handle)
+Napi::Value SessionAbort(const Napi::CallbackInfo& info) {
+  if (std::shared_ptr<Session> s = FromHandle(info)) s->Abort();
+  return info.Env().Undefined();
+}
+
+// tlsSessionStats(handle) -> { bytesIn, bytesOut }
+Napi::Value SessionStats(const Napi::CallbackInfo& info) {
+  std::shared_ptr<Session> s = FromHandle(info);
+  if (!s) return info.Env().Undefined();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("bytesIn", Napi::Number::New(info.Env(), static_cast<double>(s->bytesIn())));
+  o.Set("bytesOut", Napi::Number::New(info.Env(), static_cast<double>(s->bytesOut())));
+  return o;
 }
 
 // tlsStartSession(options, dispatch) -> handle
@@ -705,6 +716,8 @@ void OnEnvCleanup(void* arg) {
 
 void InitSessions(Napi::Env env, Napi::Object exports) {
   exports.Set("tlsStartSession", Napi::Function::New(env, StartSession, "tlsStartSession"));
+  exports.Set("tlsSessionAbort", Napi::Function::New(env, SessionAbort, "tlsSessionAbort"));
+  exports.Set("tlsSessionStats", Napi::Function::New(env, SessionStats, "tlsSessionStats"));
   napi_add_env_cleanup_hook(env, OnEnvCleanup, static_cast<napi_env>(env));
   StartRelayThreads();
 }

@@ -7,6 +7,7 @@
  * Both share one id sequence so that an id names one rule.
  */
 import type { Disclosure, DisclosureRule, RemoteSelector, RuleLifetime } from '../control/api';
+import type { Statement } from 'better-sqlite3';
 import type { Db } from './db';
 import { StoreError } from './store';
 
@@ -136,9 +137,14 @@ export class DisclosureRules {
   }
 }
 
+const selectRules = new WeakMap<Db, Statement>();
+
 /** The remembered ('forever') rules, straight from the database (also for the CLI). */
 export function listStoredRules(db: Db): DisclosureRule[] {
-  return (db.prepare('SELECT * FROM disclosure_rules ORDER BY id').all() as RuleRow[]).map((r) => ({
+  // Read on every STARTTLS that shows an identity: prepared once per database.
+  let select = selectRules.get(db);
+  if (!select) selectRules.set(db, (select = db.prepare('SELECT * FROM disclosure_rules ORDER BY id')));
+  return (select.all() as RuleRow[]).map((r) => ({
     id: r.id,
     localid: r.localid,
     remote: r.remote,

@@ -101,15 +101,15 @@ type NativeEvent =
       droppedDatagrams?: number;
     } & Partial<NativeFailureFacts>);
 
-interface NativeSessionHandle {
-  abort(): void;
-  stats(): { bytesIn: number; bytesOut: number };
-}
+/** Opaque: an External holding the native session. */
+type NativeSessionHandle = { readonly __session: unique symbol };
 
 interface TlsAddon {
   TlsTrustStore: new (opts: { anchorsPem: string[]; useSystemTrust: boolean; crlsPem: string[] }) => TrustStore;
   TlsCredentials: new (chainPem: string, keyPem: string | null, keyUri: string | null) => NativeCredentialsObject;
   tlsStartSession(opts: object, dispatch: (ev: NativeEvent) => void): NativeSessionHandle;
+  tlsSessionAbort(handle: NativeSessionHandle): void;
+  tlsSessionStats(handle: NativeSessionHandle): { bytesIn: number; bytesOut: number };
   tlsVerifyChain(chainDer: Buffer[], opts: object): VerifyChainResult;
   tlsCertInfo(der: Buffer): CertInfo;
   tlsDupFd(fd: number): number;
@@ -477,7 +477,7 @@ export function startSession(options: StartOptions, onEnd: (end: SessionEnd) => 
     let settled = false;
     let established = false;
     let handle: NativeSessionHandle | undefined;
-    const onAbort = () => handle?.abort();
+    const onAbort = () => handle && native.tlsSessionAbort(handle);
     const settle = () => {
       settled = true;
       live.opts = undefined;
@@ -576,7 +576,7 @@ export function startSession(options: StartOptions, onEnd: (end: SessionEnd) => 
             resumed: ev.resumed,
             ...(ev.serverName !== undefined ? { serverName: ev.serverName } : {}),
             ...(ev.mtu !== undefined ? { mtu: ev.mtu } : {}),
-            session: { stats: () => h.stats(), abort: () => h.abort() },
+            session: { stats: () => native.tlsSessionStats(h), abort: () => native.tlsSessionAbort(h) },
           });
           return;
         }
