@@ -9,8 +9,8 @@ import { ProtocolError } from '../server/request';
 
 export type Transport = 'tls' | 'dtls';
 
-/** Returns the transport to run, or throws a ProtocolError. */
-export function checkStartTlsFd(p: StartTlsPayload, fd: OwnedFd | undefined): Transport {
+/** Returns the transport to run and the peer's address (when it has one), or throws a ProtocolError. */
+export function checkStartTlsFd(p: StartTlsPayload, fd: OwnedFd | undefined): { transport: Transport; peerAddress?: string } {
   const dtls = (p.flags & StartTlsFlag.DTLS) !== 0;
   if (!fd) {
     throw new ProtocolError('EBADF', 'STARTTLS needs the socket to protect, sent as SCM_RIGHTS with the request');
@@ -37,7 +37,7 @@ export function checkStartTlsFd(p: StartTlsPayload, fd: OwnedFd | undefined): Tr
       throw new ProtocolError('EPROTONOSUPPORT', `ipproto ${p.ipproto} is not one of TCP (6), UDP (17), SCTP (132)`);
   }
   if (!info.connected) throw new ProtocolError('ENOTCONN', 'the socket sent with STARTTLS is not connected to a peer');
-  return dtls ? 'dtls' : 'tls';
+  return { transport: dtls ? 'dtls' : 'tls', peerAddress: info.peerAddress };
 }
 
 function describe(type: string | undefined, protocol: number | undefined): string {

@@ -1,6 +1,8 @@
 /**
  * Local identities as the TLS engine needs them: certificate chain and key,
- * loaded once and reused by every handshake until the store changes.
+ * loaded once and reused by every handshake until the store changes. The
+ * identities themselves are read once too: every STARTTLS asks for them, and
+ * reset() (the store changed) reads them again.
  */
 import * as fs from 'node:fs';
 import type { Identity, IdentityStore } from '../identity/store';
@@ -9,6 +11,8 @@ import { ProtocolError } from '../server/request';
 
 export class LocalCredentials {
   private readonly loaded = new Map<string, NativeCredentials>();
+  private rows: Map<string, Identity> | undefined;
+  private ordered: readonly string[] | undefined;
 
   constructor(
     private readonly store: IdentityStore,
@@ -19,7 +23,7 @@ export class LocalCredentials {
   /** Forget the loaded credentials whose key URI `matches` (their token was locked). */
   dropKeys(matches: (keyUri: string) => boolean): void {
     for (const [localid, c] of this.loaded) {
-      const id = this.store.getIdentity(localid);
+      const id = this.identity(localid);
       if (id && id.keyRef.startsWith('pkcs11:') && matches(id.keyRef)) {
         c.close();
         this.loaded.delete(localid);
@@ -31,21 +35,29 @@ export class LocalCredentials {
   reset(): void {
     for (const c of this.loaded.values()) c.close();
     this.loaded.clear();
+    this.rows = this.ordered = undefined;
   }
 
   identity(localid: string): Identity | undefined {
-    return this.store.getIdentity(localid);
+    return this.identities().get(localid);
   }
 
   /** Identities to propose when the application named none: the default first. */
-  candidates(): string[] {
-    const all = this.store.listIdentities();
-    return [...all.filter((i) => i.isDefault), ...all.filter((i) => !i.isDefault)].map((i) => i.localid);
+  candidates(): readonly string[] {
+    if (!this.ordered) {
+      const all = [...this.identities().values()];
+      this.ordered = [...all.filter((i) => i.isDefault), ...all.filter((i) => !i.isDefault)].map((i) => i.localid);
+    }
+    return this.ordered;
+  }
+
+  private identities(): Map<string, Identity> {
+    return (this.rows ??= new Map(this.store.listIdentities().map((i) => [i.localid, i])));
   }
 
   /** The credentials of `localid`; ENOKEY when there is no such identity or its key cannot be read. */
   get(localid: string): NativeCredentials {
-    const id = this.store.getIdentity(localid);
+    const id = this.identity(localid);
     if (id?.keyRef.startsWith('pkcs11:')) this.onTokenKeyUse(id.keyRef);
     const cached = this.loaded.get(localid);
     if (cached && !cached.closed) return cached;

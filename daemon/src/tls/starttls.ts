@@ -5,7 +5,7 @@
  * engine, validate the peer, and answer with the plaintext fd.
  */
 import type { Config } from '../config';
-import { adoptFd, fdInfo } from '../native/ipc';
+import { adoptFd } from '../native/ipc';
 import type { PinBroker } from '../pin/broker';
 import { tokenRef } from '../pin/token';
 import { type NativeCredentials, type RejectAlert, type SessionEnd, startSession, TlsError, type VerifyResult } from '../native/tls';
@@ -13,6 +13,7 @@ import type { Packet, StartTlsPayload } from '../protocol/codec';
 import { Cmd, StartTlsFlag } from '../protocol/constants';
 import { Errno } from '../protocol/errno';
 import { checkIdentityString } from '../identity/store';
+import { pem } from '../pkcs11/der';
 import { type Handler, ProtocolError, type Request } from '../server/request';
 import type { ApprovalService, DisclosureAnswer, DisclosureQuestion } from './approval';
 import type { ConnectionLog } from './connection-log';
@@ -68,7 +69,7 @@ export function startTlsHandler(deps: StartTlsDeps): Handler {
   return async (req) => {
     if (!('starttls' in req.packet)) throw new Error('STARTTLS handler got another command');
     const p = req.packet.starttls;
-    const transport = checkStartTlsFd(p, req.fd);
+    const { transport, peerAddress } = checkStartTlsFd(p, req.fd);
     checkFlagsAndIds(p);
     deps.refresh();
     // A local identity the application names must exist before anything goes
@@ -84,7 +85,7 @@ export function startTlsHandler(deps: StartTlsDeps): Handler {
       remoteid: p.remoteid,
     });
     try {
-      return await handshake(deps, req, p, role, transport, record);
+      return await handshake(deps, req, p, role, { transport, peerAddress }, record);
     } catch (failure) {
       // Stopped from outside (the daemon shuts down, the application left): that is the reason to give,
       // not how the engine or a pending proposal noticed it (ECANCELED, "the session was aborted").
@@ -103,7 +104,7 @@ async function handshake(
   req: Request,
   p: StartTlsPayload,
   role: Role,
-  transport: 'tls' | 'dtls',
+  { transport, peerAddress }: { transport: 'tls' | 'dtls'; peerAddress?: string },
   record: ConnectionRecord,
 ) {
   const config = deps.config();
@@ -139,7 +140,7 @@ async function handshake(
     return {
       connectionId: record.id,
       role,
-      remote: p.remoteid || (role === 'client' ? sni : undefined) || peerAddress() || 'unknown peer',
+      remote: p.remoteid || (role === 'client' ? sni : undefined) || peerAddress || 'unknown peer',
       localid: picked,
       candidates: candidates.includes(picked) ? [picked, ...candidates.filter((c) => c !== picked)] : [picked, ...candidates],
       requester,
@@ -182,19 +183,6 @@ async function handshake(
     return { ok: true };
   };
 
-  // The peer's address, only for the prompts' words and disclosure without a remoteid: looked up when needed.
-  let address: { value?: string } | undefined;
-  const peerAddress = (): string | undefined => {
-    if (!address) {
-      address = {};
-      try {
-        address.value = fdInfo(req.fd!.fd).peerAddress;
-      } catch {
-        // The socket is gone: the prompt says less.
-      }
-    }
-    return address.value;
-  };
   const requester = { pid: req.client.peer.pid, executable: req.client.executable };
   // A disclosure question lives as long as the handshake: withdrawn when the application leaves or the handshake ends.
   let asking: AbortController | undefined;
@@ -238,7 +226,7 @@ async function handshake(
             finalTry: ctx.finalTry,
             countLow: ctx.countLow,
             requester,
-            peer: p.remoteid ? (peerAddress() ? `${p.remoteid} (${peerAddress()})` : p.remoteid) : peerAddress(),
+            peer: p.remoteid ? (peerAddress ? `${p.remoteid} (${peerAddress})` : p.remoteid) : peerAddress,
           },
           req.signal,
         ),
@@ -259,7 +247,7 @@ async function handshake(
     sni: established.serverName,
     version: established.version,
     cipher: established.cipher,
-    peerChain: established.peerChainDer.map(derToPem),
+    peerChain: established.peerChainDer.map((der) => pem('CERTIFICATE', der)),
   });
   deps.connections.established(record);
   req.log.info('STARTTLS established', {
@@ -328,9 +316,3 @@ function explainEngineFailure(e: unknown, role: Role): unknown {
   }
   return e;
 }
-
-function derToPem(der: Buffer): string {
-  const b64 = der.toString('base64').replace(/.{64}/g, '$&\n');
-  return `-----BEGIN CERTIFICATE-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END CERTIFICATE-----\n`;
-}
-
