@@ -152,13 +152,20 @@ export async function withLoopDelay<T>(sys: System, work: () => Promise<T>): Pro
   return { result: await work(), delay: null };
 }
 
-export async function handshakes(sys: System, P: Params): Promise<number> {
+/** A count of work done in a time: handshakes, or MiB of payload. */
+export interface Rate {
+  amount: number;
+  secs: number;
+}
+
+/** `count` connections, P.parallel at a time, each: open, one round trip, close. */
+export async function handshakes(sys: System, P: Params, count: number): Promise<Rate> {
   let next = 0;
   let done = 0;
   const deadline = Date.now() + P.phaseLimit;
   const t0 = performance.now();
   const worker = async () => {
-    while (next < P.handshakes && Date.now() < deadline) {
+    while (next < count && Date.now() < deadline) {
       next++;
       const c = await echoConn(sys, P);
       await closeConn(c.s);
@@ -166,11 +173,11 @@ export async function handshakes(sys: System, P: Params): Promise<number> {
     }
   };
   await Promise.all(Array.from({ length: P.parallel }, worker));
-  return done / ((performance.now() - t0) / 1000);
+  return { amount: done, secs: (performance.now() - t0) / 1000 };
 }
 
-/** MiB/s of payload; `both`: both directions at once, counted as 2n bytes. */
-export async function bulk(sys: System, P: Params, n: number, both: boolean): Promise<number> {
+/** MiB of payload over one connection; `both`: both directions at once, counted as 2n bytes. */
+export async function bulk(sys: System, P: Params, n: number, both: boolean): Promise<Rate> {
   const { s } = await withTimeout(sys.open(), P.openLimit, `${sys.name} open`);
   try {
     const c = new Counter(s);
@@ -178,8 +185,7 @@ export async function bulk(sys: System, P: Params, n: number, both: boolean): Pr
     s.write(header(both ? 'D' : 'U', n));
     await withTimeout(pump(s, n), P.phaseLimit, 'sending');
     await c.until(both ? n + 1 : 1, P.phaseLimit);
-    const secs = (performance.now() - t0) / 1000;
-    return ((both ? 2 : 1) * n) / MiB / secs;
+    return { amount: ((both ? 2 : 1) * n) / MiB, secs: (performance.now() - t0) / 1000 };
   } finally {
     await closeConn(s);
   }

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { bulk, handshakes, idleRss, latency, MiB, type Params, withLoopDelay } from './measure';
+import { bulk, handshakes, idleRss, latency, type LoopDelay, MiB, type Params, type Rate, withLoopDelay } from './measure';
 import { killChildren, type Name, NAMES, nodeTlsSystem, poolSystem, PRIORITY, stunnelSystem, SUITE, type System } from './systems';
 import { log } from './work';
 
@@ -18,9 +18,9 @@ const onlyArg = process.argv.indexOf('--only');
 const ONLY = onlyArg > 0 ? (process.argv[onlyArg + 1] ?? '').split(',') : NAMES;
 
 const P: Params = QUICK
-  ? { handshakes: 400, parallel: 16, latency: 100, bulkOne: 256 * MiB, bulkBoth: 0, idle: [1000], speedSeconds: 1, openLimit: 20000, phaseLimit: 30000 }
+  ? { handshakes: 1200, parallel: 16, latency: 100, bulkOne: 288 * MiB, bulkBoth: 0, idle: [1000], speedSeconds: 1, openLimit: 20000, phaseLimit: 30000 }
   : {
-      handshakes: 2000,
+      handshakes: 4000,
       parallel: 16,
       latency: 500,
       bulkOne: 1024 * MiB,
@@ -30,6 +30,13 @@ const P: Params = QUICK
       openLimit: 20000,
       phaseLimit: 180000,
     };
+
+/**
+ * The rate phases (handshakes, bulk) run in rounds, the systems taking
+ * turns, each round a share of the work: the load of this shared machine
+ * changes by the second, and taking turns spreads it over all systems alike.
+ */
+const ROUNDS = QUICK ? 3 : 4;
 
 /** Descriptors for 10k connections: the daemon holds both TLS ends, the bench both plaintext ends (Node: all four). */
 const NOFILE = 200000;
@@ -78,10 +85,14 @@ function aesCeiling(): { mib_s: number; raw_kB_s: number } | string {
 type Value = number | string | null;
 type Fig = { better: 'higher' | 'lower'; unit: string } & Partial<Record<Name, Value>>;
 
+/** A figure of one system, numbers to two decimals. */
+function record(figs: Record<string, Fig>, key: string, name: Name, v: Value | undefined): void {
+  figs[key]![name] = typeof v === 'number' ? Math.round(v * 100) / 100 : (v ?? null);
+}
+
+/** The phases one system runs on its own: idle memory, then sequential latency. */
 async function measure(sys: System, figs: Record<string, Fig>): Promise<void> {
-  const put = (key: string, v: Value | undefined): void => {
-    figs[key]![sys.name] = typeof v === 'number' ? Math.round(v * 100) / 100 : (v ?? null);
-  };
+  const put = (key: string, v: Value | undefined) => record(figs, key, sys.name, v);
   const guard = async (key: string[], f: () => Promise<void>) => {
     try {
       await f();
@@ -101,16 +112,62 @@ async function measure(sys: System, figs: Record<string, Fig>): Promise<void> {
     put('handshake_p50_ms', r.handshake_p50);
     put('handshake_p99_ms', r.handshake_p99);
   });
-  const loopKeys = ['event_loop_delay_p50_ms', 'event_loop_delay_p99_ms', 'event_loop_delay_max_ms'];
-  await guard(['handshakes_per_s', ...loopKeys], async () => {
-    const { result, delay } = await withLoopDelay(sys, () => handshakes(sys, P));
-    put('handshakes_per_s', result);
-    put('event_loop_delay_p50_ms', delay?.p50_ms);
-    put('event_loop_delay_p99_ms', delay?.p99_ms);
-    put('event_loop_delay_max_ms', delay?.max_ms);
-  });
-  await guard(['bulk_one_way_mib_s'], async () => put('bulk_one_way_mib_s', await bulk(sys, P, P.bulkOne, false)));
-  if (P.bulkBoth) await guard(['bulk_both_ways_mib_s'], async () => put('bulk_both_ways_mib_s', await bulk(sys, P, P.bulkBoth, true)));
+}
+
+/**
+ * Handshakes/s and bulk MiB/s, in ROUNDS rounds with the systems taking
+ * turns; each figure is the work of all rounds over their time. The daemon's
+ * event-loop delay: the median of the rounds' p50, the largest p99 and max.
+ */
+async function rates(systems: System[], figs: Record<string, Fig>): Promise<void> {
+  const phases: Array<{ keys: string[]; round: (sys: System) => Promise<{ rate: Rate; delay?: LoopDelay | null }> }> = [
+    {
+      keys: ['handshakes_per_s', 'event_loop_delay_p50_ms', 'event_loop_delay_p99_ms', 'event_loop_delay_max_ms'],
+      round: async (sys) => {
+        const { result, delay } = await withLoopDelay(sys, () => handshakes(sys, P, Math.ceil(P.handshakes / ROUNDS)));
+        return { rate: result, delay };
+      },
+    },
+    { keys: ['bulk_one_way_mib_s'], round: async (sys) => ({ rate: await bulk(sys, P, roundBytes(P.bulkOne), false) }) },
+    ...(P.bulkBoth ? [{ keys: ['bulk_both_ways_mib_s'], round: async (sys: System) => ({ rate: await bulk(sys, P, roundBytes(P.bulkBoth), true) }) }] : []),
+  ];
+  for (const phase of phases) {
+    const total = new Map<Name, Rate>(systems.map((s) => [s.name, { amount: 0, secs: 0 }]));
+    const delays = new Map<Name, LoopDelay[]>(systems.map((s) => [s.name, []]));
+    const failed = new Map<Name, string>();
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const sys of systems) {
+        if (failed.has(sys.name)) continue;
+        try {
+          const { rate, delay } = await phase.round(sys);
+          const t = total.get(sys.name)!;
+          t.amount += rate.amount;
+          t.secs += rate.secs;
+          if (delay) delays.get(sys.name)!.push(delay);
+        } catch (e) {
+          log(`${sys.name}: ${phase.keys[0]} round ${r + 1}: ${(e as Error).message}`);
+          failed.set(sys.name, `error: ${(e as Error).message}`);
+        }
+      }
+    }
+    for (const sys of systems) {
+      const put = (key: string, v: Value) => record(figs, key, sys.name, v);
+      const t = total.get(sys.name)!;
+      put(phase.keys[0]!, failed.get(sys.name) ?? t.amount / t.secs);
+      const d = delays.get(sys.name)!;
+      if (phase.keys.length > 1 && d.length > 0) {
+        const p50s = d.map((x) => x.p50_ms).sort((a, b) => a - b);
+        put('event_loop_delay_p50_ms', p50s[Math.floor(p50s.length / 2)]!);
+        put('event_loop_delay_p99_ms', Math.max(...d.map((x) => x.p99_ms)));
+        put('event_loop_delay_max_ms', Math.max(...d.map((x) => x.max_ms)));
+      }
+    }
+  }
+}
+
+/** One round's share of a bulk transfer, in whole MiB. */
+function roundBytes(n: number): number {
+  return Math.max(1, Math.round(n / ROUNDS / MiB)) * MiB;
 }
 
 interface Target {
@@ -191,21 +248,24 @@ async function main(): Promise<void> {
   };
   log(`mode ${MODE}; RLIMIT_NOFILE ${nofile}; openssl speed aes-128-gcm`);
   const aes = aesCeiling();
+  const systems: System[] = [];
   try {
+    // All systems run for the whole bench (idle ones cost nothing): the rate phases take turns.
     for (const name of NAMES.filter((n) => ONLY.includes(n))) {
       log(`${name}: starting`);
-      let sys: System | undefined;
       try {
-        sys = name === 'pool' ? await poolSystem() : name === 'stunnel' ? await stunnelSystem(dir) : await nodeTlsSystem();
+        const sys = name === 'pool' ? await poolSystem() : name === 'stunnel' ? await stunnelSystem(dir) : await nodeTlsSystem();
+        systems.push(sys);
         await measure(sys, figs);
       } catch (e) {
         log(`${name}: ${(e as Error).message}`);
         for (const f of Object.values(figs)) f[name] ??= `error: ${(e as Error).message}`;
-      } finally {
-        await sys?.stop().catch(() => {});
       }
     }
+    log(`rate phases: ${ROUNDS} rounds, ${systems.map((s) => s.name).join(', ')} taking turns`);
+    await rates(systems, figs);
   } finally {
+    for (const sys of systems) await sys.stop().catch(() => {});
     killChildren();
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -222,7 +282,7 @@ async function main(): Promise<void> {
     mode: MODE,
     systems: NAMES.filter((n) => ONLY.includes(n)),
     machine: { nproc: os.cpus().length, cpu, node: process.version, rlimit_nofile: nofile },
-    params: P,
+    params: { ...P, rounds: ROUNDS },
     tls: { version: 'TLS 1.3', cipher: SUITE, gnutls_priority: PRIORITY, certificates: 'ECDSA P-256' },
     aes_128_gcm_single_core: aes,
     duration_s: 0,
