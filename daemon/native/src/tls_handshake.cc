@@ -258,25 +258,31 @@ int Session::AskVerify() {
         ev.Set("chainDer", DerChainToJs(env, chain));
         if (hasSni) ev.Set("serverName", Napi::String::New(env, sni));
       },
-      [](Napi::Value v, Reply* r) {
-        r->ok = false;
-        r->message = "the verifyPeer callback gave no valid answer";
-        if (!v.IsObject()) return;
-        Napi::Object o = v.As<Napi::Object>();
-        Napi::Value ok = o.Get("ok");
-        if (ok.IsBoolean() && ok.As<Napi::Boolean>().Value()) {
-          r->ok = true;
-          r->message.clear();
-          return;
-        }
-        ReadRefusal(o, r);
-      });
+      &Session::ParseVerdict);
   if (r.ok) return 0;
+  PeerRefused(r);
+  return -1;
+}
+
+void Session::ParseVerdict(Napi::Value v, Reply* r) {
+  r->ok = false;
+  r->message = "the verifyPeer callback gave no valid answer";
+  if (!v.IsObject()) return;
+  Napi::Object o = v.As<Napi::Object>();
+  Napi::Value ok = o.Get("ok");
+  if (ok.IsBoolean() && ok.As<Napi::Boolean>().Value()) {
+    r->ok = true;
+    r->message.clear();
+    return;
+  }
+  ReadRefusal(o, r);
+}
+
+void Session::PeerRefused(const Reply& r) {
   cbFailure_.kind = r.gone ? "aborted" : "policy";
   cbFailure_.policyErrno = r.errnum;
   cbFailure_.message = r.message.empty() ? "the peer was rejected" : r.message;
   rejectAlert_ = r.alert;
-  return -1;
 }
 
 int Session::VerifyCb(gnutls_session_t gs) {
@@ -418,16 +424,12 @@ int Session::Handshake(Failure* f) {
 
 // The verdict on the peer when GnuTLS did not ask during the handshake
 // (anonymous sessions, or a server that does not ask for a certificate).
-bool Session::CheckPeerPostHandshake(Failure* f) {
-  if (verifyAsked_) return true;
-  if (AskVerify() == 0) return true;
-  *f = cbFailure_;
-  if (f->kind == "policy") {
-    gnutls_alert_description_t desc;
-    if (!AlertByName(rejectAlert_, &desc)) desc = peerChainEmpty_ ? GNUTLS_A_ACCESS_DENIED : GNUTLS_A_BAD_CERTIFICATE;
-    SendAlert(desc);
-  }
-  return false;
+void Session::RefusedAfterHandshake(const Reply& r) {
+  PeerRefused(r);
+  if (cbFailure_.kind != "policy") return;
+  gnutls_alert_description_t desc;
+  if (!AlertByName(rejectAlert_, &desc)) desc = peerChainEmpty_ ? GNUTLS_A_ACCESS_DENIED : GNUTLS_A_BAD_CERTIFICATE;
+  SendAlert(desc);
 }
 
 // After a failed handshake: let the peer read our alert. Closing a TCP socket

@@ -119,10 +119,21 @@ struct EstablishedInfo {
   bool resumed = false;
 };
 
+// The session is established: the application's end of the socketpair is
+// handed to JavaScript. With `verdict`, the verdict on the peer is asked in
+// the same event (reply()), and nothing is relayed before it comes.
 class EstablishedEvent : public Event {
  public:
-  explicit EstablishedEvent(EstablishedInfo info) : info_(std::move(info)) {}
+  EstablishedEvent(EstablishedInfo info, std::shared_ptr<Pending> verdict, bool client)
+      : info_(std::move(info)), verdict_(std::move(verdict)), client_(client) {}
   ~EstablishedEvent() override { CloseFd(info_.appFd); }
+  void Drop() override {
+    if (!verdict_) return;
+    Reply r;
+    r.gone = true;
+    r.message = "the JavaScript environment is shutting down";
+    Session::Complete(verdict_, std::move(r));
+  }
   void Deliver(Napi::Env env, Napi::Function dispatch) override {
     Napi::Object ev = Napi::Object::New(env);
     ev.Set("type", Napi::String::New(env, "established"));
@@ -134,11 +145,26 @@ class EstablishedEvent : public Event {
     ev.Set("peerChainDer", DerChainToJs(env, info_.peerChain));
     if (info_.dataMtu) ev.Set("mtu", Napi::Number::New(env, info_.dataMtu));
     ev.Set("resumed", Napi::Boolean::New(env, info_.resumed));
+    if (verdict_) {
+      ev.Set("role", Napi::String::New(env, client_ ? "client" : "server"));
+      std::shared_ptr<Pending> p = verdict_;
+      ev.Set("reply", Napi::Function::New(
+                          env,
+                          [p](const Napi::CallbackInfo& info) -> Napi::Value {
+                            Reply r;
+                            Session::ParseVerdict(info.Length() > 0 ? info[0] : info.Env().Undefined(), &r);
+                            Session::Complete(p, std::move(r));
+                            return info.Env().Undefined();
+                          },
+                          "reply"));
+    }
     dispatch.Call({ev});
   }
 
  private:
   EstablishedInfo info_;
+  std::shared_ptr<Pending> verdict_;
+  bool client_;
 };
 
 
@@ -433,9 +459,18 @@ void Session::Complete(const std::shared_ptr<Pending>& p, Reply reply) {
 
 Reply Session::Ask(const std::string& type, std::function<void(Napi::Env, Napi::Object)> fill,
                    std::function<void(Napi::Value, Reply*)> parse) {
+  std::shared_ptr<Pending> p = NewPending();
+  Post(std::unique_ptr<Event>(new RequestEvent(p, type, std::move(fill), std::move(parse))));
+  return Wait(p);
+}
+
+std::shared_ptr<Pending> Session::NewPending() {
   auto p = std::make_shared<Pending>();
   p->session = shared_from_this();
-  Post(std::unique_ptr<Event>(new RequestEvent(p, type, std::move(fill), std::move(parse))));
+  return p;
+}
+
+Reply Session::Wait(const std::shared_ptr<Pending>& p) {
   std::unique_lock<std::mutex> lk(waitMu_);
   while (!p->done && !aborted_.load()) waitCv_.wait(lk);
   if (!p->done) {
@@ -546,15 +581,19 @@ Reply AskJavaScript(const std::string& type, std::function<void(Napi::Env, Napi:
   return t_current->Ask(type, std::move(fill), std::move(parse));
 }
 
+void Session::Fail(const Failure& f) {
+  if (alertSent_) LingerClose();
+  // Descriptors go before the news: "failed" means they are closed.
+  ReleaseResources();
+  CloseWake();
+  Post(std::unique_ptr<Event>(new FailedEvent(f)));
+  Finish();
+}
+
 void Session::Run() {
   Failure f;
-  if (Handshake(&f) != 0 || !CheckPeerPostHandshake(&f)) {
-    if (alertSent_) LingerClose();
-    // Descriptors go before the news: "failed" means they are closed.
-    ReleaseResources();
-    CloseWake();
-    Post(std::unique_ptr<Event>(new FailedEvent(f)));
-    Finish();
+  if (Handshake(&f) != 0) {
+    Fail(f);
     return;
   }
 
@@ -565,10 +604,7 @@ void Session::Run() {
     f.kind = "local";
     f.sysErrno = errno;
     f.message = std::string("cannot create the plaintext socketpair: ") + strerror(f.sysErrno);
-    ReleaseResources();
-    CloseWake();
-    Post(std::unique_ptr<Event>(new FailedEvent(f)));
-    Finish();
+    Fail(f);
     return;
   }
   plainFd_ = sv[0];
@@ -594,9 +630,25 @@ void Session::Run() {
   info.peerChain = PeerChain();
   info.resumed = gnutls_session_is_resumed(gs_) != 0;
   if (dtls_) info.dataMtu = gnutls_dtls_get_data_mtu(gs_);
-  Post(std::unique_ptr<Event>(new EstablishedEvent(std::move(info))));
-
-  StartRelay();
+  if (verifyAsked_) {
+    Post(std::unique_ptr<Event>(new EstablishedEvent(std::move(info), nullptr, client_)));
+    StartRelay();
+    return;
+  }
+  // The peer showed no certificate during the handshake (a resumed session,
+  // anonymous TLS, a server that asked none): the verdict on it is asked
+  // with the news, one wait for JavaScript instead of two.
+  verifyAsked_ = true;
+  peerChainEmpty_ = info.peerChain.empty();
+  std::shared_ptr<Pending> verdict = NewPending();
+  Post(std::unique_ptr<Event>(new EstablishedEvent(std::move(info), verdict, client_)));
+  Reply r = Wait(verdict);
+  if (r.ok) {
+    StartRelay();
+    return;
+  }
+  RefusedAfterHandshake(r);
+  Fail(cbFailure_);
 }
 
 // The session thread is done with the eventfd. The object itself may live on

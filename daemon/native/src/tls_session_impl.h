@@ -110,6 +110,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // Session thread: ask JavaScript and wait (see AskJavaScript).
   Reply Ask(const std::string& type, std::function<void(Napi::Env, Napi::Object)> fill,
             std::function<void(Napi::Value, Reply*)> parse);
+  // JavaScript thread: reads a verifyPeer answer ({ ok } or a refusal).
+  static void ParseVerdict(Napi::Value v, Reply* r);
 
   std::mutex waitMu_;
   std::condition_variable waitCv_;
@@ -128,7 +130,15 @@ class Session : public std::enable_shared_from_this<Session> {
   bool WaitIo(short events, int64_t* budgetMs, Failure* f);
   void SendAlert(gnutls_alert_description_t desc);
   void LingerClose();
-  bool CheckPeerPostHandshake(Failure* f);
+  // The session fails: descriptors closed, 'failed' posted, the thread done with it.
+  void Fail(const Failure& f);
+  // A request whose answer this thread will wait for (Wait), and the wait.
+  std::shared_ptr<Pending> NewPending();
+  Reply Wait(const std::shared_ptr<Pending>& p);
+  // verifyPeer refused the peer (or the session went away meanwhile): cbFailure_ says so.
+  void PeerRefused(const Reply& r);
+  // The same after the handshake, telling the peer with an alert.
+  void RefusedAfterHandshake(const Reply& r);
   void CloseWake();
   // The relay (tls_relay.cc): after the handshake, the session is handed
   // to one of a few relay threads, which step it whenever a descriptor is

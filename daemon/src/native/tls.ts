@@ -90,6 +90,9 @@ type NativeEvent =
       peerChainDer: Buffer[];
       mtu?: number;
       resumed: boolean;
+      /** When the verdict on the peer is still to give (it showed no certificate during the handshake): relaying waits for it. */
+      role?: Role;
+      reply?(answer: VerifyResult): void;
     }
   | ({ type: 'failed' } & NativeFailureFacts)
   | ({
@@ -489,6 +492,31 @@ export function startSession(options: StartOptions, onEnd: (end: SessionEnd) => 
       return;
     }
 
+    /** verifyPeer's verdict; a throw is a refusal (EACCES unless it says otherwise). */
+    const verify = (role: Role, chainDer: Buffer[], serverName: string | undefined): Promise<VerifyResult> =>
+      Promise.resolve()
+        .then(() => {
+          if (!live.opts) throw gone;
+          return live.opts.verifyPeer({ role, chainDer, ...(serverName !== undefined ? { serverName } : {}) });
+        })
+        .catch((err: unknown) => ({ ok: false, errno: errnoOf(err, Errno.EACCES), message: messageOf(err) }));
+
+    const accept = (ev: Extract<NativeEvent, { type: 'established' }>): void => {
+      settle();
+      established = true;
+      const h = handle!;
+      resolve({
+        plaintextFd: ev.plaintextFd,
+        version: ev.version,
+        cipher: ev.cipher,
+        peerChainDer: ev.peerChainDer,
+        resumed: ev.resumed,
+        ...(ev.serverName !== undefined ? { serverName: ev.serverName } : {}),
+        ...(ev.mtu !== undefined ? { mtu: ev.mtu } : {}),
+        session: { stats: () => native.tlsSessionStats(h), abort: () => native.tlsSessionAbort(h) },
+      });
+    };
+
     const dispatch = (ev: NativeEvent): void => {
       switch (ev.type) {
         case 'credentials': {
@@ -538,45 +566,32 @@ export function startSession(options: StartOptions, onEnd: (end: SessionEnd) => 
             );
           return;
         }
-        case 'verify': {
-          const ctx: VerifyContext = {
-            role: ev.role,
-            chainDer: ev.chainDer,
-            ...(ev.serverName !== undefined ? { serverName: ev.serverName } : {}),
-          };
-          Promise.resolve()
-            .then(() => {
-              if (!live.opts) throw gone;
-              return live.opts.verifyPeer(ctx);
-            })
-            .then(
-              (r) => ev.reply(r),
-              (err) => ev.reply({ ok: false, errno: errnoOf(err, Errno.EACCES), message: messageOf(err) }),
-            );
+        case 'verify':
+          verify(ev.role, ev.chainDer, ev.serverName).then((r) => ev.reply(r));
           return;
-        }
         case 'established': {
-          if (settled || signal?.aborted) {
+          const aborted = () => settled || signal?.aborted;
+          if (aborted()) {
             // Aborted meanwhile: the session is going down; nobody takes this fd.
             native.tlsCloseFd(ev.plaintextFd);
+            ev.reply?.({ ok: false, errno: Errno.ECANCELED, message: 'the TLS handshake was aborted' });
             if (!settled) {
               settle();
               reject(new TlsError('the TLS handshake was aborted', Errno.ECANCELED, { kind: 'aborted' }));
             }
             return;
           }
-          settle();
-          established = true;
-          const h = handle!;
-          resolve({
-            plaintextFd: ev.plaintextFd,
-            version: ev.version,
-            cipher: ev.cipher,
-            peerChainDer: ev.peerChainDer,
-            resumed: ev.resumed,
-            ...(ev.serverName !== undefined ? { serverName: ev.serverName } : {}),
-            ...(ev.mtu !== undefined ? { mtu: ev.mtu } : {}),
-            session: { stats: () => native.tlsSessionStats(h), abort: () => native.tlsSessionAbort(h) },
+          if (!ev.reply) {
+            accept(ev);
+            return;
+          }
+          // The verdict on a peer that showed no certificate during the
+          // handshake, asked with the news; a refusal is followed by 'failed'.
+          verify(ev.role!, ev.peerChainDer, ev.serverName).then((r) => {
+            const verdict: VerifyResult = r.ok && aborted() ? { ok: false, errno: Errno.ECANCELED, message: 'the TLS handshake was aborted' } : r;
+            ev.reply!(verdict);
+            if (verdict.ok) accept(ev);
+            else native.tlsCloseFd(ev.plaintextFd);
           });
           return;
         }
