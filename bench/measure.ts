@@ -3,6 +3,7 @@
  * sequential latency, parallel handshakes, bulk throughput, and the
  * event-loop delay of the side that has one (the daemon; Node's own loop).
  */
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import type * as net from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -24,6 +25,26 @@ export interface Params {
   /** Per-phase time limits (ms). */
   openLimit: number;
   phaseLimit: number;
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's CPU times. */
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU seconds (user + system, all threads) the processes used so far. */
+export function cpuSeconds(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    // Fields after the command name (which may hold spaces): utime is the 12th, stime the 13th.
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    ticks += Number(f[11]) + Number(f[12]);
+  }
+  return ticks / CLK_TCK;
 }
 
 function vmRssKiB(pid: number): number {
@@ -156,6 +177,21 @@ export async function withLoopDelay<T>(sys: System, work: () => Promise<T>): Pro
 export interface Rate {
   amount: number;
   secs: number;
+}
+
+/** CPU seconds spent meanwhile: by the TLS side's processes, and by the bench process (application and backend). */
+export interface CpuUse {
+  tls: number;
+  bench: number;
+}
+
+/** Run `work`, counting the CPU time it cost on both sides. */
+export async function withCpu<T>(sys: System, work: () => Promise<T>): Promise<{ result: T; cpu: CpuUse }> {
+  const tls0 = cpuSeconds(sys.pids());
+  const bench0 = process.cpuUsage();
+  const result = await work();
+  const bench = process.cpuUsage(bench0);
+  return { result, cpu: { tls: cpuSeconds(sys.pids()) - tls0, bench: (bench.user + bench.system) / 1e6 } };
 }
 
 /** `count` connections, P.parallel at a time, each: open, one round trip, close. */
