@@ -610,6 +610,15 @@ void Session::Run() {
   plainFd_ = sv[0];
   int fl = fcntl(plainFd_, F_GETFL);
   fcntl(plainFd_, F_SETFL, fl | O_NONBLOCK);
+  if (!dtls_) {
+    // A stream socketpair lets 208 KiB (wmem_default) be in flight each way;
+    // TCP on loopback grows to MiBs. More room means fewer wake-ups of the
+    // relay and the application in bulk transfers; it costs memory only
+    // while data waits.
+    int room = kPlainSocketBuffer;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &room, sizeof(room));
+    setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &room, sizeof(room));
+  }
 
   EstablishedInfo info;
   info.appFd = sv[1];

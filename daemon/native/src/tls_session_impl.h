@@ -15,6 +15,8 @@ namespace tls {
 constexpr int64_t kDefaultHandshakeMs = 60 * 1000;
 // Largest plaintext we read from the application for one record.
 constexpr size_t kTlsChunk = 16384;
+// SO_SNDBUF of both ends of a TLS session's plaintext socketpair.
+constexpr int kPlainSocketBuffer = 1 << 20;
 // Datagram buffers (DTLS): large enough for any record and any datagram.
 constexpr size_t kDgramBuf = 65536;
 
