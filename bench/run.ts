@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { bulk, type CpuUse, handshakes, idleRss, latency, type LoopDelay, MiB, type Params, type Rate, withCpu, withLoopDelay } from './measure';
 import { killChildren, type Name, NAMES, nodeTlsSystem, poolSystem, PRIORITY, stunnelSystem, SUITE, type System } from './systems';
+import { buildDir, compileC } from '../test/helpers/cbuild';
 import { log } from './work';
 
 const QUICK = process.argv.includes('--quick');
@@ -60,6 +61,23 @@ function raiseFdLimit(): string {
     return execFileSync('prlimit', ['--pid', String(process.pid), '--nofile', '--output=SOFT,HARD', '--noheadings'], { encoding: 'utf8' }).trim();
   } catch (e) {
     return `unknown (${(e as Error).message})`;
+  }
+}
+
+/**
+ * The kernel's share of relaying one MiB in user space, without TLS: the
+ * four copies of bench/copy-floor.c, the relay thread's CPU ms per MiB.
+ */
+function copyFloor(): { ms_per_mib: number } | string {
+  const build = buildDir('tlspool-bench-c-');
+  try {
+    const exe = compileC(path.resolve(__dirname, '..', '..', 'bench', 'copy-floor.c'), build, { projectHeaders: false, flags: ['-O2', '-pthread'] });
+    const out = execFileSync(exe, [String(QUICK ? 256 : 1024)], { encoding: 'utf8', timeout: 60000 });
+    return { ms_per_mib: Number(out.trim()) };
+  } catch (e) {
+    return `copy-floor failed: ${(e as Error).message.slice(0, 300)}`;
+  } finally {
+    build.remove();
   }
 }
 
@@ -193,7 +211,7 @@ interface Target {
 }
 
 /** The issue's targets (item 2), judged from this run's figures only. */
-function judge(figs: Record<string, Fig>, aes: ReturnType<typeof aesCeiling>): Record<string, Target> {
+function judge(figs: Record<string, Fig>, aes: ReturnType<typeof aesCeiling>, floor: ReturnType<typeof copyFloor>): Record<string, Target> {
   const num = (v: Value | undefined) => (typeof v === 'number' ? v : null);
   const ratio = (k: string) => num((figs[k] as { ratio_vs_stunnel?: number | null }).ratio_vs_stunnel);
   const r2 = (x: number) => Math.round(x * 1000) / 1000;
@@ -209,18 +227,23 @@ function judge(figs: Record<string, Fig>, aes: ReturnType<typeof aesCeiling>): R
   };
   const one = num(figs.bulk_one_way_mib_s!.pool);
   const ceiling = typeof aes === 'string' ? null : aes.mib_s;
-  // What this machine could reach at most with this bench: its cores doing
-  // nothing but the bench process's share and the two AES-GCM passes (one
-  // to encrypt, one to decrypt), before any copy or system call of the TLS side.
+  // The most this machine could reach with this bench: its cores doing
+  // nothing but the bench process's share, the four copies of a user-space
+  // relay (copy-floor.c) and the two AES-GCM passes (encrypt, decrypt).
   const benchMsPerMib = num(figs.cpu_ms_per_mib_bench!.pool);
-  const reachable = ceiling === null || benchMsPerMib === null ? null : (os.cpus().length * 1000) / (benchMsPerMib + 2000 / ceiling) / ceiling;
+  const floorMs = typeof floor === 'string' ? null : floor.ms_per_mib;
+  const cores = os.cpus().length;
+  const reachable =
+    ceiling === null || benchMsPerMib === null || floorMs === null ? null : (cores * 1000) / (benchMsPerMib + floorMs + 2000 / ceiling) / ceiling;
   t.relay_vs_aes = {
     target: 'relay one way >= 40% of one core AES-128-GCM (openssl speed)',
     measured:
       one === null || ceiling === null
         ? 'n/a'
         : `${r2(one / ceiling)} (${one} of ${ceiling} MiB/s)` +
-          (reachable === null ? '' : `; at most ${r2(reachable)} here: the bench process's ${benchMsPerMib} ms/MiB and two AES passes on ${os.cpus().length} cores`),
+          (reachable === null
+            ? ''
+            : `; at most ${r2(reachable)} on ${cores} cores: bench process ${benchMsPerMib} + four copies ${floorMs} + two AES passes ${r2(2000 / ceiling)} ms/MiB`),
     holds: one === null || ceiling === null ? null : one / ceiling >= 0.4,
   };
   const st = num(figs.handshake_p50_ms!.pool);
@@ -277,6 +300,8 @@ async function main(): Promise<void> {
   };
   log(`mode ${MODE}; RLIMIT_NOFILE ${nofile}; openssl speed aes-128-gcm`);
   const aes = aesCeiling();
+  log('copy floor (bench/copy-floor.c)');
+  const floor = copyFloor();
   const systems: System[] = [];
   try {
     // All systems run for the whole bench (idle ones cost nothing): the rate phases take turns.
@@ -304,7 +329,7 @@ async function main(): Promise<void> {
       typeof p === 'number' && typeof o === 'number' && p > 0 && o > 0 ? Math.round((f.better === 'higher' ? p / o : o / p) * 1000) / 1000 : null;
     Object.assign(f, { ratio_vs_stunnel: r(s), ratio_vs_node_tls: r(n), ratio_is: f.better === 'higher' ? 'pool/other' : 'other/pool' });
   }
-  const targets = judge(figs, aes);
+  const targets = judge(figs, aes, floor);
   const cpu = /model name\s*:\s*(.*)/.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown';
   const result = {
     date: new Date().toISOString(),
@@ -314,6 +339,7 @@ async function main(): Promise<void> {
     params: { ...P, rounds: ROUNDS },
     tls: { version: 'TLS 1.3', cipher: SUITE, gnutls_priority: PRIORITY, certificates: 'ECDSA P-256' },
     aes_128_gcm_single_core: aes,
+    relay_copy_floor: floor,
     duration_s: 0,
     figures: figs,
     targets,
@@ -332,6 +358,7 @@ async function main(): Promise<void> {
   console.log(`\nTLS Pool bench, ${MODE}, ${result.date}, ${result.machine.nproc} x ${cpu}`);
   for (const r of rows) console.log(r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  '));
   console.log(`AES-128-GCM single core (openssl speed, 16 KiB blocks): ${typeof aes === 'string' ? aes : `${aes.mib_s} MiB/s`}`);
+  console.log(`four copies of a user-space relay (bench/copy-floor.c): ${typeof floor === 'string' ? floor : `${floor.ms_per_mib} CPU ms per MiB`}`);
   console.log('\ntargets:');
   for (const t of Object.values(targets)) console.log(`  [${t.holds === null ? '?' : t.holds ? 'ok' : 'MISS'}] ${t.target}: ${t.measured}`);
   console.log(`(ratio > 1 means the pool is better; errors are in bench/results/latest.json) duration ${result.duration_s} s`);
