@@ -146,9 +146,6 @@ class Session : public std::enable_shared_from_this<Session> {
   // to one of a few relay threads, which step it whenever a descriptor is
   // ready (no thread, stack or eventfd of its own while it is idle).
   friend class RelayThread;
-
-// Starts the relay threads (once per process; later calls do nothing).
-void StartRelayThreads();
   void StartRelay();
   void WakeRelay();
   void MaybeSaveTicket();

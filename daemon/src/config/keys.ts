@@ -36,7 +36,7 @@ export const configSchema = object({
     validation_cache_ttl: int({ min: 0, max: 86400, default: 300 }),
     /** Seconds the network may take during a handshake. */
     handshake_timeout: int({ min: 1, max: 3600, default: 60 }),
-    /** A GnuTLS priority string; the default is TLS 1.3 and 1.2 with AEAD ciphers. */
+    /** A GnuTLS priority string; the default is TLS 1.3 and 1.2, ECDHE (X25519 first) with AEAD ciphers. */
     priority: optional(str()),
   }),
   pin: object({

@@ -207,7 +207,7 @@ export interface StartOptions {
   role: Role;
   /** 'dtls': DTLS 1.2 over a connected UDP socket. Default 'tls'. */
   transport?: 'tls' | 'dtls';
-  /** A GnuTLS priority string. Default: TLS 1.3 + 1.2 (DTLS 1.2 for dtls), ECDHE/DHE with AEAD ciphers only. */
+  /** A GnuTLS priority string. Default: TLS 1.3 + 1.2 (DTLS 1.2 for dtls), ECDHE/DHE (X25519 first) with AEAD ciphers only. */
   priority?: string;
   /** Client: the name of the server, sent as SNI (unless it is an IP literal) and passed to verifyPeer. */
   serverName?: string;
