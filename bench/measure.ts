@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import type * as net from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { rssKb } from '../test/helpers/traffic';
 import type { System } from './systems';
 import { closeConn, Counter, header, log, pump, sleep, withTimeout } from './work';
 
@@ -47,10 +48,6 @@ export function cpuSeconds(pids: number[]): number {
   return ticks / CLK_TCK;
 }
 
-function vmRssKiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : NaN;
-}
 
 export function pct(xs: number[], p: number): number {
   const a = [...xs].sort((x, y) => x - y);
@@ -76,7 +73,7 @@ export async function idleRss(sys: System, P: Params): Promise<Record<number, nu
     for (let i = 0; i < 5; i++) await closeConn((await echoConn(sys, P)).s); // warm up
     gc?.();
     await sleep(300);
-    const before = sys.pids().reduce((a, p) => a + vmRssKiB(p), 0);
+    const before = sys.pids().reduce((a, p) => a + rssKb(p), 0);
     const deadline = Date.now() + P.phaseLimit * 2;
     for (const target of P.idle) {
       try {
@@ -88,7 +85,7 @@ export async function idleRss(sys: System, P: Params): Promise<Record<number, nu
         }
         gc?.();
         await sleep(500);
-        const after = sys.pids().reduce((a, p) => a + vmRssKiB(p), 0);
+        const after = sys.pids().reduce((a, p) => a + rssKb(p), 0);
         out[target] = Math.round(((after - before) / target) * 100) / 100;
         log(`${sys.name}: ${target} idle connections, RSS ${before} -> ${after} KiB`);
       } catch (e) {
@@ -96,7 +93,7 @@ export async function idleRss(sys: System, P: Params): Promise<Record<number, nu
         let each = '';
         try {
           await sleep(500);
-          const at = sys.pids().reduce((a, p) => a + vmRssKiB(p), 0);
+          const at = sys.pids().reduce((a, p) => a + rssKb(p), 0);
           if (held.length) each = ` (${Math.round(((at - before) / held.length) * 10) / 10} KiB each at that point)`;
         } catch {
           // a process that is gone has no RSS to report

@@ -98,6 +98,7 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
     refresh: () => {
       if (!storeChanged()) return;
       credentials.reset();
+      rules.forget();
       validator.trustChanged();
     },
   });

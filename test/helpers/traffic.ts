@@ -24,11 +24,15 @@ export interface Result {
   readonly server?: Outcome;
 }
 
+/** A process's resident set (VmRSS, kB). */
+export function rssKb(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
 /** The daemon's resident set (kB) and open descriptors. */
 export function procStats(pid: number): { rssKb: number; fds: number } {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(status);
-  return { rssKb: m ? Number(m[1]) : NaN, fds: fs.readdirSync(`/proc/${pid}/fd`).length };
+  return { rssKb: rssKb(pid), fds: fs.readdirSync(`/proc/${pid}/fd`).length };
 }
 
 /**

@@ -77,6 +77,28 @@ thread_local Session* t_current = nullptr;
 
 namespace {
 
+// reply(answer) for a request the session thread waits for: `parse` reads
+// the answer, and the waiting thread goes on.
+Napi::Function ReplyFunction(Napi::Env env, std::shared_ptr<Pending> p, std::function<void(Napi::Value, Reply*)> parse) {
+  return Napi::Function::New(
+      env,
+      [p, parse](const Napi::CallbackInfo& info) -> Napi::Value {
+        Reply r;
+        parse(info.Length() > 0 ? info[0] : info.Env().Undefined(), &r);
+        Session::Complete(p, std::move(r));
+        return info.Env().Undefined();
+      },
+      "reply");
+}
+
+// The request will never reach JavaScript: the waiting thread goes on without an answer.
+void CompleteGone(const std::shared_ptr<Pending>& p) {
+  Reply r;
+  r.gone = true;
+  r.message = "the JavaScript environment is shutting down";
+  Session::Complete(p, std::move(r));
+}
+
 class RequestEvent : public Event {
  public:
   RequestEvent(std::shared_ptr<Pending> pending, std::string type, std::function<void(Napi::Env, Napi::Object)> fill,
@@ -87,26 +109,11 @@ class RequestEvent : public Event {
     Napi::Object ev = Napi::Object::New(env);
     ev.Set("type", Napi::String::New(env, type_));
     fill_(env, ev);
-    std::shared_ptr<Pending> p = pending_;
-    auto parse = parse_;
-    ev.Set("reply", Napi::Function::New(
-                        env,
-                        [p, parse](const Napi::CallbackInfo& info) -> Napi::Value {
-                          Reply r;
-                          parse(info.Length() > 0 ? info[0] : info.Env().Undefined(), &r);
-                          Session::Complete(p, std::move(r));
-                          return info.Env().Undefined();
-                        },
-                        "reply"));
+    ev.Set("reply", ReplyFunction(env, pending_, parse_));
     dispatch.Call({ev});
   }
 
-  void Drop() override {
-    Reply r;
-    r.gone = true;
-    r.message = "the JavaScript environment is shutting down";
-    Session::Complete(pending_, std::move(r));
-  }
+  void Drop() override { CompleteGone(pending_); }
 
  private:
   std::shared_ptr<Pending> pending_;
@@ -134,11 +141,7 @@ class EstablishedEvent : public Event {
       : info_(std::move(info)), verdict_(std::move(verdict)), client_(client) {}
   ~EstablishedEvent() override { CloseFd(info_.appFd); }
   void Drop() override {
-    if (!verdict_) return;
-    Reply r;
-    r.gone = true;
-    r.message = "the JavaScript environment is shutting down";
-    Session::Complete(verdict_, std::move(r));
+    if (verdict_) CompleteGone(verdict_);
   }
   void Deliver(Napi::Env env, Napi::Function dispatch) override {
     Napi::Object ev = Napi::Object::New(env);
@@ -153,16 +156,7 @@ class EstablishedEvent : public Event {
     ev.Set("resumed", Napi::Boolean::New(env, info_.resumed));
     if (verdict_) {
       ev.Set("role", Napi::String::New(env, client_ ? "client" : "server"));
-      std::shared_ptr<Pending> p = verdict_;
-      ev.Set("reply", Napi::Function::New(
-                          env,
-                          [p](const Napi::CallbackInfo& info) -> Napi::Value {
-                            Reply r;
-                            Session::ParseVerdict(info.Length() > 0 ? info[0] : info.Env().Undefined(), &r);
-                            Session::Complete(p, std::move(r));
-                            return info.Env().Undefined();
-                          },
-                          "reply"));
+      ev.Set("reply", ReplyFunction(env, verdict_, &Session::ParseVerdict));
     }
     dispatch.Call({ev});
   }

@@ -48,6 +48,13 @@ export function controlDispatch(ctx: ControlContext): Dispatch {
   const agents = new WeakMap<ControlPeer, ApprovalAgent>();
 
   const identities = (): IdentityInfo[] => ctx.store.listIdentities().map(identityInfo);
+  /** After a change of the store here: loaded credentials dropped, the change logged and told, the new list. */
+  const identitiesChanged = (what: string, localid: string): IdentityInfo[] => {
+    ctx.identitiesChanged();
+    ctx.log.info(what, { localid });
+    ctx.bus.emit({ type: 'identities-changed' });
+    return identities();
+  };
 
   const methods: { [M in ControlMethod]: Impl<M> } = {
     status: (p) => (p.done(), ctx.status()),
@@ -78,19 +85,13 @@ export function controlDispatch(ctx: ControlContext): Dispatch {
       const localid = p.str('localid');
       p.done();
       ctx.store.setDefault(localid);
-      ctx.identitiesChanged();
-      ctx.log.info('default identity set', { localid });
-      ctx.bus.emit({ type: 'identities-changed' });
-      return identities();
+      return identitiesChanged('default identity set', localid);
     },
     'identities.remove': (p) => {
       const localid = p.str('localid');
       p.done();
       ctx.store.removeIdentity(localid);
-      ctx.identitiesChanged();
-      ctx.log.info('identity removed', { localid });
-      ctx.bus.emit({ type: 'identities-changed' });
-      return identities();
+      return identitiesChanged('identity removed', localid);
     },
     'tokens.list': (p) => (p.done(), ctx.tokens()),
     'tokens.lock': (p) => {

@@ -73,12 +73,24 @@ export interface RuleVerdict {
 
 export class DisclosureRules {
   private readonly memory: DisclosureRule[] = [];
+  /** The remembered rules as last read: evaluate() runs on every STARTTLS that shows an identity. */
+  private stored: DisclosureRule[] | undefined;
 
   constructor(private readonly db: Db) {}
 
-  /** Every rule, remembered ones and those until restart, by id. */
+  /** Every rule, remembered ones and those until restart, by id (read from the database now). */
   list(): DisclosureRule[] {
-    return [...listStoredRules(this.db), ...this.memory].sort((a, b) => a.id - b.id);
+    this.stored = listStoredRules(this.db);
+    return this.all();
+  }
+
+  /** The database was changed by another process (the CLI): read the remembered rules again when next needed. */
+  forget(): void {
+    this.stored = undefined;
+  }
+
+  private all(): DisclosureRule[] {
+    return [...(this.stored ??= listStoredRules(this.db)), ...this.memory].sort((a, b) => a.id - b.id);
   }
 
   /** Remember a choice; a rule for the same identity and selector is replaced. */
@@ -89,6 +101,7 @@ export class DisclosureRules {
     const id = this.nextId();
     const rule: DisclosureRule = { id, localid, remote: selector, decision, lifetime, createdAt: new Date().toISOString() };
     if (lifetime === 'forever') {
+      this.stored = undefined;
       this.db
         .prepare('INSERT INTO disclosure_rules (id, localid, remote, decision, created_at) VALUES (?, ?, ?, ?, ?)')
         .run(id, localid, selector, decision, rule.createdAt);
@@ -101,6 +114,7 @@ export class DisclosureRules {
   revoke(id: number): DisclosureRule {
     const i = this.memory.findIndex((r) => r.id === id);
     if (i >= 0) return this.memory.splice(i, 1)[0]!;
+    this.stored = undefined;
     return revokeStoredRule(this.db, id);
   }
 
@@ -117,7 +131,7 @@ export class DisclosureRules {
       rules
         .filter((r) => rank(r) >= 0)
         .sort((a, b) => rank(a) - rank(b) || (a.decision === b.decision ? 0 : a.decision === 'deny' ? -1 : 1))[0];
-    const all = this.list();
+    const all = this.all();
     const own = best(all.filter((r) => r.localid === localid));
     if (own) return { decision: own.decision, localid, rule: own };
     const other = best(all.filter((r) => r.decision === 'allow' && r.localid !== localid && candidates.includes(r.localid)));
@@ -125,6 +139,7 @@ export class DisclosureRules {
   }
 
   private drop(localid: string, remote: string): void {
+    this.stored = undefined;
     this.db.prepare('DELETE FROM disclosure_rules WHERE localid = ? AND remote = ?').run(localid, remote);
     for (let i = this.memory.length - 1; i >= 0; i--) {
       if (this.memory[i]!.localid === localid && this.memory[i]!.remote === remote) this.memory.splice(i, 1);

@@ -28,7 +28,7 @@ export interface StartTlsDeps {
   readonly validator: Validator;
   readonly connections: ConnectionLog;
   readonly config: () => Config['tls'];
-  /** Called before each STARTTLS: picks up identity and trust changes made by the CLI. */
+  /** Called before each STARTTLS: picks up identity, trust and disclosure-rule changes made by the CLI. */
   readonly refresh: () => void;
   /** Where token PINs come from. */
   readonly pin: PinBroker;
