@@ -9,6 +9,7 @@ import { EventBus } from './events/bus';
 import { changeWatcher, openDb } from './identity/db';
 import { IdentityStore } from './identity/store';
 import type { Logger } from './log/logger';
+import { guardProcess } from './log/process-guard';
 import { Cmd } from './protocol/constants';
 import { loopStatsHandler } from './server/loop-stats';
 import { ping } from './server/ping';
@@ -51,6 +52,7 @@ function pinConfig(config: Config): PinConfig {
 export async function runDaemon(config: Config, sources: ConfigSources, log: Logger): Promise<number> {
   // PINs pass through this process: no core dumps, no ptrace by others of our uid.
   secureProcess();
+  const unexpectedErrors = guardProcess(log);
   // Once, before any key is loaded; a change needs a restart. Without a list,
   // GnuTLS loads p11-kit's modules itself when a key URI is first used.
   if (config.pkcs11.modules.length > 0) pkcs11Configure(config.pkcs11.modules);
@@ -139,6 +141,7 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
         approvalAgent: approval.registered,
         pendingApprovals: approval.pendingCount,
         unlockedTokens: broker.cache.list().length,
+        unexpectedErrors: unexpectedErrors(),
       }),
       bus,
       connections,

@@ -45,6 +45,8 @@ export interface DaemonStatus {
   readonly pendingApprovals: number;
   /** Tokens the pool holds unlocked. */
   readonly unlockedTokens: number;
+  /** Exceptions and rejections that reached the process guard (bugs, logged with their stack) since start. */
+  readonly unexpectedErrors: number;
 }
 
 export interface IdentityInfo {

@@ -69,6 +69,9 @@ export class MalformedPacket extends Error {
   }
 }
 
+/** Text fields must be UTF-8: decoding never replaces bytes, so what is echoed back is what came in. */
+const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+/** Only for cutting our own text at a character boundary (fitString). */
 const utf8Decoder = new TextDecoder('utf-8', { fatal: false });
 const utf8Encoder = new TextEncoder();
 
@@ -109,7 +112,15 @@ function readPayload(bytes: Uint8Array, list: readonly Field[], head: Head & { c
         }
         // The PIN stays bytes (a copy the caller owns and wipes); the rest are text.
         // (new Uint8Array copies even when `bytes` is a Buffer, whose slice() would not.)
-        out[f.name] = f.name === 'pin' ? new Uint8Array(s) : utf8Decoder.decode(s);
+        if (f.name === 'pin') {
+          out[f.name] = new Uint8Array(s);
+          break;
+        }
+        try {
+          out[f.name] = utf8Strict.decode(s);
+        } catch {
+          throw new MalformedPacket(head.reqid, head.cbid, head.cmd, `${f.name} is not UTF-8 text`);
+        }
         break;
       }
       case 'pad':
@@ -119,7 +130,7 @@ function readPayload(bytes: Uint8Array, list: readonly Field[], head: Head & { c
   return out;
 }
 
-/** Decode exactly one command; throws MalformedPacket on a bad string field. */
+/** Decode exactly one command; throws MalformedPacket on a string field without its NUL or not in UTF-8. */
 export function decode(bytes: Uint8Array): Packet {
   if (bytes.byteLength !== COMMAND_SIZE) {
     throw new RangeError(`a command is ${COMMAND_SIZE} bytes, got ${bytes.byteLength}`);

@@ -157,7 +157,7 @@ export class ClientSession {
       }
       this.send({ ...response.packet, reqid, cbid: 0 }, response.fd);
       response.fd?.close();
-    })();
+    })().catch((e: unknown) => this.log.error('a request failed after its handler', { client: this.info.id, cmd: cmdName(packet.cmd), error: e }));
   }
 
   private callback(
@@ -169,6 +169,13 @@ export class ClientSession {
   ): Promise<Packet> {
     if (signal.aborted) return Promise.reject(signal.reason);
     const cbid = this.allocateCbid();
+    let bytes: Uint8Array;
+    try {
+      bytes = encode({ ...packet, reqid, cbid });
+    } catch (e) {
+      this.log.error('a callback could not be encoded', { client: this.info.id, cmd: cmdName(packet.cmd), error: e });
+      return Promise.reject(new ProtocolError('EIO', 'the pool could not encode its question to you; see its log'));
+    }
     issued.add(cbid);
     return new Promise<Packet>((resolve, reject) => {
       const onAbort = () => {
@@ -184,7 +191,7 @@ export class ClientSession {
           resolve(answer);
         },
       });
-      this.send({ ...packet, reqid, cbid }, fd);
+      if (!this.closed) this.conn.send(bytes, fd);
     });
   }
 
@@ -206,9 +213,22 @@ export class ClientSession {
     return errorPacket(reqid, 0, Errno.EIO, 'internal error in the pool; see its log');
   }
 
+  /**
+   * Send a final response or an error. A response that cannot be encoded (a
+   * handler's bug) becomes an ERROR for the same request, never an exception
+   * that escapes the request.
+   */
   private send(packet: Packet, fd?: OwnedFd): void {
     if (this.closed) return;
-    this.conn.send(encode(packet), fd);
+    let bytes: Uint8Array;
+    try {
+      bytes = encode(packet);
+    } catch (e) {
+      this.log.error('a response could not be encoded', { client: this.info.id, cmd: cmdName(packet.cmd), error: e });
+      bytes = encode(errorPacket(packet.reqid, 0, Errno.EIO, 'the pool could not encode its answer; see its log'));
+      fd = undefined;
+    }
+    this.conn.send(bytes, fd);
   }
 
   private end(reason: string): void {
