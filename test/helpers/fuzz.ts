@@ -11,11 +11,18 @@
 import * as fs from 'node:fs';
 import fc from 'fast-check';
 import { adoptFd, connectUnix, socketpair, type OwnedFd } from '../../daemon/src/native/ipc';
-import { COMMAND_SIZE, Cmd, decodeHeader, encode, type Packet } from '../../daemon/src/protocol';
+import { COMMAND_SIZE, Cmd, LocalCmd, decodeHeader, encode, type Packet } from '../../daemon/src/protocol';
 import { Framer } from '../../daemon/src/server/framer';
 import { waitFor } from './wait';
 
-const cstr = (max: number) => fc.string({ maxLength: max - 1 }).filter((s) => !s.includes('\0') && Buffer.byteLength(s) < max);
+const text = (max: number) => fc.string({ maxLength: max - 1 }).filter((s) => !s.includes('\0') && Buffer.byteLength(s) < max);
+/**
+ * A string field: valid text, or any bytes but NUL (so invalid UTF-8 too;
+ * `encode` writes a Uint8Array as it is). The field types say string; the
+ * wire does not.
+ */
+const cstr = (max: number): fc.Arbitrary<string> =>
+  fc.oneof(text(max), fc.uint8Array({ min: 1, max: 255, maxLength: max - 1 }) as unknown as fc.Arbitrary<string>);
 const u16 = fc.integer({ min: 0, max: 0xffff });
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 
@@ -48,6 +55,22 @@ const wellFormed: fc.Arbitrary<Packet> = fc.oneof(
       attempt: u32,
       timeout_us: u32,
       pin: fc.constant(new Uint8Array([0x31, 0x32])),
+      prompt: cstr(128),
+      token_manuf: cstr(33),
+      token_model: cstr(17),
+      token_serial: cstr(17),
+      token_label: cstr(33),
+    }),
+  }),
+  fc.record({
+    reqid: u16,
+    cbid: u16,
+    cmd: fc.constantFrom(LocalCmd.LOCK, LocalCmd.TOKEN_STATE, LocalCmd.LOOP_STATS),
+    pinentry: fc.record({
+      flags: u32,
+      attempt: u32,
+      timeout_us: u32,
+      pin: fc.uint8Array({ min: 1, max: 255, maxLength: 127 }),
       prompt: cstr(128),
       token_manuf: cstr(33),
       token_model: cstr(17),
