@@ -210,7 +210,9 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
           log.warn('configuration change needs a restart', { key: 'pkcs11.modules', running: config.pkcs11.modules, configured: next.pkcs11.modules });
           next.pkcs11.modules = config.pkcs11.modules;
         }
+        const previous = pinConfig(current);
         current = next;
+        broker.configReloaded(previous);
         validator.reset(next.tls);
         credentials.reset();
         log.info('configuration reloaded', { config_file: next.config_file ?? null });

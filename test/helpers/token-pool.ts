@@ -35,6 +35,10 @@ export interface TokenPoolOptions {
   pin?: string[];
   /** More top-level YAML lines. */
   extra?: string[];
+  /** `pkcs11.modules` (default: SoftHSM's module), e.g. pkcs11-spy in front of it. */
+  modules?: string[];
+  /** More environment for the daemon (besides SOFTHSM2_CONF). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** alice@example.test (client) and server.example.test (server) with keys on token "work". */
@@ -44,8 +48,8 @@ export async function startTokenPool(opts: TokenPoolOptions = {}): Promise<Token
   hsm.initToken(TOKEN, PIN);
   const key = hsm.importKey({ token: TOKEN, pin: PIN, keyPath: pki.client.keyPath, object: 'alice', id: '01' });
   const serverKey = hsm.importKey({ token: TOKEN, pin: PIN, keyPath: pki.server.keyPath, object: 'server', id: '02' });
-  const config = ['pkcs11:', `  modules: [${SOFTHSM_MODULE}]`, 'pin:', ...(opts.pin ?? []).map((l) => `  ${l}`), ...(opts.extra ?? []), ''].join('\n');
-  const daemon = await startDaemon({ env: hsm.env, config });
+  const config = ['pkcs11:', `  modules: [${(opts.modules ?? [SOFTHSM_MODULE]).join(', ')}]`, 'pin:', ...(opts.pin ?? []).map((l) => `  ${l}`), ...(opts.extra ?? []), ''].join('\n');
+  const daemon = await startDaemon({ env: { ...hsm.env, ...opts.env }, config });
   const db = openDb(daemon.stateDir);
   const store = new IdentityStore(db);
   store.addIdentity(CLIENT_EMAIL, pki.client.chainPem, key.uri);

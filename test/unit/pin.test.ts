@@ -1,6 +1,7 @@
 /**
  * The PIN broker's pure parts: the prompt text (what a person reads, within
- * 128 bytes) and the PIN cache (copies, wiping, idle and hard limits).
+ * 128 bytes) and the PIN cache (copies, wiping, idle and hard limits, where
+ * a PIN came from).
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -74,6 +75,18 @@ describe('PIN cache', () => {
     cache.expire(token, 'wrong');
     assert.equal(cache.has(token), false);
     assert.deepEqual(expired, []);
+  });
+
+  test('remembers where a PIN came from: put again for another key it keeps its source, a new PIN brings its own', () => {
+    const cache = new PinCache(() => ({ idleMs: 60_000, maxMs: 60_000 }), () => {});
+    assert.equal(cache.source(token), undefined);
+    cache.put(token, pin(), 'pkcs11:token=work%20token;object=a', 'config');
+    cache.put(token, cache.get(token)!, 'pkcs11:token=work%20token;object=b');
+    assert.equal(cache.source(token), 'config');
+    cache.put(token, pin(), 'pkcs11:token=work%20token;object=a', 'program');
+    assert.equal(cache.source(token), 'program');
+    cache.expire(token, 'wrong');
+    assert.equal(cache.source(token), undefined);
   });
 
   test('an entry expires after its idle time, and at its hard maximum however much it is used', async () => {

@@ -8,6 +8,10 @@
  * Requests for one token (and attempt) share one prompt. A wrong PIN is
  * never offered again: the next request (GnuTLS's next attempt) skips the
  * cache and the configuration and prompts with the attempt it carries.
+ * A configured PIN the token refused (at once, or later from the cache) is
+ * not used for that token again until its entry in `pin.tokens` changes in a
+ * reloaded configuration (configReloaded): each try of it costs the token
+ * one of its retries, and the pool never tries a PIN on its own twice.
  * PINs are bytes; every array handed out is a copy its receiver wipes.
  */
 import type { PoolEvent, TokenRefView } from '../control/api';
@@ -107,6 +111,8 @@ export class PinBroker {
   private readonly programs: PinEntryRegistration[] = [];
   private readonly asking = new Map<string, Promise<Uint8Array>>();
   private readonly registrationWaiters = new Set<() => void>();
+  /** Tokens (by TokenRef.key) that refused the PIN configured for them in pin.tokens. */
+  private readonly refusedConfigured = new Map<string, TokenRef>();
   /** An exclusive program that left keeps its claim until timeout_us after its last answer. */
   private hold?: { uid: number; executable?: string; until: number; pid: number };
 
@@ -203,6 +209,8 @@ export class PinBroker {
   async request(need: PinNeed, signal: AbortSignal): Promise<Uint8Array> {
     this.log.debug('PIN needed', { token: need.token.label, attempt: need.attempt, key: need.keyUri });
     if (need.wrong) {
+      // The PIN just refused is the one cached for this token (put when it was handed out).
+      if (this.cache.source(need.token) === 'config') this.configuredRefused(need.token);
       this.cache.expire(need.token, 'wrong');
     } else if (need.attempt === 1) {
       const cached = this.cache.get(need.token);
@@ -210,11 +218,11 @@ export class PinBroker {
         if (need.keyUri) this.cache.put(need.token, cached, need.keyUri);
         return cached;
       }
-      const configured = this.config().tokenPins.find((t) => t.label === need.token.label);
-      if (configured) {
+      const configured = this.configuredPin(need.token);
+      if (configured !== undefined) {
         this.log.warn('using a PIN from the configuration file; this is discouraged (use a PIN entry program)', { token: need.token.label });
-        const pin = new TextEncoder().encode(configured.pin);
-        this.cache.put(need.token, pin, need.keyUri);
+        const pin = new TextEncoder().encode(configured);
+        this.cache.put(need.token, pin, need.keyUri, 'config');
         return pin;
       }
     }
@@ -229,7 +237,7 @@ export class PinBroker {
       shared.then(
         (pin) => {
           forget();
-          this.cache.put(need.token, pin, need.keyUri);
+          this.cache.put(need.token, pin, need.keyUri, 'program');
           // Every waiter copies in a microtask; then the original goes.
           setImmediate(() => pin.fill(0));
         },
@@ -237,8 +245,44 @@ export class PinBroker {
       );
     }
     const pin = await abortable(shared, signal);
-    if (need.keyUri) this.cache.put(need.token, pin, need.keyUri);
+    if (need.keyUri) this.cache.put(need.token, pin, need.keyUri, 'program');
     return new Uint8Array(pin);
+  }
+
+  /**
+   * The configuration was read again; `previous` is what it said before. A
+   * token that refused its configured PIN may have it tried again only when
+   * its entry in pin.tokens changed (or went): a reload for anything else
+   * must not cost the token another retry.
+   */
+  configReloaded(previous: PinConfig): void {
+    const pinOf = (c: PinConfig, label: string) => c.tokenPins.find((t) => t.label === label)?.pin;
+    const now = this.config();
+    for (const [key, token] of [...this.refusedConfigured]) {
+      if (pinOf(previous, token.label) === pinOf(now, token.label)) continue;
+      this.refusedConfigured.delete(key);
+      this.log.info('the entry for this token in pin.tokens changed; a PIN configured there will be tried again', { token: token.label });
+    }
+  }
+
+  /** The PIN configured for this token, unless the token refused it. */
+  private configuredPin(token: TokenRef): string | undefined {
+    const configured = this.config().tokenPins.find((t) => t.label === token.label);
+    if (!configured) return undefined;
+    if (this.refusedConfigured.has(token.key)) {
+      this.log.debug('not using the PIN configured in pin.tokens: the token refused it', { token: token.label });
+      return undefined;
+    }
+    return configured.pin;
+  }
+
+  private configuredRefused(token: TokenRef): void {
+    if (this.refusedConfigured.has(token.key)) return;
+    this.refusedConfigured.set(token.key, token);
+    this.log.warn(
+      `the PIN configured for token ${token.label} in pin.tokens was refused by the token; it will not be tried again until that entry changes in a reloaded configuration`,
+      { token: token.label },
+    );
   }
 
   private async ask(need: PinNeed): Promise<Uint8Array> {
@@ -252,7 +296,12 @@ export class PinBroker {
         if (last) throw last;
         this.log.info('waiting for a PIN entry program', { token: need.token.label, seconds: Math.round(config.waitForProgramMs / 1000) });
         if (!(await this.waitForProgram(waitUntil))) {
-          throw fail('ENOKEY', `token "${need.token.label}" needs its PIN and no PIN entry program registered; run: tlspool pinentry`);
+          throw fail(
+            'ENOKEY',
+            this.refusedConfigured.has(need.token.key)
+              ? `token "${need.token.label}" refused the PIN in pin.tokens and no PIN entry program registered; run: tlspool pinentry`
+              : `token "${need.token.label}" needs its PIN and no PIN entry program registered; run: tlspool pinentry`,
+          );
         }
         continue;
       }

@@ -4,7 +4,8 @@
  * first; then its PIN is wiped and `onExpire` locks the token (logs it out
  * and drops the keys opened with it), so that the next use asks again.
  * A PIN is held as bytes and handed out as copies; every copy the cache made
- * is its own to wipe.
+ * is its own to wipe. Each entry remembers where its PIN came from, so that
+ * a refusal of it can be laid at the right door.
  */
 import type { TokenRef } from './token';
 
@@ -16,8 +17,12 @@ export interface CacheEntry {
   lastUsedAt: number;
 }
 
+/** Where a cached PIN came from: `pin.tokens` in the configuration, or a PIN entry program. */
+export type PinSource = 'config' | 'program';
+
 interface Held extends CacheEntry {
   pin: Uint8Array;
+  source: PinSource;
   timer?: NodeJS.Timeout;
 }
 
@@ -45,19 +50,31 @@ export class PinCache {
     return new Uint8Array(e.pin);
   }
 
-  /** Remember a PIN (a copy is kept) for a token, opened for `keyUri`. */
-  put(token: TokenRef, pin: Uint8Array, keyUri: string): void {
+  /**
+   * Remember a PIN (a copy is kept) for a token, opened for `keyUri`, and
+   * where it came from; without `source`, the PIN is the one held already
+   * (handed out again for another key) and keeps its source.
+   */
+  put(token: TokenRef, pin: Uint8Array, keyUri: string, source?: PinSource): void {
     const old = this.entries.get(token.key);
     const now = Date.now();
     if (old) {
       old.pin.fill(0);
       old.pin = new Uint8Array(pin);
+      if (source) old.source = source;
       old.lastUsedAt = now;
       if (keyUri) old.keyUris.add(keyUri);
       this.schedule(old);
       return;
     }
-    const e: Held = { token, pin: new Uint8Array(pin), keyUris: new Set(keyUri ? [keyUri] : []), createdAt: now, lastUsedAt: now };
+    const e: Held = {
+      token,
+      pin: new Uint8Array(pin),
+      source: source ?? 'program',
+      keyUris: new Set(keyUri ? [keyUri] : []),
+      createdAt: now,
+      lastUsedAt: now,
+    };
     this.entries.set(token.key, e);
     this.schedule(e);
   }
@@ -75,6 +92,11 @@ export class PinCache {
 
   has(token: TokenRef): boolean {
     return this.entries.has(token.key);
+  }
+
+  /** Where the PIN held for this token came from, if one is held. */
+  source(token: TokenRef): PinSource | undefined {
+    return this.entries.get(token.key)?.source;
   }
 
   list(): CacheEntry[] {
