@@ -1,0 +1,121 @@
+/**
+ * Where the daemon keeps its state and its sockets, and who else could
+ * change them: the real daemon and the real CLI against state directories,
+ * databases and ancestor directories that another user (uid 65534) could
+ * tamper with. Run as root, so that files can be given to that uid.
+ */
+import { afterEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CLI, tempDir } from '../helpers/daemon';
+
+const OTHER = 65534;
+
+interface Outcome {
+  code: number | null;
+  stderr: string;
+  /** The daemon got as far as listening (then it was stopped). */
+  listened: boolean;
+}
+
+/** Run `tlspool daemon` until it exits or starts listening (then stop it). */
+function daemon(socket: string, stateDir: string): Promise<Outcome> {
+  const proc = spawn(process.execPath, [CLI, 'daemon', '--socket', socket, '--state-dir', stateDir], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  let listened = false;
+  proc.stderr.setEncoding('utf8');
+  proc.stderr.on('data', (s: string) => {
+    stderr += s;
+    if (!listened && /"msg":"listening"/.test(stderr)) {
+      listened = true;
+      // The signal handlers are installed just after that line is written.
+      setTimeout(() => proc.kill('SIGTERM'), 200);
+    }
+  });
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 20000);
+  return new Promise((resolve) =>
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr, listened });
+    }),
+  );
+}
+
+/** The daemon must refuse to start: exit 1, one line matching `message`, no socket. */
+async function assertRefused(socket: string, stateDir: string, message: RegExp): Promise<string> {
+  const r = await daemon(socket, stateDir);
+  assert.equal(r.listened, false, `the daemon started:\n${r.stderr}`);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, message);
+  assert.equal(fs.existsSync(socket), false, 'no socket is created');
+  return r.stderr;
+}
+
+const re = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+describe('ancestor safety', () => {
+  const made: string[] = [];
+  /** A fresh private directory under /tmp, removed after the test with all it holds. */
+  function scratch(): string {
+    const d = tempDir();
+    made.push(d);
+    return d;
+  }
+  afterEach(() => {
+    for (const d of made.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  test('an ancestor that others can write, without the sticky bit, is refused for the socket', async () => {
+    const base = scratch();
+    const open = path.join(base, 'open');
+    fs.mkdirSync(open);
+    fs.chmodSync(open, 0o777);
+    const run = path.join(open, 'run');
+    fs.mkdirSync(run, { mode: 0o700 });
+    const problem = `${re(open)} can be written by others \\(mode 777\\) and has no sticky bit`;
+
+    const socket = path.join(run, 'pool.sock');
+    await assertRefused(socket, path.join(base, 'state'), new RegExp(`refusing to put the socket in ${re(run)}: ${problem}`));
+    assert.deepEqual(fs.readdirSync(run), [], 'nothing is created under the unsafe ancestor');
+  });
+
+  test('a sticky ancestor that others can write is accepted below our own directory, refused below another uid\'s', async () => {
+    const base = scratch();
+    const sticky = path.join(base, 'sticky');
+    fs.mkdirSync(sticky);
+    fs.chmodSync(sticky, 0o1777);
+
+    const mine = path.join(sticky, 'mine');
+    fs.mkdirSync(mine, { mode: 0o700 });
+    const ok = await daemon(path.join(mine, 'pool.sock'), path.join(mine, 'state'));
+    assert.equal(ok.listened, true, ok.stderr);
+    assert.equal(ok.code, 0, ok.stderr);
+
+    // Another uid's directory in the sticky one: that uid can rename what is below it.
+    const theirs = path.join(sticky, 'theirs');
+    fs.mkdirSync(theirs, { mode: 0o755 });
+    fs.chownSync(theirs, OTHER, OTHER);
+    const below = path.join(theirs, 'mine');
+    fs.mkdirSync(below, { mode: 0o700 });
+    await assertRefused(
+      path.join(below, 'pool.sock'),
+      path.join(mine, 'state'),
+      new RegExp(`refusing to put the socket in ${re(below)}: ${re(theirs)} belongs to uid ${OTHER}, not to us \\(uid 0\\) or root`),
+    );
+
+    // Another uid's symbolic link in the sticky one: that uid can point it elsewhere.
+    const link = path.join(sticky, 'link');
+    fs.symlinkSync(mine, link);
+    fs.lchownSync(link, OTHER, OTHER);
+    await assertRefused(
+      path.join(link, 'pool.sock'),
+      path.join(mine, 'state'),
+      new RegExp(`refusing to put the socket in ${re(link)}: ${re(link)} belongs to uid ${OTHER}`),
+    );
+  });
+
+});
