@@ -6,9 +6,10 @@
  */
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import Database from 'better-sqlite3';
 import { CLI, tempDir } from '../helpers/daemon';
 
 const OTHER = 65534;
@@ -55,9 +56,19 @@ async function assertRefused(socket: string, stateDir: string, message: RegExp):
   return r.stderr;
 }
 
+function cli(args: string[], opts: { uid?: number; env?: NodeJS.ProcessEnv } = {}) {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8',
+    timeout: 30000,
+    env: { ...process.env, ...opts.env },
+    ...(opts.uid === undefined ? {} : { uid: opts.uid, gid: opts.uid }),
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
 const re = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-describe('ancestor safety', () => {
+describe('state directory and ancestor safety', () => {
   const made: string[] = [];
   /** A fresh private directory under /tmp, removed after the test with all it holds. */
   function scratch(): string {
@@ -69,7 +80,83 @@ describe('ancestor safety', () => {
     for (const d of made.splice(0)) fs.rmSync(d, { recursive: true, force: true });
   });
 
-  test('an ancestor that others can write, without the sticky bit, is refused for the socket', async () => {
+  test('a state directory owned by another uid is refused by the daemon and by the CLI, and nothing is written there', async () => {
+    const base = scratch();
+    const state = path.join(base, 'state');
+    fs.mkdirSync(state, { mode: 0o700 });
+    fs.chownSync(state, OTHER, OTHER);
+    const message = new RegExp(`refusing to use the state directory ${re(state)}: ${re(state)} belongs to uid ${OTHER}, not to us \\(uid 0\\) or root`);
+    await assertRefused(path.join(base, 'pool.sock'), state, message);
+    const r = cli(['trust', 'list', '--state-dir', state]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, message);
+    assert.deepEqual(fs.readdirSync(state), []);
+  });
+
+  test('a tlspool.db owned by another uid is refused', async () => {
+    const base = scratch();
+    const state = path.join(base, 'state');
+    fs.mkdirSync(state, { mode: 0o700 });
+    const db = path.join(state, 'tlspool.db');
+    new Database(db).close();
+    fs.chownSync(db, OTHER, OTHER);
+    await assertRefused(path.join(base, 'pool.sock'), state, new RegExp(`${re(db)} belongs to uid ${OTHER}, not to us \\(uid 0\\) or root`));
+  });
+
+  test('a state directory that others can write (0777) is refused', async () => {
+    const base = scratch();
+    const state = path.join(base, 'state');
+    fs.mkdirSync(state);
+    fs.chmodSync(state, 0o777);
+    await assertRefused(
+      path.join(base, 'pool.sock'),
+      state,
+      new RegExp(`refusing to use the state directory ${re(state)}: others can write there \\(mode 777\\)`),
+    );
+    assert.deepEqual(fs.readdirSync(state), []);
+  });
+
+  test('a symbolic link at tlspool.db is refused; its target keeps its mode, and no database is made outside', async () => {
+    const base = scratch();
+    const state = path.join(base, 'state');
+    const outside = path.join(base, 'outside');
+    fs.mkdirSync(state, { mode: 0o700 });
+    fs.mkdirSync(outside);
+    const db = path.join(state, 'tlspool.db');
+
+    const existing = path.join(outside, 'notes.txt');
+    fs.writeFileSync(existing, 'not yours to chmod\n');
+    fs.chmodSync(existing, 0o644);
+    fs.symlinkSync(existing, db);
+    const message = new RegExp(`${re(db)} is a symbolic link`);
+    await assertRefused(path.join(base, 'pool.sock'), state, message);
+    assert.equal(fs.statSync(existing).mode & 0o7777, 0o644);
+    assert.equal(fs.readFileSync(existing, 'utf8'), 'not yours to chmod\n');
+
+    fs.unlinkSync(db);
+    const absent = path.join(outside, 'made.db');
+    fs.symlinkSync(absent, db);
+    await assertRefused(path.join(base, 'pool.sock'), state, message);
+    assert.equal(cli(['trust', 'list', '--state-dir', state]).code, 1);
+    assert.deepEqual(fs.readdirSync(outside), ['notes.txt']);
+  });
+
+  for (const suffix of ['-wal', '-shm']) {
+    test(`a symbolic link at tlspool.db${suffix} is refused and nothing is made at its target`, async () => {
+      const base = scratch();
+      const state = path.join(base, 'state');
+      const outside = path.join(base, 'outside');
+      fs.mkdirSync(state, { mode: 0o700 });
+      fs.mkdirSync(outside);
+      const link = path.join(state, `tlspool.db${suffix}`);
+      fs.symlinkSync(path.join(outside, 'elsewhere'), link);
+      await assertRefused(path.join(base, 'pool.sock'), state, new RegExp(`${re(link)} is a symbolic link`));
+      assert.deepEqual(fs.readdirSync(outside), []);
+      assert.deepEqual(fs.readdirSync(state), [`tlspool.db${suffix}`]);
+    });
+  }
+
+  test('an ancestor that others can write, without the sticky bit, is refused for the socket and for the state directory', async () => {
     const base = scratch();
     const open = path.join(base, 'open');
     fs.mkdirSync(open);
@@ -80,6 +167,7 @@ describe('ancestor safety', () => {
 
     const socket = path.join(run, 'pool.sock');
     await assertRefused(socket, path.join(base, 'state'), new RegExp(`refusing to put the socket in ${re(run)}: ${problem}`));
+    await assertRefused(path.join(base, 'pool.sock'), path.join(run, 'state'), new RegExp(`refusing to use the state directory ${re(path.join(run, 'state'))}: ${problem}`));
     assert.deepEqual(fs.readdirSync(run), [], 'nothing is created under the unsafe ancestor');
   });
 

@@ -141,3 +141,25 @@ export function ensurePrivateDir(dir: string, uid = ourUid()): void {
   checkOwner(resolved, st, uid);
   checkFinal(resolved, st);
 }
+
+/**
+ * A file in a directory that ensurePrivateDir accepted: absent (undefined),
+ * or a regular file of ours or root's, not a symbolic link, with no other
+ * name (hard link), that nobody else can write. Returns its lstat.
+ */
+export function checkPrivateFile(file: string, uid = ourUid()): fs.Stats | undefined {
+  const st = lstat(file);
+  if (st === undefined) return undefined;
+  if (st.isSymbolicLink()) {
+    throw new UnsafePathError(`${file} is a symbolic link, and it is not followed`, file, `remove the link (move the file it points to into its place, if that file is yours)`);
+  }
+  if (!st.isFile()) throw new UnsafePathError(`${file} is not a regular file`, file, `move it aside`);
+  checkOwner(file, st, uid);
+  if ((st.mode & OTHERS_WRITE) !== 0) {
+    throw new UnsafePathError(`others can write ${file} (mode ${mode(st)})`, file, `check its contents, then chmod go-w ${file}`);
+  }
+  if (st.nlink > 1) {
+    throw new UnsafePathError(`${file} has ${st.nlink} names (hard links), so it can be changed through another one`, file, `replace it with a copy of its own (cp, then mv)`);
+  }
+  return st;
+}
