@@ -206,4 +206,55 @@ describe('state directory and ancestor safety', () => {
     );
   });
 
+  test('a database written by a newer TLS Pool is refused and left as it was', async () => {
+    const base = scratch();
+    const state = path.join(base, 'state');
+    fs.mkdirSync(state, { mode: 0o700 });
+    const file = path.join(state, 'tlspool.db');
+    const db = new Database(file);
+    db.exec('CREATE TABLE from_the_future (x)');
+    db.pragma('user_version = 999');
+    db.close();
+    fs.chmodSync(file, 0o600);
+    const message = new RegExp(
+      `the state database ${re(file)} was written by a newer TLS Pool \\(schema 999, this one knows up to \\d+\\); `,
+    );
+    await assertRefused(path.join(base, 'pool.sock'), state, message);
+    const r = cli(['identity', 'list', '--state-dir', state]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, message);
+
+    const after = new Database(file, { readonly: true });
+    assert.equal(after.pragma('user_version', { simple: true }), 999);
+    assert.equal(after.pragma('journal_mode', { simple: true }), 'delete', 'not switched to WAL');
+    assert.deepEqual(
+      after.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all(),
+      ['from_the_future'],
+    );
+    after.close();
+  });
+
+  test('a damaged database: the error names the file', async () => {
+    const base = scratch();
+    const state = path.join(base, 'state');
+    fs.mkdirSync(state, { mode: 0o700 });
+    const file = path.join(state, 'tlspool.db');
+    fs.writeFileSync(file, 'this is not an SQLite database\n'.repeat(200), { mode: 0o600 });
+    await assertRefused(path.join(base, 'pool.sock'), state, new RegExp(`cannot open the state database ${re(file)}: file is not a database`));
+  });
+
+  test('an unreadable database: the error names the file', () => {
+    // The CLI as uid 65534, in its own state directory, on a database only root can read.
+    const base = scratch();
+    fs.chmodSync(base, 0o755);
+    const state = path.join(base, 'state');
+    fs.mkdirSync(state, { mode: 0o700 });
+    const file = path.join(state, 'tlspool.db');
+    new Database(file).close();
+    fs.chmodSync(file, 0o600);
+    fs.chownSync(state, OTHER, OTHER);
+    const r = cli(['trust', 'list', '--state-dir', state], { uid: OTHER, env: { HOME: base, XDG_CONFIG_HOME: '', TLSPOOL_CONFIG: '' } });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`cannot open the state database ${re(file)}: `));
+  });
 });

@@ -79,8 +79,9 @@ export function openDb(stateDir: string): Db {
     );
   }
   const file = path.join(dir, DB_FILE);
-  // SQLite opens these by name and follows symbolic links; the directory is
-  // ours alone, so what is checked here stays what SQLite opens.
+  // SQLite opens these by name itself (following a link at the database's
+  // own name); the directory is ours alone, so what is checked here stays
+  // what SQLite opens.
   for (const f of [file, ...COMPANIONS.map((c) => file + c)]) {
     try {
       checkPrivateFile(f, uid);
@@ -90,18 +91,34 @@ export function openDb(stateDir: string): Db {
     }
   }
   makePrivate(file, uid);
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.pragma('busy_timeout = 5000');
-  db.pragma('foreign_keys = ON');
-  const version = db.pragma('user_version', { simple: true }) as number;
-  for (let v = version; v < MIGRATIONS.length; v++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[v]);
-      db.pragma(`user_version = ${v + 1}`);
-    })();
+  let db: Db | undefined;
+  try {
+    const opened = new Database(file);
+    db = opened;
+    opened.pragma('busy_timeout = 5000');
+    // Before anything writes: a newer schema is neither used nor changed.
+    const version = opened.pragma('user_version', { simple: true }) as number;
+    if (version > MIGRATIONS.length) {
+      throw new StateError(
+        `the state database ${file} was written by a newer TLS Pool (schema ${version}, this one knows up to ${MIGRATIONS.length}); ` +
+          'run that version, or move the file aside to start this one with an empty state',
+        file,
+      );
+    }
+    opened.pragma('journal_mode = WAL');
+    opened.pragma('foreign_keys = ON');
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      opened.transaction(() => {
+        opened.exec(MIGRATIONS[v]);
+        opened.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+    return opened;
+  } catch (e) {
+    db?.close();
+    if (e instanceof StateError) throw e;
+    throw new StateError(`cannot open the state database ${file}: ${sqliteProblem(e, uid)}`, file);
   }
-  return db;
 }
 
 /**
@@ -140,6 +157,22 @@ function fsProblem(file: string, what: string, e: unknown, uid: number): StateEr
   const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
   const hint = code === 'EACCES' || code === 'EPERM' ? `; check that uid ${uid} may read and write it and its directory` : '';
   return new StateError(`cannot open the state database ${file}: ${what} failed (${code})${hint}`, file);
+}
+
+/** SQLite's words, its code, and what a person could do about it. */
+function sqliteProblem(e: unknown, uid: number): string {
+  const err = e as Error & { code?: string };
+  const code = err.code ?? '';
+  const base = code ? `${err.message} (${code})` : err.message;
+  if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
+    return `${base}; it is damaged or not a TLS Pool database: restore it from a backup, or move it aside to start with an empty state`;
+  }
+  if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_READONLY') || code === 'SQLITE_PERM' || code === 'SQLITE_AUTH') {
+    return `${base}; check that uid ${uid} may read and write it and its directory`;
+  }
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return `${base}; another process holds it locked`;
+  if (code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR')) return `${base}; check the disk it is on`;
+  return base;
 }
 
 /**
