@@ -2,7 +2,6 @@
  * The daemon's life: state directory, pool socket, signals. Runs until
  * SIGTERM or SIGINT, reloads its configuration on SIGHUP.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Config, type ConfigSources, loadConfig } from './config';
 import { EventBus } from './events/bus';
@@ -56,7 +55,6 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
   // Once, before any key is loaded; a change needs a restart. Without a list,
   // GnuTLS loads p11-kit's modules itself when a key URI is first used.
   if (config.pkcs11.modules.length > 0) pkcs11Configure(config.pkcs11.modules);
-  fs.mkdirSync(config.state_dir, { recursive: true, mode: 0o700 });
   const db = openDb(config.state_dir);
   const store = new IdentityStore(db);
   const bus = new EventBus();

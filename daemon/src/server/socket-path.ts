@@ -1,12 +1,14 @@
 /**
  * Where the pool socket may live, and what to do with what is already there.
- * The directory must be writable by its owner only — otherwise anyone could
- * swap the socket for their own — and a live daemon is never displaced.
+ * The directory, and every directory above it, must be writable by its
+ * owner only (see util/safe-path) — otherwise anyone could swap the socket
+ * for their own — and a live daemon is never displaced.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { connectUnix, listenUnix, type UnixConnection, type UnixListener } from '../native/ipc';
 import type { Logger } from '../log/logger';
+import { ensurePrivateDir, UnsafePathError } from '../util/safe-path';
 
 export class SocketPathError extends Error {
   readonly code = 'ERR_TLSPOOL_SOCKET';
@@ -15,17 +17,13 @@ export class SocketPathError extends Error {
 /** Make `socketPath` ready for bind(): a safe directory, no stale socket. */
 export function prepareSocketPath(socketPath: string, log: Logger): void {
   const dir = path.dirname(socketPath);
-  if (!fs.existsSync(dir)) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const st = fs.statSync(dir);
-  const uid = process.getuid!();
-  if (!st.isDirectory()) throw new SocketPathError(`${dir} is not a directory`);
-  if (st.uid !== uid && st.uid !== 0) {
-    throw new SocketPathError(`refusing to put the socket in ${dir}: it belongs to uid ${st.uid}, not to us (${uid})`);
-  }
-  if ((st.mode & 0o022) !== 0) {
+  try {
+    ensurePrivateDir(dir);
+  } catch (e) {
+    if (!(e instanceof UnsafePathError)) throw e;
     throw new SocketPathError(
-      `refusing to put the socket in ${dir}: others can write there (mode ${(st.mode & 0o7777).toString(8)}) ` +
-        'and could replace it; choose a private directory such as $XDG_RUNTIME_DIR with --socket',
+      `refusing to put the socket in ${dir}: ${e.message}; ${e.fix}, ` +
+        'or choose a private directory such as $XDG_RUNTIME_DIR (--socket, --control-socket)',
     );
   }
 
