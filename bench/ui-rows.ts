@@ -14,41 +14,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EventBus } from '../daemon/src/events/bus';
-import { openDb } from '../daemon/src/identity/db';
-import { ConnectionLog } from '../daemon/src/tls/connection-log';
 import { launchBrowser, RENDERER_DIR } from '../test/helpers/browser';
-import { startDaemon, tempDir } from '../test/helpers/daemon';
+import { stateWithLog } from '../test/helpers/connection-log';
+import { startDaemon } from '../test/helpers/daemon';
 import { startWebUi } from '../test/helpers/web-ui';
 
 const N = Number(process.argv.find((a) => a.startsWith('--rows='))?.slice(7) ?? 100_000);
 const TIMEOUT_MS = 180_000;
-
-/** A state directory whose connection log holds `n` ended connections, written as the daemon writes them. */
-function stateWithLog(n: number): string {
-  const dir = tempDir('tlspool-bench-ui-');
-  const db = openDb(path.join(dir, 'state'));
-  const log = new ConnectionLog(db, new EventBus());
-  db.transaction(() => {
-    for (let i = 0; i < n; i++) {
-      const r = log.open({
-        role: i % 2 ? 'client' : 'server',
-        transport: 'tls',
-        requester: { pid: 1000 + (i % 50), uid: 1000, gid: 1000, executable: `/usr/bin/app${i % 7}` },
-        localid: 'alice@example.org',
-        remoteid: `host${i % 1000}.example.net`,
-      });
-      Object.assign(r, { version: 'TLS1.3', cipher: 'TLS_AES_128_GCM_SHA256' });
-      log.established(r);
-      r.bytesIn = i * 37;
-      r.bytesOut = i * 11;
-      if (i % 3) log.ended(r, 'closed by peer');
-    }
-    log.flush();
-  })();
-  db.close();
-  return dir;
-}
 
 const GRID = '[role="grid"][aria-label="Connections"]';
 /** Browser-side code is text here: this file compiles without the DOM types. */
@@ -94,7 +66,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }, TIMEOUT_MS * 3);
   const figures: Record<string, number> = {};
-  const dir = stateWithLog(N);
+  const dir = stateWithLog(N, 'tlspool-bench-ui-');
   const daemon = await startDaemon({ dir });
   const ui = await startWebUi(['--attach', '--socket', daemon.socket, '--log-rows', String(N)]);
   const session = await launchBrowser({ width: 1280, height: 800 });

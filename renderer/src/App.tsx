@@ -31,6 +31,23 @@ export function App() {
     document.getElementById(`tab-${next}`)?.focus();
   };
 
+  if (link.kind === 'unusable') {
+    // Nothing to show or do without the agent; say how to get in (the reason names the address).
+    return (
+      <div className="app">
+        <main className="page no-access" aria-labelledby="no-access-h">
+          <h1 id="no-access-h">Not connected</h1>
+          <p>{link.reason[0]!.toUpperCase() + link.reason.slice(1)}.</p>
+          <p className="muted">
+            That address carries an access token, which this tab then keeps: a reload keeps working, a new tab or
+            window needs the address again, and so does a new run of <code>tlspool ui --web</code>.
+          </p>
+        </main>
+        <StatusBar state={state} link={link} />
+      </div>
+    );
+  }
+
   return (
     <div className={`app${link.kind === 'up' ? '' : ' stale'}`}>
       <header className="topbar">

@@ -245,16 +245,20 @@ describe('desktop UI in Chromium, through tlspool ui --web', () => {
     await screenshot(page, 'daemon-back');
   });
 
-  test('the page without its token is refused', GUARD, async () => {
+  test('the page without its token says how to get in and does not try the WebSocket', GUARD, async () => {
     const daemon = later(await startDaemon());
     const ui = later(await startWebUi(['--attach', '--socket', daemon.socket]));
     const page = await browser.context.newPage();
     cleanups.push(() => page.close());
     const bare = new URL(ui.url.href);
     bare.search = '';
-    // A fresh context has no cookie from an earlier visit of this port.
-    const response = await page.goto(bare.href);
-    assert.equal(response?.status(), 403);
+    // A new tab has no token in its sessionStorage; the page itself holds nothing without the agent.
+    const sockets: string[] = [];
+    page.on('websocket', (ws) => sockets.push(ws.url()));
+    await page.goto(bare.href);
+    await page.getByRole('heading', { name: 'Not connected' }).waitFor(SHOWN);
+    await page.getByRole('main').getByText('Open the address that `tlspool ui --web` printed').waitFor(SHOWN);
+    assert.deepEqual(sockets, [], 'without a token the page does not even try the WebSocket');
     await screenshot(page, 'no-token-refused');
   });
 });

@@ -13,7 +13,9 @@ import WebSocket from 'ws';
 import { PoolClient } from '../../daemon/src/client/pool-client';
 import type { UiState } from '../../daemon/src/control/desktop-api';
 import type { WsServerMessage } from '../../daemon/src/control/ws-protocol';
+import { stateWithLog } from '../helpers/connection-log';
 import { startDaemon, tempDir, type TestDaemon } from '../helpers/daemon';
+import { rssKb, settledStats } from '../helpers/traffic';
 import { waitFor } from '../helpers/wait';
 import { startWebUi, type WebUi } from '../helpers/web-ui';
 import { CLIENT_EMAIL } from '../helpers/pki';
@@ -69,13 +71,45 @@ function get(port: number, pathAndQuery: string, headers: http.OutgoingHttpHeade
 }
 
 /** Open the WebSocket; resolves with it, or with the HTTP status it was refused with. */
-function openWs(port: number, query: string, origin?: string): Promise<WebSocket | number> {
+function openWs(port: number, query: string, origin?: string, headers: Record<string, string> = {}): Promise<WebSocket | number> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws${query}`, origin ? { origin } : {});
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws${query}`, { headers, ...(origin ? { origin } : {}) });
     ws.once('open', () => resolve(ws));
     ws.once('unexpected-response', (_req, res) => resolve(res.statusCode!));
     ws.once('error', reject);
   });
+}
+
+/** Open the WebSocket as the page would (token, Origin); fails if refused. */
+async function openPage(u: WebUi): Promise<WebSocket> {
+  const ws = await openWs(u.port, `?token=${u.token}`, `http://127.0.0.1:${u.port}`);
+  assert.ok(ws instanceof WebSocket, `the WebSocket was refused with ${String(ws)}`);
+  return ws;
+}
+
+/** The answer to request `id` among what `collect` gathered from `ws` (which must stay open until it comes). */
+function answerTo(ws: WebSocket, got: WsServerMessage[], id: number, timeoutMs = 15_000): Promise<WsServerMessage> {
+  return waitFor(
+    `the answer to request ${id}`,
+    () => {
+      const a = got.find((m) => 'id' in m && m.id === id);
+      if (!a && ws.readyState !== WebSocket.OPEN) throw new Error(`the socket closed before answering request ${id}`);
+      return a;
+    },
+    timeoutMs,
+  );
+}
+
+/** Ask getState on `ws` until the agent says the daemon is up with `rows` connections loaded. */
+async function untilLoaded(ws: WebSocket, got: WsServerMessage[], rows: number, firstId: number): Promise<void> {
+  for (let id = firstId; ; id++) {
+    ws.send(JSON.stringify({ id, method: 'getState', params: {} }));
+    const a = await answerTo(ws, got, id);
+    assert.ok('result' in a, JSON.stringify(a));
+    const state = a.result as UiState;
+    if (state.daemon.up && state.connections.length === rows) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** A WebSocket client that collects everything the server sends. */
@@ -95,31 +129,27 @@ describe('tlspool ui --web', () => {
     assert.match(u.line, /attached/);
   });
 
-  test('a request without the token gets 403 with a short text; with it, the page, security headers and the cookie', GUARD, async () => {
+  test('the files are served with the security headers and no cookie, with or without the token; nothing else takes the token', GUARD, async () => {
     daemon = await startDaemon();
     const u = await startUi(['--socket', daemon.socket]);
     const host = { Host: `127.0.0.1:${u.port}` };
-    const bare = await get(u.port, '/', host);
-    assert.equal(bare.status, 403);
-    assert.match(bare.body, /token/);
-    assert.equal((await get(u.port, '/?token=wrong', host)).status, 403);
-    assert.equal((await get(u.port, '/app.js', host)).status, 403);
-
-    const page = await get(u.port, `/?token=${u.token}`, host);
-    assert.equal(page.status, 200);
-    assert.match(page.body, /<title>TLS Pool<\/title>/);
-    assert.match(String(page.headers['content-security-policy']), /default-src 'self'; connect-src 'self' ws:\/\/127\.0\.0\.1:\d+/);
-    assert.equal(page.headers['x-content-type-options'], 'nosniff');
-    assert.equal(page.headers['referrer-policy'], 'no-referrer');
-    assert.equal(page.headers['cache-control'], 'no-store');
-    const cookie = String(page.headers['set-cookie']);
-    assert.match(cookie, /HttpOnly/);
-    assert.match(cookie, /SameSite=Strict/);
-
-    // The cookie the page load set is enough for its assets.
-    const asset = await get(u.port, '/app.js', { ...host, Cookie: cookie.split(';')[0] });
+    // The built renderer is the same for everyone and holds no secret; the state is only behind /ws.
+    for (const where of ['/', `/?token=${u.token}`, '/?token=wrong']) {
+      const page = await get(u.port, where, host);
+      assert.equal(page.status, 200, where);
+      assert.match(page.body, /<title>TLS Pool<\/title>/);
+      assert.match(String(page.headers['content-security-policy']), /default-src 'self'; connect-src 'self' ws:\/\/127\.0\.0\.1:\d+/);
+      assert.equal(page.headers['x-content-type-options'], 'nosniff');
+      assert.equal(page.headers['referrer-policy'], 'no-referrer');
+      assert.equal(page.headers['cache-control'], 'no-store');
+      // A cookie would go to every other server on 127.0.0.1: cookies are not scoped by port.
+      assert.equal(page.headers['set-cookie'], undefined, where);
+    }
+    const asset = await get(u.port, '/app.js', host);
     assert.equal(asset.status, 200);
     assert.equal(asset.body, 'console.log("ui")');
+    assert.equal(asset.headers['set-cookie'], undefined);
+    assert.equal((await get(u.port, '/nothing.js', host)).status, 404);
   });
 
   test('a request naming another Host (DNS rebinding) gets 403 even with the token', GUARD, async () => {
@@ -138,6 +168,12 @@ describe('tlspool ui --web', () => {
     assert.equal(await openWs(u.port, '?token=nope', origin), 403);
     assert.equal(await openWs(u.port, `?token=${u.token}`, 'http://evil.example'), 403);
     assert.equal(await openWs(u.port, `?token=${u.token}`), 403);
+    // The cookie earlier versions set is no way in: the token counts only in the WebSocket's URL.
+    assert.equal(await openWs(u.port, '', origin, { Cookie: `tlspool_token=${u.token}` }), 403);
+    assert.equal(await openWs(u.port, '', origin, { Authorization: `Bearer ${u.token}` }), 403);
+    const ws = await openWs(u.port, `?token=${u.token}`, origin);
+    assert.ok(ws instanceof WebSocket);
+    ws.close();
   });
 
   test('with the token, getState answers with the state and the daemon up; each request is answered once, a bad one with an error', GUARD, async () => {
@@ -228,5 +264,100 @@ describe('tlspool ui --web', () => {
     const empty = tempDir('tlspool-norenderer-');
     dirs.push(empty);
     await assert.rejects(startWebUi(['--socket', daemon.socket, '--renderer-dir', empty]), /exited with 1: .*run npm run setup/s);
+  });
+});
+
+/**
+ * A page that sends and does not read (a frozen tab, or a local process
+ * with the token) must not make the UI process hold its answers and events
+ * without end. The answers here are big: the connections of a log of ROWS.
+ */
+describe('tlspool ui --web and a page that does not read', () => {
+  const ROWS = 50_000;
+  const SLOW = { timeout: 180_000 };
+
+  test('its requests are read one at a time: 20 unread large answers cost the UI about one, another page is still answered, and the memory is returned when it goes', SLOW, async (t) => {
+    const dir = stateWithLog(ROWS, 'tlspool-webui-log-');
+    dirs.push(dir);
+    daemon = await startDaemon({ dir });
+    const u = await startUi(['--socket', daemon.socket]);
+    const page = await openPage(u);
+    const pageGot = collect(page);
+    await untilLoaded(page, pageGot, 1000, 1);
+    const before = (await settledStats(u.proc.pid!)).rssKb;
+
+    // It sends 20 requests, each answered with every connection in the log (about 22 MB of JSON), and never reads.
+    const hog = await openPage(u);
+    hog.pause();
+    const hogGot = collect(hog);
+    for (let id = 1; id <= 20; id++) hog.send(JSON.stringify({ id, method: 'connections', params: { limit: ROWS } }));
+    let peak = 0;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssKb(u.proc.pid!))), 20);
+    try {
+      // The other page's request goes to the daemon after whatever the hog got to send there first.
+      page.send(JSON.stringify({ id: 1000, method: 'connections', params: { limit: 10 } }));
+      const a = await answerTo(page, pageGot, 1000, 150_000);
+      assert.ok('result' in a && Array.isArray(a.result) && a.result.length === 10, JSON.stringify(a).slice(0, 200));
+      await new Promise((r) => setTimeout(r, 1000));
+    } finally {
+      clearInterval(sampler);
+    }
+    const growthMiB = (peak - before) / 1024;
+    t.diagnostic(`UI RSS: ${Math.round(before / 1024)} MiB before, ${Math.round(peak / 1024)} MiB at most while 20 answers of ${ROWS} rows went unread (+${Math.round(growthMiB)} MiB)`);
+    // One such answer in flight costs the agent some 150 MiB (parsed from the control socket, then as JSON, then as a frame); all 20 at once cost several times that.
+    assert.ok(growthMiB < 300, `the UI grew by ${Math.round(growthMiB)} MiB for a page that does not read`);
+
+    // Throttled, not dropped: once it reads, its answers come, in order.
+    hog.resume();
+    const first = await answerTo(hog, hogGot, 1, 60_000);
+    const second = await answerTo(hog, hogGot, 2, 60_000);
+    assert.ok('result' in first && (first.result as unknown[]).length === ROWS);
+    assert.ok('result' in second && (second.result as unknown[]).length === ROWS);
+    assert.deepEqual(hogGot.filter((m) => 'id' in m).map((m) => (m as { id: number }).id).slice(0, 2), [1, 2]);
+
+    // It goes (the socket closes from its side): the memory comes back.
+    hog.terminate();
+    page.close();
+    let now = rssKb(u.proc.pid!);
+    await waitFor('the UI RSS back near where it was', () => (now = rssKb(u.proc.pid!)) < before + 64 * 1024, 90_000).catch(() => {
+      throw new Error(`the UI RSS stayed at ${Math.round(now / 1024)} MiB (${Math.round(before / 1024)} MiB before)`);
+    });
+    t.diagnostic(`UI RSS after the page went: ${Math.round((await settledStats(u.proc.pid!)).rssKb / 1024)} MiB`);
+  });
+
+  test('one that leaves more than 8 MiB of pushed events unread is disconnected with 1008; a page that reads keeps its link through snapshots bigger than that', SLOW, async () => {
+    const rows = 30_000; // a snapshot of some 13 MB
+    const dir = stateWithLog(rows, 'tlspool-webui-log-');
+    dirs.push(dir);
+    daemon = await startDaemon({ dir });
+    const u = await startUi(['--socket', daemon.socket, '--log-rows', String(rows)]);
+    const page = await openPage(u);
+    const pageGot = collect(page);
+    let pageClosed: number | undefined;
+    page.on('close', (code) => (pageClosed = code));
+    await untilLoaded(page, pageGot, rows, 1);
+    const hog = await openPage(u);
+    hog.pause();
+    let hogClosed: [number, string] | undefined;
+    hog.on('close', (code, reason) => (hogClosed = [code, reason.toString()]));
+
+    // Each restart of the daemon makes the agent push a fresh snapshot to every page.
+    const snapshots = () => pageGot.filter((m) => 'event' in m && m.event.type === 'snapshot').length;
+    for (let i = 0; i < 2; i++) {
+      const seen = snapshots();
+      await daemon.stop();
+      daemon = await startDaemon({ dir });
+      await waitFor('a fresh snapshot on the page that reads', () => snapshots() > seen, 60_000);
+    }
+    // Anything pushed now finds two snapshots unread behind the hog's socket.
+    page.send(JSON.stringify({ id: 100, method: 'lockTokens', params: {} }));
+    await answerTo(page, pageGot, 100);
+    hog.resume();
+    await waitFor('the hog disconnected', () => hogClosed, 60_000);
+    assert.deepEqual(hogClosed, [1008, 'the page does not read its messages']);
+    assert.equal(pageClosed, undefined, 'the page that reads kept its link');
+    page.send(JSON.stringify({ id: 101, method: 'getState', params: {} }));
+    assert.ok('result' in (await answerTo(page, pageGot, 101)));
+    page.close();
   });
 });

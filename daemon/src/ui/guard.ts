@@ -1,16 +1,19 @@
 /**
  * Who may talk to the browser UI's server. It listens on 127.0.0.1, but
  * every local process and every web page the user opens can reach that
- * port, so each request must also carry the random token (query parameter,
- * or the cookie the first page load sets), name our own Host (so a
- * DNS-rebound name cannot pass as us), and for the WebSocket come from our
- * own Origin.
+ * port. Every request must name our own Host (so a DNS-rebound name cannot
+ * pass as us). The files (the built renderer, the same for everyone, no
+ * secret and no state in them) need nothing more; the WebSocket, which is
+ * where the state and the PIN prompts and approvals are, must also come
+ * from our own Origin and carry the random token in its URL.
+ *
+ * There is no cookie: cookies are not scoped by port, so one set here would
+ * go to every other server on 127.0.0.1. The page keeps the token in its
+ * tab's sessionStorage instead, which belongs to this origin, port included.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { TOKEN_PARAM } from '../control/ws-protocol';
-
-export const COOKIE_NAME = 'tlspool_token';
 
 /** 256 random bits, URL-safe. */
 export function newToken(): string {
@@ -24,15 +27,7 @@ function sameSecret(given: string | undefined | null, token: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-function cookie(req: IncomingMessage, name: string): string | undefined {
-  for (const part of (req.headers.cookie ?? '').split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
-}
-
-export type Verdict = { ok: true; viaQuery: boolean } | { ok: false; reason: string };
+export type Verdict = { ok: true } | { ok: false; reason: string };
 
 export class Guard {
   constructor(
@@ -48,20 +43,22 @@ export class Guard {
     return this.hosts.map((h) => `http://${h}`);
   }
 
-  /** The Set-Cookie value that lets later requests (assets, the WebSocket) go without the query token. */
-  get setCookie(): string {
-    return `${COOKIE_NAME}=${this.token}; HttpOnly; SameSite=Strict; Path=/`;
-  }
-
-  check(req: IncomingMessage, url: URL, websocket: boolean): Verdict {
+  /** A request for one of the files: only the Host matters. */
+  checkFile(req: IncomingMessage): Verdict {
     if (!this.hosts.includes(req.headers.host ?? '')) {
       return { ok: false, reason: `Forbidden: this server answers only to Host ${this.hosts.join(' or ')}` };
     }
-    if (websocket && !this.origins.includes(req.headers.origin ?? '')) {
+    return { ok: true };
+  }
+
+  /** The WebSocket handshake: our Host, our Origin, and the token in the URL. */
+  checkSocket(req: IncomingMessage, url: URL): Verdict {
+    const host = this.checkFile(req);
+    if (!host.ok) return host;
+    if (!this.origins.includes(req.headers.origin ?? '')) {
       return { ok: false, reason: 'Forbidden: the WebSocket must come from the TLS Pool page itself' };
     }
-    const viaQuery = sameSecret(url.searchParams.get(TOKEN_PARAM), this.token);
-    if (viaQuery || sameSecret(cookie(req, COOKIE_NAME), this.token)) return { ok: true, viaQuery };
+    if (sameSecret(url.searchParams.get(TOKEN_PARAM), this.token)) return { ok: true };
     return { ok: false, reason: 'Forbidden: open the URL that `tlspool ui --web` printed (it carries the access token)' };
   }
 }

@@ -2,7 +2,8 @@
  * The browser path's HTTP server (`tlspool ui --web`): the built renderer
  * as static files and the WebSocket bridge at /ws, on 127.0.0.1 only, each
  * request checked by the Guard, every answer with headers that keep the page
- * to itself.
+ * to itself. The token is only ever read from the WebSocket's URL: nothing
+ * here sets a cookie or anything else the browser would send elsewhere.
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -44,7 +45,7 @@ export class WebUi {
     readonly port: number,
   ) {}
 
-  /** The URL to open: it carries the token. */
+  /** The URL to open: it carries the token, which the page moves to its tab's sessionStorage. */
   get url(): string {
     return `http://127.0.0.1:${this.port}/?${TOKEN_PARAM}=${this.guard.token}`;
   }
@@ -69,7 +70,7 @@ export class WebUi {
     server.on('request', (req, res) => ui.serve(root, req, res));
     server.on('upgrade', (req, socket, head) => {
       const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-      const verdict = url.pathname === WS_PATH ? guard.check(req, url, true) : { ok: false as const, reason: 'Not Found' };
+      const verdict = url.pathname === WS_PATH ? guard.checkSocket(req, url) : { ok: false as const, reason: 'Not Found' };
       if (!verdict.ok) {
         const status = verdict.reason === 'Not Found' ? '404 Not Found' : '403 Forbidden';
         socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${verdict.reason}\n`);
@@ -107,7 +108,7 @@ export class WebUi {
       res.writeHead(status, this.headers('text/plain; charset=utf-8', { 'Cache-Control': 'no-store', ...extra }));
       res.end(`${body}\n`);
     };
-    const verdict = this.guard.check(req, url, false);
+    const verdict = this.guard.checkFile(req);
     if (!verdict.ok) return text(403, verdict.reason);
     if (req.method !== 'GET' && req.method !== 'HEAD') return text(405, 'Method Not Allowed', { Allow: 'GET, HEAD' });
     let rel: string;
@@ -131,7 +132,6 @@ export class WebUi {
       'Cache-Control': isIndex ? 'no-store' : 'private, max-age=3600',
       'Content-Length': body.length,
     };
-    if (verdict.viaQuery) extra['Set-Cookie'] = this.guard.setCookie;
     res.writeHead(200, this.headers(TYPES[path.extname(file)] ?? 'application/octet-stream', extra));
     res.end(req.method === 'HEAD' ? undefined : body);
   }
