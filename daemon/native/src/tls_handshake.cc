@@ -38,11 +38,7 @@ void ReadRefusal(Napi::Object o, Reply* r) {
   if (a.IsString()) r->alert = a.As<Napi::String>().Utf8Value();
 }
 
-int64_t NowMs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
+int64_t NowMs() { return MonotonicNs() / 1000000; }
 
 // Alert names JavaScript may choose for a rejected peer.
 bool AlertByName(const std::string& name, gnutls_alert_description_t* out) {
@@ -84,6 +80,12 @@ std::string AlertName(gnutls_alert_description_t a) {
 
 }  // namespace
 
+int64_t MonotonicNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 // ---------------------------------------------------------------------------
 // Transport (session thread). The caller's descriptor shares its open file
 // description with ours, so we never change its flags: MSG_DONTWAIT instead
@@ -108,9 +110,11 @@ ssize_t Session::VecPush(gnutls_transport_ptr_t ptr, const giovec_t* iov, int io
   m.msg_iov = const_cast<struct iovec*>(iov);
   m.msg_iovlen = iovcnt;
   ssize_t r = sendmsg(s->tlsFd_, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+  s->pushBlocked_ = false;
   if (r < 0) {
     int e = errno;
     if (e != EAGAIN && e != EWOULDBLOCK && e != EINTR) s->lastErrno_ = e;
+    s->pushBlocked_ = e == EAGAIN || e == EWOULDBLOCK || e == EINTR;
     gnutls_transport_set_errno(s->gs_, e == EWOULDBLOCK ? EAGAIN : e);
   }
   return r;
@@ -294,27 +298,44 @@ int Session::VerifyCb(gnutls_session_t gs) {
 // ---------------------------------------------------------------------------
 // The handshake
 
-// Waits for the socket (and the abort eventfd). Only this wait counts against
-// the handshake budget. Returns false with *f set on abort or timeout.
-bool Session::WaitIo(short events, int64_t* budgetMs, Failure* f) {
-  int timeout = -1;
-  if (budgetMs_ > 0) timeout = static_cast<int>(*budgetMs > 0 ? *budgetMs : 0);
-  if (dtls_) {
-    int rt = static_cast<int>(gnutls_dtls_get_timeout(gs_));
+// The deadline: a handshake ends when it is over, however the peer behaves
+// (silent, trickling bytes, sending warnings), checked after every step.
+bool Session::PastDeadline(Failure* f) {
+  if (deadlineNs_ == 0 || MonotonicNs() < deadlineNs_) return false;
+  f->kind = "timeout";
+  f->message = std::string("the ") + (dtls_ ? "DTLS" : "TLS") + " handshake did not complete within " +
+               std::to_string(budgetMs_) + " ms";
+  return true;
+}
+
+// After GNUTLS_E_AGAIN / GNUTLS_E_INTERRUPTED: waits for the socket in the
+// direction GnuTLS was stopped in, and for the abort eventfd. The direction
+// GnuTLS reports is that of its last transfer: 1 after a flight went out in
+// full, even when what stopped it is the (non-blocking) check for the
+// peer's answer. So a write is waited for only when one is pending (our
+// push would have blocked); else the wait is for input. DTLS also wakes when
+// GnuTLS's retransmission timer expires, so that the next gnutls_handshake()
+// resends the flight. Every wait ends by the deadline: no zero-length polls.
+bool Session::WaitIo(Failure* f) {
+  bool write = gnutls_record_get_direction(gs_) == 1 && pushBlocked_;
+  int64_t timeout = -1;
+  if (deadlineNs_ != 0) {
+    int64_t left = deadlineNs_ - MonotonicNs();
+    timeout = left <= 0 ? 0 : (left + 999999) / 1000000;  // rounded up: no wake-up just short of it
+  }
+  if (dtls_ && !write) {
+    // 0: a flight was due and this step already resent it, or there is no
+    // flight to resend (a server before the ClientHello). Look again after
+    // the first retransmission interval rather than at once.
+    int64_t rt = gnutls_dtls_get_timeout(gs_);
+    if (rt == 0) rt = kDtlsRetransmitMs;
     if (timeout < 0 || rt < timeout) timeout = rt;
   }
-  struct pollfd p[2] = {{tlsFd_, events, 0}, {wakeFd_, POLLIN, 0}};
-  int64_t start = NowMs();
-  int r = poll(p, 2, timeout);
-  if (budgetMs_ > 0) *budgetMs -= NowMs() - start;
+  struct pollfd p[2] = {{tlsFd_, static_cast<short>(write ? POLLOUT : POLLIN), 0}, {wakeFd_, POLLIN, 0}};
+  int r = poll(p, 2, static_cast<int>(timeout));
   if (aborted_.load() || (r > 0 && p[1].revents)) {
     f->kind = "aborted";
     f->message = "the session was aborted";
-    return false;
-  }
-  if (budgetMs_ > 0 && *budgetMs <= 0 && !(r > 0 && p[0].revents)) {
-    f->kind = "timeout";
-    f->message = "the TLS handshake timed out";
     return false;
   }
   return true;
@@ -344,7 +365,7 @@ void Session::DescribeFailure(int code, Failure* f) {
     f->message = std::string("the peer sent a fatal alert: ") + (text ? text : f->alert);
   } else if (code == GNUTLS_E_TIMEDOUT) {
     f->kind = "timeout";
-    f->message = "the TLS handshake timed out";
+    f->message = std::string("the ") + (dtls_ ? "DTLS" : "TLS") + " handshake timed out";
   } else {
     f->kind = "tls";
     f->message = GnutlsMessage("TLS failed", code);
@@ -362,7 +383,9 @@ void Session::SendAlert(gnutls_alert_description_t desc) {
 }
 
 int Session::Handshake(Failure* f) {
-  int64_t budget = budgetMs_;
+  // Measured on the monotonic clock from here; Wait() moves it by the time
+  // JavaScript takes.
+  deadlineNs_ = budgetMs_ > 0 ? MonotonicNs() + budgetMs_ * 1000000 : 0;
   for (;;) {
     if (aborted_.load()) {
       f->kind = "aborted";
@@ -370,17 +393,22 @@ int Session::Handshake(Failure* f) {
       return -1;
     }
     int ret = gnutls_handshake(gs_);
-    if (ret == 0) return 0;
+    if (ret == 0) {
+      deadlineNs_ = 0;
+      return 0;
+    }
     if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED) {
       if (!cbFailure_.empty()) {  // a callback gave up (aborted / environment gone)
         *f = cbFailure_;
         return -1;
       }
-      short ev = gnutls_record_get_direction(gs_) ? POLLOUT : POLLIN;
-      if (!WaitIo(ev, &budget, f)) return -1;
+      if (PastDeadline(f) || !WaitIo(f)) return -1;
       continue;
     }
-    if (!gnutls_error_is_fatal(ret)) continue;  // e.g. a warning alert
+    if (!gnutls_error_is_fatal(ret)) {  // e.g. a warning alert
+      if (PastDeadline(f)) return -1;
+      continue;
+    }
 
     // Fatal. Tell the peer why, when the failure is ours to tell.
     if (!cbFailure_.empty()) {

@@ -365,9 +365,10 @@ bool Session::Setup(Napi::Env env, Napi::Object opts) {
   gnutls_transport_set_vec_push_function(gs_, &Session::VecPush);
   gnutls_transport_set_pull_timeout_function(gs_, &Session::PullTimeout);
   if (dtls_) {
-    // Retransmit after 1 s (doubling); the overall limit is ours (budgetMs_),
-    // which leaves out the time spent waiting for JavaScript.
-    gnutls_dtls_set_timeouts(gs_, 1000, 24u * 3600u * 1000u);
+    // Retransmit after 1 s (doubling); the overall limit is ours (the
+    // deadline in Handshake()), which leaves out the time spent waiting for
+    // JavaScript.
+    gnutls_dtls_set_timeouts(gs_, kDtlsRetransmitMs, 24u * 3600u * 1000u);
     gnutls_dtls_set_mtu(gs_, mtu_);
   } else {
     gnutls_handshake_set_timeout(gs_, 0);
@@ -471,8 +472,12 @@ std::shared_ptr<Pending> Session::NewPending() {
 }
 
 Reply Session::Wait(const std::shared_ptr<Pending>& p) {
+  int64_t start = MonotonicNs();
   std::unique_lock<std::mutex> lk(waitMu_);
   while (!p->done && !aborted_.load()) waitCv_.wait(lk);
+  // JavaScript's time (a person deciding, a PIN being typed) is not the
+  // network's: the handshake's deadline moves by it.
+  if (deadlineNs_ != 0) deadlineNs_ += MonotonicNs() - start;
   if (!p->done) {
     p->done = true;
     p->reply = Reply();

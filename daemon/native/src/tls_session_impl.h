@@ -13,6 +13,12 @@ namespace tlspool {
 namespace tls {
 
 constexpr int64_t kDefaultHandshakeMs = 60 * 1000;
+// DTLS: the first retransmission of a flight (GnuTLS doubles it after each).
+constexpr unsigned kDtlsRetransmitMs = 1000;
+
+// CLOCK_MONOTONIC in nanoseconds: handshake deadlines ignore changes of the wall clock.
+int64_t MonotonicNs();
+
 // Largest plaintext we read from the application for one record.
 constexpr size_t kTlsChunk = 16384;
 // SO_SNDBUF of both ends of a TLS session's plaintext socketpair.
@@ -129,7 +135,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void Run();
   int Handshake(Failure* f);
   void DescribeFailure(int code, Failure* f);
-  bool WaitIo(short events, int64_t* budgetMs, Failure* f);
+  // The handshake's deadline has passed: *f says so.
+  bool PastDeadline(Failure* f);
+  // Waits (without spinning) for what the handshake needs next, at most
+  // until the deadline. False with *f set when the session was aborted.
+  bool WaitIo(Failure* f);
   void SendAlert(gnutls_alert_description_t desc);
   void LingerClose();
   // The session fails: descriptors closed, 'failed' posted, the thread done with it.
@@ -180,6 +190,10 @@ class Session : public std::enable_shared_from_this<Session> {
   gnutls_certificate_request_t certReq_ = GNUTLS_CERT_IGNORE;
   bool anonymous_ = false;
   int64_t budgetMs_ = kDefaultHandshakeMs;  // <= 0: no limit
+  // When the handshake must be over (MonotonicNs; 0: no limit): set once at
+  // its start to start + budgetMs_, and moved later by each wait for
+  // JavaScript (Wait), which does not count against the budget.
+  int64_t deadlineNs_ = 0;
   unsigned mtu_ = 0;
   std::string resumeScope_;  // empty: no resumption
   std::string resumeKey_;    // client: where this peer's ticket is kept
@@ -217,6 +231,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string rejectAlert_;
   bool alertSent_ = false;
   int lastErrno_ = 0;
+  bool pushBlocked_ = false;  // the last send would have blocked: a write is pending
   bool transportEof_ = false;  // recv() returned 0: the peer closed its sending side
 
   // Relay state (relay thread only, once adopted).

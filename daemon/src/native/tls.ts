@@ -220,9 +220,11 @@ export interface StartOptions {
    */
   anonymous?: boolean;
   /**
-   * Budget for waiting on the network during the handshake (default 60000;
-   * 0 = none). Time spent in `credentials` / `verifyPeer` does not count:
-   * bound those yourself (e.g. reject after a while).
+   * The handshake (TLS or DTLS, either role) fails with ETIMEDOUT (kind
+   * 'timeout') when it is not over this many ms after it started, on the
+   * monotonic clock (default 60000; 0 = none). Time spent in `credentials` /
+   * `verifyPeer` / `pin` does not count: bound those yourself (e.g. reject
+   * after a while).
    */
   handshakeTimeoutMs?: number;
   /** DTLS: the transport MTU (payload of one UDP datagram). Default: the socket's path MTU less IP/UDP headers. */

@@ -234,7 +234,7 @@ async function handshake(
     recordEnd(deps.connections, record),
   )
     .catch((e: unknown) => {
-      throw explainEngineFailure(e, role);
+      throw explainEngineFailure(e, role, transport, config.handshake_timeout);
     })
     .finally(() => {
       req.signal.removeEventListener('abort', stopAsking);
@@ -306,13 +306,19 @@ async function proposeLocalId(req: Request, p: StartTlsPayload, candidate: strin
 /**
  * A server that requires a client certificate lets GnuTLS refuse a client
  * without one, in words that read as if we had none ("No certificate was
- * found."): say what happened instead.
+ * found."): say what happened instead. A handshake that ran out of time says
+ * which setting bounds it and what to check (in the wire's 127 bytes).
  */
-function explainEngineFailure(e: unknown, role: Role): unknown {
+function explainEngineFailure(e: unknown, role: Role, transport: 'tls' | 'dtls', timeoutS: number): unknown {
   const noClientCert =
     e instanceof TlsError && e.code === 'EACCES' && (e.gnutls === 'GNUTLS_E_CERTIFICATE_REQUIRED' || e.gnutls === 'GNUTLS_E_NO_CERTIFICATE_FOUND');
   if (role === 'server' && noClientCert) {
     return new ProtocolError('EACCES', 'the client sent no certificate, and this server requires one');
+  }
+  if (e instanceof TlsError && e.kind === 'timeout') {
+    const t = transport === 'dtls' ? 'DTLS' : 'TLS';
+    const peer = role === 'client' ? 'server' : 'client';
+    return new ProtocolError('ETIMEDOUT', `${t} handshake timed out: the ${peer} did not complete it within tls.handshake_timeout (${timeoutS} s); check that it speaks ${t}`);
   }
   return e;
 }
