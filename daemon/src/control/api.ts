@@ -4,9 +4,16 @@
  * Pure: no Node module, no I/O — so the daemon, the desktop agent and the
  * renderer (which imports nothing else of the daemon) share one definition.
  */
-import type { ConnectionRecord } from '../tls/connection-record';
+import type { ConnectionPage, ConnectionRecord } from '../tls/connection-record';
 
-export type { ConnectionRecord, ConnectionState, Role } from '../tls/connection-record';
+export type { ConnectionPage, ConnectionRecord, ConnectionState, Role } from '../tls/connection-record';
+
+/**
+ * The most connections one `connections.list` answer holds; a larger limit
+ * is refused (INVALID_PARAMS), not cut down. A page may hold fewer (it also
+ * stops before 4 MiB of records): go on with beforeId while `more` is true.
+ */
+export const MAX_PAGE_ROWS = 1000;
 
 /** What the UI shows of a certificate in a chain. */
 export interface CertInfo {
@@ -184,8 +191,12 @@ export interface ControlMethods {
   status: { params: NoParams; result: DaemonStatus };
   /** After this, the daemon sends `event` notifications with a PoolEvent until the connection closes. */
   'events.subscribe': { params: NoParams; result: { subscribed: true } };
-  /** Most recent first; live ones included. */
-  'connections.list': { params: { limit?: number; beforeId?: number }; result: ConnectionRecord[] };
+  /**
+   * Most recent first; live ones included. `limit` 1..MAX_PAGE_ROWS (default
+   * MAX_PAGE_ROWS); with `beforeId`, only older connections. For the next
+   * page, pass the last one's id as beforeId while `more` is true.
+   */
+  'connections.list': { params: { limit?: number; beforeId?: number }; result: ConnectionPage };
   'connections.get': { params: { id: number }; result: ConnectionDetails };
   'identities.list': { params: NoParams; result: IdentityInfo[] };
   'identities.setDefault': { params: { localid: string }; result: IdentityInfo[] };

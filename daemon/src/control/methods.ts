@@ -18,6 +18,7 @@ import {
   type ControlMethods,
   type DaemonStatus,
   type IdentityInfo,
+  MAX_PAGE_ROWS,
   RpcErrorCode,
   type Settings,
   type TokenInfo,
@@ -68,7 +69,8 @@ export function controlDispatch(ctx: ControlContext): Dispatch {
       return { subscribed: true };
     },
     'connections.list': (p) => {
-      const limit = p.optInt('limit', 1, 100_000) ?? 1000;
+      const hint = `a page holds at most ${MAX_PAGE_ROWS}: for more, ask again with beforeId set to the last id of the page while "more" is true`;
+      const limit = p.optInt('limit', 1, MAX_PAGE_ROWS, hint) ?? MAX_PAGE_ROWS;
       const beforeId = p.optInt('beforeId', 1, Number.MAX_SAFE_INTEGER);
       p.done();
       return ctx.connections.page(limit, beforeId);

@@ -14,12 +14,19 @@ import type { Statement } from 'better-sqlite3';
 import type { Db } from '../identity/db';
 import type { EventBus } from '../events/bus';
 import type { Logger } from '../log/logger';
-import type { ConnectionRecord } from './connection-record';
+import { MAX_PAGE_ROWS } from '../control/api';
+import type { ConnectionPage, ConnectionRecord } from './connection-record';
 
 /** Rows kept in the table; older ones are pruned. */
 export const KEEP_ROWS = 100_000;
 /** How long changed rows wait to be written together. */
 export const FLUSH_MS = 20;
+/**
+ * A page of the log stops before this much JSON (whole records, at least
+ * one), however few rows that is: an answer's size is bounded whatever the
+ * peers' certificate chains weigh.
+ */
+export const MAX_PAGE_BYTES = 4 * 1024 * 1024;
 
 export class ConnectionLog {
   readonly live = new Map<number, ConnectionRecord>();
@@ -31,6 +38,7 @@ export class ConnectionLog {
   /** Connections whose row changed since the last flush. */
   private pending = new Map<number, ConnectionRecord>();
   private readonly writeBatch: (records: Iterable<ConnectionRecord>) => void;
+  private readonly rows: ConnectionRows;
 
   constructor(
     private readonly db: Db,
@@ -53,6 +61,7 @@ export class ConnectionLog {
       }
     });
     this.nextId = (row.id ?? 0) + 1;
+    this.rows = new ConnectionRows(db);
     endOrphans(db);
   }
 
@@ -89,28 +98,48 @@ export class ConnectionLog {
     this.bus.emit({ type: 'connection-closed', connection: { ...record } });
   }
 
-  /** Most recent first. */
-  recent(limit: number): ConnectionRecord[] {
-    this.flush();
-    return recentConnections(this.db, limit);
-  }
-
   /**
    * Most recent first, live ones included (a live record is newer than its
-   * row): at most `limit`, all with an id below `beforeId` when given.
+   * row): at most `limit` (1..MAX_PAGE_ROWS), all with an id below
+   * `beforeId` when given, and no more rows than fit in MAX_PAGE_BYTES (at
+   * least one); `more` says whether older ones exist.
    */
-  page(limit: number, beforeId = Number.MAX_SAFE_INTEGER): ConnectionRecord[] {
+  page(limit: number, beforeId = Number.MAX_SAFE_INTEGER): ConnectionPage {
     this.flush();
-    const rows = this.db
-      .prepare('SELECT record FROM connections WHERE id < ? ORDER BY id DESC LIMIT ?')
-      .all(beforeId, limit) as Array<{ record: string }>;
-    const byId = new Map<number, ConnectionRecord>();
-    for (const r of rows) {
-      const rec = JSON.parse(r.record) as ConnectionRecord;
-      byId.set(rec.id, rec);
+    const stored = this.rows.read(beforeId, limit);
+    const live = [...this.live.values()].filter((r) => r.id < beforeId).sort((a, b) => b.id - a.id);
+    const connections: ConnectionRecord[] = [];
+    let bytes = 0;
+    let i = 0;
+    let j = 0;
+    let full = false;
+    while (connections.length < limit && (i < stored.rows.length || j < live.length)) {
+      const row = stored.rows[i];
+      const rec = live[j];
+      let next: ConnectionRecord;
+      let size: number;
+      if (rec && (!row || rec.id >= row.record.id)) {
+        if (row && row.record.id === rec.id) i++; // the live record is newer than its row
+        next = { ...rec };
+        size = JSON.stringify(next).length;
+        if (connections.length > 0 && bytes + size > MAX_PAGE_BYTES) {
+          full = true;
+          break;
+        }
+        j++;
+      } else {
+        next = row!.record;
+        size = row!.bytes;
+        if (connections.length > 0 && bytes + size > MAX_PAGE_BYTES) {
+          full = true;
+          break;
+        }
+        i++;
+      }
+      bytes += size;
+      connections.push(next);
     }
-    for (const rec of this.live.values()) if (rec.id < beforeId) byId.set(rec.id, { ...rec });
-    return [...byId.values()].sort((a, b) => b.id - a.id).slice(0, limit);
+    return { connections, more: full || stored.more || i < stored.rows.length || j < live.length };
   }
 
   /** One connection, live or logged. */
@@ -118,8 +147,7 @@ export class ConnectionLog {
     const live = this.live.get(id);
     if (live) return { ...live };
     this.flush();
-    const row = this.db.prepare('SELECT record FROM connections WHERE id = ?').get(id) as { record: string } | undefined;
-    return row && (JSON.parse(row.record) as ConnectionRecord);
+    return this.rows.one(id);
   }
 
   /** Write the rows waiting now (before the database closes, or a read). */
@@ -142,10 +170,59 @@ export class ConnectionLog {
 
 }
 
-/** Read the log without a daemon (for `tlspool connections`). */
-export function recentConnections(db: Db, limit: number): ConnectionRecord[] {
-  const rows = db.prepare('SELECT record FROM connections ORDER BY id DESC LIMIT ?').all(limit) as Array<{ record: string }>;
-  return rows.map((r) => JSON.parse(r.record) as ConnectionRecord);
+interface StoredRow {
+  id: number;
+  started_at: string;
+  state: string;
+  role: string;
+  localid: string;
+  remoteid: string;
+  record: string;
+}
+
+/**
+ * Reading the `connections` table, by the daemon and by `tlspool connections`
+ * (which reads it without a daemon).
+ */
+export class ConnectionRows {
+  private readonly before: Statement;
+  private readonly byId: Statement;
+
+  constructor(db: Db) {
+    this.before = db.prepare('SELECT id, started_at, state, role, localid, remoteid, record FROM connections WHERE id < ? ORDER BY id DESC LIMIT ?');
+    this.byId = db.prepare('SELECT id, started_at, state, role, localid, remoteid, record FROM connections WHERE id = ?');
+  }
+
+  /**
+   * Up to `limit` rows below `beforeId`, most recent first, stopping before
+   * MAX_PAGE_BYTES of stored JSON (at least one row); `more`: rows were left
+   * unread. `bytes` is each row's stored JSON length.
+   */
+  read(beforeId: number, limit: number): { rows: Array<{ record: ConnectionRecord; bytes: number }>; more: boolean } {
+    limit = Math.min(limit, MAX_PAGE_ROWS);
+    const rows: Array<{ record: ConnectionRecord; bytes: number }> = [];
+    let bytes = 0;
+    // Row by row, so a page cut short by its size reads no further.
+    for (const row of this.before.iterate(beforeId, limit + 1) as IterableIterator<StoredRow>) {
+      const size = row.record.length;
+      if (rows.length === limit || (rows.length > 0 && bytes + size > MAX_PAGE_BYTES)) {
+        // Returning early ends the statement (the iterator's return()).
+        return { rows, more: true };
+      }
+      bytes += size;
+      rows.push({ record: this.parse(row), bytes: size });
+    }
+    return { rows, more: false };
+  }
+
+  one(id: number): ConnectionRecord | undefined {
+    const row = this.byId.get(id) as StoredRow | undefined;
+    return row && this.parse(row);
+  }
+
+  private parse(row: StoredRow): ConnectionRecord {
+    return JSON.parse(row.record) as ConnectionRecord;
+  }
 }
 
 /**

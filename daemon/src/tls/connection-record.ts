@@ -26,3 +26,10 @@ export interface ConnectionRecord {
   endReason?: string;
   error?: { errno: string; message: string };
 }
+
+/** One page of the connection log (connections.list), most recent first. */
+export interface ConnectionPage {
+  readonly connections: ConnectionRecord[];
+  /** Older connections exist: ask again with beforeId set to the last one's id. */
+  readonly more: boolean;
+}
