@@ -1,6 +1,8 @@
 /**
  * The control socket's contract (`tlspool-control.sock`, architecture.md):
  * JSON-RPC 2.0, one JSON object per line, to the daemon's own uid and root.
+ * Requests may be pipelined; while more than 1 MiB of a connection's
+ * answers are unsent, the daemon reads no further requests from it.
  * Pure: no Node module, no I/O — so the daemon, the desktop agent and the
  * renderer (which imports nothing else of the daemon) share one definition.
  */
@@ -189,7 +191,12 @@ type NoParams = Record<string, never>;
 /** Every method: its params and its result. A misspelt name or a wrong argument is a compile error. */
 export interface ControlMethods {
   status: { params: NoParams; result: DaemonStatus };
-  /** After this, the daemon sends `event` notifications with a PoolEvent until the connection closes. */
+  /**
+   * After this, the daemon sends `event` notifications with a PoolEvent until
+   * the connection closes. A subscriber that lets more than 1 MiB of them
+   * wait unread is closed (the daemon logs it once): read them, or reconnect
+   * and reload.
+   */
   'events.subscribe': { params: NoParams; result: { subscribed: true } };
   /**
    * Most recent first; live ones included. `limit` 1..MAX_PAGE_ROWS (default

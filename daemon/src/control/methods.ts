@@ -154,7 +154,9 @@ export function controlDispatch(ctx: ControlContext): Dispatch {
     },
   };
 
-  return async (peer, method, params) => {
+  // Not async: an answer known at once is sent at once, so the connection
+  // sees how much output it has queued before it takes the next request.
+  return (peer, method, params) => {
     if (!Object.prototype.hasOwnProperty.call(methods, method)) {
       throw new RpcFailure(RpcErrorCode.METHOD_NOT_FOUND, `no method "${method}"; the methods are: ${Object.keys(methods).join(', ')}`);
     }
