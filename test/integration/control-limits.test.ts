@@ -1,10 +1,10 @@
 /**
- * What a control client can make the daemon hold, and a large connection
- * log (issue 11: points 6 and 8). A real daemon on a state directory whose
- * log was filled straight into SQLite before it started: 107,600 rows, each
- * a record with a real RSA certificate, as a busy machine's log looks.
- * Clients that ask and never read, subscribers that never read, and paging
- * by the agent and the CLI.
+ * What a control client can make the daemon hold, and a connection log that
+ * is large or damaged (issue 11: points 6, 8 and 11). A real daemon on a
+ * state directory whose log was filled straight into SQLite before it
+ * started: 107,600 rows, each a record with a real RSA certificate, as a
+ * busy machine's log looks. Clients that ask and never read, subscribers
+ * that never read, paging by the agent and the CLI, and damaged rows.
  */
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -329,5 +329,87 @@ describe('control socket subscribers that do not read', () => {
     assert.equal((await control.call('status', {})).pid, daemon.pid);
     reader.close();
     for (const d of deaf) d.close();
+  });
+});
+
+describe('a connection log with damaged rows', () => {
+  let dir: string;
+  let daemon: TestDaemon;
+  let control: ControlClient;
+  const cert = '-----BEGIN CERTIFICATE-----\nTm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n';
+
+  before(async () => {
+    dir = tempDir();
+    const good = (id: number) => record(id, getPki().serverRsa.certPem);
+    fillLog(
+      path.join(dir, 'state'),
+      3000,
+      new Map([
+        // Cut short; and left 'established', as by a daemon killed outright, which the next one's start ends.
+        [1500, { state: 'established', record: JSON.stringify(good(1500)).slice(0, 200) }],
+        [1400, { record: JSON.stringify({ id: 1400 }) }],
+        [1300, { record: JSON.stringify({ ...good(1300), peerChain: [cert] }) }],
+        [1200, { record: '[1, 2, 3]' }],
+      ]),
+    );
+    daemon = await startDaemon({ dir });
+    control = await connectControl(daemon);
+  });
+  after(async () => {
+    control?.close();
+    await daemon?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a damaged row is listed as damaged; the rows and pages around it list as before; each is warned about once', GUARD, async () => {
+    const top = await control.call('connections.list', { limit: 1000 });
+    assertDescending(top.connections, 3000, 1000);
+    for (let round = 0; round < 2; round++) {
+      const page = await control.call('connections.list', { beforeId: 2001 });
+      assertDescending(page.connections, 2000, 1000);
+      assert.equal(page.more, true);
+      const byId = new Map(page.connections.map((r) => [r.id, r]));
+      const cut = byId.get(1500)!;
+      assert.match(cut.damaged!, /JSON does not parse/);
+      assert.match(cut.endReason!, /^the log row is damaged/);
+      // The table's own columns are still shown; the start ended the 'established' one.
+      assert.equal(cut.state, 'closed');
+      assert.equal(cut.role, 'server');
+      assert.equal(cut.remoteid, 'server.example.test');
+      assert.match(byId.get(1400)!.damaged!, /role/);
+      assert.match(byId.get(1200)!.damaged!, /not a JSON object/);
+      assert.equal(byId.get(1300)!.damaged, undefined, 'a chain is not parsed to list it');
+      for (const id of [1501, 1499, 1401, 1399, 1201, 1199]) assert.deepEqual(byId.get(id), record(id, getPki().serverRsa.certPem));
+    }
+    const rest = await control.call('connections.list', { beforeId: 1001 });
+    assertDescending(rest.connections, 1000, 1000);
+    assert.equal(rest.more, false);
+    const warnings = logged(daemon, 'a row of the connection log is damaged; it is listed as damaged');
+    assert.deepEqual(warnings.map((w) => w.id).sort(), [1200, 1400, 1500]);
+  });
+
+  test('connections.get shows a damaged row, and a certificate that does not parse, as damaged', GUARD, async () => {
+    const row = await control.call('connections.get', { id: 1500 });
+    assert.match(row.connection.damaged!, /JSON does not parse/);
+    assert.deepEqual(row.chain, []);
+    const chain = await control.call('connections.get', { id: 1300 });
+    assert.equal(chain.connection.damaged, undefined);
+    assert.equal(chain.chain.length, 1);
+    assert.match(chain.chain[0]!.damaged!, /does not parse/);
+    assert.equal(chain.chain[0]!.pem, cert);
+    assert.equal((await control.call('connections.get', { id: 1301 })).chain[0]!.damaged, undefined);
+  });
+
+  test('tlspool connections shows the damaged rows among the others and says so on stderr', GUARD, () => {
+    const r = spawnSync(process.execPath, [CLI, 'connections', '--limit', '2000', '--state-dir', daemon.stateDir], { encoding: 'utf8', maxBuffer: 64 * MiB });
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.length, 2000);
+    assert.match(lines.find((l) => l.startsWith('#1500 '))!, /\[closed\] damaged log row: its JSON does not parse/);
+    assert.match(lines.find((l) => l.startsWith('#1501 '))!, /closed by application$/);
+    assert.match(r.stderr, /row 1500 of the connection log is damaged/);
+    const json = spawnSync(process.execPath, [CLI, 'connections', '--json', '--limit', '2000', '--state-dir', daemon.stateDir], { encoding: 'utf8', maxBuffer: 64 * MiB });
+    const rows = JSON.parse(json.stdout) as ConnectionRecord[];
+    assert.deepEqual(rows.filter((x) => x.damaged).map((x) => x.id), [1500, 1400, 1200]);
   });
 });

@@ -29,6 +29,8 @@ export interface CertInfo {
   /** SHA-256 of the DER, hex. */
   readonly sha256: string;
   readonly pem: string;
+  /** Set when the stored PEM does not parse as a certificate: why (the other fields are then empty). */
+  readonly damaged?: string;
 }
 
 export interface ConnectionDetails {
@@ -201,7 +203,8 @@ export interface ControlMethods {
   /**
    * Most recent first; live ones included. `limit` 1..MAX_PAGE_ROWS (default
    * MAX_PAGE_ROWS); with `beforeId`, only older connections. For the next
-   * page, pass the last one's id as beforeId while `more` is true.
+   * page, pass the last one's id as beforeId while `more` is true. A log row
+   * that cannot be read is listed with `damaged` set, not left out.
    */
   'connections.list': { params: { limit?: number; beforeId?: number }; result: ConnectionPage };
   'connections.get': { params: { id: number }; result: ConnectionDetails };

@@ -180,9 +180,16 @@ function identityInfo(i: { localid: string; isDefault: boolean; keyRef: string; 
   return { localid: i.localid, isDefault: i.isDefault, keyRef: i.keyRef, subject, issuer, notAfter, addedAt: i.addedAt };
 }
 
+/** A stored PEM that does not parse is shown as damaged rather than failing the whole answer. */
 function pemInfo(pem: string): CertInfo {
   const der = Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
-  const c = certInfo(der);
+  let c: ReturnType<typeof certInfo>;
+  try {
+    c = certInfo(der);
+  } catch (e) {
+    const damaged = `the certificate does not parse: ${(e as Error).message}`;
+    return { subject: '', issuer: '', serial: '', notBefore: '', notAfter: '', altNames: [], sha256: '', pem, damaged };
+  }
   return {
     subject: c.subject,
     issuer: c.issuer,

@@ -27,6 +27,8 @@ export const FLUSH_MS = 20;
  * peers' certificate chains weigh.
  */
 export const MAX_PAGE_BYTES = 4 * 1024 * 1024;
+/** Damaged rows warned about one by one; past that, one warning says so. */
+const MAX_DAMAGED_WARNINGS = 1000;
 
 export class ConnectionLog {
   readonly live = new Map<number, ConnectionRecord>();
@@ -39,6 +41,8 @@ export class ConnectionLog {
   private pending = new Map<number, ConnectionRecord>();
   private readonly writeBatch: (records: Iterable<ConnectionRecord>) => void;
   private readonly rows: ConnectionRows;
+  /** Damaged rows already warned about: each is logged once, however often it is listed. */
+  private readonly warnedDamaged = new Set<number>();
 
   constructor(
     private readonly db: Db,
@@ -61,7 +65,7 @@ export class ConnectionLog {
       }
     });
     this.nextId = (row.id ?? 0) + 1;
-    this.rows = new ConnectionRows(db);
+    this.rows = new ConnectionRows(db, (id, why) => this.damagedRow(id, why));
     endOrphans(db);
   }
 
@@ -142,12 +146,25 @@ export class ConnectionLog {
     return { connections, more: full || stored.more || i < stored.rows.length || j < live.length };
   }
 
-  /** One connection, live or logged. */
+  /** One connection, live or logged (a damaged row as `damaged`). */
   get(id: number): ConnectionRecord | undefined {
     const live = this.live.get(id);
     if (live) return { ...live };
     this.flush();
     return this.rows.one(id);
+  }
+
+  private damagedRow(id: number, why: string): void {
+    if (this.warnedDamaged.has(id)) return;
+    if (this.warnedDamaged.size >= MAX_DAMAGED_WARNINGS) {
+      if (this.warnedDamaged.size === MAX_DAMAGED_WARNINGS) {
+        this.warnedDamaged.add(-1);
+        this.log?.warn('more damaged rows in the connection log; not each is logged', { rows: MAX_DAMAGED_WARNINGS });
+      }
+      return;
+    }
+    this.warnedDamaged.add(id);
+    this.log?.warn('a row of the connection log is damaged; it is listed as damaged', { id, why });
   }
 
   /** Write the rows waiting now (before the database closes, or a read). */
@@ -182,13 +199,18 @@ interface StoredRow {
 
 /**
  * Reading the `connections` table, by the daemon and by `tlspool connections`
- * (which reads it without a daemon).
+ * (which reads it without a daemon). A row whose JSON does not parse, or is
+ * not a connection record, does not fail the read: it comes back built from
+ * the table's own columns and marked `damaged`, and `onDamaged` hears of it.
  */
 export class ConnectionRows {
   private readonly before: Statement;
   private readonly byId: Statement;
 
-  constructor(db: Db) {
+  constructor(
+    db: Db,
+    private readonly onDamaged: (id: number, why: string) => void = () => {},
+  ) {
     this.before = db.prepare('SELECT id, started_at, state, role, localid, remoteid, record FROM connections WHERE id < ? ORDER BY id DESC LIMIT ?');
     this.byId = db.prepare('SELECT id, started_at, state, role, localid, remoteid, record FROM connections WHERE id = ?');
   }
@@ -204,7 +226,7 @@ export class ConnectionRows {
     let bytes = 0;
     // Row by row, so a page cut short by its size reads no further.
     for (const row of this.before.iterate(beforeId, limit + 1) as IterableIterator<StoredRow>) {
-      const size = row.record.length;
+      const size = typeof row.record === 'string' ? row.record.length : 0;
       if (rows.length === limit || (rows.length > 0 && bytes + size > MAX_PAGE_BYTES)) {
         // Returning early ends the statement (the iterator's return()).
         return { rows, more: true };
@@ -221,8 +243,65 @@ export class ConnectionRows {
   }
 
   private parse(row: StoredRow): ConnectionRecord {
-    return JSON.parse(row.record) as ConnectionRecord;
+    let why: string | undefined;
+    try {
+      const rec = JSON.parse(String(row.record)) as unknown;
+      why = recordProblem(rec, row.id);
+      if (why === undefined) return rec as ConnectionRecord;
+    } catch (e) {
+      why = `its JSON does not parse: ${(e as Error).message}`;
+    }
+    this.onDamaged(row.id, why);
+    return damagedRecord(row, why);
   }
+}
+
+const STATES: ReadonlySet<string> = new Set(['handshaking', 'established', 'closed', 'failed']);
+
+/** What makes `v` not a ConnectionRecord with this id, or undefined if it is one. */
+function recordProblem(v: unknown, id: number): string | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'it is not a JSON object';
+  const r = v as Record<string, unknown>;
+  const str = (k: string) => typeof r[k] === 'string';
+  const optStr = (k: string) => r[k] === undefined || str(k);
+  const num = (x: unknown) => typeof x === 'number' && Number.isFinite(x);
+  if (r.id !== id) return `its record has id ${JSON.stringify(r.id)}, not ${id}`;
+  if (r.role !== 'client' && r.role !== 'server') return 'its role is neither client nor server';
+  if (r.transport !== 'tls' && r.transport !== 'dtls') return 'its transport is neither tls nor dtls';
+  if (typeof r.state !== 'string' || !STATES.has(r.state)) return 'its state is not one of handshaking, established, closed, failed';
+  const q = r.requester as Record<string, unknown> | null;
+  if (typeof q !== 'object' || q === null || !num(q.pid) || !num(q.uid) || !num(q.gid) || (q.executable !== undefined && typeof q.executable !== 'string')) {
+    return 'its requester is not { pid, uid, gid, executable? }';
+  }
+  for (const k of ['localid', 'remoteid', 'startedAt']) if (!str(k)) return `its ${k} is not a string`;
+  for (const k of ['sni', 'version', 'cipher', 'establishedAt', 'endedAt', 'endReason']) if (!optStr(k)) return `its ${k} is not a string`;
+  if (!Array.isArray(r.peerChain) || !r.peerChain.every((c) => typeof c === 'string')) return 'its peerChain is not a list of PEM strings';
+  if (!num(r.bytesIn) || !num(r.bytesOut)) return 'its byte counts are not numbers';
+  const e = r.error as Record<string, unknown> | undefined;
+  if (e !== undefined && (typeof e !== 'object' || e === null || typeof e.errno !== 'string' || typeof e.message !== 'string')) {
+    return 'its error is not { errno, message }';
+  }
+  return undefined;
+}
+
+/** A damaged row as a record: what the table's columns still say, the rest placeholders. */
+function damagedRecord(row: StoredRow, why: string): ConnectionRecord {
+  const text = (v: unknown) => (typeof v === 'string' ? v : String(v ?? ''));
+  return {
+    id: row.id,
+    role: row.role === 'server' ? 'server' : 'client',
+    transport: 'tls',
+    requester: { pid: 0, uid: 0, gid: 0 },
+    state: STATES.has(row.state) ? (row.state as ConnectionRecord['state']) : 'closed',
+    localid: text(row.localid),
+    remoteid: text(row.remoteid),
+    peerChain: [],
+    startedAt: text(row.started_at),
+    bytesIn: 0,
+    bytesOut: 0,
+    endReason: `the log row is damaged (${why}); only its id, time, role, state and names are known`,
+    damaged: why,
+  };
 }
 
 /**
@@ -233,9 +312,13 @@ export class ConnectionRows {
  */
 function endOrphans(db: Db): void {
   const ended = "CASE state WHEN 'handshaking' THEN 'failed' ELSE 'closed' END";
+  // A damaged record (not JSON) keeps its text: json_set would fail the
+  // whole statement, and the daemon's start with it.
   db.prepare(
     `UPDATE connections SET state = ${ended},
-       record = json_set(record, '$.state', ${ended}, '$.endReason', 'the daemon stopped without closing it')
+       record = CASE WHEN json_valid(record)
+         THEN json_set(record, '$.state', ${ended}, '$.endReason', 'the daemon stopped without closing it')
+         ELSE record END
      WHERE state IN ('handshaking', 'established')`,
   ).run();
 }

@@ -32,7 +32,7 @@ function line(r: ConnectionRecord): string {
   const app = `${r.requester.executable ?? '?'}[${r.requester.pid}]`;
   const ids = `${r.localid || '-'} -> ${r.remoteid || '-'}`;
   const tls = r.version ? `${r.version} ${r.cipher}` : '';
-  const end = r.error ? `${r.error.errno}: ${r.error.message}` : (r.endReason ?? r.state);
+  const end = r.damaged ? `damaged log row: ${r.damaged}` : r.error ? `${r.error.errno}: ${r.error.message}` : (r.endReason ?? r.state);
   return `#${r.id} ${r.startedAt.replace('T', ' ').slice(0, 19)} ${r.role} ${app} ${ids} ${tls} in ${bytes(r.bytesIn)} out ${bytes(r.bytesOut)} [${r.state}] ${end}\n`;
 }
 
@@ -47,7 +47,7 @@ export async function connections(argv: string[]): Promise<number> {
   const config = loadConfig({ flags: { state_dir: args.values['state-dir'], config: args.values.config }, env: process.env });
   const db = openDb(config.state_dir);
   // A page at a time, each written as it is read: the log may hold 100,000.
-  const rows = new ConnectionRows(db);
+  const rows = new ConnectionRows(db, (id, why) => process.stderr.write(`tlspool connections: row ${id} of the connection log is damaged (${why}); shown as damaged\n`));
   let shown = 0;
   try {
     let before = Number.MAX_SAFE_INTEGER;
