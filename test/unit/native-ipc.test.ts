@@ -65,6 +65,11 @@ const turns = async (n: number): Promise<void> => {
   for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
 };
 
+/** Turns of the loop until `pred` holds (a watchdog bounds the test). */
+const waitTurns = async (pred: () => boolean): Promise<void> => {
+  while (!pred()) await new Promise((r) => setImmediate(r));
+};
+
 /** A test that must leave exactly as many descriptors open as it found. */
 function fdTest(name: string, fn: (t: TestContext) => Promise<void> | void): void {
   test(name, WATCHDOG, async (t) => {
@@ -429,6 +434,62 @@ fdTest('a peer that does not read its answers stops our reading until it does', 
   assert.deepEqual(atServer.ends, []);
   assert.deepEqual(atClient.ends, []);
   server.close();
+  client.close();
+});
+
+fdTest('pauseReading holds reading, from inside onData too, until resumeReading', async () => {
+  const { server, client } = await connectedPair();
+  let paused = false;
+  const atServer = new Reader(server, () => {
+    if (!paused) {
+      paused = true;
+      server.pauseReading();
+    }
+  });
+  client.send(Buffer.from('first'));
+  await atServer.until(() => atServer.bytes === 5);
+  client.send(Buffer.from('second'));
+  await turns(50);
+  assert.equal(atServer.bytes, 5, 'nothing read while paused');
+  server.resumeReading();
+  await atServer.until(() => atServer.bytes === 11);
+  assert.equal(atServer.data().toString(), 'firstsecond');
+  server.close();
+  client.close();
+});
+
+fdTest('whenDrained calls back once, from the loop, when queued output has all been read', async () => {
+  const { server, client } = await connectedPair();
+  new Reader(server);
+  // Nothing queued: called on a later turn, not inside the call.
+  let calls = 0;
+  server.whenDrained(() => calls++);
+  assert.equal(calls, 0);
+  await turns(5);
+  assert.equal(calls, 1);
+  await turns(5);
+  assert.equal(calls, 1, 'once per whenDrained');
+
+  const total = 16 * MiB;
+  server.send(randomBytes(total));
+  assert.ok(server.queuedBytes > 0, 'more than the socket takes at once');
+  let queuedAtDrain = -1;
+  server.whenDrained(() => (queuedAtDrain = server.queuedBytes));
+  await turns(20);
+  assert.equal(queuedAtDrain, -1, 'not while the peer does not read');
+  let got = 0;
+  const atClient = new Reader(client, (chunk) => (got += chunk.length));
+  await atClient.until(() => got === total);
+  await waitTurns(() => queuedAtDrain !== -1);
+  assert.equal(queuedAtDrain, 0);
+
+  // Never after close().
+  server.send(randomBytes(8 * MiB));
+  let afterClose = 0;
+  server.whenDrained(() => afterClose++);
+  server.close();
+  await turns(20);
+  assert.equal(afterClose, 0);
   client.close();
 });
 

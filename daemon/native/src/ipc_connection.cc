@@ -47,6 +47,9 @@ void UnixConnection::Define(Napi::Env env) {
                                         InstanceMethod<&UnixConnection::Start>("start"),
                                         InstanceMethod<&UnixConnection::Send>("send"),
                                         InstanceMethod<&UnixConnection::Close>("close"),
+                                        InstanceMethod<&UnixConnection::PauseReading>("pauseReading"),
+                                        InstanceMethod<&UnixConnection::ResumeReading>("resumeReading"),
+                                        InstanceMethod<&UnixConnection::WhenDrained>("whenDrained"),
                                     });
   EnvState(env).connection = Napi::Persistent(ctor);
 }
@@ -170,6 +173,39 @@ Napi::Value UnixConnection::Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value UnixConnection::PauseReading(const Napi::CallbackInfo& info) {
+  // Inside onData this also ends the current run of reads: ReadSome checks
+  // the flag before each one.
+  held_reading_ = true;
+  Update();
+  return info.Env().Undefined();
+}
+
+Napi::Value UnixConnection::ResumeReading(const Napi::CallbackInfo& info) {
+  // The poll is level-triggered: bytes that waited are reported on the next turn.
+  held_reading_ = false;
+  Update();
+  return info.Env().Undefined();
+}
+
+Napi::Value UnixConnection::WhenDrained(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsFunction()) {
+    ThrowType(env, "whenDrained(f): f must be a function");
+    return Napi::Value();
+  }
+  if (closed_ || ended_) return env.Undefined();  // nothing is called after the end
+  if (!started_) {
+    Napi::Error::New(env, "whenDrained(): start() the connection first").ThrowAsJavaScriptException();
+    return Napi::Value();
+  }
+  on_drain_ = Napi::Persistent(info[0].As<Napi::Function>());
+  // Already empty: called from the loop all the same, never from inside this call.
+  if (out_.empty()) watch_->StartTimer(0);
+  Update();
+  return env.Undefined();
+}
+
 void UnixConnection::OnPoll(int status, int events) {
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
@@ -219,13 +255,14 @@ void UnixConnection::OnTimer() {
     return;
   }
   if (ended_ && !end_delivered_ && started_ && !closed_) DeliverEnd();
+  else DeliverDrain();
   Update();
 }
 
 bool UnixConnection::ReadSome() {
   Napi::Env env = Env();
   for (int i = 0; i < kReadsPerEvent; ++i) {
-    if (closed_ || !started_ || ended_ || paused_) return true;
+    if (closed_ || !started_ || ended_ || paused_ || held_reading_) return true;
     // With a record size, read no further than the end of the current record.
     // The kernel hands a descriptor out with the read that holds the first
     // byte of its sendmsg, glued to any plain bytes queued before it (unix(7));
@@ -281,12 +318,29 @@ void UnixConnection::WriteSome(bool from_js) {
     Broken(err, "sendmsg", from_js);
     return;
   }
+  if (out_.empty() && !on_drain_.IsEmpty()) {
+    // Inside send() calling back would be re-entrant: the loop does it.
+    if (from_js) {
+      watch_->StartTimer(0);
+    } else {
+      DeliverDrain();
+      if (closed_ || broken_) return;
+    }
+  }
   if (out_.bytes() > kPauseAbove) {
     paused_ = true;
   } else if (out_.bytes() < kResumeBelow) {
     paused_ = false;
   }
   Update();
+}
+
+void UnixConnection::DeliverDrain() {
+  if (closed_ || ended_ || !started_ || on_drain_.IsEmpty() || !out_.empty()) return;
+  Napi::HandleScope scope(Env());
+  // One call per whenDrained(); the callback may ask again.
+  Napi::FunctionReference on_drain = std::move(on_drain_);
+  CallJs(on_drain, {});
 }
 
 void UnixConnection::Broken(int err, const char* syscall, bool from_js) {
@@ -323,6 +377,7 @@ void UnixConnection::DeliverEnd() {
   // Nothing is called after the end: take both callbacks out first.
   Napi::FunctionReference on_end = std::move(on_end_);
   on_data_.Reset();
+  on_drain_.Reset();
   CallJs(on_end, {arg});
   Update();
 }
@@ -340,7 +395,7 @@ void UnixConnection::CallJs(const Napi::FunctionReference& fn, std::initializer_
 void UnixConnection::Update() {
   if (closed_) return;
   int want = 0;
-  if (started_ && !ended_ && !paused_) want |= UV_READABLE;
+  if (started_ && !ended_ && !paused_ && !held_reading_) want |= UV_READABLE;
   if (!out_.empty() && !broken_) want |= UV_WRITABLE;
   int rc = watch_->SetEvents(want);
   if (rc != 0) {
@@ -379,6 +434,7 @@ void UnixConnection::Shutdown() {
   out_.Clear();
   on_data_.Reset();
   on_end_.Reset();
+  on_drain_.Reset();
   watch_->Close();  // stops polling first, so closing the fd next is safe
   watch_ = nullptr;
   close(fd_);

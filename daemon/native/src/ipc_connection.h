@@ -28,6 +28,9 @@ class UnixConnection : public Napi::ObjectWrap<UnixConnection>, private WatchOwn
   Napi::Value Start(const Napi::CallbackInfo& info);
   Napi::Value Send(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value PauseReading(const Napi::CallbackInfo& info);
+  Napi::Value ResumeReading(const Napi::CallbackInfo& info);
+  Napi::Value WhenDrained(const Napi::CallbackInfo& info);
 
   void OnPoll(int status, int events) override;
   void OnTimer() override;
@@ -42,6 +45,8 @@ class UnixConnection : public Napi::ObjectWrap<UnixConnection>, private WatchOwn
   // The socket failed: drop the output and end with `err`.
   void Broken(int err, const char* syscall, bool from_js);
   void DeliverEnd();
+  // whenDrained()'s callback, if one waits and the output queue is empty.
+  void DeliverDrain();
   void CallJs(const Napi::FunctionReference& fn, std::initializer_list<napi_value> args);
   // Brings the poll events and the strong reference in line with the state.
   void Update();
@@ -60,6 +65,7 @@ class UnixConnection : public Napi::ObjectWrap<UnixConnection>, private WatchOwn
   const char* end_syscall_ = "";
   bool broken_ = false;          // the socket failed; output is dropped
   bool paused_ = false;          // reading stopped: too much output queued
+  bool held_reading_ = false;    // reading stopped by pauseReading()
   bool closed_ = false;
   bool held_ = false;            // the strong reference that keeps us alive
   int calling_ = 0;              // depth of calls into JavaScript
@@ -69,6 +75,7 @@ class UnixConnection : public Napi::ObjectWrap<UnixConnection>, private WatchOwn
   size_t record_filled_ = 0;     // bytes of the current record read so far
   Napi::FunctionReference on_data_;
   Napi::FunctionReference on_end_;
+  Napi::FunctionReference on_drain_;  // whenDrained(): called once, then reset
   std::unique_ptr<Napi::AsyncContext> async_;
 };
 

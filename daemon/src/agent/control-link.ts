@@ -4,7 +4,7 @@
  * event stream. One ControlLink per control connection.
  */
 import { ControlClient, ControlError } from '../client/control-client';
-import type { PoolEvent } from '../control/api';
+import { type ConnectionRecord, MAX_PAGE_ROWS, type PoolEvent } from '../control/api';
 import type { UiStore } from './state';
 
 export class ControlLink {
@@ -55,7 +55,7 @@ export class ControlLink {
     const c = this.client;
     const [status, connections, identities, tokens, rules, settings] = await Promise.allSettled([
       c.call('status', {}),
-      c.call('connections.list', { limit: this.connectionLimit }),
+      this.connections(this.connectionLimit),
       c.call('identities.list', {}),
       c.call('tokens.list', {}),
       c.call('rules.list', {}),
@@ -72,6 +72,27 @@ export class ControlLink {
     this.store.load(Object.fromEntries(Object.entries(parts).filter(([, v]) => v !== undefined)));
     const s = value(status);
     if (s) this.store.setDaemon({ status: s });
+  }
+
+  /**
+   * Up to `limit` connections, most recent first (older than `beforeId` when
+   * given), in as many connections.list pages as that takes: a page holds at
+   * most MAX_PAGE_ROWS.
+   */
+  async connections(limit: number, beforeId?: number): Promise<ConnectionRecord[]> {
+    const rows: ConnectionRecord[] = [];
+    let before = beforeId;
+    while (rows.length < limit) {
+      const page = await this.client.call('connections.list', {
+        limit: Math.min(MAX_PAGE_ROWS, limit - rows.length),
+        ...(before === undefined ? {} : { beforeId: before }),
+      });
+      for (const r of page.connections) rows.push(r);
+      const last = page.connections[page.connections.length - 1];
+      if (!page.more || !last) break;
+      before = last.id;
+    }
+    return rows;
   }
 
   private async refresh<K extends 'identities' | 'tokens' | 'rules' | 'status'>(what: K): Promise<void> {

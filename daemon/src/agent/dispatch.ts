@@ -5,7 +5,9 @@
  */
 import type { ControlMethod, ControlMethods } from '../control/api';
 import { DESKTOP_METHODS, type DesktopMethod, type DesktopMethods } from '../control/desktop-api';
+import { KEEP_ROWS } from '../tls/connection-log';
 import type { DesktopAgent } from './agent';
+import type { ControlLink } from './control-link';
 import { AgentError } from './errors';
 
 type Handlers = { [M in DesktopMethod]: (params: DesktopMethods[M]['params']) => Promise<DesktopMethods[M]['result']> };
@@ -36,6 +38,10 @@ function field(method: string, p: object, name: string, type: 'string' | 'number
 }
 
 async function control<M extends ControlMethod>(agent: DesktopAgent, method: M, params: ControlMethods[M]['params']): Promise<ControlMethods[M]['result']> {
+  return controlLink(agent).client.call(method, params);
+}
+
+function controlLink(agent: DesktopAgent): ControlLink {
   const link = agent.control;
   if (!link) {
     throw new AgentError(
@@ -45,7 +51,16 @@ async function control<M extends ControlMethod>(agent: DesktopAgent, method: M, 
         : `the TLS pool is not reachable: ${agent.state.daemon.message}`,
     );
   }
-  return link.client.call(method, params);
+  return link;
+}
+
+/** A whole number from 1 to `max` (when given). */
+function count(method: string, p: object, name: string, max: number, optional = false): void {
+  const v = (p as Record<string, unknown>)[name];
+  if (v === undefined && optional) return;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) {
+    throw new AgentError('EINVAL', `${method}: ${name} must be a whole number from 1 to ${max}${optional ? ' when given' : ''}`);
+  }
 }
 
 const ok = { ok: true } as const;
@@ -55,9 +70,10 @@ function handlers(agent: DesktopAgent): Handlers {
   return {
     getState: async () => agent.state,
     connections: async (p) => {
-      field('connections', p, 'limit', 'number');
-      field('connections', p, 'beforeId', 'number', true);
-      return control(agent, 'connections.list', { limit: p.limit, beforeId: p.beforeId });
+      // Any number of rows the log keeps, fetched a page at a time.
+      count('connections', p, 'limit', KEEP_ROWS);
+      count('connections', p, 'beforeId', Number.MAX_SAFE_INTEGER, true);
+      return controlLink(agent).connections(p.limit, p.beforeId);
     },
     connectionDetails: async (p) => {
       field('connectionDetails', p, 'id', 'number');

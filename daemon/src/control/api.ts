@@ -1,12 +1,21 @@
 /**
  * The control socket's contract (`tlspool-control.sock`, architecture.md):
  * JSON-RPC 2.0, one JSON object per line, to the daemon's own uid and root.
+ * Requests may be pipelined; while more than 1 MiB of a connection's
+ * answers are unsent, the daemon reads no further requests from it.
  * Pure: no Node module, no I/O — so the daemon, the desktop agent and the
  * renderer (which imports nothing else of the daemon) share one definition.
  */
-import type { ConnectionRecord } from '../tls/connection-record';
+import type { ConnectionPage, ConnectionRecord } from '../tls/connection-record';
 
-export type { ConnectionRecord, ConnectionState, Role } from '../tls/connection-record';
+export type { ConnectionPage, ConnectionRecord, ConnectionState, Role } from '../tls/connection-record';
+
+/**
+ * The most connections one `connections.list` answer holds; a larger limit
+ * is refused (INVALID_PARAMS), not cut down. A page may hold fewer (it also
+ * stops before 4 MiB of records): go on with beforeId while `more` is true.
+ */
+export const MAX_PAGE_ROWS = 1000;
 
 /** What the UI shows of a certificate in a chain. */
 export interface CertInfo {
@@ -20,6 +29,8 @@ export interface CertInfo {
   /** SHA-256 of the DER, hex. */
   readonly sha256: string;
   readonly pem: string;
+  /** Set when the stored PEM does not parse as a certificate: why (the other fields are then empty). */
+  readonly damaged?: string;
 }
 
 export interface ConnectionDetails {
@@ -184,10 +195,20 @@ type NoParams = Record<string, never>;
 /** Every method: its params and its result. A misspelt name or a wrong argument is a compile error. */
 export interface ControlMethods {
   status: { params: NoParams; result: DaemonStatus };
-  /** After this, the daemon sends `event` notifications with a PoolEvent until the connection closes. */
+  /**
+   * After this, the daemon sends `event` notifications with a PoolEvent until
+   * the connection closes. A subscriber that lets more than 1 MiB of them
+   * wait unread is closed (the daemon logs it once): read them, or reconnect
+   * and reload.
+   */
   'events.subscribe': { params: NoParams; result: { subscribed: true } };
-  /** Most recent first; live ones included. */
-  'connections.list': { params: { limit?: number; beforeId?: number }; result: ConnectionRecord[] };
+  /**
+   * Most recent first; live ones included. `limit` 1..MAX_PAGE_ROWS (default
+   * MAX_PAGE_ROWS); with `beforeId`, only older connections. For the next
+   * page, pass the last one's id as beforeId while `more` is true. A log row
+   * that cannot be read is listed with `damaged` set, not left out.
+   */
+  'connections.list': { params: { limit?: number; beforeId?: number }; result: ConnectionPage };
   'connections.get': { params: { id: number }; result: ConnectionDetails };
   'identities.list': { params: NoParams; result: IdentityInfo[] };
   'identities.setDefault': { params: { localid: string }; result: IdentityInfo[] };

@@ -18,6 +18,7 @@ import {
   type ControlMethods,
   type DaemonStatus,
   type IdentityInfo,
+  MAX_PAGE_ROWS,
   RpcErrorCode,
   type Settings,
   type TokenInfo,
@@ -68,7 +69,8 @@ export function controlDispatch(ctx: ControlContext): Dispatch {
       return { subscribed: true };
     },
     'connections.list': (p) => {
-      const limit = p.optInt('limit', 1, 100_000) ?? 1000;
+      const hint = `a page holds at most ${MAX_PAGE_ROWS}: for more, ask again with beforeId set to the last id of the page while "more" is true`;
+      const limit = p.optInt('limit', 1, MAX_PAGE_ROWS, hint) ?? MAX_PAGE_ROWS;
       const beforeId = p.optInt('beforeId', 1, Number.MAX_SAFE_INTEGER);
       p.done();
       return ctx.connections.page(limit, beforeId);
@@ -152,7 +154,9 @@ export function controlDispatch(ctx: ControlContext): Dispatch {
     },
   };
 
-  return async (peer, method, params) => {
+  // Not async: an answer known at once is sent at once, so the connection
+  // sees how much output it has queued before it takes the next request.
+  return (peer, method, params) => {
     if (!Object.prototype.hasOwnProperty.call(methods, method)) {
       throw new RpcFailure(RpcErrorCode.METHOD_NOT_FOUND, `no method "${method}"; the methods are: ${Object.keys(methods).join(', ')}`);
     }
@@ -176,9 +180,16 @@ function identityInfo(i: { localid: string; isDefault: boolean; keyRef: string; 
   return { localid: i.localid, isDefault: i.isDefault, keyRef: i.keyRef, subject, issuer, notAfter, addedAt: i.addedAt };
 }
 
+/** A stored PEM that does not parse is shown as damaged rather than failing the whole answer. */
 function pemInfo(pem: string): CertInfo {
   const der = Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
-  const c = certInfo(der);
+  let c: ReturnType<typeof certInfo>;
+  try {
+    c = certInfo(der);
+  } catch (e) {
+    const damaged = `the certificate does not parse: ${(e as Error).message}`;
+    return { subject: '', issuer: '', serial: '', notBefore: '', notAfter: '', altNames: [], sha256: '', pem, damaged };
+  }
   return {
     subject: c.subject,
     issuer: c.issuer,

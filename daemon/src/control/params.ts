@@ -24,11 +24,14 @@ export class Params {
     return new RpcFailure(RpcErrorCode.INVALID_PARAMS, `${this.method}: ${why}`, 'EINVAL');
   }
 
-  optInt(name: string, min: number, max: number): number | undefined {
+  /** `hint`, if given, follows the refusal (what to do instead). */
+  optInt(name: string, min: number, max: number, hint?: string): number | undefined {
     this.seen.add(name);
     const v = this.p[name];
     if (v === undefined) return undefined;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw this.bad(`${name} must be a whole number from ${min} to ${max}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+      throw this.bad(`${name} must be a whole number from ${min} to ${max}${hint ? `; ${hint}` : ''}`);
+    }
     return v;
   }
 

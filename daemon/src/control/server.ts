@@ -13,8 +13,14 @@ import { RpcErrorCode, type RpcError } from './api';
 /** How long a refused connection stays open for its refusal to be read. */
 const REFUSAL_LINGER_MS = 2000;
 
-/** Unsent bytes a connection may have before the daemon gives up on it. */
-const MAX_QUEUED = 16 * 1024 * 1024;
+/** Unsent output above which a connection's requests wait, unread, until it is all written. */
+export const OUTPUT_HIGH_WATER = 1024 * 1024;
+
+/** Requests of one connection answered at once (most answer at once; a few wait on tokens). */
+export const MAX_IN_FLIGHT = 16;
+
+/** Unsent event notifications (bytes) a subscriber may have before it is closed. */
+export const MAX_QUEUED_EVENTS = 1024 * 1024;
 
 /** Longest request line accepted (bytes, without the newline). */
 export const MAX_LINE = 1024 * 1024;
@@ -42,7 +48,8 @@ export interface ControlPeer {
   onClose(f: () => void): void;
 }
 
-export type Dispatch = (peer: ControlPeer, method: string, params: unknown) => Promise<unknown>;
+/** The answer, or a promise of it; throws (or rejects) to answer with an error. */
+export type Dispatch = (peer: ControlPeer, method: string, params: unknown) => unknown;
 
 export class ControlServer {
   private bound: BoundSocket | undefined;
@@ -100,8 +107,24 @@ export class ControlServer {
 }
 
 class ControlConnection implements ControlPeer {
+  /** Bytes of a line not yet ended by a newline. */
   private buffered: Buffer[] = [];
   private bufferedBytes = 0;
+  /** Whole request lines waiting their turn (from `next` on). */
+  private lines: string[] = [];
+  private next = 0;
+  /** Requests whose answer is a promise not yet settled. */
+  private inFlight = 0;
+  /** pauseReading() is in force. */
+  private readingHeld = false;
+  /** whenDrained() is asked. */
+  private drainAsked = false;
+  /** Every byte handed to the socket so far: with its queuedBytes, how much has been written. */
+  private sentBytes = 0;
+  /** Notifications not known to be written: where each ends in the stream, and its length (from `eventsHead` on). */
+  private events: Array<{ end: number; length: number }> = [];
+  private eventsHead = 0;
+  private eventBytes = 0;
   private closed = false;
   /** A line was too long: nothing more is read while the refusal goes out. */
   private refusing = false;
@@ -137,13 +160,21 @@ class ControlConnection implements ControlPeer {
   }
 
   notify(method: string, params: unknown): boolean {
+    if (this.closed) return false;
     // A subscriber that stops reading must not make the daemon hold its events without bound.
-    if (this.conn.queuedBytes > MAX_QUEUED) {
-      this.log.warn('control client does not read its events; closing it', { control: this.id, pid: this.pid, queued: this.conn.queuedBytes });
+    const queued = this.queuedEventBytes();
+    if (queued > MAX_QUEUED_EVENTS) {
+      this.log.warn('control client does not read its events; closing it', {
+        control: this.id,
+        pid: this.pid,
+        executable: this.executable,
+        queuedEvents: queued,
+        queued: this.conn.queuedBytes,
+      });
       this.close();
       return false;
     }
-    return this.send({ jsonrpc: '2.0', method, params });
+    return this.send({ jsonrpc: '2.0', method, params }, true);
   }
 
   onClose(f: () => void): void {
@@ -155,6 +186,8 @@ class ControlConnection implements ControlPeer {
     if (this.closed) return;
     this.closed = true;
     this.conn.close();
+    this.lines = [];
+    this.events = [];
     this.onClosed();
     for (const f of this.closeHandlers.splice(0)) {
       try {
@@ -165,9 +198,35 @@ class ControlConnection implements ControlPeer {
     }
   }
 
-  private send(msg: object): boolean {
+  private send(msg: object, isEvent = false): boolean {
     if (this.closed) return false;
-    return this.conn.send(Buffer.from(`${JSON.stringify(msg)}\n`));
+    const data = Buffer.from(`${JSON.stringify(msg)}\n`);
+    if (!this.conn.send(data)) return false;
+    this.sentBytes += data.length;
+    if (isEvent) {
+      this.events.push({ end: this.sentBytes, length: data.length });
+      this.eventBytes += data.length;
+    }
+    return true;
+  }
+
+  /** Bytes of notifications still unsent: the output is one ordered stream, so those past what has been written. */
+  private queuedEventBytes(): number {
+    const written = this.sentBytes - this.conn.queuedBytes;
+    const ev = this.events;
+    while (this.eventsHead < ev.length && ev[this.eventsHead]!.end <= written) this.eventBytes -= ev[this.eventsHead++]!.length;
+    if (this.eventsHead === ev.length) {
+      this.events = [];
+      this.eventsHead = 0;
+      this.eventBytes = 0;
+      return 0;
+    }
+    if (this.eventsHead > 1024 && this.eventsHead * 2 > ev.length) {
+      this.events = ev.slice(this.eventsHead);
+      this.eventsHead = 0;
+    }
+    const first = this.events[this.eventsHead]!;
+    return this.eventBytes - Math.max(0, written - (first.end - first.length));
   }
 
   private receive(chunk: Buffer): void {
@@ -180,18 +239,52 @@ class ControlConnection implements ControlPeer {
       this.buffered = [];
       this.bufferedBytes = 0;
       if (line.length > MAX_LINE) return this.oversize();
-      this.handleLine(line.toString('utf8'));
-      if (this.closed || this.refusing) return;
+      this.lines.push(line.toString('utf8'));
     }
     const rest = chunk.subarray(start);
     if (rest.length > 0) {
       this.buffered.push(Buffer.from(rest));
       this.bufferedBytes += rest.length;
-      if (this.bufferedBytes > MAX_LINE) this.oversize();
+      if (this.bufferedBytes > MAX_LINE) return this.oversize();
+    }
+    this.pump();
+  }
+
+  /** Whether the next request must wait: too much output unsent, or too many answers pending. */
+  private blocked(): boolean {
+    return this.inFlight >= MAX_IN_FLIGHT || this.conn.queuedBytes > OUTPUT_HIGH_WATER;
+  }
+
+  /** Handle the waiting requests that may go now; hold reading while the next must wait. */
+  private pump(): void {
+    while (!this.closed && !this.refusing && this.next < this.lines.length && !this.blocked()) {
+      const line = this.lines[this.next++]!;
+      if (this.next === this.lines.length) {
+        this.lines = [];
+        this.next = 0;
+      }
+      this.handleLine(line);
+    }
+    if (this.closed || this.refusing) return;
+    const hold = this.blocked();
+    if (hold !== this.readingHeld) {
+      this.readingHeld = hold;
+      if (hold) this.conn.pauseReading();
+      else this.conn.resumeReading();
+    }
+    if (hold && this.conn.queuedBytes > OUTPUT_HIGH_WATER && !this.drainAsked) {
+      this.drainAsked = true;
+      this.conn.whenDrained(() => {
+        this.drainAsked = false;
+        this.pump();
+      });
     }
   }
 
   private oversize(): void {
+    // The requests before the long line go as they may; those that must wait are dropped with the connection.
+    this.pump();
+    if (this.closed) return;
     this.log.warn('control request too long; closing', { control: this.id, pid: this.pid });
     this.send({
       jsonrpc: '2.0',
@@ -199,10 +292,17 @@ class ControlConnection implements ControlPeer {
       error: { code: RpcErrorCode.INVALID_REQUEST, message: `a request line may be at most ${MAX_LINE} bytes; closing the connection`, data: { code: 'EMSGSIZE' } },
     });
     // The rest of the line is read and dropped; closing with it unread could
-    // reset the connection before the peer read the answer.
+    // reset the connection before the peer read the answer. Requests that
+    // were waiting are dropped with it.
     this.refusing = true;
     this.buffered = [];
     this.bufferedBytes = 0;
+    this.lines = [];
+    this.next = 0;
+    if (this.readingHeld) {
+      this.readingHeld = false;
+      this.conn.resumeReading();
+    }
     setTimeout(() => this.close(), REFUSAL_LINGER_MS).unref();
   }
 
@@ -223,21 +323,29 @@ class ControlConnection implements ControlPeer {
     }
     const isNotification = m.id === undefined;
     const method = m.method;
-    let promise: Promise<unknown>;
+    const answer = (result: unknown) => {
+      if (!isNotification) this.send({ jsonrpc: '2.0', id, result });
+    };
+    const fail = (e: unknown) => {
+      if (!isNotification) this.answerError(id, e);
+      else this.log.debug('control notification failed', { control: this.id, method, error: e });
+    };
+    let result: unknown;
     try {
-      promise = this.dispatch(this, method, m.params ?? {});
+      result = this.dispatch(this, method, m.params ?? {});
     } catch (e) {
-      promise = Promise.reject(e);
+      fail(e);
+      return;
     }
-    promise.then(
-      (result) => {
-        if (!isNotification) this.send({ jsonrpc: '2.0', id, result });
-      },
-      (e: unknown) => {
-        if (!isNotification) this.answerError(id, e);
-        else this.log.debug('control notification failed', { control: this.id, method, error: e });
-      },
-    );
+    if (!(result instanceof Promise)) {
+      answer(result);
+      return;
+    }
+    this.inFlight++;
+    result.then(answer, fail).finally(() => {
+      this.inFlight--;
+      this.pump();
+    });
   }
 
   private answerError(id: unknown, e: unknown): void {

@@ -62,6 +62,20 @@ export interface UnixConnection {
    * is already closed (the data is dropped).
    */
   send(data: Uint8Array, fd?: OwnedFd): boolean;
+  /**
+   * Stop reading until resumeReading() (inside onData: no further onData
+   * from the current event). Independent of the addon's own pause while more
+   * than 4 MiB of output are queued; reading happens when neither holds it.
+   */
+  pauseReading(): void;
+  resumeReading(): void;
+  /**
+   * Call `f` once, from the event loop, when the output queue is empty (on
+   * the next turn if it is already); never from inside a call here, and
+   * never after the end or close(). A second call replaces the first `f`.
+   * Throws before start().
+   */
+  whenDrained(f: () => void): void;
   /** Close the socket and drop queued output; idempotent; no callbacks after. */
   close(): void;
 }

@@ -25,4 +25,18 @@ export interface ConnectionRecord {
   /** How it ended: "closed by application", "closed by peer", or an error. */
   endReason?: string;
   error?: { errno: string; message: string };
+  /**
+   * Set when the stored row could not be read (its JSON does not parse or is
+   * not a record): why. Then only id, role, state, localid, remoteid and
+   * startedAt are real (the table's own columns); the rest are placeholders,
+   * and endReason says the row is damaged.
+   */
+  damaged?: string;
+}
+
+/** One page of the connection log (connections.list), most recent first. */
+export interface ConnectionPage {
+  readonly connections: ConnectionRecord[];
+  /** Older connections exist: ask again with beforeId set to the last one's id. */
+  readonly more: boolean;
 }
