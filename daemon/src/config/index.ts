@@ -8,12 +8,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
-import { ConfigError } from './error';
+import { ConfigError, type ConfigErrorPlace } from './error';
 import { type Config, configSchema } from './keys';
 import { currentUid, defaultPath, resolvePath } from './paths';
-import { decodeDocument, describeValues, type Override } from './schema';
+import { decodeDocument, describeValues, type Override, placeOfKey } from './schema';
 
-export { ConfigError } from './error';
+export { ConfigError, type ConfigErrorPlace } from './error';
 export { type Config, configSchema } from './keys';
 export { type DefaultPaths, defaultPaths } from './paths';
 
@@ -58,15 +58,34 @@ export function loadConfig(src: ConfigSources): Config {
     throw new ConfigError(`invalid YAML: ${bad.message.split('\n')[0]}`, { file, line: at.line, column: at.col });
   }
 
+  const source = { file, doc, lines };
   const values = decodeDocument(configSchema, {
-    source: { file, doc, lines },
+    source,
     // Relative paths in the file are taken from its own directory, wherever the daemon was started.
     base: path.dirname(file),
     env,
     uid,
     overrides,
   });
-  return { ...values, config_file: text === undefined ? undefined : file };
+  const config: Config = { ...values, config_file: text === undefined ? undefined : file };
+  places.set(config, (key) => {
+    const override = overrides.get(key);
+    if (override !== undefined) return { origin: override.origin, key };
+    return placeOfKey(source, key) ?? { file, key };
+  });
+  return config;
+}
+
+/** How to find where each loaded configuration wrote a key; kept beside it so Config stays plain values. */
+const places = new WeakMap<Config, (key: string) => ConfigErrorPlace>();
+
+/**
+ * Where `config` got `key` (`tls.crl_files[1]`): the file, line and column,
+ * or the flag or variable, for a ConfigError about a problem found after
+ * loading. Just the key for a Config that loadConfig did not make.
+ */
+export function placeOf(config: Config, key: string): ConfigErrorPlace {
+  return places.get(config)?.(key) ?? { key };
 }
 
 /** A short summary for the log at start: where the values came from, and every key. */
