@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Config, type ConfigSources, loadConfig } from './config';
+import { checkDaemonConfig } from './config/checks';
 import { EventBus } from './events/bus';
 import { changeWatcher, openDb } from './identity/db';
 import { IdentityStore } from './identity/store';
@@ -49,6 +50,9 @@ function pinConfig(config: Config): PinConfig {
 }
 
 export async function runDaemon(config: Config, sources: ConfigSources, log: Logger): Promise<number> {
+  // What the file names must work before anything is made: a bad priority
+  // string or CRL would otherwise surface only at the first STARTTLS.
+  checkDaemonConfig(config);
   // PINs pass through this process: no core dumps, no ptrace by others of our uid.
   secureProcess();
   // Once, before any key is loaded; a change needs a restart. Without a list,
@@ -197,6 +201,8 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
     const reload = () => {
       try {
         const next = loadConfig(sources);
+        // Before anything of it is applied: a refused file leaves the running configuration whole.
+        checkDaemonConfig(next);
         log.setLevel(next.log.level);
         for (const key of ['socket', 'socket_group', 'state_dir', 'control_socket'] as const) {
           if (String(next[key]) !== String(current[key])) {

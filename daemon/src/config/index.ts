@@ -3,14 +3,16 @@
  * schema in keys.ts, with environment variables and flags on top.
  * Precedence: flags > environment > file > defaults.
  * Pure apart from reading the file: no logging, no exit; every problem is a
- * thrown ConfigError whose message names the place to fix.
+ * thrown ConfigError whose message names the place to fix. What the text
+ * alone cannot show (does GnuTLS take the priority string, do the trust
+ * and CRL files load) the daemon checks with checks.ts.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { ConfigError, type ConfigErrorPlace } from './error';
 import { type Config, configSchema } from './keys';
-import { currentUid, defaultPath, resolvePath } from './paths';
+import { currentUid, defaultPath, resolvePath, whyUnreadable } from './paths';
 import { decodeDocument, describeValues, type Override, placeOfKey } from './schema';
 
 export { ConfigError, type ConfigErrorPlace } from './error';
@@ -82,7 +84,7 @@ const places = new WeakMap<Config, (key: string) => ConfigErrorPlace>();
 /**
  * Where `config` got `key` (`tls.crl_files[1]`): the file, line and column,
  * or the flag or variable, for a ConfigError about a problem found after
- * loading. Just the key for a Config that loadConfig did not make.
+ * loading (checks.ts). Just the key for a Config that loadConfig did not make.
  */
 export function placeOf(config: Config, key: string): ConfigErrorPlace {
   return places.get(config)?.(key) ?? { key };
@@ -114,11 +116,7 @@ function readConfigFile(file: string, namedBy: string | undefined): string | und
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (namedBy === undefined && (code === 'ENOENT' || code === 'ENOTDIR')) return undefined;
-    const why =
-      code === 'ENOENT' ? 'no such file'
-      : code === 'EACCES' ? 'permission denied'
-      : code === 'EISDIR' ? 'it is a directory'
-      : (e as Error).message;
+    const why = whyUnreadable(e);
     const what = namedBy ? `the configuration file named by ${namedBy}` : 'the configuration file';
     throw new ConfigError(`cannot read ${what}: ${why}`, { file });
   }
