@@ -52,7 +52,7 @@ function pinConfig(config: Config): PinConfig {
 export async function runDaemon(config: Config, sources: ConfigSources, log: Logger): Promise<number> {
   // What the file names must work before anything is made: a bad priority
   // string or CRL would otherwise surface only at the first STARTTLS.
-  checkDaemonConfig(config);
+  const { socketGid } = checkDaemonConfig(config);
   // PINs pass through this process: no core dumps, no ptrace by others of our uid.
   secureProcess();
   // Once, before any key is loaded; a change needs a restart. Without a list,
@@ -120,7 +120,8 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
   ]);
   const server = PoolServer.listen({
     socket: config.socket,
-    socketGroup: config.socket_group,
+    // The gid found through NSS above, so the socket gets the group that was checked.
+    socketGroup: socketGid,
     handlers: (cmd) => handlers.get(cmd),
     log,
   });

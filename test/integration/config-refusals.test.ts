@@ -2,7 +2,7 @@
  * Configuration the engine or the system refuses, caught where it is
  * written rather than at the first STARTTLS: a priority string GnuTLS does
  * not take, a trust file that is missing, a CRL file that holds a
- * certificate or garbage. At start the
+ * certificate or garbage, a socket_group that does not exist. At start the
  * daemon exits 1 with one line (file:line:column, key, what is wrong)
  * before it makes its state directory or listens; on SIGHUP the reload is
  * refused with that line in the log, and STARTTLS goes on with the running
@@ -20,6 +20,8 @@ import { startOpensslServer, type Peer } from '../helpers/peers';
 import { getPki, SERVER_NAME, type TestPki } from '../helpers/pki';
 import { Plaintext, rejection, tcpConnect } from '../helpers/starttls';
 import { waitFor } from '../helpers/wait';
+
+const NO_SUCH_GROUP = 'tlspool-no-such-group';
 
 /** A configuration that works: trust and revocation come from the file alone, and every STARTTLS validates afresh. */
 function goodConfig(pki: TestPki): string {
@@ -93,6 +95,11 @@ const cases: Case[] = [
     expected: (_pki, dir) => `9:7: tls.crl_files[0]: ${path.join(dir, 'damaged.crl')}: GnuTLS cannot load the CRL in it`,
     gnutlsSays: 'ASN1 parser: ',
   },
+  {
+    what: 'a socket_group that does not exist',
+    text: (pki) => `socket_group: ${NO_SUCH_GROUP}\n${goodConfig(pki)}`,
+    expected: () => `1:1: socket_group: group "${NO_SUCH_GROUP}" does not exist; create it or remove the key`,
+  },
 ];
 
 describe('configuration refused at start', () => {
@@ -109,6 +116,20 @@ describe('configuration refused at start', () => {
     const d = await startDaemon({ config: goodConfig(pki) });
     try {
       assert.match(d.logs(), /"msg":"listening"/);
+    } finally {
+      assert.equal(await d.stop(), 0);
+      fs.rmSync(d.dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a socket_group that exists, by name, gives the socket that group', async () => {
+    const gid = process.getgid!();
+    const name = spawnSync('getent', ['group', String(gid)], { encoding: 'utf8' }).stdout.split(':')[0];
+    assert.ok(name, `no name for gid ${gid}`);
+    const d = await startDaemon({ config: `socket_group: ${name}\n${goodConfig(pki)}` });
+    try {
+      const st = fs.statSync(d.socket);
+      assert.deepEqual([st.gid, st.mode & 0o777], [gid, 0o660]);
     } finally {
       assert.equal(await d.stop(), 0);
       fs.rmSync(d.dir, { recursive: true, force: true });

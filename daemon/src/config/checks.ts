@@ -1,23 +1,60 @@
 /**
  * What the schema cannot tell from the text: that GnuTLS takes tls.priority,
  * that the files in tls.trust_files and tls.crl_files load as the engine
- * loads them. The daemon runs these at start, before it makes anything or
- * listens, and on SIGHUP, where a failure keeps the running configuration;
- * a problem is a ConfigError at the key's place in the file, as the
- * schema's are. The other commands that read the file (ping, identity, …)
- * need none of this and do not pay for it.
+ * loads them, that socket_group names a group. The daemon runs these at
+ * start, before it makes anything or listens, and on SIGHUP, where a failure
+ * keeps the running configuration; a problem is a ConfigError at the key's
+ * place in the file, as the schema's are. The other commands that read the
+ * file (ping, identity, …) need none of this and do not pay for it.
  */
 import * as fs from 'node:fs';
 import { checkPriority, createTrustStore } from '../native/tls';
+import { lookupGroup } from '../native/sys';
 import { ConfigError } from './error';
 import { type Config, placeOf } from './index';
 import { whyUnreadable } from './paths';
+import { closest } from './suggest';
+
+export interface CheckedConfig {
+  /** socket_group as a gid, looked up here (undefined when the key is not set). */
+  socketGid?: number;
+}
 
 /** Throws a ConfigError for the first problem, in the order of the keys in the file. */
-export function checkDaemonConfig(config: Config): void {
+export function checkDaemonConfig(config: Config): CheckedConfig {
+  const socketGid = socketGroupId(config);
   if (config.tls.priority !== undefined) checkPriorityString(config, config.tls.priority);
   config.tls.trust_files.forEach((file, i) => checkTrustFile(config, `tls.trust_files[${i}]`, file));
   config.tls.crl_files.forEach((file, i) => checkCrlFile(config, `tls.crl_files[${i}]`, file));
+  return { socketGid };
+}
+
+/**
+ * A name through NSS, as `getent group` and chown see groups (sssd, LDAP and
+ * systemd-userdb ones too), not by reading /etc/group. A number is taken as
+ * it is: chown takes any gid, named or not.
+ */
+function socketGroupId(config: Config): number | undefined {
+  const group = config.socket_group;
+  if (group === undefined || typeof group === 'number') return group;
+  let gid: number | undefined;
+  try {
+    gid = lookupGroup(group);
+  } catch (e) {
+    fail(config, 'socket_group', `cannot look up group "${group}": ${(e as Error).message}`);
+  }
+  if (gid !== undefined) return gid;
+  // Suggestions come from the local file only: enumerating every NSS source (LDAP) is no start-up job.
+  const near = closest(group, localGroupNames());
+  fail(config, 'socket_group', `group "${group}" does not exist${near ? ` (did you mean ${near}?)` : ''}; create it or remove the key`);
+}
+
+function localGroupNames(): string[] {
+  try {
+    return fs.readFileSync('/etc/group', 'utf8').split('\n').map((line) => line.split(':')[0]).filter((name) => name !== '');
+  } catch {
+    return [];
+  }
 }
 
 /** As a session parses it (gnutls_priority_init2), with GnuTLS's position of the problem. */

@@ -5,7 +5,7 @@
  * Pure apart from reading the file: no logging, no exit; every problem is a
  * thrown ConfigError whose message names the place to fix. What the text
  * alone cannot show (does GnuTLS take the priority string, do the trust
- * and CRL files load) the daemon checks with checks.ts.
+ * files load, does the group exist) the daemon checks with checks.ts.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
