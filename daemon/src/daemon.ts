@@ -4,6 +4,7 @@
  */
 import * as path from 'node:path';
 import { type Config, type ConfigSources, loadConfig } from './config';
+import { checkDaemonConfig } from './config/checks';
 import { EventBus } from './events/bus';
 import { changeWatcher, openDb } from './identity/db';
 import { IdentityStore } from './identity/store';
@@ -49,6 +50,9 @@ function pinConfig(config: Config): PinConfig {
 }
 
 export async function runDaemon(config: Config, sources: ConfigSources, log: Logger): Promise<number> {
+  // What the file names must work before anything is made: a bad priority
+  // string or CRL would otherwise surface only at the first STARTTLS.
+  const { socketGid } = checkDaemonConfig(config);
   // PINs pass through this process: no core dumps, no ptrace by others of our uid.
   secureProcess();
   const unexpectedErrors = guardProcess(log);
@@ -116,7 +120,8 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
   ]);
   const server = PoolServer.listen({
     socket: config.socket,
-    socketGroup: config.socket_group,
+    // The gid found through NSS above, so the socket gets the group that was checked.
+    socketGroup: socketGid,
     handlers: (cmd) => handlers.get(cmd),
     log,
   });
@@ -198,6 +203,8 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
     const reload = () => {
       try {
         const next = loadConfig(sources);
+        // Before anything of it is applied: a refused file leaves the running configuration whole.
+        checkDaemonConfig(next);
         log.setLevel(next.log.level);
         for (const key of ['socket', 'socket_group', 'state_dir', 'control_socket'] as const) {
           if (String(next[key]) !== String(current[key])) {

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { LineCounter, parseDocument, stringify } from 'yaml';
-import { type Config, ConfigError, configSchema, defaultPaths, describeConfig, loadConfig } from '../../daemon/src/config';
+import { type Config, ConfigError, configSchema, defaultPaths, describeConfig, loadConfig, placeOf } from '../../daemon/src/config';
 import {
   bool,
   decodeDocument,
@@ -331,6 +331,29 @@ describe('errors name the file, line, column and key', () => {
       key: 'state_dir',
       message: 'TLSPOOL_STATE_DIR: only ~/ is expanded; write the full path instead of "~x"',
     });
+  });
+});
+
+describe('placeOf: where a loaded configuration wrote a key (for checks after loading)', () => {
+  test('a key and a list item, in the place the schema reports its own errors at', () => {
+    const { config, file } = loadText('tls:\n  priority: NORMAL\n  crl_files:\n    - /a.crl\n    - /b.crl\n  trust_files: [/ca.pem]\n');
+    assert.deepEqual(placeOf(config, 'tls.priority'), { file, line: 2, column: 3, key: 'tls.priority' });
+    assert.deepEqual(placeOf(config, 'tls.crl_files[1]'), { file, line: 5, column: 7, key: 'tls.crl_files[1]' });
+    assert.deepEqual(placeOf(config, 'tls.trust_files[0]'), { file, line: 6, column: 17, key: 'tls.trust_files[0]' });
+  });
+
+  test('through an alias, the item where the anchor wrote it', () => {
+    const { config, file } = loadText('tls:\n  trust_files: &files\n    - /a.pem\n    - /b.pem\n  crl_files: *files\n');
+    assert.deepEqual(placeOf(config, 'tls.crl_files[1]'), { file, line: 4, column: 7, key: 'tls.crl_files[1]' });
+  });
+
+  test('a default names the file only; a flag names itself; a Config made by hand names the key', () => {
+    const { config, file } = loadText('log:\n  level: info\n');
+    assert.deepEqual(placeOf(config, 'socket_group'), { file, key: 'socket_group' });
+    const dir = home();
+    const flagged = loadConfig({ flags: { socket: 's.sock', config: write(dir, 'tlspool.yaml', 'socket: /x.sock\n') }, env: { HOME: dir }, uid: 1000 });
+    assert.deepEqual(placeOf(flagged, 'socket'), { origin: '--socket', key: 'socket' });
+    assert.deepEqual(placeOf({ ...config }, 'tls.priority'), { key: 'tls.priority' });
   });
 });
 

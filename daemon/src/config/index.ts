@@ -3,17 +3,19 @@
  * schema in keys.ts, with environment variables and flags on top.
  * Precedence: flags > environment > file > defaults.
  * Pure apart from reading the file: no logging, no exit; every problem is a
- * thrown ConfigError whose message names the place to fix.
+ * thrown ConfigError whose message names the place to fix. What the text
+ * alone cannot show (does GnuTLS take the priority string, do the trust
+ * files load, does the group exist) the daemon checks with checks.ts.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
-import { ConfigError } from './error';
+import { ConfigError, type ConfigErrorPlace } from './error';
 import { type Config, configSchema } from './keys';
-import { currentUid, defaultPath, resolvePath } from './paths';
-import { decodeDocument, describeValues, type Override } from './schema';
+import { currentUid, defaultPath, resolvePath, whyUnreadable } from './paths';
+import { decodeDocument, describeValues, type Override, placeOfKey } from './schema';
 
-export { ConfigError } from './error';
+export { ConfigError, type ConfigErrorPlace } from './error';
 export { type Config, configSchema } from './keys';
 export { type DefaultPaths, defaultPaths } from './paths';
 
@@ -58,15 +60,34 @@ export function loadConfig(src: ConfigSources): Config {
     throw new ConfigError(`invalid YAML: ${bad.message.split('\n')[0]}`, { file, line: at.line, column: at.col });
   }
 
+  const source = { file, doc, lines };
   const values = decodeDocument(configSchema, {
-    source: { file, doc, lines },
+    source,
     // Relative paths in the file are taken from its own directory, wherever the daemon was started.
     base: path.dirname(file),
     env,
     uid,
     overrides,
   });
-  return { ...values, config_file: text === undefined ? undefined : file };
+  const config: Config = { ...values, config_file: text === undefined ? undefined : file };
+  places.set(config, (key) => {
+    const override = overrides.get(key);
+    if (override !== undefined) return { origin: override.origin, key };
+    return placeOfKey(source, key) ?? { file, key };
+  });
+  return config;
+}
+
+/** How to find where each loaded configuration wrote a key; kept beside it so Config stays plain values. */
+const places = new WeakMap<Config, (key: string) => ConfigErrorPlace>();
+
+/**
+ * Where `config` got `key` (`tls.crl_files[1]`): the file, line and column,
+ * or the flag or variable, for a ConfigError about a problem found after
+ * loading (checks.ts). Just the key for a Config that loadConfig did not make.
+ */
+export function placeOf(config: Config, key: string): ConfigErrorPlace {
+  return places.get(config)?.(key) ?? { key };
 }
 
 /** A short summary for the log at start: where the values came from, and every key. */
@@ -95,11 +116,7 @@ function readConfigFile(file: string, namedBy: string | undefined): string | und
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (namedBy === undefined && (code === 'ENOENT' || code === 'ENOTDIR')) return undefined;
-    const why =
-      code === 'ENOENT' ? 'no such file'
-      : code === 'EACCES' ? 'permission denied'
-      : code === 'EISDIR' ? 'it is a directory'
-      : (e as Error).message;
+    const why = whyUnreadable(e);
     const what = namedBy ? `the configuration file named by ${namedBy}` : 'the configuration file';
     throw new ConfigError(`cannot read ${what}: ${why}`, { file });
   }

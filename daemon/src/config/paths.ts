@@ -72,3 +72,13 @@ export function resolvePath(written: string, base: string, env: NodeJS.ProcessEn
   if (written.startsWith('~')) return { problem: `only ~/ is expanded; write the full path instead of "${written}"` };
   return path.resolve(base, written);
 }
+
+/** Why reading a file failed, in words: `no such file`, `permission denied`, … */
+export function whyUnreadable(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' ? 'no such file'
+    : code === 'EACCES' ? 'permission denied'
+    : code === 'EISDIR' ? 'it is a directory'
+    : code === 'ENOTDIR' ? 'a part of the path is not a directory'
+    : (e as Error).message;
+}

@@ -224,6 +224,32 @@ export function decodeDocument<T>(schema: Schema<T>, ctx: DecodeContext & { sour
   return schema.decode(present(contents, ctx), { key: '', offset: offsetOf(contents) ?? 0 }, ctx);
 }
 
+/**
+ * Where the file writes `key` (dotted, `[i]` for a list item, as errors name
+ * keys), in the place decode() reports problems at: a section's key, a
+ * list's item. Undefined when the file does not write it (a default).
+ */
+export function placeOfKey(source: FileSource, key: string): ConfigErrorPlace | undefined {
+  let node: unknown = source.doc.contents;
+  let offset: number | undefined;
+  for (const part of key.match(/[^.[\]]+|\[\d+\]/g) ?? []) {
+    if (isAlias(node)) node = node.resolve(source.doc);
+    if (part.startsWith('[')) {
+      if (!isSeq(node)) return undefined;
+      node = node.items[Number(part.slice(1, -1))];
+      offset = offsetOf(node);
+    } else {
+      if (!isMap(node)) return undefined;
+      const pair = node.items.find((p) => isScalar(p.key) && p.key.value === part);
+      if (!pair) return undefined;
+      offset = offsetOf(pair.key);
+      node = pair.value;
+    }
+    if (offset === undefined) return undefined;
+  }
+  return placeOf(source, { key, offset });
+}
+
 // ---------------------------------------------------------------------------
 // Describing values
 

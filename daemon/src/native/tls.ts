@@ -119,6 +119,7 @@ interface TlsAddon {
   tlsCloseFd(fd: number): void;
   tlsPollFd(fd: number, dir: 'in' | 'out', timeoutMs: number): boolean;
   tlsGnutlsVersion: string;
+  tlsCheckPriority(priority: string): PriorityProblem | null;
   pkcs11Configure(modules: string[]): void;
   pkcs11Logout(tokenUrl: string): boolean;
   secureProcess(): void;
@@ -647,6 +648,24 @@ export function startSession(options: StartOptions, onEnd: (end: SessionEnd) => 
     }
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** Why GnuTLS refuses a priority string. */
+export interface PriorityProblem {
+  /** 'GNUTLS_E_INVALID_REQUEST' (a word it does not know, or an empty one), 'GNUTLS_E_NO_PRIORITIES_WERE_SET' (nothing left enabled), … */
+  gnutls: string;
+  /** GnuTLS's sentence about it. */
+  message: string;
+  /** The byte offset in the string where GnuTLS stopped, when it said. */
+  offset?: number;
+}
+
+/**
+ * Whether GnuTLS accepts `priority` as a session's priority string, parsed
+ * as startSession parses it (gnutls_priority_init2). Undefined when it does.
+ */
+export function checkPriority(priority: string): PriorityProblem | undefined {
+  return native.tlsCheckPriority(priority) ?? undefined;
 }
 
 function toNativeOptions(opts: StartOptions): Record<string, unknown> {
