@@ -175,6 +175,55 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
     void server.close('the control socket could not be created');
     throw e;
   }
+  // Signal handlers before the line that says the pool is up: a signal sent
+  // as soon as a supervisor sees it must find them (SIGHUP's default ends the process).
+  let resolve!: (code: number) => void;
+  const exited = new Promise<number>((r) => (resolve = r));
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping', { signal, clients: server.sessions.size });
+    control.close();
+    void server.close(`the pool is shutting down (${signal})`).then(() => {
+      for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.removeAllListeners(s);
+      broker.lock();
+      credentials.reset();
+      connections.flush();
+      db.close();
+      log.info('stopped');
+      resolve(0);
+    });
+  };
+  const reload = () => {
+    try {
+      const next = loadConfig(sources);
+      // Before anything of it is applied: a refused file leaves the running configuration whole.
+      checkDaemonConfig(next);
+      log.setLevel(next.log.level);
+      for (const key of ['socket', 'socket_group', 'state_dir', 'control_socket'] as const) {
+        if (String(next[key]) !== String(current[key])) {
+          log.warn('configuration change needs a restart', { key, running: current[key], configured: next[key] });
+        }
+      }
+      if (String(next.pkcs11.modules) !== String(config.pkcs11.modules)) {
+        log.warn('configuration change needs a restart', { key: 'pkcs11.modules', running: config.pkcs11.modules, configured: next.pkcs11.modules });
+        next.pkcs11.modules = config.pkcs11.modules;
+      }
+      const previous = pinConfig(current);
+      current = next;
+      broker.configReloaded(previous);
+      validator.reset(next.tls);
+      credentials.reset();
+      log.info('configuration reloaded', { config_file: next.config_file ?? null });
+      bus.emit({ type: 'config-reloaded', configFile: next.config_file ?? null });
+    } catch (e) {
+      log.error('configuration reload failed; keeping the running configuration', { error: e });
+    }
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', reload);
   log.info('listening', {
     socket: config.socket,
     control_socket: controlSocket,
@@ -183,53 +232,7 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
     config_file: config.config_file ?? null,
   });
 
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      log.info('stopping', { signal, clients: server.sessions.size });
-      control.close();
-      void server.close(`the pool is shutting down (${signal})`).then(() => {
-        for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.removeAllListeners(s);
-        broker.lock();
-        credentials.reset();
-        connections.flush();
-        db.close();
-        log.info('stopped');
-        resolve(0);
-      });
-    };
-    const reload = () => {
-      try {
-        const next = loadConfig(sources);
-        // Before anything of it is applied: a refused file leaves the running configuration whole.
-        checkDaemonConfig(next);
-        log.setLevel(next.log.level);
-        for (const key of ['socket', 'socket_group', 'state_dir', 'control_socket'] as const) {
-          if (String(next[key]) !== String(current[key])) {
-            log.warn('configuration change needs a restart', { key, running: current[key], configured: next[key] });
-          }
-        }
-        if (String(next.pkcs11.modules) !== String(config.pkcs11.modules)) {
-          log.warn('configuration change needs a restart', { key: 'pkcs11.modules', running: config.pkcs11.modules, configured: next.pkcs11.modules });
-          next.pkcs11.modules = config.pkcs11.modules;
-        }
-        const previous = pinConfig(current);
-        current = next;
-        broker.configReloaded(previous);
-        validator.reset(next.tls);
-        credentials.reset();
-        log.info('configuration reloaded', { config_file: next.config_file ?? null });
-        bus.emit({ type: 'config-reloaded', configFile: next.config_file ?? null });
-      } catch (e) {
-        log.error('configuration reload failed; keeping the running configuration', { error: e });
-      }
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', reload);
-  });
+  return exited;
 }
 
 /** The runtime-changeable settings, as the control API names them. */
