@@ -1,5 +1,6 @@
 /** `tlspool pinentry`: a PIN entry program for the terminal (or for scripts, with --pin-fd). */
 import { PoolClient, PoolError, type PinPrompt } from '../../client/pool-client';
+import { secureProcess } from '../../native/tls';
 import { PIN_MAX_BYTES } from '../../protocol/pin';
 import { type CommandSpec, helpText, parse, UsageError } from '../args';
 import { PinLineReader, readPinFromTty } from '../pin-input';
@@ -45,6 +46,8 @@ export async function pinentry(argv: string[]): Promise<number> {
     pinFd = Number(args.values['pin-fd']);
     if (!Number.isInteger(pinFd) || pinFd < 0) throw new UsageError(`tlspool pinentry: --pin-fd must be a descriptor number, got "${args.values['pin-fd']}"`);
   }
+  // Typed PINs pass through this process: no core dumps, no ptrace by others of our uid.
+  secureProcess();
   const config = clientConfig(args.values);
   const client = PoolClient.connect(config.socket);
   const lines = pinFd !== undefined ? new PinLineReader(pinFd) : undefined;
