@@ -66,19 +66,17 @@ export class PinEntry {
   }
 
   /**
-   * Send the PIN as typed; the pool client wipes the bytes once they are
-   * written. A PIN the pool cannot take (pinProblem) is refused with EINVAL
-   * and what is wrong, and the prompt stays, for the person to type it again.
+   * Send the PIN as typed. Bytes given here are this object's from now on:
+   * wiped when refused, and by the pool client once written. A PIN the pool
+   * cannot take (pinProblem) is refused with EINVAL and what is wrong, and
+   * the prompt stays, for the person to type it again.
    */
-  answer(id: string, pin: string): void {
-    if (pin === '') throw new AgentError('EINVAL', 'an empty PIN would cancel the prompt; use cancelPin to cancel');
-    const bytes = new TextEncoder().encode(pin);
-    const problem = pinProblem(bytes);
-    if (problem) {
-      bytes.fill(0);
-      throw new AgentError('EINVAL', problem);
-    }
+  answer(id: string, pin: string | Uint8Array): void {
+    const bytes = typeof pin === 'string' ? new TextEncoder().encode(pin) : pin;
     try {
+      if (bytes.byteLength === 0) throw new AgentError('EINVAL', 'an empty PIN would cancel the prompt; use cancelPin to cancel');
+      const problem = pinProblem(bytes);
+      if (problem) throw new AgentError('EINVAL', problem);
       this.take(id).settle(bytes);
     } catch (e) {
       bytes.fill(0);
