@@ -11,6 +11,7 @@ import { dispatch } from '../daemon/src/agent/dispatch';
 import { errorCode } from '../daemon/src/agent/errors';
 import { type DaemonHost, hostOrAttach } from '../daemon/src/agent/host';
 import { DESKTOP_METHODS, type TrayAction, type UiEvent } from '../daemon/src/control/desktop-api';
+import { secureProcess } from '../daemon/src/native/tls';
 import { EVENT_CHANNEL, type IpcResult, methodChannel } from './ipc';
 import { fromOurPage, lockDown } from './security';
 import { TrayIcon } from './tray-icon';
@@ -117,6 +118,8 @@ function registerIpc(a: DesktopAgent): void {
 
 async function start(): Promise<void> {
   lockDown();
+  // Typed PINs pass through this process (the agent), as through `tlspool ui --web`: no core dumps, no ptrace by others of our uid.
+  secureProcess();
   host = await hostOrAttach({ sources: { flags: {}, env: process.env } });
   const a = new DesktopAgent({ socket: host.config.socket, mode: host.mode });
   agent = a;

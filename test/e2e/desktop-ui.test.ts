@@ -83,12 +83,12 @@ async function approve(page: Page, remember: 'Once' | 'Until restart' | 'Forever
 async function pinAsked() {
   const pool = await startTokenPool();
   cleanups.push(() => pool.stop());
-  const { page, errors } = await openUi(pool.daemon.socket);
+  const { ui, page, errors } = await openUi(pool.daemon.socket);
   const handshake = startTls(pool, (await revServer()).port, CLIENT_EMAIL);
   await approve(page);
   const dialog = page.getByRole('dialog', { name: 'Enter PIN' });
   await dialog.waitFor(SHOWN);
-  return { pool, page, errors, handshake, dialog };
+  return { pool, ui, page, errors, handshake, dialog };
 }
 
 describe('desktop UI in Chromium, through tlspool ui --web', () => {
@@ -136,6 +136,28 @@ describe('desktop UI in Chromium, through tlspool ui --web', () => {
     await page.getByRole('grid', { name: 'Connections' }).getByRole('row').filter({ hasText: SERVER_NAME }).first().click();
     await page.getByRole('complementary', { name: 'Connection details' }).getByText('Leaf').waitFor(SHOWN);
     await screenshot(page, 'pin-connection-details');
+    assert.deepEqual(errors, [], 'no console or CSP errors');
+  });
+
+  test('a PIN of 128 UTF-8 bytes (64 × "é") is refused next to the field and not sent; the right PIN then unlocks', GUARD, async () => {
+    const { ui, page, errors, handshake, dialog } = await pinAsked();
+    const field = dialog.getByLabel('PIN', { exact: true });
+    await field.fill('\u00e9'.repeat(64));
+    await dialog.getByRole('button', { name: 'Unlock' }).click();
+    const problem = dialog.getByRole('alert').filter({ hasText: /a PIN has at most 127 bytes \(this one has 128\)/i });
+    await problem.waitFor(SHOWN);
+    assert.equal(await field.getAttribute('aria-invalid'), 'true');
+    const described = await field.getAttribute('aria-describedby');
+    assert.ok(described && (await problem.getAttribute('id')) === described, 'the message belongs to the field');
+    await screenshot(page, 'pin-too-long');
+    assert.equal(ui.proc.exitCode, null, 'the UI process is still up');
+    await statusSays(page, /Daemon up/);
+
+    await field.fill(PIN);
+    assert.equal(await problem.count(), 0, 'the message goes once the PIN is changed');
+    await dialog.getByRole('button', { name: 'Unlock' }).click();
+    assert.equal(await talk((await handshake).fd), 'cba\n');
+    await dialog.waitFor(GONE);
     assert.deepEqual(errors, [], 'no console or CSP errors');
   });
 

@@ -41,21 +41,40 @@ export interface TokenPoolOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** alice@example.test (client) and server.example.test (server) with keys on token "work". */
-export async function startTokenPool(opts: TokenPoolOptions = {}): Promise<TokenPool> {
+/** Token "work" (PIN `PIN`) on a new SoftHSM2, with alice's key and the server's on it. */
+export interface TokenKeys {
+  readonly hsm: SoftHsm;
+  readonly key: TokenKey;
+  readonly serverKey: TokenKey;
+}
+
+export function createTokenKeys(): TokenKeys {
   const pki = getPki();
   const hsm = createSoftHsm();
   hsm.initToken(TOKEN, PIN);
   const key = hsm.importKey({ token: TOKEN, pin: PIN, keyPath: pki.client.keyPath, object: 'alice', id: '01' });
   const serverKey = hsm.importKey({ token: TOKEN, pin: PIN, keyPath: pki.server.keyPath, object: 'server', id: '02' });
-  const config = ['pkcs11:', `  modules: [${(opts.modules ?? [SOFTHSM_MODULE]).join(', ')}]`, 'pin:', ...(opts.pin ?? []).map((l) => `  ${l}`), ...(opts.extra ?? []), ''].join('\n');
-  const daemon = await startDaemon({ env: { ...hsm.env, ...opts.env }, config });
-  const db = openDb(daemon.stateDir);
+  return { hsm, key, serverKey };
+}
+
+/** Write alice@example.test and server.example.test (keys on the token) and the test CA into a state directory. */
+export function addTokenIdentities(stateDir: string, keys: TokenKeys): void {
+  const pki = getPki();
+  const db = openDb(stateDir);
   const store = new IdentityStore(db);
-  store.addIdentity(CLIENT_EMAIL, pki.client.chainPem, key.uri);
-  store.addIdentity(SERVER_NAME, pki.server.chainPem, serverKey.uri);
+  store.addIdentity(CLIENT_EMAIL, pki.client.chainPem, keys.key.uri);
+  store.addIdentity(SERVER_NAME, pki.server.chainPem, keys.serverKey.uri);
   store.addTrustAnchors(pki.ca.certPem);
   db.close();
+}
+
+/** alice@example.test (client) and server.example.test (server) with keys on token "work". */
+export async function startTokenPool(opts: TokenPoolOptions = {}): Promise<TokenPool> {
+  const keys = createTokenKeys();
+  const { hsm, key, serverKey } = keys;
+  const config = ['pkcs11:', `  modules: [${(opts.modules ?? [SOFTHSM_MODULE]).join(', ')}]`, 'pin:', ...(opts.pin ?? []).map((l) => `  ${l}`), ...(opts.extra ?? []), ''].join('\n');
+  const daemon = await startDaemon({ env: { ...hsm.env, ...opts.env }, config });
+  addTokenIdentities(daemon.stateDir, keys);
   const clients: PoolClient[] = [];
   return {
     daemon,

@@ -7,12 +7,30 @@
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import { CLIENT_EMAIL, SERVER_NAME } from '../helpers/pki';
 import { CLI } from '../helpers/daemon';
 import type { Peer } from '../helpers/peers';
 import { connectFd, PIN, pinProgram, startRevServer, startTokenPool, talk, TOKEN, type TokenPool } from '../helpers/token-pool';
 import { waitFor } from '../helpers/wait';
 import type { OwnedFd } from '../../daemon/src/native/ipc';
+import { field } from '../../daemon/src/protocol/layout';
+
+/** The most bytes a PIN has: the pin field of struct pioc_pinentry, less its NUL. */
+const MAX_PIN = field('pioc_pinentry', 'pin').size - 1;
+const TOO_LONG = new RegExp(`a PIN has at most ${MAX_PIN} bytes`);
+
+/** A process's peak resident set so far (VmHWM, bytes). */
+function peakRss(pid: number): number {
+  const m = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  assert.ok(m, `VmHWM of ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
+/** Write to a child's pipe; resolves once the bytes are handed to the kernel. */
+function write(stream: NodeJS.WritableStream, data: string | Buffer): Promise<void> {
+  return new Promise((resolve, reject) => stream.write(data, (e) => (e ? reject(e) : resolve())));
+}
 
 const GUARD = { timeout: 90_000 };
 let pool: TokenPool | undefined;
@@ -66,6 +84,73 @@ describe('tlspool pinentry and tlspool lock', () => {
     assert.equal(await done, 'cba\n');
     assert.equal(await exited, 0, stderr());
     assert.ok(!stdout().includes(PIN) && !stderr().includes(PIN));
+  });
+
+  test('tlspool pinentry --pin-fd: a line of 200 bytes, one with a NUL and one of 1 MiB are refused, each with a message and the prompt again; memory stays bounded; the right PIN then unlocks', GUARD, async () => {
+    pool = await startTokenPool();
+    const child = spawn(process.execPath, [CLI, 'pinentry', '--socket', pool.daemon.socket, '--pin-fd', '3'], {
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+    });
+    const stdout = collect(child.stdout!);
+    const stderr = collect(child.stderr!);
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const pins = child.stdio[3] as NodeJS.WritableStream;
+    const prompts = () => (stdout().match(/^prompt: /gm) ?? []).length;
+    const refusals = () => stderr().split('\n').filter((l) => /refused/.test(l));
+    await waitFor('registered', () => /PIN entry program registered/.test(pool!.daemon.logs()));
+    const srv = await sServer();
+    const done = handshake(srv.port);
+    await waitFor('the prompt', () => prompts() === 1);
+
+    const lines: Array<[Buffer, RegExp]> = [
+      [Buffer.from(`${'7'.repeat(200)}\n`), TOO_LONG],
+      [Buffer.from('7391\u00005824\n'), /a PIN cannot contain a NUL byte/],
+      [Buffer.from(`${'7'.repeat(1 << 20)}\n`), TOO_LONG],
+    ];
+    for (const [i, [line, message]] of lines.entries()) {
+      await write(pins, line);
+      await waitFor(`refusal ${i + 1}`, () => refusals().length === i + 1 && prompts() === i + 2);
+      assert.match(refusals()[i]!, message);
+      assert.equal(child.exitCode, null, stderr());
+    }
+
+    // A line far longer than any PIN is read without being kept: the peak
+    // resident set grows by a small part of the line (about 2 MiB here),
+    // where a reader that kept the line would grow by all of its 64 MiB.
+    const before = peakRss(child.pid!);
+    const huge = Buffer.alloc(64 << 20, 0x37);
+    await write(pins, huge);
+    await write(pins, '\n');
+    await waitFor('the refusal of the 64 MiB line', () => refusals().length === 4 && prompts() === 5, 60_000);
+    assert.match(refusals()[3]!, TOO_LONG);
+
+    await write(pins, `${PIN}\n`);
+    assert.equal(await done, 'cba\n');
+    const grown = peakRss(child.pid!) - before;
+    assert.ok(grown < huge.length / 4, `the peak RSS grew by ${grown} bytes for a ${huge.length}-byte line`);
+    assert.ok(!stdout().includes(PIN) && !stderr().includes(PIN));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, stderr());
+  });
+
+  test('tlspool pinentry on a terminal: a PIN of 128 bytes or more is refused with a message and asked again; the right one then unlocks', GUARD, async () => {
+    pool = await startTokenPool();
+    const cmd = `${process.execPath} ${CLI} pinentry --socket ${pool.daemon.socket}`;
+    const child = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const screen = collect(child.stdout!);
+    const exited = new Promise((r) => child.once('exit', r));
+    const srv = await sServer();
+    await waitFor('registered', () => /PIN entry program registered/.test(pool!.daemon.logs()));
+    const done = handshake(srv.port);
+    await waitFor('the prompt on the terminal', () => /PIN: $/.test(screen()));
+    const before = screen().length;
+    child.stdin!.write(`${'7'.repeat(MAX_PIN + 1)}\r`);
+    await waitFor('the refusal and the question again', () => TOO_LONG.test(screen().slice(before)) && /PIN: $/.test(screen()));
+    child.stdin!.write(`${PIN}\r`);
+    assert.equal(await done, 'cba\n');
+    assert.doesNotMatch(screen(), /attempt 2/, 'no cut-short PIN reached the pool as a wrong one');
+    child.kill('SIGTERM');
+    await exited;
   });
 
   test('tlspool pinentry on a terminal: the PIN typed without echo opens the key; Ctrl-C cancels', GUARD, async () => {

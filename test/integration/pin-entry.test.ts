@@ -200,6 +200,38 @@ describe('token PIN entry', () => {
     assert.equal(next.prompts.length, 1);
   });
 
+  test('a PIN the pool cannot take (128 bytes) is not sent but wiped: the program\'s offerPinEntry rejects with EINVAL and why, nothing throws unhandled, and the next program unlocks', GUARD, async () => {
+    pool = await startTokenPool({ pin: ['wait_for_program: 0'] });
+    const client = pool.client();
+    const tooLong = new TextEncoder().encode('7'.repeat(128));
+    const offer = client.offerPinEntry({ onPrompt: () => tooLong });
+    const srv = await sServer();
+    const handshake = aliceTo(srv.port);
+    const refused = await rejection(offer);
+    assert.equal(refused.code, 'EINVAL');
+    assert.match(refused.message, /a PIN has at most 127 bytes/);
+    assert.ok(tooLong.every((b) => b === 0), 'the PIN bytes are wiped');
+    assert.equal(client.isOpen, true, 'the connection stays usable');
+    // The program's ERROR stopped its registration: that STARTTLS had no PIN.
+    assert.equal((await rejection(handshake)).code, 'EPIPE');
+    const next = pinProgram(pool, () => PIN);
+    assert.equal(await exchange((await aliceTo(srv.port)).fd), 'cba\n');
+    assert.equal(next.prompts.length, 1);
+  });
+
+  test('a callback answer that cannot be encoded (a 200-byte localid) fails that STARTTLS with EINVAL, not the process', GUARD, async () => {
+    pool = await startTokenPool();
+    const srv = await sServer();
+    const fd = await connectFd(srv.port);
+    try {
+      const err = await rejection(pool.client().starttls({ role: 'client', fd, remoteid: SERVER_NAME, onLocalId: () => 'a'.repeat(200) }));
+      assert.equal(err.code, 'EINVAL');
+      assert.match(err.message, /localid is 200 bytes; at most 127 fit/);
+    } finally {
+      fd.close();
+    }
+  });
+
   test('while an exclusive PIN entry program is registered, a second one gets EBUSY', GUARD, async () => {
     pool = await startTokenPool();
     pinProgram(pool, () => PIN);

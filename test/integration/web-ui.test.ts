@@ -20,8 +20,10 @@ import { waitFor } from '../helpers/wait';
 import { startWebUi, type WebUi } from '../helpers/web-ui';
 import { CLIENT_EMAIL } from '../helpers/pki';
 import type { Peer } from '../helpers/peers';
-import { PIN, startRevServer, startTlsTo, startTokenPool, talk, type TokenPool } from '../helpers/token-pool';
+import { addTokenIdentities, createTokenKeys, PIN, startRevServer, startTlsTo, startTokenPool, talk, type TokenPool } from '../helpers/token-pool';
 import type { PinPromptView } from '../../daemon/src/control/desktop-api';
+import { field } from '../../daemon/src/protocol/layout';
+import { SOFTHSM_MODULE } from '../helpers/softhsm';
 
 const GUARD = { timeout: 60_000 };
 
@@ -30,9 +32,12 @@ let ui: WebUi | undefined;
 let dirs: string[] = [];
 let tokenPool: TokenPool | undefined;
 let peer: Peer | undefined;
+let cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   await ui?.stop();
   ui = undefined;
+  for (const c of cleanups.reverse()) await c();
+  cleanups = [];
   await peer?.stop();
   peer = undefined;
   await tokenPool?.stop();
@@ -238,6 +243,87 @@ describe('tlspool ui --web', () => {
     const answer = await waitFor('the answer', () => got.find((m) => 'id' in m && m.id === 1));
     assert.deepEqual(answer, { id: 1, result: { ok: true } });
     ws.close();
+  });
+
+  /**
+   * With the UI's PIN prompt up for alice's STARTTLS: PINs the pool's pin
+   * field cannot carry are refused with a message, the UI and the daemon
+   * stay up, and the right PIN then unlocks the token.
+   */
+  async function refusesUnsendablePins(u: WebUi, socket: string): Promise<void> {
+    const ws = await openWs(u.port, `?token=${u.token}`, `http://127.0.0.1:${u.port}`);
+    assert.ok(ws instanceof WebSocket);
+    const got = collect(ws);
+    const answer = (id: number) => waitFor(`answer ${id}`, () => got.find((m) => 'id' in m && m.id === id));
+    const app = PoolClient.connect(socket);
+    cleanups.push(() => app.close());
+    peer = await startRevServer();
+    const handshake = startTlsTo(app, peer.port, CLIENT_EMAIL);
+    const approvals = await waitFor('a pushed approval', () => {
+      for (const m of got) if ('event' in m && m.event.type === 'approvals' && m.event.approvals.length > 0) return m.event.approvals;
+      return undefined;
+    });
+    ws.send(JSON.stringify({ id: 1, method: 'decideApproval', params: { id: approvals[0]!.id, decision: 'allow', lifetime: 'once' } }));
+    const view = await waitFor('a pushed PIN prompt', () => {
+      for (const m of got) if ('event' in m && m.event.type === 'pin-prompts' && m.event.pinPrompts.length > 0) return m.event.pinPrompts[0];
+      return undefined;
+    });
+    // The pin field of struct pioc_pinentry holds the PIN and its NUL.
+    const size = field('pioc_pinentry', 'pin').size;
+    const tooLong = new RegExp(`a PIN has at most ${size - 1} bytes`);
+    const bad: Array<[string, RegExp]> = [
+      ['7'.repeat(size), tooLong],
+      ['\u00e9'.repeat(size / 2), tooLong], // 64 characters, 128 bytes in UTF-8
+      ['7391\u00005824', /a PIN cannot contain a NUL byte/],
+    ];
+    let id = 10;
+    for (const [pin, message] of bad) {
+      ws.send(JSON.stringify({ id, method: 'answerPin', params: { id: view.id, pin } }));
+      const a = await answer(id);
+      assert.ok('error' in a, `refused, not ${JSON.stringify(a)}`);
+      assert.equal(a.error.code, 'EINVAL');
+      assert.match(a.error.message, message);
+      id++;
+    }
+    assert.equal(u.proc.exitCode, null, `the UI process is still up: ${u.logs()}`);
+    assert.equal(u.proc.signalCode, null);
+    const probe = PoolClient.connect(socket);
+    try {
+      assert.ok((await probe.ping()).identity.length > 0, 'the daemon still answers');
+    } finally {
+      probe.close();
+    }
+    ws.send(JSON.stringify({ id, method: 'getState', params: {} }));
+    const state = await answer(id);
+    assert.ok('result' in state && (state.result as UiState).pinPrompts.some((p) => p.id === view.id), 'the prompt still waits for a PIN');
+    ws.send(JSON.stringify({ id: ++id, method: 'answerPin', params: { id: view.id, pin: PIN } }));
+    assert.deepEqual(await answer(id), { id, result: { ok: true } });
+    const r = await handshake;
+    assert.equal(await talk(r.fd), 'cba\n');
+    ws.close();
+  }
+
+  test('a PIN of 128 bytes or with a NUL byte is refused with a message; the UI and the daemon stay up, and the right PIN then unlocks', GUARD, async () => {
+    tokenPool = await startTokenPool();
+    const u = await startUi(['--socket', tokenPool.daemon.socket]);
+    await waitFor('the UI registered for PIN entry', () => /PIN entry program registered/.test(tokenPool!.daemon.logs()));
+    await refusesUnsendablePins(u, tokenPool.daemon.socket);
+    assert.doesNotMatch(tokenPool.daemon.logs(), new RegExp(PIN));
+  });
+
+  test('hosting the daemon: a PIN that cannot be sent is refused, and the process (UI and daemon) stays up', GUARD, async () => {
+    const keys = createTokenKeys();
+    cleanups.push(() => keys.hsm.cleanup());
+    const dir = tempDir();
+    dirs.push(dir);
+    const stateDir = path.join(dir, 'state');
+    addTokenIdentities(stateDir, keys);
+    const socket = path.join(dir, 'tlspool.sock');
+    ui = await startWebUi(['--renderer-dir', rendererDir(), '--host-daemon', '--socket', socket, '--state-dir', stateDir, '--pkcs11-module', SOFTHSM_MODULE], keys.hsm.env);
+    assert.match(ui.line, /hosting the daemon in this process/);
+    await waitFor('the UI registered for PIN entry', () => /PIN entry program registered/.test(ui!.logs()));
+    await refusesUnsendablePins(ui, socket);
+    assert.doesNotMatch(ui.logs(), new RegExp(PIN));
   });
 
   test('with no daemon on the socket it runs one itself, which answers PING', GUARD, async () => {

@@ -80,13 +80,19 @@ void OutQueue::Consume(size_t n) {
     if (take > n) take = n;
     front.sent += take;
     n -= take;
-    if (front.sent == front.len) entries_.pop_front();
+    if (front.sent == front.len) {
+      // A reply may carry a PIN (a PIN entry program's answer): no copy of
+      // it stays behind in freed memory.
+      explicit_bzero(front.data.get(), front.len);
+      entries_.pop_front();
+    }
   }
 }
 
 void OutQueue::Clear() {
   for (Entry& e : entries_) {
     if (e.fd >= 0) close(e.fd);
+    explicit_bzero(e.data.get(), e.len);
   }
   entries_.clear();
   bytes_ = 0;

@@ -16,8 +16,9 @@ class OutQueue {
   OutQueue& operator=(const OutQueue&) = delete;
   ~OutQueue() { Clear(); }
 
-  // Copies `len` (> 0) bytes. `fd` is -1 or a descriptor the queue now owns
-  // and closes once it has been sent or the queue is dropped.
+  // Copies `len` (> 0) bytes, and wipes the copy once it is written or
+  // dropped. `fd` is -1 or a descriptor the queue now owns and closes once
+  // it has been sent or the queue is dropped.
   void Push(const uint8_t* data, size_t len, int fd);
 
   // Writes as much as the socket takes without blocking. Returns 0 when the

@@ -80,9 +80,17 @@ function handlers(agent: DesktopAgent): Handlers {
       return control(agent, 'connections.get', { id: p.id });
     },
     answerPin: async (p) => {
-      field('answerPin', p, 'id', 'string');
-      field('answerPin', p, 'pin', 'string');
-      agent.pins.answer(p.id, p.pin);
+      // The WebSocket bridge hands the PIN on as bytes taken out of the frame
+      // (bridge.ts); they are ours to wipe on every way out that does not send them.
+      const pin: unknown = (p as { pin?: unknown }).pin;
+      try {
+        field('answerPin', p, 'id', 'string');
+        if (typeof pin !== 'string' && !(pin instanceof Uint8Array)) throw new AgentError('EINVAL', 'answerPin: pin must be a string');
+      } catch (e) {
+        if (pin instanceof Uint8Array) pin.fill(0);
+        throw e;
+      }
+      agent.pins.answer(p.id, pin); // takes the bytes: wipes them if it refuses
       return ok;
     },
     cancelPin: async (p) => {

@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { PoolError, type PinPrompt, type PoolClient } from '../client/pool-client';
 import type { PinPromptView } from '../control/desktop-api';
+import { pinProblem } from '../protocol/pin';
 import { AgentError } from './errors';
 import type { UiStore } from './state';
 
@@ -42,7 +43,12 @@ export class PinEntry {
         // Only a 'stop' ends an offer with SUCCESS, and we never stop: offer again.
       } catch (e) {
         if (!(e instanceof PoolError)) throw e;
-        if (e.code !== 'EBUSY') return; // the connection is gone; the agent reconnects
+        if (!client.isOpen) return; // the connection is gone; the agent reconnects
+        if (e.code !== 'EBUSY') {
+          // An answer the pool could not take ended the registration (answer() refuses those first): offer again.
+          this.store.notice('error', `PIN entry: ${e.message}; offering PIN entry again`);
+          continue;
+        }
         if (!busyNoticed) {
           this.store.notice('warn', `another PIN entry program holds PIN entry (${e.message}); PINs are asked there until it leaves`);
           busyNoticed = true;
@@ -59,10 +65,23 @@ export class PinEntry {
     }
   }
 
-  /** Send the PIN as typed; the pool client wipes the bytes once they are written. */
-  answer(id: string, pin: string): void {
-    if (pin === '') throw new AgentError('EINVAL', 'an empty PIN would cancel the prompt; use cancelPin to cancel');
-    this.take(id).settle(new TextEncoder().encode(pin));
+  /**
+   * Send the PIN as typed. Bytes given here are this object's from now on:
+   * wiped when refused, and by the pool client once written. A PIN the pool
+   * cannot take (pinProblem) is refused with EINVAL and what is wrong, and
+   * the prompt stays, for the person to type it again.
+   */
+  answer(id: string, pin: string | Uint8Array): void {
+    const bytes = typeof pin === 'string' ? new TextEncoder().encode(pin) : pin;
+    try {
+      if (bytes.byteLength === 0) throw new AgentError('EINVAL', 'an empty PIN would cancel the prompt; use cancelPin to cancel');
+      const problem = pinProblem(bytes);
+      if (problem) throw new AgentError('EINVAL', problem);
+      this.take(id).settle(bytes);
+    } catch (e) {
+      bytes.fill(0);
+      throw e;
+    }
   }
 
   /** The STARTTLS that needed the PIN fails with ECANCELED. */

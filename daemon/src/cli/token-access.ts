@@ -28,7 +28,10 @@ export async function askPin(values: { 'pin-fd'?: string }, label: string): Prom
     if (!Number.isInteger(fd) || fd < 0) throw new UsageError(`--pin-fd must be a descriptor number, got "${values['pin-fd']}"`);
     const reader = new PinLineReader(fd);
     try {
-      pin = await reader.next();
+      const line = await reader.next();
+      // One line, one try: the pool could not unlock a token with this PIN either.
+      if (line !== null && !(line instanceof Uint8Array)) throw new Error(`the PIN from --pin-fd was refused: ${line.refused}; nothing done`);
+      pin = line;
     } finally {
       reader.close();
     }

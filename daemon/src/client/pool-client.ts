@@ -8,6 +8,7 @@ import { Cmd, cmdName, IpProto, LocalCmd, PinEntryFlag, StartTlsFlag } from '../
 import { Errno, errnoName } from '../protocol/errno';
 import { connectUnix, type NativeError, type OwnedFd, type UnixConnection } from '../native/ipc';
 import { COMMAND_SIZE } from '../protocol/layout';
+import { pinProblem } from '../protocol/pin';
 import { Framer } from '../server/framer';
 
 export interface PoolResponse {
@@ -43,6 +44,8 @@ interface Pending {
   resolve(r: PoolResponse): void;
   reject(e: Error): void;
   onCallback?: CallbackHandler;
+  /** Why a callback of this request could not be answered as asked: the request ends with this error. */
+  failure?: PoolError;
 }
 
 export interface StartTlsOptions {
@@ -80,7 +83,10 @@ export interface PinEntryOptions {
    * Ask the person. Resolve with the PIN as bytes (this library wipes them
    * once sent), with null to cancel (the STARTTLS that needed it fails with
    * ECANCELED), or with 'stop' to end the registration (the pool answers
-   * with SUCCESS and tries the next program).
+   * with SUCCESS and tries the next program). Check the PIN with
+   * pinProblem() first: one the pool cannot take (too long, a NUL) is not
+   * sent but wiped, the registration ends, and offerPinEntry rejects with
+   * EINVAL and what was wrong.
    */
   onPrompt(prompt: PinPrompt): Uint8Array | null | 'stop' | Promise<Uint8Array | null | 'stop'>;
 }
@@ -144,9 +150,15 @@ export class PoolClient {
     if (this.pending.has(reqid)) {
       return Promise.reject(new PoolError('EBUSY', Errno.EBUSY, `reqid ${reqid} is already outstanding`));
     }
+    let bytes: Uint8Array;
+    try {
+      bytes = encode({ ...packet, reqid });
+    } catch (e) {
+      return Promise.reject(new PoolError('EINVAL', Errno.EINVAL, `cannot send ${cmdName(packet.cmd)}: ${(e as Error).message}`));
+    }
     return new Promise<PoolResponse>((resolve, reject) => {
       this.pending.set(reqid, { resolve, reject, onCallback: opts.onCallback });
-      this.conn.send(encode({ ...packet, reqid }), opts.fd);
+      this.conn.send(bytes, opts.fd);
     });
   }
 
@@ -206,6 +218,11 @@ export class PoolClient {
             token: { label: p.token_label, manufacturer: p.token_manuf, model: p.token_model, serial: p.token_serial },
           });
           if (answer === 'stop') return errorPacket(packet.reqid, packet.cbid, Errno.ECANCELED, 'PIN entry program stopping');
+          const problem = answer && pinProblem(answer);
+          if (problem) {
+            answer.fill(0);
+            throw new PoolError('EINVAL', Errno.EINVAL, `the PIN was not sent: ${problem}`);
+          }
           return { ...packet, pinentry: { ...empty, pin: answer ?? new Uint8Array(0) } };
         },
       },
@@ -238,6 +255,11 @@ export class PoolClient {
   /** Send raw bytes as they are: for tests that speak broken protocol. */
   sendRaw(bytes: Uint8Array, fd?: OwnedFd): void {
     this.conn.send(bytes, fd);
+  }
+
+  /** False once the connection is closed (by either side). */
+  get isOpen(): boolean {
+    return !this.closed;
   }
 
   get outstanding(): number {
@@ -278,11 +300,18 @@ export class PoolClient {
       }
       if (packet.cbid !== 0) {
         frame.fd?.close();
-        void this.answerCallback(pending, packet);
+        // Never rejects by design; should it all the same, the connection fails and every request with it.
+        this.answerCallback(pending, packet).catch((e: unknown) =>
+          this.fail(new PoolError('EIO', Errno.EIO, `answering a callback failed: ${(e as Error)?.message ?? String(e)}`)),
+        );
         continue;
       }
       this.pending.delete(packet.reqid);
-      if ('error' in packet) {
+      if (pending.failure) {
+        frame.fd?.close();
+        if ('pinentry' in packet) packet.pinentry.pin.fill(0);
+        pending.reject(pending.failure);
+      } else if ('error' in packet) {
         frame.fd?.close();
         pending.reject(new PoolError(errnoName(packet.error.tlserrno), packet.error.tlserrno, packet.error.message));
       } else {
@@ -291,21 +320,33 @@ export class PoolClient {
     }
   }
 
+  /**
+   * Answer one callback with what the handler returns. A handler that
+   * throws, or whose answer cannot be encoded (a PIN too long for its
+   * field), has the pool answered with ERROR instead, and the request ends
+   * with that failure. Any PIN is wiped, sent or not.
+   */
   private async answerCallback(pending: Pending, packet: Packet): Promise<void> {
-    let reply: Packet;
+    const { reqid, cbid } = packet;
+    let reply: Packet | undefined;
+    let bytes: Uint8Array;
     try {
       if (!pending.onCallback) throw new Error(`no handler for ${cmdName(packet.cmd)} callbacks`);
       reply = await pending.onCallback(packet);
+      try {
+        bytes = encode({ ...reply, reqid, cbid });
+      } catch (e) {
+        throw new PoolError('EINVAL', Errno.EINVAL, `the answer to ${cmdName(packet.cmd)} cannot be sent: ${(e as Error).message}`);
+      }
     } catch (e) {
-      reply = errorPacket(packet.reqid, packet.cbid, Errno.ENOSYS, (e as Error).message);
+      const failure = e instanceof PoolError ? e : new PoolError('ENOSYS', Errno.ENOSYS, (e as Error)?.message ?? String(e));
+      pending.failure ??= failure;
+      bytes = encode(errorPacket(reqid, cbid, failure.errno, failure.message)); // always fits
+    } finally {
+      if (reply && 'pinentry' in reply) reply.pinentry.pin.fill(0);
     }
-    if (this.closed) return;
-    const bytes = encode({ ...reply, reqid: packet.reqid, cbid: packet.cbid });
-    this.conn.send(bytes); // copied into the connection's queue
-    if ('pinentry' in reply) {
-      reply.pinentry.pin.fill(0);
-      bytes.fill(0);
-    }
+    if (!this.closed) this.conn.send(bytes); // copied into the connection's queue, which wipes its copy once written
+    bytes.fill(0);
   }
 
   private fail(error: Error): void {

@@ -13,13 +13,15 @@
  * them pile up behind the frame being written is disconnected (1008) rather
  * than buffered without end. (Behind it: a page that reads takes a snapshot
  * of a big connection log, larger than the bound, while the next events
- * are pushed.)
+ * are pushed.) A frame is wiped once parsed, and an answerPin's PIN reaches
+ * the agent as bytes, never as a string (request-frame.ts).
  */
 import type { RawData, WebSocket } from 'ws';
 import type { DesktopAgent } from '../agent/agent';
 import { dispatch } from '../agent/dispatch';
 import { errorCode } from '../agent/errors';
 import type { WsPush, WsResponse } from '../control/ws-protocol';
+import { type ParsedRequest, parseRequestFrame } from './request-frame';
 
 /** Bytes of pushed events a page may leave unread before it is dropped. */
 const MAX_BUFFERED = 8 * 1024 * 1024;
@@ -62,29 +64,47 @@ export function bridge(ws: WebSocket, agent: DesktopAgent): void {
     send(JSON.stringify(msg), false, next);
   };
 
+  const fail = (id: number, message: string, code = 'EINVAL'): void => answer({ id, error: { message, code } });
+
+  /** Frames not yet read hold what the page typed: wipe them when they are dropped. */
+  const dropWaiting = (): void => {
+    for (const f of waiting.splice(0)) frameBytes(f.data).fill(0);
+  };
+
   const next = (): void => {
     answering = false;
     const frame = ws.readyState === ws.OPEN ? waiting.shift() : undefined;
     if (frame) return handle(frame.data, frame.isBinary);
     // Nothing left to answer, or closing: read again (a closing socket still has the page's close frame to read).
-    waiting.length = 0;
+    dropWaiting();
     ws.resume();
   };
 
   const handle = (data: RawData, isBinary: boolean): void => {
-    if (ws.readyState !== ws.OPEN) return;
-    answering = true;
-    ws.pause();
-    const fail = (id: number, message: string, code = 'EINVAL'): void => answer({ id, error: { message, code } });
-    if (isBinary) return fail(0, 'send requests as JSON text frames');
-    let msg: unknown;
+    const frame = frameBytes(data);
+    let parsed: ParsedRequest;
     try {
-      msg = JSON.parse(data.toString());
-    } catch {
-      return fail(0, 'a request must be one JSON object');
+      if (ws.readyState !== ws.OPEN) return;
+      answering = true;
+      ws.pause();
+      if (isBinary) return fail(0, 'send requests as JSON text frames');
+      try {
+        // The PIN of an answerPin comes out as bytes; the frame turns into text only without it.
+        parsed = parseRequestFrame(frame);
+      } catch {
+        return fail(0, 'a request must be one JSON object');
+      }
+    } finally {
+      frame.fill(0);
     }
+    const { msg, pin } = parsed;
     const { id, method, params } = (msg ?? {}) as { id?: unknown; method?: unknown; params?: unknown };
-    if (typeof msg !== 'object' || msg === null || !Number.isSafeInteger(id)) return fail(0, 'a request needs an integer "id"');
+    // Only answerPin takes the PIN bytes (and wipes them when it does not send them); anything else drops them here.
+    if (pin && method !== 'answerPin') pin.fill(0);
+    if (typeof msg !== 'object' || msg === null || !Number.isSafeInteger(id)) {
+      pin?.fill(0);
+      return fail(0, 'a request needs an integer "id"');
+    }
     dispatch(agent, method, params).then(
       (result) => answer({ id: id as number, result }),
       (e: Error) => fail(id as number, e.message, errorCode(e) ?? 'EIO'),
@@ -94,11 +114,21 @@ export function bridge(ws: WebSocket, agent: DesktopAgent): void {
   const unsubscribe = agent.subscribe((event) => push({ event }));
   ws.on('close', () => {
     unsubscribe();
-    waiting.length = 0;
+    dropWaiting();
   });
   ws.on('error', () => ws.terminate());
   ws.on('message', (data, isBinary) => {
     if (answering) waiting.push({ data, isBinary });
     else handle(data, isBinary);
   });
+}
+
+/** The bytes of a message as ws hands them over (a Buffer unless binaryType says otherwise); fragments are joined and wiped. */
+function frameBytes(data: RawData): Uint8Array {
+  if (Array.isArray(data)) {
+    const joined = Buffer.concat(data);
+    for (const part of data) part.fill(0);
+    return joined;
+  }
+  return data instanceof ArrayBuffer ? new Uint8Array(data) : data;
 }

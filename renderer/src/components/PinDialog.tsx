@@ -2,16 +2,21 @@
  * "Enter PIN" for one token. The PIN lives only in the input element: it is
  * read on submit, handed to the agent, and the field is cleared at once —
  * never copied into React state, where it would linger in memory and
- * devtools.
+ * devtools. A PIN the pool cannot take (over PIN_MAX_BYTES bytes in UTF-8,
+ * or a NUL) is not sent: the message shows next to the field, which keeps
+ * it to be corrected. The agent checks again; what it refuses shows there
+ * too.
  */
 import { useRef, useState, type FormEvent } from 'react';
 import type { PinPromptView } from '../../../daemon/src/control/desktop-api';
+import { PIN_TOO_LONG, pinTextProblem, utf8Length } from '../../../daemon/src/protocol/pin';
 import { Countdown } from './Countdown';
 import { Modal } from './Modal';
 
 export function PinDialog(props: {
   prompt: PinPromptView;
   waiting: number;
+  /** Rejects with the agent's reason when it refuses the PIN. */
   onAnswer: (pin: string) => Promise<unknown>;
   onCancel: () => Promise<unknown>;
 }) {
@@ -20,16 +25,30 @@ export function PinDialog(props: {
   const [shown, setShown] = useState(false);
   const [empty, setEmpty] = useState(true);
   const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<string | null>(null);
+  const problemId = `pin-problem-${prompt.id}`;
 
   const submit = (e?: FormEvent) => {
     e?.preventDefault();
     const field = input.current;
     if (!field || busy || field.value === '') return;
+    const refused = pinTextProblem(field.value);
+    if (refused) {
+      // Not sent: the field keeps the PIN, for the person to correct it.
+      const count = refused === PIN_TOO_LONG ? ` (this one has ${utf8Length(field.value)})` : '';
+      setProblem(`${refused[0]!.toUpperCase()}${refused.slice(1)}${count}; correct it and unlock again.`);
+      field.focus();
+      return;
+    }
     const pin = field.value;
     field.value = '';
     setEmpty(true);
+    setProblem(null);
     setBusy(true);
-    void props.onAnswer(pin).finally(() => setBusy(false));
+    void props
+      .onAnswer(pin)
+      .catch((err: unknown) => setProblem(`The PIN was not taken: ${err instanceof Error ? err.message : String(err)}`))
+      .finally(() => setBusy(false));
   };
 
   const cancel = () => {
@@ -67,7 +86,12 @@ export function PinDialog(props: {
             autoCapitalize="off"
             spellCheck={false}
             autoFocus
-            onChange={(e) => setEmpty(e.currentTarget.value === '')}
+            aria-invalid={problem !== null}
+            aria-describedby={problem !== null ? problemId : undefined}
+            onChange={(e) => {
+              setEmpty(e.currentTarget.value === '');
+              setProblem(null);
+            }}
           />
           <button
             type="button"
@@ -80,6 +104,11 @@ export function PinDialog(props: {
             {shown ? 'Hide PIN' : 'Show PIN'}
           </button>
         </div>
+        {problem !== null && (
+          <p id={problemId} className="warning pin-problem" role="alert">
+            {problem}
+          </p>
+        )}
         <Countdown expiresAt={prompt.expiresAt} label="Expires" />
         <div className="buttons">
           {props.waiting > 0 && <span className="waiting">{props.waiting} more waiting</span>}

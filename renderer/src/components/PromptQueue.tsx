@@ -20,7 +20,8 @@ export function PromptQueue(props: { state: ViewState }) {
         key={`pin-${p.id}-${p.attempt}`}
         prompt={p}
         waiting={waiting}
-        onAnswer={(pin) => store.run('Sending the PIN', () => store.api.answerPin({ id: p.id, pin }))}
+        // A refusal shows in the dialog, next to the field (not as a notice).
+        onAnswer={(pin) => store.api.answerPin({ id: p.id, pin })}
         onCancel={() => store.run('Cancelling the PIN prompt', () => store.api.cancelPin({ id: p.id }))}
       />
     );

@@ -1,5 +1,7 @@
 /** `tlspool pinentry`: a PIN entry program for the terminal (or for scripts, with --pin-fd). */
 import { PoolClient, PoolError, type PinPrompt } from '../../client/pool-client';
+import { secureProcess } from '../../native/tls';
+import { PIN_MAX_BYTES } from '../../protocol/pin';
 import { type CommandSpec, helpText, parse, UsageError } from '../args';
 import { PinLineReader, readPinFromTty } from '../pin-input';
 import { clientConfig, poolHelp, poolOptions } from './common';
@@ -16,13 +18,14 @@ const spec = {
   usage: 'pinentry [--socket PATH] [--shared] [--once] [--pin-fd N]',
   summary:
     'Offer PIN entry to the pool and ask for token PINs on this terminal (read from /dev/tty\n' +
-    'without echo; Ctrl-C or an empty line cancels that PIN). Runs until interrupted.',
+    `without echo; Ctrl-C or an empty line cancels that PIN). A PIN has at most ${PIN_MAX_BYTES} bytes and\n` +
+    'no NUL; a longer one, or one with a NUL, is refused and asked again. Runs until interrupted.',
   options,
   help: {
     ...poolHelp,
     shared: 'be one of several PIN entry programs, asked in turn (default: hold PIN entry alone)',
     once: 'leave after answering one prompt',
-    'pin-fd': 'read PINs from descriptor N, one per line, instead of the terminal (for scripts; prompts go to stdout)',
+    'pin-fd': 'read PINs from descriptor N, one per line, instead of the terminal (for scripts; prompts go to stdout; a line that cannot be a PIN is refused on stderr and the prompt repeated)',
   },
 } satisfies CommandSpec<typeof options>;
 
@@ -43,6 +46,8 @@ export async function pinentry(argv: string[]): Promise<number> {
     pinFd = Number(args.values['pin-fd']);
     if (!Number.isInteger(pinFd) || pinFd < 0) throw new UsageError(`tlspool pinentry: --pin-fd must be a descriptor number, got "${args.values['pin-fd']}"`);
   }
+  // Typed PINs pass through this process: no core dumps, no ptrace by others of our uid.
+  secureProcess();
   const config = clientConfig(args.values);
   const client = PoolClient.connect(config.socket);
   const lines = pinFd !== undefined ? new PinLineReader(pinFd) : undefined;
@@ -58,8 +63,16 @@ export async function pinentry(argv: string[]): Promise<number> {
     onPrompt: async (p) => {
       let pin: Uint8Array | null;
       if (lines) {
-        process.stdout.write(`prompt: ${describe(p)}\n`);
-        pin = await lines.next();
+        for (;;) {
+          process.stdout.write(`prompt: ${describe(p)}\n`);
+          const line = await lines.next();
+          if (line === null || line instanceof Uint8Array) {
+            pin = line;
+            break;
+          }
+          // Not sent: say why, and ask for the PIN again.
+          process.stderr.write(`tlspool pinentry: line refused: ${line.refused}; give the PIN again\n`);
+        }
       } else {
         pin = await readPinFromTty(`PIN for ${describe(p)}\nPIN: `);
       }

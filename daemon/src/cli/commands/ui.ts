@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { DesktopAgent } from '../../agent/agent';
 import { type HostChoice, hostOrAttach } from '../../agent/host';
+import { secureProcess } from '../../native/tls';
 import { WebUi } from '../../ui/web-server';
 import { packageRoot } from '../../util/package-root';
 import { type CommandSpec, helpText, parse, UsageError } from '../args';
@@ -56,6 +57,8 @@ export async function ui(argv: string[]): Promise<number> {
   const logRows = v['log-rows'] === undefined ? 1000 : Number(v['log-rows']);
   if (!Number.isInteger(logRows) || logRows < 1 || logRows > 100_000) throw new UsageError(`tlspool ui: --log-rows must be 1..100000, not ${v['log-rows']}`);
   const choice: HostChoice = v['host-daemon'] ? 'host' : v.attach ? 'attach' : 'auto';
+  // Typed PINs pass through this process (the agent): no core dumps, no ptrace by others of our uid.
+  secureProcess();
 
   const host = await hostOrAttach({
     sources: { flags: { socket: v.socket, state_dir: v['state-dir'], config: v.config }, env: process.env },
