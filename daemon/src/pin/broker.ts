@@ -16,6 +16,7 @@
  */
 import type { PoolEvent, TokenRefView } from '../control/api';
 import type { Logger } from '../log/logger';
+import { copyPin } from '../protocol/pin';
 import { ProtocolError } from '../server/request';
 import type { ClientInfo } from '../server/request';
 import { type CacheEntry, type ExpiryReason, PinCache } from './cache';
@@ -246,7 +247,7 @@ export class PinBroker {
     }
     const pin = await abortable(shared, signal);
     if (need.keyUri) this.cache.put(need.token, pin, need.keyUri, 'program');
-    return new Uint8Array(pin);
+    return copyPin(pin);
   }
 
   /**

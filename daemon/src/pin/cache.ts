@@ -7,6 +7,7 @@
  * is its own to wipe. Each entry remembers where its PIN came from, so that
  * a refusal of it can be laid at the right door.
  */
+import { copyPin } from '../protocol/pin';
 import type { TokenRef } from './token';
 
 export interface CacheEntry {
@@ -60,7 +61,7 @@ export class PinCache {
     const now = Date.now();
     if (old) {
       old.pin.fill(0);
-      old.pin = new Uint8Array(pin);
+      old.pin = copyPin(pin);
       if (source) old.source = source;
       old.lastUsedAt = now;
       if (keyUri) old.keyUris.add(keyUri);
@@ -69,7 +70,7 @@ export class PinCache {
     }
     const e: Held = {
       token,
-      pin: new Uint8Array(pin),
+      pin: copyPin(pin),
       source: source ?? 'program',
       keyUris: new Set(keyUri ? [keyUri] : []),
       createdAt: now,

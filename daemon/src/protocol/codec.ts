@@ -4,6 +4,7 @@
  * tests and the browser alike. Every offset comes from layout.ts.
  */
 import { Cmd, LocalCmd } from './constants';
+import { copyPin } from './pin';
 import { COMMAND_SIZE, DATA_OFFSET, DATA_SIZE, type Field, HEADER, PAYLOADS } from './layout';
 
 /** Integers travel in host byte order; the daemon and its clients share a host. */
@@ -113,7 +114,7 @@ function readPayload(bytes: Uint8Array, list: readonly Field[], head: Head & { c
         // The PIN stays bytes (a copy the caller owns and wipes); the rest are text.
         // (new Uint8Array copies even when `bytes` is a Buffer, whose slice() would not.)
         if (f.name === 'pin') {
-          out[f.name] = new Uint8Array(s);
+          out[f.name] = copyPin(s);
           break;
         }
         try {
