@@ -385,37 +385,44 @@ fdTest('32 MiB sent to a reader that starts late arrive intact', async () => {
   client.close();
 });
 
-fdTest('a peer that does not read its answers stops our reading until it does', async () => {
+fdTest('a client that does not read its answers stops the accepted side reading until it does', async () => {
   const { server, client } = await connectedPair();
-  const requests = 3 * MiB; // below the client's own 4 MiB, so the client keeps reading
+  const requests = 3 * MiB;
   const pattern = randomBytes(requests);
-  const factor = 8; // every request byte makes eight answer bytes
+  const record = 376; // reads of one request at most, as the pool reads its clients
+  const factor = 2; // every request byte makes two answer bytes
   const expected = new ExpectedStream();
   let serverGot = 0;
   let maxQueued = 0;
   let reachedPause!: () => void;
   const pausing = new Promise<void>((r) => (reachedPause = r));
-  const atServer = new Reader(server, (chunk) => {
-    assert.ok(chunk.equals(pattern.subarray(serverGot, serverGot + chunk.length)), `request bytes at ${serverGot}`);
-    serverGot += chunk.length;
-    for (let i = 0; i < factor; i++) {
-      server.send(chunk);
-      expected.push(chunk);
-    }
-    maxQueued = Math.max(maxQueued, server.queuedBytes);
-    if (server.queuedBytes > 4 * MiB) reachedPause();
-  });
+  let serverReads = 0;
+  server.start(
+    (chunk) => {
+      serverReads++;
+      assert.ok(chunk.equals(pattern.subarray(serverGot, serverGot + chunk.length)), `request bytes at ${serverGot}`);
+      serverGot += chunk.length;
+      for (let i = 0; i < factor; i++) {
+        server.send(chunk);
+        expected.push(chunk);
+      }
+      maxQueued = Math.max(maxQueued, server.queuedBytes);
+      if (server.queuedBytes > 64 * 1024) reachedPause();
+    },
+    () => assert.fail('the server side ended'),
+    record,
+  );
   client.send(pattern);
   await pausing;
   // Plenty of turns for a server that went on reading to show it.
   await turns(50);
-  assert.ok(serverGot < requests, `the server stopped reading (read ${serverGot} of ${requests})`);
+  assert.ok(serverGot < requests / 4, `the server stopped reading (read ${serverGot} of ${requests})`);
   assert.ok(client.queuedBytes > 0, 'requests wait in the client queue');
   // At most one read's answers past the mark before reading stops.
-  const bound = 4 * MiB + factor * 64 * 1024;
+  const bound = 64 * 1024 + factor * record;
   assert.ok(maxQueued <= bound, `server queue peaked at ${maxQueued}`);
 
-  // Now the client reads its answers; the server resumes reading below 1 MiB.
+  // Now the client reads its answers; the server resumes reading below 16 KiB.
   let clientGot = 0;
   const atClient = new Reader(client, (chunk) => {
     assert.ok(expected.take(chunk), `answer bytes at ${clientGot}`);
@@ -424,10 +431,28 @@ fdTest('a peer that does not read its answers stops our reading until it does', 
   await atClient.until(() => clientGot === requests * factor);
   assert.equal(serverGot, requests);
   assert.ok(maxQueued <= bound, `server queue peaked at ${maxQueued}`);
+  assert.ok(serverReads >= requests / record);
   assert.equal(server.queuedBytes, 0);
   assert.equal(client.queuedBytes, 0);
-  assert.deepEqual(atServer.ends, []);
   assert.deepEqual(atClient.ends, []);
+  server.close();
+  client.close();
+});
+
+fdTest('a connecting side goes on reading however much of its own output waits', async () => {
+  // If both ends stopped reading while their output waits, a client that
+  // pipelines requests and a server whose answers pile up would wait for
+  // each other forever: only the accepted side pauses.
+  const { server, client } = await connectedPair();
+  const total = 16 * MiB;
+  client.send(randomBytes(total)); // the server does not read: nearly all of it stays queued
+  assert.ok(client.queuedBytes > 8 * MiB, `queued ${client.queuedBytes}`);
+  let clientGot = 0;
+  const atClient = new Reader(client, (chunk) => (clientGot += chunk.length));
+  const answers = 4 * MiB;
+  server.send(randomBytes(answers));
+  await atClient.until(() => clientGot === answers);
+  assert.ok(client.queuedBytes > 8 * MiB, 'the client still had its output queued while it read');
   server.close();
   client.close();
 });

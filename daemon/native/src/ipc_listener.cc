@@ -181,7 +181,7 @@ void UnixListener::OnPoll(int status, int /*events*/) {
       continue;
     }
     Napi::HandleScope inner(env);
-    Napi::Object conn = UnixConnection::New(env, fd, peer);  // owns fd now
+    Napi::Object conn = UnixConnection::New(env, fd, peer, UnixConnection::Side::kAccepted);  // owns fd now
     if (conn.IsEmpty()) {
       RaisePending(env);
       continue;

@@ -39,7 +39,12 @@ export interface NativeError extends Error {
 
 export interface UnixConnection {
   readonly peer: PeerCred;
-  /** Bytes accepted by send() and not yet written to the socket. */
+  /**
+   * Bytes accepted by send() and not yet written to the socket. On an
+   * accepted connection, reading stops while this is over 64 KiB and starts
+   * again below 16 KiB: a peer that does not read its answers is not read
+   * from. A connection made with connectUnix() always reads.
+   */
   readonly queuedBytes: number;
   /**
    * Start reading. `onData` is called for every recvmsg with the bytes and
