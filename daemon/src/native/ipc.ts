@@ -95,7 +95,12 @@ export interface FdInfo {
 }
 
 interface IpcAddon {
-  listenUnix(path: string, backlog: number, onConnection: (conn: UnixConnection) => void): UnixListener;
+  listenUnix(
+    path: string,
+    backlog: number,
+    onConnection: (conn: UnixConnection) => void,
+    onAcceptError?: (error: AcceptError) => void,
+  ): UnixListener;
   connectUnix(path: string): UnixConnection;
   adoptFd(fd: number): OwnedFd;
   fdInfo(fd: number): FdInfo;
@@ -104,13 +109,25 @@ interface IpcAddon {
 
 const native = addon as unknown as IpcAddon;
 
+/** accept() failed for want of resources (EMFILE, ENFILE, ENOBUFS, ENOMEM): the listener tries again after `retryMs`. */
+export interface AcceptError extends NativeError {
+  readonly retryMs: number;
+}
+
 /**
  * Create, bind and listen on a UNIX stream socket at `path` (the path must
  * not exist). Each accepted connection is non-blocking and close-on-exec,
- * with its peer credentials read.
+ * with its peer credentials read. When accept() fails for want of resources
+ * the listener pauses (the clients wait in the backlog) and tells
+ * `onAcceptError` each time.
  */
-export function listenUnix(path: string, backlog: number, onConnection: (conn: UnixConnection) => void): UnixListener {
-  return native.listenUnix(path, backlog, onConnection);
+export function listenUnix(
+  path: string,
+  backlog: number,
+  onConnection: (conn: UnixConnection) => void,
+  onAcceptError?: (error: AcceptError) => void,
+): UnixListener {
+  return native.listenUnix(path, backlog, onConnection, onAcceptError);
 }
 
 /** Connect to a UNIX stream socket; throws a NativeError (ENOENT, ECONNREFUSED, …). */
