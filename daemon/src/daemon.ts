@@ -12,6 +12,7 @@ import type { Logger } from './log/logger';
 import { Cmd } from './protocol/constants';
 import { loopStatsHandler } from './server/loop-stats';
 import { ping } from './server/ping';
+import { PoolLimits } from './server/limits';
 import { PoolServer } from './server/pool-server';
 import { type Handler, ProtocolError } from './server/request';
 import { ConnectionLog } from './tls/connection-log';
@@ -102,10 +103,13 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
       validator.trustChanged();
     },
   });
+  // Read at each decision: SIGHUP applies changed limits to new work.
+  const limits = new PoolLimits(() => current.limits, log);
+  const limitedStartTls = limits.limitHandshakes(starttls);
   const handlers = new Map<number, Handler>([
     [Cmd.PING, ping],
-    [Cmd.STARTTLS_CLIENT, starttls],
-    [Cmd.STARTTLS_SERVER, starttls],
+    [Cmd.STARTTLS_CLIENT, limitedStartTls],
+    [Cmd.STARTTLS_SERVER, limitedStartTls],
     [Cmd.STARTTLS_LOCALID, replyOnly],
     [Cmd.SUCCESS, replyOnly],
     [Cmd.ERROR, replyOnly],
@@ -118,6 +122,7 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
     socket: config.socket,
     socketGroup: config.socket_group,
     handlers: (cmd) => handlers.get(cmd),
+    limits,
     log,
   });
   const controlSocket = config.control_socket ?? path.join(path.dirname(config.socket), CONTROL_SOCKET_NAME);
