@@ -879,6 +879,39 @@ fdTest('out of descriptors, the listener pauses, says why each time, and later a
   assert.equal(out, 'accepted before freeing: 0\ntold: EMFILE accept 100, again after each pause\naccepted\n');
 });
 
+fdTest('a descriptor that cannot be received for want of a free one is reported lost, with its bytes', () => {
+  const out = runChild(
+    `
+    const file = DIR + '/ctrunc.sock';
+    const listener = ipc.listenUnix(file, 8, (server) => {
+      listener.close();
+      fs.rmSync(file);
+      let n = 0;
+      server.start((chunk, fds, lost) => {
+        console.log(chunk.toString() + ': ' + fds.length + ' fds, lost ' + lost);
+        for (const fd of fds) fd.close();
+        if (++n === 1) {
+          for (const fd of fillers.splice(0)) fs.closeSync(fd);
+          client.send(Buffer.from('second'), pair[0]);
+        } else {
+          server.close();
+          client.close();
+          pair.forEach((p) => p.close());
+        }
+      }, () => {});
+      // The first message is already on its way; no descriptor is free to receive its fd with.
+      try { for (;;) fillers.push(fs.openSync('/dev/null', 'r')); } catch (e) { if (e.code !== 'EMFILE') throw e; }
+    });
+    const fillers = [];
+    const pair = ipc.socketpair('stream');
+    const client = ipc.connectUnix(file);
+    client.send(Buffer.from('first'), pair[0]);
+    `,
+    64,
+  );
+  assert.equal(out, 'first: 0 fds, lost true\nsecond: 1 fds, lost false\n');
+});
+
 fdTest('a callback that throws becomes an uncaught exception; the connection carries on', () => {
   const out = runChild(`
     process.on('uncaughtException', (e) => console.log('uncaught: ' + e.message));

@@ -273,7 +273,7 @@ bool UnixConnection::ReadSome() {
       Broken(ENOMEM, "recvmsg", false);
       return true;
     }
-    CallJs(on_data_, {chunk, fds});
+    CallJs(on_data_, {chunk, fds, Napi::Boolean::New(env, r.fds_lost)});
   }
   return false;
 }

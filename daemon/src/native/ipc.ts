@@ -49,8 +49,10 @@ export interface UnixConnection {
   /**
    * Start reading. `onData` is called for every recvmsg with the bytes and
    * the fds that came with them (usually none, at most a few; the callee owns
-   * them). `onEnd` is called exactly once when the peer closes (no error) or
-   * the socket fails; never after close().
+   * them). `fdsLost` is true when descriptors came with these bytes and the
+   * kernel could not hand (all of) them over (MSG_CTRUNC: this process is
+   * out of descriptors). `onEnd` is called exactly once when the peer closes
+   * (no error) or the socket fails; never after close().
    *
    * With `recordSize`, no read crosses a multiple of it in the stream, so a
    * chunk holds the first byte of at most one record. That is what makes fds
@@ -59,7 +61,11 @@ export interface UnixConnection {
    * queued before it (unix(7)), so a larger read may hold the start of an
    * earlier record too.
    */
-  start(onData: (chunk: Buffer, fds: OwnedFd[]) => void, onEnd: (error?: NativeError) => void, recordSize?: number): void;
+  start(
+    onData: (chunk: Buffer, fds: OwnedFd[], fdsLost: boolean) => void,
+    onEnd: (error?: NativeError) => void,
+    recordSize?: number,
+  ): void;
   /**
    * Queue bytes for sending, in order. If `fd` is given it travels as
    * SCM_RIGHTS with the first byte of `data`; the addon duplicates it, so the

@@ -101,10 +101,19 @@ export class PoolLimits {
 
   /**
    * `inner` (the STARTTLS handler) within the handshake limits: a request
-   * counts from its arrival until its final answer.
+   * counts from its arrival until its final answer. Also answers a STARTTLS
+   * whose socket the kernel could not hand over for lack of descriptors.
    */
   limitHandshakes(inner: Handler): Handler {
     return async (req) => {
+      if (req.fdLost && !req.fd) {
+        this.warnings.warn('fd-lost', 'a descriptor sent with a request was lost', {
+          errno: 'EMFILE',
+          reason: 'the daemon is out of file descriptors (RLIMIT_NOFILE)',
+          ...who(req),
+        });
+        throw new ProtocolError('EMFILE', 'the pool has run out of file descriptors and lost the socket sent; try again later');
+      }
       const release = this.admitHandshake(req);
       try {
         return await inner(req);
@@ -140,4 +149,8 @@ export class PoolLimits {
   private reached(limit: string, max: number, peer: PeerCred, client: number): void {
     this.warnings.warn(limit, 'limit reached', { limit, max, client, uid: peer.uid, pid: peer.pid });
   }
+}
+
+function who(req: Request): { client: number; uid: number; pid: number } {
+  return { client: req.client.id, uid: req.client.peer.uid, pid: req.client.peer.pid };
 }
