@@ -13,6 +13,7 @@ import { guardProcess } from './log/process-guard';
 import { Cmd } from './protocol/constants';
 import { loopStatsHandler } from './server/loop-stats';
 import { ping } from './server/ping';
+import { PoolLimits } from './server/limits';
 import { PoolServer } from './server/pool-server';
 import { type Handler, ProtocolError } from './server/request';
 import { ConnectionLog } from './tls/connection-log';
@@ -106,10 +107,13 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
       validator.trustChanged();
     },
   });
+  // Read at each decision: SIGHUP applies changed limits to new work.
+  const limits = new PoolLimits(() => current.limits, log);
+  const limitedStartTls = limits.limitHandshakes(starttls);
   const handlers = new Map<number, Handler>([
     [Cmd.PING, ping],
-    [Cmd.STARTTLS_CLIENT, starttls],
-    [Cmd.STARTTLS_SERVER, starttls],
+    [Cmd.STARTTLS_CLIENT, limitedStartTls],
+    [Cmd.STARTTLS_SERVER, limitedStartTls],
     [Cmd.STARTTLS_LOCALID, replyOnly],
     [Cmd.SUCCESS, replyOnly],
     [Cmd.ERROR, replyOnly],
@@ -123,6 +127,7 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
     // The gid found through NSS above, so the socket gets the group that was checked.
     socketGroup: socketGid,
     handlers: (cmd) => handlers.get(cmd),
+    limits,
     log,
   });
   const controlSocket = config.control_socket ?? path.join(path.dirname(config.socket), CONTROL_SOCKET_NAME);

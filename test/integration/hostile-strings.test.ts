@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { PoolClient, PoolError } from '../../daemon/src/client/pool-client';
 import { createLogger } from '../../daemon/src/log/logger';
+import { PoolLimits } from '../../daemon/src/server/limits';
 import { PoolServer } from '../../daemon/src/server/pool-server';
 import { connectUnix } from '../../daemon/src/native/ipc';
 import { Cmd, decode, encode, Errno, LocalCmd, PAYLOADS, TLSPOOL_IDENTITY_V1, type Packet } from '../../daemon/src/protocol';
@@ -106,6 +107,7 @@ test('a response the codec cannot encode becomes an ERROR for that request, and 
   const server = PoolServer.listen({
     socket: path.join(dir, 'pool.sock'),
     log,
+    limits: new PoolLimits(() => ({ handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256 }), log),
     handlers: (cmd) =>
       cmd === Cmd.PING
         ? async (req) => ({ packet: { reqid: req.packet.reqid, cbid: 0, cmd: Cmd.PING, ping: { YYYYMMDD_producer: tooLong } } })

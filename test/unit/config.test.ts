@@ -86,6 +86,7 @@ describe('defaults', () => {
       pin: { wait_for_program: 60, entry_timeout: 60, cache_idle_ttl: 600, cache_max_ttl: 7200, tokens: [] },
       disclosure: { approval_timeout: 60, default: 'allow' },
       pkcs11: { modules: [] },
+      limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256 },
       config_file: undefined,
     });
   });
@@ -108,6 +109,7 @@ describe('defaults', () => {
       pin: { wait_for_program: 60, entry_timeout: 60, cache_idle_ttl: 600, cache_max_ttl: 7200, tokens: [] },
       disclosure: { approval_timeout: 60, default: 'allow' },
       pkcs11: { modules: [] },
+      limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256 },
       config_file: undefined,
     });
   });
@@ -151,6 +153,7 @@ describe('defaults', () => {
         pin: { wait_for_program: 60, entry_timeout: 60, cache_idle_ttl: 600, cache_max_ttl: 7200, tokens: [] },
         disclosure: { approval_timeout: 60, default: 'allow' },
         pkcs11: { modules: [] },
+        limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256 },
         config_file: file,
       });
     }
@@ -290,7 +293,7 @@ describe('errors name the file, line, column and key', () => {
 
   test('an unknown key with nothing close lists the known keys', () => {
     const { err, file } = errorFor('ciphers: all\n');
-    assert.equal(err.message, `${file}:1:1: ciphers: unknown key (known keys here: socket, socket_group, control_socket, state_dir, log, tls, pin, disclosure, pkcs11)`);
+    assert.equal(err.message, `${file}:1:1: ciphers: unknown key (known keys here: socket, socket_group, control_socket, state_dir, log, tls, pin, disclosure, pkcs11, limits)`);
   });
 
   test('a YAML syntax error gives file:line:column', () => {
@@ -369,6 +372,15 @@ describe('YAML features', () => {
   });
 });
 
+test('limits: each is a positive integer, and a typo is named', () => {
+  const { config } = loadText('limits:\n  handshakes_per_uid: 8\n  connections: 16\n');
+  assert.deepEqual(config.limits, { handshakes: 1024, handshakes_per_uid: 8, connections: 16, connections_per_uid: 256 });
+  const zero = errorFor('limits:\n  handshakes: 0\n');
+  assert.match(zero.err.message, /:2:3: limits\.handshakes: must be an integer from 1 to 1000000 \(got 0\)$/);
+  const typo = errorFor('limits:\n  handshake_per_uid: 8\n');
+  assert.match(typo.err.message, /limits\.handshake_per_uid: unknown key \(did you mean handshakes_per_uid\?\)$/);
+});
+
 describe('describeConfig', () => {
   test('names the file and every key', () => {
     const { config, file } = loadText('socket: /run/pool.sock\nsocket_group: tlspool\nstate_dir: /var/lib/pool\n');
@@ -395,6 +407,10 @@ describe('describeConfig', () => {
         '  disclosure.approval_timeout: 60',
         "  disclosure.default: allow",
         '  pkcs11.modules: (none)',
+        '  limits.handshakes: 1024',
+        '  limits.handshakes_per_uid: 512',
+        '  limits.connections: 1024',
+        '  limits.connections_per_uid: 256',
       ].join('\n'),
     );
   });
@@ -429,6 +445,7 @@ test('the Config type is what the schema accepts, named as in the file', () => {
       pin: { wait_for_program: number; entry_timeout: number; cache_idle_ttl: number; cache_max_ttl: number; tokens: { label: string; pin: string }[] };
       disclosure: { approval_timeout: number; default: 'allow' | 'deny' };
       pkcs11: { modules: string[] };
+      limits: { handshakes: number; handshakes_per_uid: number; connections: number; connections_per_uid: number };
       config_file?: string;
     }
   > = true;
@@ -458,6 +475,7 @@ test('a valid configuration written as YAML loads back to the same values', () =
         pin: { wait_for_program: 60, entry_timeout: 60, cache_idle_ttl: 600, cache_max_ttl: 7200, tokens: [] },
         disclosure: { approval_timeout: 60, default: 'allow' },
         pkcs11: { modules: [] },
+        limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256 },
       };
       const { config, file } = loadText(stringify(want));
       assert.deepEqual(config, { ...want, config_file: file });

@@ -76,3 +76,26 @@ test('dispose closes the fd of an unfinished command', () => {
   framer.dispose();
   assert.equal(fd.closed, true);
 });
+
+test('a lost fd (MSG_CTRUNC) marks the command that starts in that chunk, and only it', () => {
+  const framer = new Framer();
+  const stream = commands(3);
+  // Command 1 arrives whole, with its fd lost.
+  const [first] = framer.push(stream.subarray(0, 376), [], true);
+  assert.equal(first!.fdLost, true);
+  assert.equal(first!.fd, undefined);
+  // Command 2 starts in a chunk whose fd was lost and ends in the next one.
+  assert.equal(framer.push(stream.subarray(376, 500), [], true).length, 0);
+  const [second] = framer.push(stream.subarray(500, 752));
+  assert.equal(second!.fdLost, true);
+  // A chunk that only continues a command marks nothing.
+  assert.equal(framer.push(stream.subarray(752, 800)).length, 0);
+  const [third] = framer.push(stream.subarray(800), [], true);
+  assert.equal(third!.fdLost, undefined);
+  // Nor does a loss when the command's fd did arrive (one of several was lost).
+  const fd = devNull();
+  const [fourth] = new Framer().push(stream.subarray(0, 376), [fd], true);
+  assert.equal(fourth!.fdLost, undefined);
+  assert.equal(fourth!.fd, fd);
+  fd.close();
+});

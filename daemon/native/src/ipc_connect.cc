@@ -44,7 +44,7 @@ Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
     ThrowErrno(env, err, "getsockopt", "SO_PEERCRED");
     return Napi::Value();
   }
-  return UnixConnection::New(env, fd, peer);  // owns fd now, whatever happens
+  return UnixConnection::New(env, fd, peer, UnixConnection::Side::kConnected);  // owns fd now, whatever happens
 }
 
 void Init(Napi::Env env, Napi::Object exports) {

@@ -17,12 +17,14 @@ namespace tlspool::ipc {
 
 namespace {
 
-// Backpressure: a peer that sends requests but does not read the answers
-// must not make us queue without bound, so above this much queued output we
-// stop reading from it ...
-constexpr size_t kPauseAbove = 4 * 1024 * 1024;
+// Backpressure on accepted connections: a client that sends requests but
+// does not read the answers must not make us queue without bound, so above
+// this much queued output we stop reading its requests ... (The kernel holds
+// another ~200 KiB in the socket; what handlers already running answer after
+// the pause comes on top: for the pool at most MAX_OUTSTANDING answers.)
+constexpr size_t kPauseAbove = 64 * 1024;
 // ... and start again once the queue has drained below this.
-constexpr size_t kResumeBelow = 1 * 1024 * 1024;
+constexpr size_t kResumeBelow = 16 * 1024;
 // Reads per readiness event before giving other handles a turn; the poll is
 // level-triggered, so whatever is left is reported again on the next turn.
 constexpr int kReadsPerEvent = 8;
@@ -31,6 +33,7 @@ constexpr int kReadsPerEvent = 8;
 struct PendingConnection {
   int fd;
   struct ucred peer;
+  UnixConnection::Side side;
 };
 thread_local PendingConnection* t_pending = nullptr;
 
@@ -54,8 +57,8 @@ void UnixConnection::Define(Napi::Env env) {
   EnvState(env).connection = Napi::Persistent(ctor);
 }
 
-Napi::Object UnixConnection::New(Napi::Env env, int fd, const struct ucred& peer) {
-  PendingConnection pending{fd, peer};
+Napi::Object UnixConnection::New(Napi::Env env, int fd, const struct ucred& peer, Side side) {
+  PendingConnection pending{fd, peer, side};
   t_pending = &pending;
   Napi::Object obj = NewInstance(env, EnvState(env).connection);
   if (t_pending != nullptr) {
@@ -76,6 +79,7 @@ UnixConnection::UnixConnection(const Napi::CallbackInfo& info) : Napi::ObjectWra
   PendingConnection pending = *t_pending;
   t_pending = nullptr;
   fd_ = pending.fd;  // ours from here on; the destructor closes it if we fail below
+  pauses_ = pending.side == Side::kAccepted;
   int rc = 0;
   watch_ = Watch::Open(EnvState(env).loop, fd_, this, &rc);
   if (watch_ == nullptr) {
@@ -306,7 +310,7 @@ bool UnixConnection::ReadSome() {
       Broken(ENOMEM, "recvmsg", false);
       return true;
     }
-    CallJs(on_data_, {chunk, fds});
+    CallJs(on_data_, {chunk, fds, Napi::Boolean::New(env, r.fds_lost)});
   }
   return false;
 }
@@ -327,7 +331,7 @@ void UnixConnection::WriteSome(bool from_js) {
       if (closed_ || broken_) return;
     }
   }
-  if (out_.bytes() > kPauseAbove) {
+  if (pauses_ && out_.bytes() > kPauseAbove) {
     paused_ = true;
   } else if (out_.bytes() < kResumeBelow) {
     paused_ = false;

@@ -13,12 +13,18 @@ namespace tlspool::ipc {
 
 class UnixConnection : public Napi::ObjectWrap<UnixConnection>, private WatchOwner {
  public:
+  // Which end we are. An accepted (server) connection stops reading while
+  // too much output for its peer is queued; a connecting (client) one always
+  // reads: if both ends paused, a client that pipelines requests and a
+  // server whose answers queue up would each wait for the other forever.
+  enum class Side { kAccepted, kConnected };
+
   static void Define(Napi::Env env);
 
   // Wraps a connected, non-blocking, close-on-exec stream socket whose peer
   // credentials are `peer`. Takes ownership of `fd` on every path: on failure
   // it is closed and an empty object returned with an exception pending.
-  static Napi::Object New(Napi::Env env, int fd, const struct ucred& peer);
+  static Napi::Object New(Napi::Env env, int fd, const struct ucred& peer, Side side);
 
   explicit UnixConnection(const Napi::CallbackInfo& info);
   ~UnixConnection() override;
@@ -66,6 +72,7 @@ class UnixConnection : public Napi::ObjectWrap<UnixConnection>, private WatchOwn
   bool broken_ = false;          // the socket failed; output is dropped
   bool paused_ = false;          // reading stopped: too much output queued
   bool held_reading_ = false;    // reading stopped by pauseReading()
+  bool pauses_ = false;          // Side::kAccepted: pauses as above
   bool closed_ = false;
   bool held_ = false;            // the strong reference that keeps us alive
   int calling_ = 0;              // depth of calls into JavaScript

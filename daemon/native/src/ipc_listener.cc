@@ -27,6 +27,7 @@ struct PendingListener {
   int fd;
   const std::string* path;
   Napi::Function on_connection;
+  Napi::Function on_error;  // empty: accept failures are not reported
 };
 thread_local PendingListener* t_pending = nullptr;
 
@@ -48,6 +49,14 @@ Napi::Value ListenUnix(const Napi::CallbackInfo& info) {
   if (!info[2].IsFunction()) {
     ThrowType(env, "listenUnix(path, backlog, onConnection): onConnection must be a function");
     return Napi::Value();
+  }
+  Napi::Function on_error;
+  if (info.Length() > 3 && !info[3].IsUndefined()) {
+    if (!info[3].IsFunction()) {
+      ThrowType(env, "listenUnix(path, backlog, onConnection, onAcceptError?): onAcceptError must be a function");
+      return Napi::Value();
+    }
+    on_error = info[3].As<Napi::Function>();
   }
   std::string path = info[0].As<Napi::String>().Utf8Value();
   sockaddr_un addr;
@@ -75,7 +84,7 @@ Napi::Value ListenUnix(const Napi::CallbackInfo& info) {
     ThrowErrno(env, err, "listen", path);
     return Napi::Value();
   }
-  return UnixListener::New(env, fd, path, info[2].As<Napi::Function>());
+  return UnixListener::New(env, fd, path, info[2].As<Napi::Function>(), on_error);
 }
 
 void Init(Napi::Env env, Napi::Object exports) {
@@ -92,8 +101,9 @@ void UnixListener::Define(Napi::Env env) {
   EnvState(env).listener = Napi::Persistent(ctor);
 }
 
-Napi::Object UnixListener::New(Napi::Env env, int fd, const std::string& path, Napi::Function on_connection) {
-  PendingListener pending{fd, &path, on_connection};
+Napi::Object UnixListener::New(Napi::Env env, int fd, const std::string& path, Napi::Function on_connection,
+                               Napi::Function on_error) {
+  PendingListener pending{fd, &path, on_connection, on_error};
   t_pending = &pending;
   Napi::Object obj = NewInstance(env, EnvState(env).listener);
   if (t_pending != nullptr) {
@@ -127,6 +137,7 @@ UnixListener::UnixListener(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Un
   info.This().As<Napi::Object>().DefineProperty(
       Napi::PropertyDescriptor::Value("path", Napi::String::New(env, *pending.path), napi_enumerable));
   on_connection_ = Napi::Persistent(pending.on_connection);
+  if (!pending.on_error.IsEmpty()) on_error_ = Napi::Persistent(pending.on_error);
   async_ = std::make_unique<Napi::AsyncContext>(env, "tlspool.UnixListener");
   // Listening until close(): the loop may call us at any time until then.
   Ref();
@@ -151,7 +162,7 @@ void UnixListener::OnPoll(int status, int /*events*/) {
   Napi::HandleScope scope(env);
   Napi::Object self = Value();  // pins `this` if a callback closes us
   if (status < 0) {
-    Backoff();
+    Backoff(-status, "uv_poll");
     return;
   }
   // Drain the backlog: readiness is reported once per loop turn however many
@@ -170,9 +181,10 @@ void UnixListener::OnPoll(int status, int /*events*/) {
       if (err == EINTR || err == ECONNABORTED) continue;  // that client is gone; others may wait
       if (err == EAGAIN || err == EWOULDBLOCK) return;
       // EMFILE, ENFILE, ENOBUFS, ENOMEM, or something unexpected: the socket
-      // stays readable, so retrying now would spin.
-      Backoff();
-      return;
+      // stays readable, so retrying now would spin. The client waits in the
+      // backlog meanwhile.
+      Backoff(err, "accept");
+      break;
     }
     struct ucred peer;
     if (ReadPeerCred(fd, &peer) != 0) {
@@ -181,7 +193,7 @@ void UnixListener::OnPoll(int status, int /*events*/) {
       continue;
     }
     Napi::HandleScope inner(env);
-    Napi::Object conn = UnixConnection::New(env, fd, peer);  // owns fd now
+    Napi::Object conn = UnixConnection::New(env, fd, peer, UnixConnection::Side::kAccepted);  // owns fd now
     if (conn.IsEmpty()) {
       RaisePending(env);
       continue;
@@ -190,7 +202,7 @@ void UnixListener::OnPoll(int status, int /*events*/) {
     CallFromLoop(env, on_connection_, self, {conn}, *async_);
     --calling_;
   }
-  if (calling_ == 0) async_.reset();  // closed from inside onConnection
+  if (closed_ && calling_ == 0) async_.reset();  // closed from inside a callback
 }
 
 void UnixListener::OnTimer() {
@@ -199,15 +211,27 @@ void UnixListener::OnTimer() {
   if (watch_->SetEvents(UV_READABLE) != 0) watch_->StartTimer(kBackoffMs);
 }
 
-void UnixListener::Backoff() {
+void UnixListener::Backoff(int err, const char* syscall) {
   watch_->SetEvents(0);
   watch_->StartTimer(kBackoffMs);
+  // Told after the pause is set up: the callback may close us.
+  if (on_error_.IsEmpty() || !CanRunJs(Env())) return;
+  Napi::Env env = Env();
+  Napi::HandleScope scope(env);
+  Napi::Error error = ErrnoError(env, err, syscall);
+  if (error.IsEmpty()) return;
+  error.Value().Set("retryMs", Napi::Number::New(env, static_cast<double>(kBackoffMs)));
+  ++calling_;
+  CallFromLoop(env, on_error_, Value(), {error.Value()}, *async_);
+  --calling_;
+  if (closed_ && calling_ == 0) async_.reset();  // closed from inside onAcceptError
 }
 
 void UnixListener::Shutdown() {
   if (closed_) return;
   closed_ = true;
   on_connection_.Reset();
+  on_error_.Reset();
   watch_->Close();  // stops polling first, so closing the fd next is safe
   watch_ = nullptr;
   close(fd_);

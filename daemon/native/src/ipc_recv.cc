@@ -49,6 +49,7 @@ Received RecvOnce(int sock, size_t max) {
   }
   r.n = n;
   r.data = buf;
+  r.fds_lost = (msg.msg_flags & MSG_CTRUNC) != 0;
   for (cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg != nullptr; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
     if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) continue;
     size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);

@@ -21,6 +21,10 @@ struct Received {
   // kernel truncated the control data (MSG_CTRUNC) the ones that did not fit
   // are already gone and these are the ones that arrived.
   std::vector<int> fds;
+  // MSG_CTRUNC: descriptors came with these bytes and some were lost, most
+  // likely because this process has no free descriptor (EMFILE) for them;
+  // the kernel closed them and the sender is not told.
+  bool fds_lost = false;
 };
 
 // Reads once (retrying EINTR), at most `max` (<= kReadChunk) bytes. `data`

@@ -15,6 +15,8 @@ export interface PoolResponse {
   readonly packet: Packet;
   /** The fd of a final STARTTLS response; the caller owns it. */
   readonly fd?: OwnedFd;
+  /** The pool sent an fd and this process could not receive it (out of descriptors). */
+  readonly fdLost?: boolean;
 }
 
 /**
@@ -117,7 +119,7 @@ export class PoolClient {
     readonly socket: string,
   ) {
     conn.start(
-      (chunk, fds) => this.receive(chunk, fds),
+      (chunk, fds, fdsLost) => this.receive(chunk, fds, fdsLost),
       (error) => this.end(error),
       COMMAND_SIZE, // one response start per read: an fd goes to the response it came with
     );
@@ -177,7 +179,7 @@ export class PoolClient {
     const flags = (opts.flags ?? 0) | (ipproto === IpProto.UDP ? StartTlsFlag.DTLS : 0);
     const payload = { flags, local: 0, ipproto, streamid: 0, localid: opts.localid ?? '', remoteid: opts.remoteid ?? '' };
     const cmd = opts.role === 'client' ? Cmd.STARTTLS_CLIENT : Cmd.STARTTLS_SERVER;
-    const { packet, fd } = await this.request(
+    const { packet, fd, fdLost } = await this.request(
       { reqid: 0, cbid: 0, cmd, starttls: payload },
       {
         fd: opts.fd,
@@ -189,6 +191,9 @@ export class PoolClient {
         },
       },
     );
+    if ('starttls' in packet && fdLost) {
+      throw new PoolError('EMFILE', Errno.EMFILE, 'this process is out of file descriptors: the plaintext socket the pool sent was lost');
+    }
     if (!('starttls' in packet) || !fd) {
       fd?.close();
       throw new PoolError('EPROTO', Errno.EPROTO, `STARTTLS was answered with ${cmdName(packet.cmd)}${fd ? '' : ' without an fd'}`);
@@ -283,8 +288,8 @@ export class PoolClient {
     throw new PoolError('EAGAIN', Errno.EAGAIN, 'all 65535 request ids are outstanding');
   }
 
-  private receive(chunk: Buffer, fds: OwnedFd[]): void {
-    for (const frame of this.framer.push(chunk, fds)) {
+  private receive(chunk: Buffer, fds: OwnedFd[], fdsLost: boolean): void {
+    for (const frame of this.framer.push(chunk, fds, fdsLost)) {
       let packet: Packet;
       try {
         packet = decode(frame.bytes);
@@ -315,7 +320,7 @@ export class PoolClient {
         frame.fd?.close();
         pending.reject(new PoolError(errnoName(packet.error.tlserrno), packet.error.tlserrno, packet.error.message));
       } else {
-        pending.resolve({ packet, fd: frame.fd });
+        pending.resolve({ packet, fd: frame.fd, fdLost: frame.fdLost });
       }
     }
   }

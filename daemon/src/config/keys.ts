@@ -61,6 +61,17 @@ export const configSchema = object({
     /** PKCS #11 module files GnuTLS loads; empty: p11-kit's configuration (its registered modules). */
     modules: list(path(), { default: [] }),
   }),
+  /** What the clients of the pool socket may make the daemon hold; past a limit, work is refused (docs/errors.md). */
+  limits: object({
+    /** STARTTLS requests pending (not yet answered), all clients together; more get ERROR EAGAIN. */
+    handshakes: int({ min: 1, max: 1_000_000, default: 1024 }),
+    /** STARTTLS requests pending from the processes of one uid, over all their connections. */
+    handshakes_per_uid: int({ min: 1, max: 1_000_000, default: 512 }),
+    /** Open pool connections, all clients together; one more has its first request answered with EUSERS and is closed. */
+    connections: int({ min: 1, max: 1_000_000, default: 1024 }),
+    /** Open pool connections of one uid. */
+    connections_per_uid: int({ min: 1, max: 1_000_000, default: 256 }),
+  }),
 });
 
 export interface Config extends Infer<typeof configSchema> {

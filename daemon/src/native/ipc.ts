@@ -39,13 +39,20 @@ export interface NativeError extends Error {
 
 export interface UnixConnection {
   readonly peer: PeerCred;
-  /** Bytes accepted by send() and not yet written to the socket. */
+  /**
+   * Bytes accepted by send() and not yet written to the socket. On an
+   * accepted connection, reading stops while this is over 64 KiB and starts
+   * again below 16 KiB: a peer that does not read its answers is not read
+   * from. A connection made with connectUnix() always reads.
+   */
   readonly queuedBytes: number;
   /**
    * Start reading. `onData` is called for every recvmsg with the bytes and
    * the fds that came with them (usually none, at most a few; the callee owns
-   * them). `onEnd` is called exactly once when the peer closes (no error) or
-   * the socket fails; never after close().
+   * them). `fdsLost` is true when descriptors came with these bytes and the
+   * kernel could not hand (all of) them over (MSG_CTRUNC: this process is
+   * out of descriptors). `onEnd` is called exactly once when the peer closes
+   * (no error) or the socket fails; never after close().
    *
    * With `recordSize`, no read crosses a multiple of it in the stream, so a
    * chunk holds the first byte of at most one record. That is what makes fds
@@ -54,7 +61,11 @@ export interface UnixConnection {
    * queued before it (unix(7)), so a larger read may hold the start of an
    * earlier record too.
    */
-  start(onData: (chunk: Buffer, fds: OwnedFd[]) => void, onEnd: (error?: NativeError) => void, recordSize?: number): void;
+  start(
+    onData: (chunk: Buffer, fds: OwnedFd[], fdsLost: boolean) => void,
+    onEnd: (error?: NativeError) => void,
+    recordSize?: number,
+  ): void;
   /**
    * Queue bytes for sending, in order. If `fd` is given it travels as
    * SCM_RIGHTS with the first byte of `data`; the addon duplicates it, so the
@@ -104,7 +115,12 @@ export interface FdInfo {
 }
 
 interface IpcAddon {
-  listenUnix(path: string, backlog: number, onConnection: (conn: UnixConnection) => void): UnixListener;
+  listenUnix(
+    path: string,
+    backlog: number,
+    onConnection: (conn: UnixConnection) => void,
+    onAcceptError?: (error: AcceptError) => void,
+  ): UnixListener;
   connectUnix(path: string): UnixConnection;
   adoptFd(fd: number): OwnedFd;
   fdInfo(fd: number): FdInfo;
@@ -113,13 +129,25 @@ interface IpcAddon {
 
 const native = addon as unknown as IpcAddon;
 
+/** accept() failed for want of resources (EMFILE, ENFILE, ENOBUFS, ENOMEM): the listener tries again after `retryMs`. */
+export interface AcceptError extends NativeError {
+  readonly retryMs: number;
+}
+
 /**
  * Create, bind and listen on a UNIX stream socket at `path` (the path must
  * not exist). Each accepted connection is non-blocking and close-on-exec,
- * with its peer credentials read.
+ * with its peer credentials read. When accept() fails for want of resources
+ * the listener pauses (the clients wait in the backlog) and tells
+ * `onAcceptError` each time.
  */
-export function listenUnix(path: string, backlog: number, onConnection: (conn: UnixConnection) => void): UnixListener {
-  return native.listenUnix(path, backlog, onConnection);
+export function listenUnix(
+  path: string,
+  backlog: number,
+  onConnection: (conn: UnixConnection) => void,
+  onAcceptError?: (error: AcceptError) => void,
+): UnixListener {
+  return native.listenUnix(path, backlog, onConnection, onAcceptError);
 }
 
 /** Connect to a UNIX stream socket; throws a NativeError (ENOENT, ECONNREFUSED, …). */

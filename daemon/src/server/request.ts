@@ -33,6 +33,8 @@ export interface Request {
    * handler settles; a handler that keeps it beyond that must dup() it.
    */
   readonly fd?: OwnedFd;
+  /** The client sent an fd with the request and the pool could not receive it (out of descriptors). */
+  readonly fdLost?: boolean;
   readonly client: ClientInfo;
   /** Aborted when the client disconnects or the daemon shuts down. */
   readonly signal: AbortSignal;

@@ -47,7 +47,7 @@ export class ClientSession {
 
   start(): void {
     this.conn.start(
-      (chunk, fds) => this.receive(chunk, fds),
+      (chunk, fds, fdsLost) => this.receive(chunk, fds, fdsLost),
       (error) => this.end(error ? `connection error: ${error.code}` : 'client disconnected'),
       COMMAND_SIZE, // one command start per read: an fd goes to the command it came with
     );
@@ -68,12 +68,12 @@ export class ClientSession {
     this.end(reason);
   }
 
-  private receive(chunk: Buffer, fds: OwnedFd[]): void {
+  private receive(chunk: Buffer, fds: OwnedFd[], fdsLost: boolean): void {
     if (this.closed) {
       for (const fd of fds) fd.close();
       return;
     }
-    for (const frame of this.framer.push(chunk, fds)) this.dispatch(frame);
+    for (const frame of this.framer.push(chunk, fds, fdsLost)) this.dispatch(frame);
   }
 
   private dispatch(frame: Frame): void {
@@ -108,7 +108,7 @@ export class ClientSession {
       this.send(errorPacket(packet.reqid, 0, Errno.ENOSYS, `command ${cmdName(packet.cmd)} is not supported by this pool`));
       return;
     }
-    this.run(handler, packet, frame.fd);
+    this.run(handler, packet, frame.fd, frame.fdLost);
   }
 
   /** A packet carrying a cbid answers one of our callbacks; it is not a new request. */
@@ -130,13 +130,14 @@ export class ClientSession {
     pending.resolve(packet);
   }
 
-  private run(handler: Handler, packet: Packet, fd: OwnedFd | undefined): void {
+  private run(handler: Handler, packet: Packet, fd: OwnedFd | undefined, fdLost?: boolean): void {
     const controller = new AbortController();
     const reqid = packet.reqid;
     const issued = new Set<number>();
     const req: Request = {
       packet,
       fd,
+      fdLost,
       client: this.info,
       signal: controller.signal,
       log: this.log,

@@ -6,8 +6,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { connectUnix, listenUnix, type UnixConnection, type UnixListener } from '../native/ipc';
+import { type AcceptError, connectUnix, listenUnix, type UnixConnection, type UnixListener } from '../native/ipc';
 import type { Logger } from '../log/logger';
+import { RateLimitedLog } from '../log/rate-limit';
 import { ensurePrivateDir, UnsafePathError } from '../util/safe-path';
 
 export class SocketPathError extends Error {
@@ -58,17 +59,34 @@ export interface BoundSocket {
   unlink(): void;
 }
 
+/** Why accept() failed, for the log. */
+const ACCEPT_FAILURES: Record<string, string> = {
+  EMFILE: 'the daemon is out of file descriptors (RLIMIT_NOFILE); clients wait until some are closed',
+  ENFILE: 'the system is out of file descriptors (fs.file-max); clients wait until some are closed',
+  ENOBUFS: 'the system is out of socket memory',
+  ENOMEM: 'the system is out of memory',
+};
+
 /**
  * Prepare the path (see prepareSocketPath) and listen there with mode 0600
  * from bind() on: a tight umask means the inode is never, even for an
- * instant, open to more than its owner.
+ * instant, open to more than its owner. accept() failing for want of
+ * descriptors or memory is logged, at most once per 10 s per errno.
  */
 export function bindOwnerOnly(socketPath: string, backlog: number, log: Logger, onConnection: (conn: UnixConnection) => void): BoundSocket {
   prepareSocketPath(socketPath, log);
+  const failures = new RateLimitedLog(log);
+  const onAcceptError = (e: AcceptError) =>
+    failures.warn(e.code, 'cannot accept connections', {
+      socket: socketPath,
+      errno: e.code,
+      reason: ACCEPT_FAILURES[e.code] ?? e.message,
+      retry_ms: e.retryMs,
+    });
   const oldUmask = process.umask(0o177);
   let listener: UnixListener | undefined;
   try {
-    listener = listenUnix(socketPath, backlog, onConnection);
+    listener = listenUnix(socketPath, backlog, onConnection, onAcceptError);
   } finally {
     process.umask(oldUmask);
   }
@@ -77,6 +95,7 @@ export function bindOwnerOnly(socketPath: string, backlog: number, log: Logger, 
     stopListening() {
       listener?.close();
       listener = undefined;
+      failures.flush();
     },
     unlink() {
       try {
