@@ -2,7 +2,7 @@
 'use strict';
 // The `tlspool` command; the code is compiled TypeScript under dist/.
 const path = require('node:path');
-const entry = path.join(__dirname, '..', 'dist', 'daemon', 'src', 'cli', 'main.js');
+const entry = path.join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
 let cli;
 try {
   cli = require(entry);

@@ -6,7 +6,7 @@
  * Type-only imports: the sandboxed preload cannot load this file at run
  * time, so it spells the same template and the compiler checks it matches.
  */
-import type { DesktopMethod, DesktopMethods } from '../daemon/src/control/desktop-api';
+import type { DesktopMethod, DesktopMethods } from '../src/contract/desktop';
 
 export type MethodChannel<M extends DesktopMethod = DesktopMethod> = `tlspool:${M}`;
 export type EventChannel = 'tlspool:event';

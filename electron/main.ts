@@ -6,12 +6,12 @@
  */
 import { app, BrowserWindow, ipcMain, Notification } from 'electron';
 import * as path from 'node:path';
-import { DesktopAgent } from '../daemon/src/agent/agent';
-import { dispatch } from '../daemon/src/agent/dispatch';
-import { errorCode } from '../daemon/src/agent/errors';
-import { type DaemonHost, hostOrAttach } from '../daemon/src/agent/host';
-import { DESKTOP_METHODS, type TrayAction, type UiEvent } from '../daemon/src/control/desktop-api';
-import { secureProcess } from '../daemon/src/native/tls';
+import { DesktopAgent } from '../src/desktop/agent/agent';
+import { dispatch } from '../src/desktop/agent/dispatch';
+import { errorCode } from '../src/desktop/agent/errors';
+import { type DaemonHost, hostOrAttach } from '../src/desktop/agent/host';
+import { DESKTOP_METHODS, type TrayAction, type UiEvent } from '../src/contract/desktop';
+import { secureProcess } from '../src/addon/tls';
 import { EVENT_CHANNEL, type IpcResult, methodChannel } from './ipc';
 import { fromOurPage, lockDown } from './security';
 import { TrayIcon } from './tray-icon';

@@ -6,7 +6,7 @@
  * by the compiler (a missing or extra method does not compile).
  */
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
-import type { DesktopApi, DesktopMethod, DesktopMethods, UiEvent } from '../daemon/src/control/desktop-api';
+import type { DesktopApi, DesktopMethod, DesktopMethods, UiEvent } from '../src/contract/desktop';
 import type { EventChannel, IpcResult, MethodChannel } from './ipc';
 
 const METHODS: { readonly [M in DesktopMethod]: true } = {

@@ -5,8 +5,8 @@
  */
 import { Menu, nativeImage, Tray, type MenuItemConstructorOptions } from 'electron';
 import * as path from 'node:path';
-import { trayMenu, trayState, trayTooltip } from '../daemon/src/agent/tray';
-import type { TrayAction, TrayMenuItem, TrayState, UiState } from '../daemon/src/control/desktop-api';
+import { trayMenu, trayState, trayTooltip } from '../src/desktop/agent/tray';
+import type { TrayAction, TrayMenuItem, TrayState, UiState } from '../src/contract/desktop';
 
 export class TrayIcon {
   private readonly tray: Tray;

@@ -43,15 +43,15 @@ if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
 fi
 
 # The native addon: rebuild when a source is newer than the binary.
-addon=daemon/native/build/Release/tlspool_native.node
-if [ ! -f "$addon" ] || [ -n "$(find daemon/native/src daemon/native/binding.gyp -newer "$addon" -print -quit)" ]; then
+addon=native/build/Release/tlspool_native.node
+if [ ! -f "$addon" ] || [ -n "$(find native/src native/binding.gyp -newer "$addon" -print -quit)" ]; then
   say "building the native addon (node-gyp)"
   npm run --silent build:native >/dev/null
 fi
 
 # The renderer (React, Vite): rebuild when a source is newer than the built page.
 page=dist/ui/index.html
-if [ ! -f "$page" ] || [ -n "$(find renderer daemon/src/control daemon/src/tls/connection-record.ts -newer "$page" -type f -print -quit)" ]; then
+if [ ! -f "$page" ] || [ -n "$(find renderer src/contract src/model src/protocol/pin.ts src/protocol/layout.ts src/model/connection.ts -newer "$page" -type f -print -quit)" ]; then
   say "building the renderer (vite)"
   npm run --silent build:renderer >/dev/null
 fi

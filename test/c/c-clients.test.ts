@@ -8,8 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { TLSPOOL_IDENTITY_V1 } from '../../daemon/src/protocol/constants';
-import { Errno } from '../../daemon/src/protocol/errno';
+import { TLSPOOL_IDENTITY_V1 } from '../../src/protocol/constants';
+import { Errno } from '../../src/protocol/errno';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
 import { buildDir, C_SOURCE_DIR, compileC, describeRun, runProgram, type BuildDir } from '../helpers/cbuild';
 
@@ -22,7 +22,7 @@ describe('C clients against the live daemon', () => {
   before(async () => {
     dir = buildDir();
     pingClient = compileC(path.join(C_SOURCE_DIR, 'ping_client.c'), dir);
-    // The probe must not see our header: build it without daemon/include.
+    // The probe must not see our header: build it without include.
     wireProbe = compileC(path.join(C_SOURCE_DIR, 'wire_probe.c'), dir, { projectHeaders: false });
     daemon = await startDaemon();
   });

@@ -1,5 +1,5 @@
 /**
- * The C header daemon/include/tlspool/commands.h against the wire table.
+ * The C header include/tlspool/commands.h against the wire table.
  *
  * A C program is generated from the TypeScript layout table (layout.ts, the
  * single source of offsets) and the constants (constants.ts); it is compiled
@@ -18,8 +18,8 @@ import {
   PAYLOADS,
   type Field,
   type FieldKind,
-} from '../../daemon/src/protocol/layout';
-import { Cmd, CMD_LOCAL, LocalCmd, PinEntryFlag, StartTlsFlag, TLSPOOL_IDENTITY_V1 } from '../../daemon/src/protocol/constants';
+} from '../../src/protocol/layout';
+import { Cmd, CMD_LOCAL, LocalCmd, PinEntryFlag, StartTlsFlag, TLSPOOL_IDENTITY_V1 } from '../../src/protocol/constants';
 import {
   buildDir,
   checkCxxSyntax,

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Errno } from '../../daemon/src/protocol/errno';
+import { Errno } from '../../src/protocol/errno';
 import { buildDir, C_SOURCE_DIR, compileC, describeRun, runProgram, type BuildDir } from '../helpers/cbuild';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
 import { startOpensslServer, type Peer } from '../helpers/peers';

@@ -8,7 +8,7 @@
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
-import { PoolClient, PoolError, type StartTlsResult } from '../../daemon/src/client/pool-client';
+import { PoolClient, PoolError, type StartTlsResult } from '../../src/client/pool-client';
 import { collectPageErrors, launchBrowser, screenshot, type BrowserSession } from '../helpers/browser';
 import { connectControl } from '../helpers/control';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';

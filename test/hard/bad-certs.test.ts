@@ -7,7 +7,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Errno, errnoName } from '../../daemon/src/protocol';
+import { Errno, errnoName } from '../../src/protocol';
 import { startOpensslServer, type Peer } from '../helpers/peers';
 import { getPki, SERVER_NAME, type TestPki } from '../helpers/pki';
 import { Plaintext, type Pool, rejection, startPool, tcpConnect } from '../helpers/starttls';

@@ -6,8 +6,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PoolClient } from '../../daemon/src/client/pool-client';
-import { TLSPOOL_IDENTITY_V1 } from '../../daemon/src/protocol';
+import { PoolClient } from '../../src/client/pool-client';
+import { TLSPOOL_IDENTITY_V1 } from '../../src/protocol';
 import { startDaemon } from '../helpers/daemon';
 import { fuzzDaemon } from '../helpers/fuzz';
 import { guardMs, HARD } from '../helpers/hard-size';

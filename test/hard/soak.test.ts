@@ -8,8 +8,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PoolClient } from '../../daemon/src/client/pool-client';
-import { TLSPOOL_IDENTITY_V1 } from '../../daemon/src/protocol';
+import { PoolClient } from '../../src/client/pool-client';
+import { TLSPOOL_IDENTITY_V1 } from '../../src/protocol';
 import { guardMs, HARD } from '../helpers/hard-size';
 import { fdSummary } from '../helpers/pool-tls';
 import { startExamplePool } from '../helpers/starttls';

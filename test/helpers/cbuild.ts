@@ -1,6 +1,6 @@
 /**
  * Compile C (and syntax-check C++) for a test, into a temporary directory,
- * against the project's own headers in daemon/include; then run the result.
+ * against the project's own headers in include; then run the result.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -9,7 +9,7 @@ import * as path from 'node:path';
 
 /** The repository root (this file runs as dist/test/helpers/cbuild.js). */
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
-export const INCLUDE_DIR = path.join(ROOT, 'daemon', 'include');
+export const INCLUDE_DIR = path.join(ROOT, 'include');
 /** Where the C sources of the tests live (not compiled by tsc, read from here). */
 export const C_SOURCE_DIR = path.join(ROOT, 'test', 'c');
 
@@ -30,9 +30,9 @@ export function buildDir(prefix = 'tlspool-cbuild-'): BuildDir {
 }
 
 export interface CompileOptions {
-  /** Extra -I directories, after daemon/include. */
+  /** Extra -I directories, after include. */
   includes?: string[];
-  /** Whether to put daemon/include on the include path (default true). */
+  /** Whether to put include on the include path (default true). */
   projectHeaders?: boolean;
   flags?: string[];
 }

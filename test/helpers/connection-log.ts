@@ -5,9 +5,9 @@
  * connection.
  */
 import * as path from 'node:path';
-import { EventBus } from '../../daemon/src/events/bus';
-import { openDb } from '../../daemon/src/identity/db';
-import { ConnectionLog } from '../../daemon/src/tls/connection-log';
+import { EventBus } from '../../src/events/bus';
+import { openDb } from '../../src/store/db';
+import { ConnectionLog } from '../../src/store/connection-log';
 import { tempDir } from './daemon';
 
 /** A new temporary directory (remove it when done) whose `state/` log holds `n` connections, two in three ended. */

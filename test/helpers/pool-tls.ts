@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { promisify } from 'node:util';
-import type { OwnedFd } from '../../daemon/src/native/ipc';
+import type { OwnedFd } from '../../src/addon/ipc';
 import { CLI, type TestDaemon } from './daemon';
 import { takeFd } from './starttls';
 

@@ -7,10 +7,10 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { PoolClient, type PinPrompt, type StartTlsResult } from '../../daemon/src/client/pool-client';
-import { openDb } from '../../daemon/src/identity/db';
-import { IdentityStore } from '../../daemon/src/identity/store';
-import { adoptFd, type OwnedFd } from '../../daemon/src/native/ipc';
+import { PoolClient, type PinPrompt, type StartTlsResult } from '../../src/client/pool-client';
+import { openDb } from '../../src/store/db';
+import { IdentityStore } from '../../src/store/identities';
+import { adoptFd, type OwnedFd } from '../../src/addon/ipc';
 import { CLIENT_EMAIL, getPki, SERVER_NAME } from './pki';
 import { startDaemon, type TestDaemon } from './daemon';
 import { startOpensslServer, type Peer } from './peers';

@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import type * as net from 'node:net';
-import { PoolClient, PoolError, type StartTlsResult } from '../../daemon/src/client/pool-client';
+import { PoolClient, PoolError, type StartTlsResult } from '../../src/client/pool-client';
 import { CLIENT_EMAIL, SERVER_NAME } from './pki';
 import { TcpPairs, takeFd } from './pool-tls';
 import { Plaintext } from './starttls';

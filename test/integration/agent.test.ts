@@ -10,10 +10,10 @@
  */
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DesktopAgent } from '../../daemon/src/agent/agent';
-import { dispatch } from '../../daemon/src/agent/dispatch';
-import { PoolError } from '../../daemon/src/client/pool-client';
-import type { UiEvent } from '../../daemon/src/control/desktop-api';
+import { DesktopAgent } from '../../src/desktop/agent/agent';
+import { dispatch } from '../../src/desktop/agent/dispatch';
+import { PoolError } from '../../src/client/pool-client';
+import type { UiEvent } from '../../src/contract/desktop';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
 import type { Peer } from '../helpers/peers';
 import { CLIENT_EMAIL } from '../helpers/pki';

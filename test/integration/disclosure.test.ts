@@ -8,10 +8,10 @@
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { type ControlClient } from '../../daemon/src/client/control-client';
-import { PoolClient } from '../../daemon/src/client/pool-client';
-import type { ApprovalRequest } from '../../daemon/src/control/api';
-import { Errno } from '../../daemon/src/protocol';
+import { type ControlClient } from '../../src/client/control-client';
+import { PoolClient } from '../../src/client/pool-client';
+import type { ApprovalRequest } from '../../src/contract/control';
+import { Errno } from '../../src/protocol';
 import { collect, connectControl, waitForItem } from '../helpers/control';
 import { CLI } from '../helpers/daemon';
 import { startOpensslClient, startOpensslServer, type Peer } from '../helpers/peers';
@@ -70,7 +70,7 @@ describe('disclosure approval', () => {
    * the client's handshake may finish first and learn of the refusal only on
    * its first read, so the STARTTLS may succeed (showing no identity) or fail.
    */
-  async function refusedByServer(p: Promise<{ localid: string; fd: import('../../daemon/src/native/ipc').OwnedFd }>): Promise<void> {
+  async function refusedByServer(p: Promise<{ localid: string; fd: import('../../src/addon/ipc').OwnedFd }>): Promise<void> {
     const r = await p.catch(() => undefined);
     if (r) {
       assert.equal(r.localid, '', 'no identity was shown');
@@ -82,7 +82,7 @@ describe('disclosure approval', () => {
     assert.doesNotMatch(server.output(), /CN = (alice|server\.example\.test)/);
   }
 
-  async function shows(r: { fd: import('../../daemon/src/native/ipc').OwnedFd }, cn: RegExp): Promise<void> {
+  async function shows(r: { fd: import('../../src/addon/ipc').OwnedFd }, cn: RegExp): Promise<void> {
     const plain = new Plaintext(r.fd);
     plain.write('hello through the pool\n');
     await server.waitFor('hello through the pool');

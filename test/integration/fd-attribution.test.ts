@@ -12,10 +12,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PoolClient, PoolError } from '../../daemon/src/client/pool-client';
-import { adoptFd, connectUnix, listenUnix, type UnixConnection } from '../../daemon/src/native/ipc';
-import { Cmd, decode, encode, errorPacket, Errno, IpProto, type Packet } from '../../daemon/src/protocol';
-import { Framer } from '../../daemon/src/server/framer';
+import { PoolClient, PoolError } from '../../src/client/pool-client';
+import { adoptFd, connectUnix, listenUnix, type UnixConnection } from '../../src/addon/ipc';
+import { Cmd, decode, encode, errorPacket, Errno, IpProto, type Packet } from '../../src/protocol';
+import { Framer } from '../../src/protocol/framer';
 import { startDaemon, tempDir, type TestDaemon } from '../helpers/daemon';
 import { waitFor } from '../helpers/wait';
 

@@ -10,13 +10,13 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { PoolClient, PoolError } from '../../daemon/src/client/pool-client';
-import { createLogger } from '../../daemon/src/log/logger';
-import { PoolLimits } from '../../daemon/src/server/limits';
-import { PoolServer } from '../../daemon/src/server/pool-server';
-import { connectUnix } from '../../daemon/src/native/ipc';
-import { Cmd, decode, encode, Errno, LocalCmd, PAYLOADS, TLSPOOL_IDENTITY_V1, type Packet } from '../../daemon/src/protocol';
-import { Framer } from '../../daemon/src/server/framer';
+import { PoolClient, PoolError } from '../../src/client/pool-client';
+import { createLogger } from '../../src/log/logger';
+import { PoolLimits } from '../../src/daemon/server/limits';
+import { PoolServer } from '../../src/daemon/server/pool-server';
+import { connectUnix } from '../../src/addon/ipc';
+import { Cmd, decode, encode, Errno, LocalCmd, PAYLOADS, TLSPOOL_IDENTITY_V1, type Packet } from '../../src/protocol';
+import { Framer } from '../../src/protocol/framer';
 import { ROOT, startDaemon, tempDir } from '../helpers/daemon';
 import { waitFor } from '../helpers/wait';
 
@@ -150,8 +150,8 @@ test('a response the codec cannot encode becomes an ERROR for that request, and 
 
 test('the process guard logs and counts a rejection nobody handled, and the process goes on', async () => {
   const script = `
-    const { guardProcess } = require(${JSON.stringify(path.join(ROOT, 'dist/daemon/src/log/process-guard.js'))});
-    const { createLogger } = require(${JSON.stringify(path.join(ROOT, 'dist/daemon/src/log/logger.js'))});
+    const { guardProcess } = require(${JSON.stringify(path.join(ROOT, 'dist/src/log/process-guard.js'))});
+    const { createLogger } = require(${JSON.stringify(path.join(ROOT, 'dist/src/log/logger.js'))});
     const count = guardProcess(createLogger('info'));
     Promise.reject(new Error('nobody handles this'));
     setTimeout(() => { throw new Error('thrown from a timer'); }, 10);

@@ -13,8 +13,8 @@ import { CLI } from '../helpers/daemon';
 import type { Peer } from '../helpers/peers';
 import { connectFd, PIN, pinProgram, startRevServer, startTokenPool, talk, TOKEN, type TokenPool } from '../helpers/token-pool';
 import { waitFor } from '../helpers/wait';
-import type { OwnedFd } from '../../daemon/src/native/ipc';
-import { field } from '../../daemon/src/protocol/layout';
+import type { OwnedFd } from '../../src/addon/ipc';
+import { field } from '../../src/protocol/layout';
 
 /** The most bytes a PIN has: the pin field of struct pioc_pinentry, less its NUL. */
 const MAX_PIN = field('pioc_pinentry', 'pin').size - 1;

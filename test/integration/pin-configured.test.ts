@@ -10,7 +10,7 @@ import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PoolError } from '../../daemon/src/client/pool-client';
+import { PoolError } from '../../src/client/pool-client';
 import { CLIENT_EMAIL, SERVER_NAME } from '../helpers/pki';
 import type { Peer } from '../helpers/peers';
 import { tempDir } from '../helpers/daemon';

@@ -8,7 +8,7 @@ import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { PoolError, type PinPrompt } from '../../daemon/src/client/pool-client';
+import { PoolError, type PinPrompt } from '../../src/client/pool-client';
 import { CLIENT_EMAIL, getPki, SERVER_NAME } from '../helpers/pki';
 import { startOpensslClient, type Peer } from '../helpers/peers';
 import { connectFd, filesUnder, PIN, pinProgram, startRevServer, startTokenPool, takeFd, talk, TOKEN, type TokenPool } from '../helpers/token-pool';

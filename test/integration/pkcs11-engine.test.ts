@@ -19,7 +19,7 @@ import {
   type StartOptions,
   tlsDupFd,
   TlsError,
-} from '../../daemon/src/native/tls';
+} from '../../src/addon/tls';
 import { getPki } from '../helpers/pki';
 import { startOpensslClient, startOpensslServer } from '../helpers/peers';
 import { createSoftHsm, SOFTHSM_MODULE, type TokenKey } from '../helpers/softhsm';

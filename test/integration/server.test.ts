@@ -8,10 +8,10 @@ import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { PoolClient, PoolError } from '../../daemon/src/client/pool-client';
-import { adoptFd, connectUnix, fdInfo, type OwnedFd } from '../../daemon/src/native/ipc';
-import { Cmd, decode, encode, Errno, IpProto, StartTlsFlag, TLSPOOL_IDENTITY_V1, type Packet } from '../../daemon/src/protocol';
-import { Framer } from '../../daemon/src/server/framer';
+import { PoolClient, PoolError } from '../../src/client/pool-client';
+import { adoptFd, connectUnix, fdInfo, type OwnedFd } from '../../src/addon/ipc';
+import { Cmd, decode, encode, Errno, IpProto, StartTlsFlag, TLSPOOL_IDENTITY_V1, type Packet } from '../../src/protocol';
+import { Framer } from '../../src/protocol/framer';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
 import { waitFor, waitForValue } from '../helpers/wait';
 

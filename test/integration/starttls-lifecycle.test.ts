@@ -7,8 +7,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
-import { PoolClient } from '../../daemon/src/client/pool-client';
-import { Errno, IpProto, StartTlsFlag } from '../../daemon/src/protocol';
+import { PoolClient } from '../../src/client/pool-client';
+import { Errno, IpProto, StartTlsFlag } from '../../src/protocol';
 import { freePort, startGnutlsServer, startOpensslClient, type Peer } from '../helpers/peers';
 import { CLIENT_EMAIL, getPki, SERVER_NAME, type TestPki } from '../helpers/pki';
 import { Plaintext, type Pool, poolToPool, rejection, startExamplePool, startPool, TcpListener, tcpConnect, udpConnect } from '../helpers/starttls';

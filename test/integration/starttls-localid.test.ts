@@ -7,7 +7,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Errno, StartTlsFlag } from '../../daemon/src/protocol';
+import { Errno, StartTlsFlag } from '../../src/protocol';
 import { startGnutlsServer, startOpensslClient, startOpensslServer, type Peer } from '../helpers/peers';
 import { CLIENT_EMAIL, getPki, SERVER2_NAME, SERVER_NAME, type TestPki } from '../helpers/pki';
 import { Plaintext, type Pool, poolToPool, rejection, startPool, TcpListener, tcpConnect } from '../helpers/starttls';

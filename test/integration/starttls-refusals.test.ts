@@ -7,11 +7,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
-import { PoolClient } from '../../daemon/src/client/pool-client';
-import { Errno, errnoName, StartTlsFlag } from '../../daemon/src/protocol';
+import { PoolClient } from '../../src/client/pool-client';
+import { Errno, errnoName, StartTlsFlag } from '../../src/protocol';
 import { startGnutlsClient, startOpensslClient, startOpensslServer, type Peer } from '../helpers/peers';
 import { type Cert, CLIENT_EMAIL, getPki, SERVER_NAME, type TestPki } from '../helpers/pki';
-import type { OwnedFd } from '../../daemon/src/native/ipc';
+import type { OwnedFd } from '../../src/addon/ipc';
 import { waitFor } from '../helpers/wait';
 import { Plaintext, type Pool, rejection, startExamplePool, startPool, TcpListener, tcpConnect } from '../helpers/starttls';
 

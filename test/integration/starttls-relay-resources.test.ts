@@ -6,8 +6,8 @@
  */
 import * as fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { PoolClient } from '../../daemon/src/client/pool-client';
-import { StartTlsFlag } from '../../daemon/src/protocol/constants';
+import { PoolClient } from '../../src/client/pool-client';
+import { StartTlsFlag } from '../../src/protocol/constants';
 import { getPki, SERVER_NAME } from '../helpers/pki';
 import { HANG_GUARD_MS, type Pool, Plaintext, poolToPool, startPool, TcpListener } from '../helpers/starttls';
 import { waitFor } from '../helpers/wait';

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { StartTlsFlag } from '../../daemon/src/protocol/constants';
+import { StartTlsFlag } from '../../src/protocol/constants';
 import { getPki, SERVER_NAME } from '../helpers/pki';
 import { HANG_GUARD_MS, type Pool, Plaintext, poolToPool, rejection, startPool, TcpListener } from '../helpers/starttls';
 

@@ -28,8 +28,8 @@ import {
   type StartOptions,
   type VerifyContext,
   type VerifyResult,
-} from '../../daemon/src/native/tls';
-import { Errno } from '../../daemon/src/protocol/errno';
+} from '../../src/addon/tls';
+import { Errno } from '../../src/protocol/errno';
 import { CLIENT_EMAIL, SERVER_NAME, getPki, type Cert } from '../helpers/pki';
 import {
   startGnutlsClient,
@@ -982,7 +982,7 @@ describe('failures without hangs', () => {
     `;
     const worker = new Worker(code, {
       eval: true,
-      workerData: { fd: clientFd, name: SERVER_NAME, tls: require.resolve('../../daemon/src/native/tls') },
+      workerData: { fd: clientFd, name: SERVER_NAME, tls: require.resolve('../../src/addon/tls') },
     });
     assert.equal((await once(worker, 'message'))[0], 'asked');
     await worker.terminate(); // the environment's teardown aborts the session and waits for its thread

@@ -1,10 +1,10 @@
 /** The tray as the Electron shell draws it: icon state, tooltip and menu from the UiState alone. */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { initialState } from '../../daemon/src/agent/state';
-import { trayMenu, trayState, trayTooltip } from '../../daemon/src/agent/tray';
-import type { ConnectionRecord, IdentityInfo } from '../../daemon/src/control/api';
-import type { PinPromptView, TrayMenuItem, UiState } from '../../daemon/src/control/desktop-api';
+import { initialState } from '../../src/desktop/agent/state';
+import { trayMenu, trayState, trayTooltip } from '../../src/desktop/agent/tray';
+import type { ConnectionRecord, IdentityInfo } from '../../src/contract/control';
+import type { PinPromptView, TrayMenuItem, UiState } from '../../src/contract/desktop';
 
 function identity(localid: string, isDefault: boolean): IdentityInfo {
   return { localid, isDefault, keyRef: '/k.pem', subject: `CN=${localid}`, issuer: 'CN=CA', notAfter: '2030-01-01T00:00:00Z', addedAt: '2026-01-01T00:00:00Z' };
@@ -97,7 +97,7 @@ describe('tray menu', () => {
 
 describe('the agent\'s connection rows', () => {
   test('live rows land in id order (most recent first), an update replaces its row, and the oldest fall off at the limit', async () => {
-    const { UiStore } = await import('../../daemon/src/agent/state');
+    const { UiStore } = await import('../../src/desktop/agent/state');
     const store = new UiStore('attached', 3);
     const sent: number[] = [];
     store.subscribe((e) => {

@@ -13,7 +13,7 @@ import {
   MalformedPacket,
   PAYLOADS,
   type Packet,
-} from '../../daemon/src/protocol';
+} from '../../src/protocol';
 
 /** A C string that fits a field of `size` bytes: no NUL, at most size-1 UTF-8 bytes. */
 const cstr = (size: number) =>

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { LineCounter, parseDocument, stringify } from 'yaml';
-import { type Config, ConfigError, configSchema, defaultPaths, describeConfig, loadConfig, placeOf } from '../../daemon/src/config';
+import { type Config, ConfigError, configSchema, defaultPaths, describeConfig, loadConfig, placeOf } from '../../src/config';
 import {
   bool,
   decodeDocument,
@@ -17,8 +17,8 @@ import {
   type Schema,
   str,
   union,
-} from '../../daemon/src/config/schema';
-import { closest, editDistance } from '../../daemon/src/config/suggest';
+} from '../../src/config/schema';
+import { closest, editDistance } from '../../src/config/suggest';
 import { ROOT, tempDir } from '../helpers/daemon';
 
 const dirs: string[] = [];

@@ -5,8 +5,8 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import { openDb } from '../../daemon/src/identity/db';
-import { DisclosureRules, selectorsFor } from '../../daemon/src/identity/disclosure';
+import { openDb } from '../../src/store/db';
+import { DisclosureRules, selectorsFor } from '../../src/daemon/disclosure/rules';
 import { tempDir } from '../helpers/daemon';
 
 describe('selectorsFor', () => {

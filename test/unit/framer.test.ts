@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Framer } from '../../daemon/src/server/framer';
+import { Framer } from '../../src/protocol/framer';
 import * as fs from 'node:fs';
-import { adoptFd, type OwnedFd } from '../../daemon/src/native/ipc';
+import { adoptFd, type OwnedFd } from '../../src/addon/ipc';
 
 /** A real owned fd (of /dev/null), to see whether the framer closed it. */
 function devNull(): OwnedFd {

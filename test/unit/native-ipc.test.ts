@@ -25,9 +25,9 @@ import {
   type NativeError,
   type OwnedFd,
   type UnixConnection,
-} from '../../daemon/src/native/ipc';
+} from '../../src/addon/ipc';
 
-const IPC_MODULE = path.join(__dirname, '..', '..', 'daemon', 'src', 'native', 'ipc.js');
+const IPC_MODULE = path.join(__dirname, '..', '..', 'src', 'addon', 'ipc.js');
 const MiB = 1024 * 1024;
 const O_NONBLOCK = 0o4000;
 const O_CLOEXEC = 0o2000000;

@@ -5,9 +5,9 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type CacheEntry, type ExpiryReason, PinCache } from '../../daemon/src/pin/cache';
-import { promptText } from '../../daemon/src/pin/prompt';
-import { tokenRef, uriOnToken } from '../../daemon/src/pin/token';
+import { type CacheEntry, type ExpiryReason, PinCache } from '../../src/daemon/pin/cache';
+import { promptText } from '../../src/daemon/pin/prompt';
+import { tokenRef, uriOnToken } from '../../src/daemon/pin/token';
 import { waitFor } from '../helpers/wait';
 
 const URL = 'pkcs11:model=SoftHSM%20v2;manufacturer=SoftHSM%20project;serial=1a2b3c;token=work%20token';

@@ -6,8 +6,8 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ConnectionRecord } from '../../daemon/src/control/api';
-import type { UiEvent, UiState } from '../../daemon/src/control/desktop-api';
+import type { ConnectionRecord } from '../../src/contract/control';
+import type { UiEvent, UiState } from '../../src/contract/desktop';
 import { ConnectionTable } from '../../renderer/src/state/connection-table';
 import { initialState, reduce } from '../../renderer/src/state/reducer';
 

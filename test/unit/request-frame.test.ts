@@ -1,5 +1,5 @@
 /**
- * parseRequestFrame (daemon/src/ui/request-frame.ts): the WebSocket bridge's
+ * parseRequestFrame (src/desktop/web/request-frame.ts): the WebSocket bridge's
  * parser that takes an answerPin's PIN out of the frame as bytes. It must
  * read every frame exactly as JSON.parse does (the same object, the same
  * errors), give the PIN as the UTF-8 bytes of the string JSON.parse would
@@ -8,7 +8,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { parseRequestFrame } from '../../daemon/src/ui/request-frame';
+import { parseRequestFrame } from '../../src/desktop/web/request-frame';
 
 const utf8 = new TextEncoder();
 

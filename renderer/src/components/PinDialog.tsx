@@ -8,8 +8,8 @@
  * too.
  */
 import { useRef, useState, type FormEvent } from 'react';
-import type { PinPromptView } from '../../../daemon/src/control/desktop-api';
-import { PIN_TOO_LONG, pinTextProblem, utf8Length } from '../../../daemon/src/protocol/pin';
+import type { PinPromptView } from '../../../src/contract/desktop';
+import { PIN_TOO_LONG, pinTextProblem, utf8Length } from '../../../src/protocol/pin';
 import { Countdown } from './Countdown';
 import { Modal } from './Modal';
 

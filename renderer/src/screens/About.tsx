@@ -1,5 +1,5 @@
 /** What runs: the daemon's version, its sockets and files, who is registered with it. */
-import type { DaemonView } from '../../../daemon/src/control/desktop-api';
+import type { DaemonView } from '../../../src/contract/desktop';
 import { basename, dateTime } from '../format';
 
 export function About(props: { daemon: DaemonView | null }) {

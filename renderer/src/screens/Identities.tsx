@@ -1,5 +1,5 @@
 /** Local identities: which one is the default, and removing one (after a second click). */
-import type { IdentityInfo } from '../../../daemon/src/control/api';
+import type { IdentityInfo } from '../../../src/contract/control';
 import { ConfirmButton } from '../components/ConfirmButton';
 import { useStore } from '../state/context';
 import { dateTime } from '../format';

@@ -1,5 +1,5 @@
 /** Remembered disclosure choices ("show X to Y"), and revoking one. */
-import type { DisclosureRule } from '../../../daemon/src/control/api';
+import type { DisclosureRule } from '../../../src/contract/control';
 import { ConfirmButton } from '../components/ConfirmButton';
 import { useStore } from '../state/context';
 import { dateTime } from '../format';

@@ -1,6 +1,6 @@
 /** The running daemon's tunables; saved ones last until it restarts or reloads its configuration. */
 import { useEffect, useState, type FormEvent } from 'react';
-import type { Disclosure, Settings as SettingsT } from '../../../daemon/src/control/api';
+import type { Disclosure, Settings as SettingsT } from '../../../src/contract/control';
 import { useStore } from '../state/context';
 
 type NumberKey = Exclude<keyof SettingsT, 'defaultDisclosure'>;

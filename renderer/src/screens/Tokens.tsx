@@ -1,5 +1,5 @@
 /** PKCS #11 tokens the pool knows, and locking them (the pool forgets the PIN and logs out). */
-import type { TokenInfo } from '../../../daemon/src/control/api';
+import type { TokenInfo } from '../../../src/contract/control';
 import { useStore } from '../state/context';
 
 export function Tokens(props: { tokens: readonly TokenInfo[] }) {

@@ -3,8 +3,8 @@
  * is small and replaced whole; the log is a ConnectionTable updated in place
  * (see there), and `connectionsVersion` tells React it changed.
  */
-import type { DisclosureRule, IdentityInfo, Settings, TokenInfo, ApprovalRequest } from '../../../daemon/src/control/api';
-import type { DaemonView, Notice, PinPromptView, UiEvent } from '../../../daemon/src/control/desktop-api';
+import type { DisclosureRule, IdentityInfo, Settings, TokenInfo, ApprovalRequest } from '../../../src/contract/control';
+import type { DaemonView, Notice, PinPromptView, UiEvent } from '../../../src/contract/desktop';
 import { ConnectionTable } from './connection-table';
 
 export interface ViewState {

@@ -5,8 +5,8 @@
  * link comes up. React reads it through useSyncExternalStore.
  */
 import { useSyncExternalStore } from 'react';
-import type { ConnectionRecord } from '../../../daemon/src/control/api';
-import type { DesktopApi, Notice, UiEvent } from '../../../daemon/src/control/desktop-api';
+import type { ConnectionRecord } from '../../../src/contract/control';
+import type { DesktopApi, Notice, UiEvent } from '../../../src/contract/desktop';
 import type { Link, Transport } from '../transport';
 import { initialState, reduce, type ViewState } from './reducer';
 

@@ -3,7 +3,7 @@
  * (a DesktopApi over ipcRenderer), else the agent's WebSocket bridge, with
  * the token from the page URL.
  */
-import type { DesktopApi } from '../../../daemon/src/control/desktop-api';
+import type { DesktopApi } from '../../../src/contract/desktop';
 import type { Transport } from './link';
 import { socketUrl, takeToken } from './token';
 import { wsTransport } from './ws-transport';

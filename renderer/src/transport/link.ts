@@ -2,7 +2,7 @@
  * The renderer's view of its own link to the desktop agent (not the
  * daemon's state, which arrives as UiEvents): the status bar shows it.
  */
-import type { DesktopApi } from '../../../daemon/src/control/desktop-api';
+import type { DesktopApi } from '../../../src/contract/desktop';
 
 export type Link =
   | { readonly kind: 'up' }

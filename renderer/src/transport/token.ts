@@ -4,7 +4,7 @@
  * reload of this tab still works) and leaves the address bar, where it
  * would end up in history and in screenshots.
  */
-import { TOKEN_PARAM, WS_PATH } from '../../../daemon/src/control/ws-protocol';
+import { TOKEN_PARAM, WS_PATH } from '../../../src/contract/ws';
 
 const STORAGE_KEY = 'tlspool.token';
 

@@ -11,8 +11,8 @@ import {
   type DesktopMethod,
   type DesktopMethods,
   type UiEvent,
-} from '../../../daemon/src/control/desktop-api';
-import type { WsRequest, WsServerMessage } from '../../../daemon/src/control/ws-protocol';
+} from '../../../src/contract/desktop';
+import type { WsRequest, WsServerMessage } from '../../../src/contract/ws';
 import type { Link, Transport } from './link';
 
 /** An error the agent returned, or the link failing under a call. */

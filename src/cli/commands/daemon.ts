@@ -1,0 +1,41 @@
+import * as path from 'node:path';
+import { describeConfig, loadConfig, type ConfigSources } from '../../config';
+import { runDaemon } from '../../daemon/daemon';
+import { createLogger } from '../../log/logger';
+import { packageVersion } from '../../util/package-root';
+import { type CommandSpec, helpText, parse } from '../args';
+import { poolHelp, poolOptions } from './common';
+
+const spec = {
+  name: 'daemon',
+  usage: 'daemon [--socket PATH] [--control-socket PATH] [--state-dir DIR] [--config FILE] [--pkcs11-module PATH]...',
+  summary:
+    'Run the TLS Pool in the foreground, logging JSON lines to stderr. SIGTERM or SIGINT\n' +
+    'stops it cleanly (pending requests are answered, the socket is removed); SIGHUP\n' +
+    'reloads the configuration file.',
+  options: { ...poolOptions, 'control-socket': { type: 'string' }, 'state-dir': { type: 'string' }, 'pkcs11-module': { type: 'string', multiple: true } },
+  help: {
+    ...poolHelp,
+    'control-socket': 'control socket for the desktop app and tools (default: $TLSPOOL_CONTROL_SOCKET, the config file, then tlspool-control.sock beside the pool socket)',
+    'state-dir': 'state directory (default: $TLSPOOL_STATE_DIR, the config file, then ~/.local/state/tlspool or /var/lib/tlspool)',
+    'pkcs11-module': "a PKCS #11 module to load (repeatable); replaces pkcs11.modules (default: p11-kit's configuration)",
+  },
+} satisfies CommandSpec<typeof poolOptions & { 'control-socket': { type: 'string' }; 'state-dir': { type: 'string' }; 'pkcs11-module': { type: 'string'; multiple: true } }>;
+
+export async function daemon(argv: string[]): Promise<number> {
+  const args = parse(spec, argv);
+  if (!args) {
+    process.stdout.write(helpText(spec));
+    return 0;
+  }
+  const sources: ConfigSources = {
+    flags: { socket: args.values.socket, control_socket: args.values['control-socket'], state_dir: args.values['state-dir'], config: args.values.config },
+    env: process.env,
+  };
+  const config = loadConfig(sources);
+  const modules = args.values['pkcs11-module'];
+  if (modules && modules.length > 0) config.pkcs11.modules = modules.map((m) => path.resolve(m));
+  const log = createLogger(config.log.level);
+  log.info('starting', { version: packageVersion(), config: describeConfig(config) });
+  return runDaemon(config, sources, log);
+}

@@ -1,0 +1,36 @@
+/**
+ * The text a PIN entry program shows: what is asked and for whom, within the
+ * 128 bytes of `prompt`. The requester (executable and pid from the STARTTLS
+ * requester's peer credentials) and the remote peer are named so that a
+ * person can tell a PIN request they expect from one they do not.
+ */
+import * as path from 'node:path';
+import { fitString } from '../../protocol/codec';
+import type { TokenRef } from './token';
+
+export interface PromptFacts {
+  token: TokenRef;
+  wrong: boolean;
+  finalTry: boolean;
+  countLow: boolean;
+  requester?: { pid: number; executable?: string };
+  peer?: string;
+}
+
+const PROMPT_SIZE = 128;
+
+export function promptText(f: PromptFacts): string {
+  const head = [f.wrong ? 'Wrong PIN, try again.' : '', f.finalTry ? 'FINAL TRY before the token locks.' : f.countLow ? 'Few tries left.' : '']
+    .filter(Boolean)
+    .join(' ');
+  const what = `PIN for token "${f.token.label}"`;
+  const who = (exe: string | undefined) =>
+    f.requester ? ` for ${exe ?? 'pid'}${exe ? `[${f.requester.pid}]` : ` ${f.requester.pid}`}` : '';
+  const to = f.peer ? ` to ${f.peer}` : '';
+  const fits = (t: string) => Buffer.byteLength(t) <= PROMPT_SIZE - 1;
+  for (const exe of [f.requester?.executable, f.requester?.executable && path.basename(f.requester.executable)]) {
+    const text = [head, `${what}${who(exe || undefined)}${to}`].filter(Boolean).join(' ');
+    if (fits(text)) return text;
+  }
+  return fitString([head, `${what}${who(f.requester?.executable && path.basename(f.requester.executable))}${to}`].filter(Boolean).join(' '), PROMPT_SIZE);
+}

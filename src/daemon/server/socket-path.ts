@@ -1,0 +1,128 @@
+/**
+ * Where the pool socket may live, and what to do with what is already there.
+ * The directory, and every directory above it, must be writable by its
+ * owner only (see util/safe-path) — otherwise anyone could swap the socket
+ * for their own — and a live daemon is never displaced.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { type AcceptError, connectUnix, listenUnix, type UnixConnection, type UnixListener } from '../../addon/ipc';
+import type { Logger } from '../../log/logger';
+import { RateLimitedLog } from '../../log/rate-limit';
+import { ensurePrivateDir, UnsafePathError } from '../../util/safe-path';
+
+export class SocketPathError extends Error {
+  readonly code = 'ERR_TLSPOOL_SOCKET';
+}
+
+/** Make `socketPath` ready for bind(): a safe directory, no stale socket. */
+export function prepareSocketPath(socketPath: string, log: Logger): void {
+  const dir = path.dirname(socketPath);
+  try {
+    ensurePrivateDir(dir);
+  } catch (e) {
+    if (!(e instanceof UnsafePathError)) throw e;
+    throw new SocketPathError(
+      `refusing to put the socket in ${dir}: ${e.message}; ${e.fix}, ` +
+        'or choose a private directory such as $XDG_RUNTIME_DIR (--socket, --control-socket)',
+    );
+  }
+
+  let existing: fs.Stats;
+  try {
+    existing = fs.lstatSync(socketPath);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  if (!existing.isSocket()) {
+    throw new SocketPathError(`${socketPath} exists and is not a socket; remove it or choose another --socket`);
+  }
+  try {
+    const probe = connectUnix(socketPath);
+    const pid = probe.peer.pid;
+    probe.close();
+    throw new SocketPathError(`another tlspool daemon (pid ${pid}) is already serving ${socketPath}; stop it first`);
+  } catch (e) {
+    if (e instanceof SocketPathError) throw e;
+    if ((e as { code?: string }).code !== 'ECONNREFUSED') throw e;
+  }
+  fs.unlinkSync(socketPath);
+  log.info('replaced a stale socket', { socket: socketPath });
+}
+
+/** A socket this process listens on at a path it owns. */
+export interface BoundSocket {
+  /** Stop accepting; connections already made live on. */
+  stopListening(): void;
+  /** Remove the path, but only if it is still our socket (not a successor's). */
+  unlink(): void;
+}
+
+/** Why accept() failed, for the log. */
+const ACCEPT_FAILURES: Record<string, string> = {
+  EMFILE: 'the daemon is out of file descriptors (RLIMIT_NOFILE); clients wait until some are closed',
+  ENFILE: 'the system is out of file descriptors (fs.file-max); clients wait until some are closed',
+  ENOBUFS: 'the system is out of socket memory',
+  ENOMEM: 'the system is out of memory',
+};
+
+/**
+ * Prepare the path (see prepareSocketPath) and listen there with mode 0600
+ * from bind() on: a tight umask means the inode is never, even for an
+ * instant, open to more than its owner. accept() failing for want of
+ * descriptors or memory is logged, at most once per 10 s per errno.
+ */
+export function bindOwnerOnly(socketPath: string, backlog: number, log: Logger, onConnection: (conn: UnixConnection) => void): BoundSocket {
+  prepareSocketPath(socketPath, log);
+  const failures = new RateLimitedLog(log);
+  const onAcceptError = (e: AcceptError) =>
+    failures.warn(e.code, 'cannot accept connections', {
+      socket: socketPath,
+      errno: e.code,
+      reason: ACCEPT_FAILURES[e.code] ?? e.message,
+      retry_ms: e.retryMs,
+    });
+  const oldUmask = process.umask(0o177);
+  let listener: UnixListener | undefined;
+  try {
+    listener = listenUnix(socketPath, backlog, onConnection, onAcceptError);
+  } finally {
+    process.umask(oldUmask);
+  }
+  const ino = fs.statSync(socketPath).ino;
+  return {
+    stopListening() {
+      listener?.close();
+      listener = undefined;
+      failures.flush();
+    },
+    unlink() {
+      try {
+        if (fs.statSync(socketPath).ino === ino) fs.unlinkSync(socketPath);
+      } catch {
+        // Already gone.
+      }
+    },
+  };
+}
+
+/** The executable of a connected peer, for logs and prompts; undefined for another user's process or one already gone. */
+export function peerExecutable(pid: number): string | undefined {
+  try {
+    return fs.readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A group given by name (looked up in /etc/group) or number. */
+export function resolveGroup(group: string | number): number {
+  if (typeof group === 'number') return group;
+  if (/^\d+$/.test(group)) return Number(group);
+  for (const line of fs.readFileSync('/etc/group', 'utf8').split('\n')) {
+    const [name, , gid] = line.split(':');
+    if (name === group && gid !== undefined) return Number(gid);
+  }
+  throw new SocketPathError(`socket_group: no group named "${group}" in /etc/group`);
+}

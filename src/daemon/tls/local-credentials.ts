@@ -1,0 +1,78 @@
+/**
+ * Local identities as the TLS engine needs them: certificate chain and key,
+ * loaded once and reused by every handshake until the store changes. The
+ * identities themselves are read once too: every STARTTLS asks for them, and
+ * reset() (the store changed) reads them again.
+ */
+import * as fs from 'node:fs';
+import type { Identity, IdentityStore } from '../../store/identities';
+import { loadCredentials, type NativeCredentials } from '../../addon/tls';
+import { ProtocolError } from '../server/request';
+
+export class LocalCredentials {
+  private readonly loaded = new Map<string, NativeCredentials>();
+  private rows: Map<string, Identity> | undefined;
+  private ordered: readonly string[] | undefined;
+
+  constructor(
+    private readonly store: IdentityStore,
+    /** Told each time a token key is handed to a handshake (the PIN cache's idle clock). */
+    private readonly onTokenKeyUse: (keyUri: string) => void = () => {},
+  ) {}
+
+  /** Forget the loaded credentials whose key URI `matches` (their token was locked). */
+  dropKeys(matches: (keyUri: string) => boolean): void {
+    for (const [localid, c] of this.loaded) {
+      const id = this.identity(localid);
+      if (id && id.keyRef.startsWith('pkcs11:') && matches(id.keyRef)) {
+        c.close();
+        this.loaded.delete(localid);
+      }
+    }
+  }
+
+  /** Forget everything loaded; sessions in progress keep their own reference. */
+  reset(): void {
+    for (const c of this.loaded.values()) c.close();
+    this.loaded.clear();
+    this.rows = this.ordered = undefined;
+  }
+
+  identity(localid: string): Identity | undefined {
+    return this.identities().get(localid);
+  }
+
+  /** Identities to propose when the application named none: the default first. */
+  candidates(): readonly string[] {
+    if (!this.ordered) {
+      const all = [...this.identities().values()];
+      this.ordered = [...all.filter((i) => i.isDefault), ...all.filter((i) => !i.isDefault)].map((i) => i.localid);
+    }
+    return this.ordered;
+  }
+
+  private identities(): Map<string, Identity> {
+    return (this.rows ??= new Map(this.store.listIdentities().map((i) => [i.localid, i])));
+  }
+
+  /** The credentials of `localid`; ENOKEY when there is no such identity or its key cannot be read. */
+  get(localid: string): NativeCredentials {
+    const id = this.identity(localid);
+    if (id?.keyRef.startsWith('pkcs11:')) this.onTokenKeyUse(id.keyRef);
+    const cached = this.loaded.get(localid);
+    if (cached && !cached.closed) return cached;
+    if (!id) {
+      throw new ProtocolError('ENOKEY', `no local identity ${localid}; add one with: tlspool identity add ${localid} --cert FILE --key FILE`);
+    }
+    let creds: NativeCredentials;
+    try {
+      creds = id.keyRef.startsWith('pkcs11:')
+        ? loadCredentials(id.chainPem, { uri: id.keyRef })
+        : loadCredentials(id.chainPem, { pem: fs.readFileSync(id.keyRef, 'utf8') });
+    } catch (e) {
+      throw new ProtocolError('ENOKEY', `cannot load the key of ${localid} (${id.keyRef}): ${(e as Error).message}`);
+    }
+    this.loaded.set(localid, creds);
+    return creds;
+  }
+}
