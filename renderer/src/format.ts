@@ -1,5 +1,5 @@
 /** How values look on screen; one place, so the table, details and export agree. */
-import type { ConnectionRecord } from '../../src/contract/control';
+import type { ConnectionRecord } from '../../src/model/connection';
 
 export function basename(path: string | undefined): string {
   if (!path) return '';

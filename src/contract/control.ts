@@ -6,38 +6,12 @@
  * Pure: no Node module, no I/O — so the daemon, the desktop agent and the
  * renderer (which imports nothing else of the daemon) share one definition.
  */
-import type { ConnectionPage, ConnectionRecord } from '../model/connection';
-
-export type { ConnectionPage, ConnectionRecord, ConnectionState, Role } from '../model/connection';
-
-/**
- * The most connections one `connections.list` answer holds; a larger limit
- * is refused (INVALID_PARAMS), not cut down. A page may hold fewer (it also
- * stops before 4 MiB of records): go on with beforeId while `more` is true.
- */
-export const MAX_PAGE_ROWS = 1000;
-
-/** What the UI shows of a certificate in a chain. */
-export interface CertInfo {
-  readonly subject: string;
-  readonly issuer: string;
-  readonly serial: string;
-  readonly notBefore: string;
-  readonly notAfter: string;
-  /** Subject alternative names: DNS names, emails, URIs. */
-  readonly altNames: string[];
-  /** SHA-256 of the DER, hex. */
-  readonly sha256: string;
-  readonly pem: string;
-  /** Set when the stored PEM does not parse as a certificate: why (the other fields are then empty). */
-  readonly damaged?: string;
-}
-
-export interface ConnectionDetails {
-  readonly connection: ConnectionRecord;
-  /** The peer's chain as received, leaf first. */
-  readonly chain: CertInfo[];
-}
+import type { ConnectionDetails, ConnectionPage } from '../model/connection';
+import type { ApprovalDecision, ApprovalRequest, DisclosureRule } from '../model/disclosure';
+import type { PoolEvent } from '../model/events';
+import type { IdentityInfo } from '../model/identity';
+import type { Settings } from '../model/settings';
+import type { TokenInfo } from '../model/tokens';
 
 export interface DaemonStatus {
   readonly version: string;
@@ -59,136 +33,6 @@ export interface DaemonStatus {
   /** Exceptions and rejections that reached the process guard (bugs, logged with their stack) since start. */
   readonly unexpectedErrors: number;
 }
-
-export interface IdentityInfo {
-  readonly localid: string;
-  readonly isDefault: boolean;
-  /** A key file's path or a `pkcs11:` URI. */
-  readonly keyRef: string;
-  readonly subject: string;
-  readonly issuer: string;
-  readonly notAfter: string;
-  readonly addedAt: string;
-}
-
-export interface TokenInfo {
-  readonly label: string;
-  readonly manufacturer: string;
-  readonly model: string;
-  readonly serial: string;
-  /** The PKCS #11 module file it was found through. */
-  readonly module: string;
-  /** The pool holds its PIN (it is logged in). */
-  readonly unlocked: boolean;
-}
-
-/**
- * Who a disclosure rule is about: `user@host`, `host` (exactly that host),
- * `.parent.domain` (any name under it), or `*` (anyone).
- */
-export type RemoteSelector = string;
-
-/** `once` is never stored; `restart` lives until the daemon stops; `forever` is in SQLite. */
-export type RuleLifetime = 'once' | 'restart' | 'forever';
-export type Disclosure = 'allow' | 'deny';
-
-export interface DisclosureRule {
-  readonly id: number;
-  readonly localid: string;
-  readonly remote: RemoteSelector;
-  readonly decision: Disclosure;
-  readonly lifetime: Exclude<RuleLifetime, 'once'>;
-  readonly createdAt: string;
-}
-
-/** "Show identity X to remote Y?" — sent to the approval agent. */
-export interface ApprovalRequest {
-  readonly id: string;
-  /** The connection (record id) the handshake belongs to. */
-  readonly connectionId: number;
-  readonly role: 'client' | 'server';
-  /** The remote peer as best known: its identity, else its address. */
-  readonly remote: string;
-  /** Selectors from most specific to `*`: what a remembered choice may cover. */
-  readonly selectors: RemoteSelector[];
-  /** The identity the pool would show. */
-  readonly localid: string;
-  /** Every identity that could be shown instead, default first; includes `localid`. */
-  readonly candidates: string[];
-  readonly requester: { readonly pid: number; readonly executable?: string };
-  readonly askedAt: string;
-  /** Unanswered by then, it is a deny. */
-  readonly expiresAt: string;
-}
-
-export interface ApprovalDecision {
-  readonly id: string;
-  readonly decision: Disclosure;
-  /** With allow: the identity to show (one of the candidates); default the asked one. */
-  readonly localid?: string;
-  /** What the choice covers when remembered; default the most specific selector. */
-  readonly remote?: RemoteSelector;
-  readonly lifetime: RuleLifetime;
-}
-
-/** What the Settings page changes in the running daemon (until restart or SIGHUP). */
-export interface Settings {
-  /** pin.entry_timeout, seconds. */
-  readonly pinEntryTimeout: number;
-  /** pin.cache_idle_ttl, seconds. */
-  readonly pinCacheIdleTtl: number;
-  /** pin.cache_max_ttl, seconds. */
-  readonly pinCacheMaxTtl: number;
-  /** tls.validation_cache_ttl, seconds. */
-  readonly validationCacheTtl: number;
-  /** disclosure.approval_timeout, seconds. */
-  readonly approvalTimeout: number;
-  /** disclosure.default: what happens when no rule matches and no agent is registered. */
-  readonly defaultDisclosure: Disclosure;
-}
-
-export interface TokenRefView {
-  readonly label: string;
-  readonly manufacturer: string;
-  readonly model: string;
-  readonly serial: string;
-}
-
-/** The live event stream (`events.subscribe`). Never carries a PIN. */
-export type PoolEvent =
-  | { readonly type: 'connection-opened' | 'connection-established' | 'connection-closed'; readonly connection: ConnectionRecord }
-  | {
-      readonly type: 'pin-requested';
-      readonly token: TokenRefView;
-      readonly attempt: number;
-      readonly requester?: { readonly pid: number; readonly executable?: string };
-      readonly peer?: string;
-    }
-  | {
-      readonly type: 'pin-answered';
-      readonly token: TokenRefView;
-      readonly attempt: number;
-      readonly outcome: 'pin' | 'cancel' | 'timeout' | 'gone';
-    }
-  | { readonly type: 'approval-asked'; readonly approval: ApprovalRequest }
-  | {
-      readonly type: 'approval-decided';
-      readonly id: string;
-      readonly connectionId: number;
-      readonly decision: Disclosure;
-      /** agent: a person chose; timeout: nobody answered; withdrawn: the handshake or its requester went away. */
-      readonly by: 'agent' | 'timeout' | 'withdrawn';
-      readonly localid?: string;
-    }
-  | { readonly type: 'pinentry-registered'; readonly pid: number; readonly executable?: string; readonly shared: boolean }
-  | { readonly type: 'pinentry-left'; readonly pid: number }
-  | { readonly type: 'approval-agent-registered'; readonly pid: number; readonly executable?: string }
-  | { readonly type: 'approval-agent-left'; readonly pid: number }
-  | { readonly type: 'tokens-locked'; readonly count: number }
-  | { readonly type: 'identities-changed' }
-  | { readonly type: 'rules-changed' }
-  | { readonly type: 'settings-changed'; readonly settings: Settings }
-  | { readonly type: 'config-reloaded'; readonly configFile: string | null };
 
 type NoParams = Record<string, never>;
 

@@ -5,17 +5,12 @@
  * bridge — so a misspelt method or a wrong argument is a compile error on
  * every side. Pure: no Node module, no I/O.
  */
-import type {
-  ApprovalDecision,
-  ApprovalRequest,
-  ConnectionDetails,
-  ConnectionRecord,
-  DaemonStatus,
-  DisclosureRule,
-  IdentityInfo,
-  Settings,
-  TokenInfo,
-} from './control';
+import type { DaemonStatus } from './control';
+import type { ConnectionDetails, ConnectionRecord } from '../model/connection';
+import type { ApprovalDecision, ApprovalRequest, DisclosureRule } from '../model/disclosure';
+import type { IdentityInfo } from '../model/identity';
+import type { Settings } from '../model/settings';
+import type { TokenInfo } from '../model/tokens';
 
 /** A PIN prompt as the "Enter PIN" dialog shows it (from a V1 PINENTRY callback). */
 export interface PinPromptView {

@@ -4,7 +4,7 @@
  * the PoolEvent union of the control API, so what is emitted here is what a
  * subscriber of `events.subscribe` receives. Events never carry a PIN.
  */
-import type { PoolEvent } from '../contract/control';
+import type { PoolEvent } from '../model/events';
 
 /** Every kind of event, and what it carries besides its `type`. */
 export type PoolEvents = { [E in PoolEvent as E['type']]: Omit<E, 'type'> };

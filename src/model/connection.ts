@@ -40,3 +40,32 @@ export interface ConnectionPage {
   /** Older connections exist: ask again with beforeId set to the last one's id. */
   readonly more: boolean;
 }
+
+/**
+ * The most connections one `connections.list` answer holds; a larger limit
+ * is refused (INVALID_PARAMS), not cut down. A page may hold fewer (it also
+ * stops before 4 MiB of records): go on with beforeId while `more` is true.
+ */
+export const MAX_PAGE_ROWS = 1000;
+
+/** What the UI shows of a certificate in a chain. */
+export interface CertInfo {
+  readonly subject: string;
+  readonly issuer: string;
+  readonly serial: string;
+  readonly notBefore: string;
+  readonly notAfter: string;
+  /** Subject alternative names: DNS names, emails, URIs. */
+  readonly altNames: string[];
+  /** SHA-256 of the DER, hex. */
+  readonly sha256: string;
+  readonly pem: string;
+  /** Set when the stored PEM does not parse as a certificate: why (the other fields are then empty). */
+  readonly damaged?: string;
+}
+
+export interface ConnectionDetails {
+  readonly connection: ConnectionRecord;
+  /** The peer's chain as received, leaf first. */
+  readonly chain: CertInfo[];
+}

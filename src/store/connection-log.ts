@@ -14,7 +14,7 @@ import type { Statement } from 'better-sqlite3';
 import type { Db } from './db';
 import type { EventBus } from '../events/bus';
 import type { Logger } from '../log/logger';
-import { MAX_PAGE_ROWS } from '../contract/control';
+import { MAX_PAGE_ROWS } from '../model/connection';
 import type { ConnectionPage, ConnectionRecord } from '../model/connection';
 
 /** Rows kept in the table; older ones are pruned. */

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { type ControlClient } from '../../src/client/control-client';
 import { PoolClient } from '../../src/client/pool-client';
-import type { ApprovalRequest } from '../../src/contract/control';
+import type { ApprovalRequest } from '../../src/model/disclosure';
 import { Errno } from '../../src/protocol';
 import { collect, connectControl, waitForItem } from '../helpers/control';
 import { CLI } from '../helpers/daemon';

@@ -3,7 +3,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initialState } from '../../src/desktop/agent/state';
 import { trayMenu, trayState, trayTooltip } from '../../src/desktop/agent/tray';
-import type { ConnectionRecord, IdentityInfo } from '../../src/contract/control';
+import type { ConnectionRecord } from '../../src/model/connection';
+import type { IdentityInfo } from '../../src/model/identity';
 import type { PinPromptView, TrayMenuItem, UiState } from '../../src/contract/desktop';
 
 function identity(localid: string, isDefault: boolean): IdentityInfo {

@@ -6,7 +6,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ConnectionRecord } from '../../src/contract/control';
+import type { ConnectionRecord } from '../../src/model/connection';
 import type { UiEvent, UiState } from '../../src/contract/desktop';
 import { ConnectionTable } from '../../renderer/src/state/connection-table';
 import { initialState, reduce } from '../../renderer/src/state/reducer';

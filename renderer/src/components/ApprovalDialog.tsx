@@ -4,7 +4,7 @@
  * selectors, most specific first) and how long it is remembered.
  */
 import { useState } from 'react';
-import type { ApprovalDecision, ApprovalRequest, RuleLifetime } from '../../../src/contract/control';
+import type { ApprovalDecision, ApprovalRequest, RuleLifetime } from '../../../src/model/disclosure';
 import { application } from '../format';
 import { Countdown } from './Countdown';
 import { Modal } from './Modal';

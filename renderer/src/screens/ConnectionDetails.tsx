@@ -1,6 +1,6 @@
 /** The selected connection: every field of its record, and the peer's chain as the daemon saw it. */
 import { useEffect, useState } from 'react';
-import type { ConnectionDetails as Details, ConnectionRecord } from '../../../src/contract/control';
+import type { ConnectionDetails as Details, ConnectionRecord } from '../../../src/model/connection';
 import { useStore } from '../state/context';
 import { messageOf } from '../state/store';
 import { application, bytes, connectionDuration, dateTime } from '../format';

@@ -1,6 +1,6 @@
 /** The live connection log: filter, a virtualised grid, details for the selected row, export. */
 import { useEffect, useMemo, useState } from 'react';
-import type { ConnectionRecord, ConnectionState } from '../../../src/contract/control';
+import type { ConnectionRecord, ConnectionState } from '../../../src/model/connection';
 import { useStore } from '../state/context';
 import type { ViewState } from '../state/reducer';
 import { application, bytes, clockTime, connectionDuration } from '../format';

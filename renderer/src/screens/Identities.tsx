@@ -1,5 +1,5 @@
 /** Local identities: which one is the default, and removing one (after a second click). */
-import type { IdentityInfo } from '../../../src/contract/control';
+import type { IdentityInfo } from '../../../src/model/identity';
 import { ConfirmButton } from '../components/ConfirmButton';
 import { useStore } from '../state/context';
 import { dateTime } from '../format';

@@ -1,5 +1,5 @@
 /** Remembered disclosure choices ("show X to Y"), and revoking one. */
-import type { DisclosureRule } from '../../../src/contract/control';
+import type { DisclosureRule } from '../../../src/model/disclosure';
 import { ConfirmButton } from '../components/ConfirmButton';
 import { useStore } from '../state/context';
 import { dateTime } from '../format';

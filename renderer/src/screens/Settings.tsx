@@ -1,6 +1,7 @@
 /** The running daemon's tunables; saved ones last until it restarts or reloads its configuration. */
 import { useEffect, useState, type FormEvent } from 'react';
-import type { Disclosure, Settings as SettingsT } from '../../../src/contract/control';
+import type { Disclosure } from '../../../src/model/disclosure';
+import type { Settings as SettingsT } from '../../../src/model/settings';
 import { useStore } from '../state/context';
 
 type NumberKey = Exclude<keyof SettingsT, 'defaultDisclosure'>;

@@ -1,5 +1,5 @@
 /** PKCS #11 tokens the pool knows, and locking them (the pool forgets the PIN and logs out). */
-import type { TokenInfo } from '../../../src/contract/control';
+import type { TokenInfo } from '../../../src/model/tokens';
 import { useStore } from '../state/context';
 
 export function Tokens(props: { tokens: readonly TokenInfo[] }) {

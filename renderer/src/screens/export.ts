@@ -1,5 +1,5 @@
 /** The connection log out of the browser: CSV for spreadsheets, JSON as the records are. */
-import type { ConnectionRecord } from '../../../src/contract/control';
+import type { ConnectionRecord } from '../../../src/model/connection';
 
 const CSV_COLUMNS: ReadonlyArray<[string, (r: ConnectionRecord) => string | number | undefined]> = [
   ['id', (r) => r.id],

@@ -6,7 +6,7 @@
  * backwards, most recent first. The table is mutable on purpose; `version`
  * changes whenever its content does, which is what React compares.
  */
-import type { ConnectionRecord } from '../../../src/contract/control';
+import type { ConnectionRecord } from '../../../src/model/connection';
 
 export class ConnectionTable {
   private rows: ConnectionRecord[] = [];

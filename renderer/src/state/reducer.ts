@@ -3,7 +3,10 @@
  * is small and replaced whole; the log is a ConnectionTable updated in place
  * (see there), and `connectionsVersion` tells React it changed.
  */
-import type { DisclosureRule, IdentityInfo, Settings, TokenInfo, ApprovalRequest } from '../../../src/contract/control';
+import type { DisclosureRule, ApprovalRequest } from '../../../src/model/disclosure';
+import type { IdentityInfo } from '../../../src/model/identity';
+import type { Settings } from '../../../src/model/settings';
+import type { TokenInfo } from '../../../src/model/tokens';
 import type { DaemonView, Notice, PinPromptView, UiEvent } from '../../../src/contract/desktop';
 import { ConnectionTable } from './connection-table';
 

@@ -5,7 +5,7 @@
  * link comes up. React reads it through useSyncExternalStore.
  */
 import { useSyncExternalStore } from 'react';
-import type { ConnectionRecord } from '../../../src/contract/control';
+import type { ConnectionRecord } from '../../../src/model/connection';
 import type { DesktopApi, Notice, UiEvent } from '../../../src/contract/desktop';
 import type { Link, Transport } from '../transport';
 import { initialState, reduce, type ViewState } from './reducer';

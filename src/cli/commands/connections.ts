@@ -1,6 +1,6 @@
 import { loadConfig } from '../../config';
 import { openDb } from '../../store/db';
-import { MAX_PAGE_ROWS } from '../../contract/control';
+import { MAX_PAGE_ROWS } from '../../model/connection';
 import { ConnectionRows } from '../../store/connection-log';
 import type { ConnectionRecord } from '../../model/connection';
 import { type CommandSpec, helpText, parse } from '../args';

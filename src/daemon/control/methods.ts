@@ -12,17 +12,11 @@ import type { Logger } from '../../log/logger';
 import { certInfo } from '../../addon/tls';
 import type { ApprovalAgent, ApprovalService } from '../disclosure/approval';
 import type { ConnectionLog } from '../../store/connection-log';
-import {
-  type CertInfo,
-  type ControlMethod,
-  type ControlMethods,
-  type DaemonStatus,
-  type IdentityInfo,
-  MAX_PAGE_ROWS,
-  RpcErrorCode,
-  type Settings,
-  type TokenInfo,
-} from '../../contract/control';
+import { type ControlMethod, type ControlMethods, type DaemonStatus, RpcErrorCode } from '../../contract/control';
+import { type CertInfo, MAX_PAGE_ROWS } from '../../model/connection';
+import { type IdentityInfo } from '../../model/identity';
+import { type Settings } from '../../model/settings';
+import { type TokenInfo } from '../../model/tokens';
 import { Params } from './params';
 import { RpcFailure, type ControlPeer, type Dispatch } from './server';
 

@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
-import type { TokenInfo } from '../../contract/control';
+import type { TokenInfo } from '../../model/tokens';
 import type { ProbedToken } from './token-probe';
 
 const PROBE = path.join(__dirname, 'token-probe.js');

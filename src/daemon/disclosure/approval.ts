@@ -7,7 +7,7 @@
  * back to the default as if it had never been there.
  */
 import * as crypto from 'node:crypto';
-import type { ApprovalDecision, ApprovalRequest, Disclosure, RemoteSelector } from '../../contract/control';
+import type { ApprovalDecision, ApprovalRequest, Disclosure, RemoteSelector } from '../../model/disclosure';
 import type { EventBus } from '../../events/bus';
 import type { DisclosureRules } from './rules';
 import { selectorsFor } from './rules';

@@ -6,7 +6,7 @@
  * list and revoke them without the daemon; 'restart' rules live in memory.
  * Both share one id sequence so that an id names one rule.
  */
-import type { Disclosure, DisclosureRule, RemoteSelector, RuleLifetime } from '../../contract/control';
+import type { Disclosure, DisclosureRule, RemoteSelector, RuleLifetime } from '../../model/disclosure';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../../store/db';
 import { StoreError } from '../../store/identities';

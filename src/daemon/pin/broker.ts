@@ -14,7 +14,8 @@
  * one of its retries, and the pool never tries a PIN on its own twice.
  * PINs are bytes; every array handed out is a copy its receiver wipes.
  */
-import type { PoolEvent, TokenRefView } from '../../contract/control';
+import type { PoolEvent } from '../../model/events';
+import type { TokenRefView } from '../../model/tokens';
 import type { Logger } from '../../log/logger';
 import { copyPin } from '../../protocol/pin';
 import { ProtocolError } from '../server/request';

@@ -4,7 +4,8 @@
  * event stream. One ControlLink per control connection.
  */
 import { ControlClient, ControlError } from '../../client/control-client';
-import { type ConnectionRecord, MAX_PAGE_ROWS, type PoolEvent } from '../../contract/control';
+import { type ConnectionRecord, MAX_PAGE_ROWS } from '../../model/connection';
+import { type PoolEvent } from '../../model/events';
 import type { UiStore } from './state';
 
 export class ControlLink {

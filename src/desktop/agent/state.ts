@@ -4,7 +4,11 @@
  * fetched with getState plus the events after it always equals the state
  * the agent holds. Pure: no sockets, no timers.
  */
-import type { ApprovalRequest, ConnectionRecord, DisclosureRule, IdentityInfo, Settings, TokenInfo } from '../../contract/control';
+import type { ConnectionRecord } from '../../model/connection';
+import type { ApprovalRequest, DisclosureRule } from '../../model/disclosure';
+import type { IdentityInfo } from '../../model/identity';
+import type { Settings } from '../../model/settings';
+import type { TokenInfo } from '../../model/tokens';
 import type { DaemonView, Notice, PinPromptView, UiEvent, UiState } from '../../contract/desktop';
 
 export type UiListener = (event: UiEvent) => void;
