@@ -108,7 +108,7 @@ function emptyPinEntry() {
 export const CLIENT_IDENTITY = '20261125tlspool-node-client@tlspool.invalid';
 
 export class PoolClient {
-  private readonly framer = new Framer();
+  private readonly framer = new Framer<OwnedFd>();
   private readonly pending = new Map<number, Pending>();
   private lastReqid = 0;
   private closed = false;

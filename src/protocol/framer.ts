@@ -8,12 +8,16 @@
  * plain bytes queued before an fd into the same read.
  */
 import { COMMAND_SIZE } from './layout';
-import type { OwnedFd } from '../addon/ipc';
 
-export interface Frame {
+/** What the framer needs of a received descriptor: that it can be closed (the addon's OwnedFd is one). */
+export interface Closable {
+  close(): void;
+}
+
+export interface Frame<F extends Closable = Closable> {
   readonly bytes: Uint8Array;
   /** The fd that came with this command's first byte; the receiver owns it. */
-  readonly fd?: OwnedFd;
+  readonly fd?: F;
   /**
    * An fd was sent with this command's first byte and the kernel could not
    * hand it over (MSG_CTRUNC, the process is out of descriptors): `fd` is
@@ -22,10 +26,10 @@ export interface Frame {
   readonly fdLost?: boolean;
 }
 
-export class Framer {
+export class Framer<F extends Closable = Closable> {
   private partial = new Uint8Array(COMMAND_SIZE);
   private filled = 0;
-  private partialFd: OwnedFd | undefined;
+  private partialFd: F | undefined;
   private partialFdLost = false;
 
   /**
@@ -35,10 +39,10 @@ export class Framer {
    * `fdsLost` (MSG_CTRUNC) marks the command starting in this chunk as one
    * whose fd was lost, unless an fd did arrive for it.
    */
-  push(chunk: Uint8Array, fds: OwnedFd[] = [], fdsLost = false): Frame[] {
-    const frames: Frame[] = [];
+  push(chunk: Uint8Array, fds: F[] = [], fdsLost = false): Frame<F>[] {
+    const frames: Frame<F>[] = [];
     let offset = 0;
-    let pendingFd: OwnedFd | undefined = fds[0];
+    let pendingFd: F | undefined = fds[0];
     let pendingLost = fdsLost && fds.length === 0;
     for (const extra of fds.slice(1)) extra.close();
 

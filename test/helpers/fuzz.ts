@@ -138,7 +138,7 @@ export async function fuzzDaemon(opts: FuzzOptions): Promise<FuzzReport> {
     const batch = fc.sample(fc.tuple(packetBytes, fc.integer({ min: 0, max: 9 })), { numRuns: n, seed: opts.seed + index });
     const conn = connectUnix(opts.socket);
     connections++;
-    const framer = new Framer();
+    const framer = new Framer<OwnedFd>();
     let got = 0;
     let ended = false;
     conn.start(

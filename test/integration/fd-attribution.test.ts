@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PoolClient, PoolError } from '../../src/client/pool-client';
-import { adoptFd, connectUnix, listenUnix, type UnixConnection } from '../../src/addon/ipc';
+import { adoptFd, connectUnix, listenUnix, type OwnedFd, type UnixConnection } from '../../src/addon/ipc';
 import { Cmd, decode, encode, errorPacket, Errno, IpProto, type Packet } from '../../src/protocol';
 import { Framer } from '../../src/protocol/framer';
 import { startDaemon, tempDir, type TestDaemon } from '../helpers/daemon';
@@ -47,7 +47,7 @@ describe('an fd goes to the command it came with, also when the kernel glues it 
 
   test(`the daemon: ${ROUNDS} times a PING and right behind it a STARTTLS with /dev/null`, async () => {
     const raw = connectUnix(daemon.socket);
-    const framer = new Framer();
+    const framer = new Framer<OwnedFd>();
     const got: Packet[] = [];
     raw.start((chunk, fds) => got.push(...framer.push(chunk, fds).map((f) => (f.fd?.close(), decode(f.bytes)))), () => {});
     const devnull = adoptFd(fs.openSync('/dev/null', 'r'));
@@ -75,7 +75,7 @@ describe('an fd goes to the command it came with, also when the kernel glues it 
     let server: UnixConnection | undefined;
     const listener = listenUnix(socket, 4, (conn) => {
       server = conn;
-      const framer = new Framer();
+      const framer = new Framer<OwnedFd>();
       const asked: Packet[] = [];
       conn.start(
         (chunk, fds) => {

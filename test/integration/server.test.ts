@@ -94,7 +94,7 @@ describe('pool socket', () => {
     const bytes = encode({ reqid: 77, cbid: 0, cmd: Cmd.PING, ping: { YYYYMMDD_producer: '' } });
     bytes.fill(0x41, 8, 8 + 136);
     const raw = connectUnix(daemon.socket);
-    const framer = new Framer();
+    const framer = new Framer<OwnedFd>();
     const got: Packet[] = [];
     raw.start((chunk, fds) => got.push(...framer.push(chunk, fds).map((f) => decode(f.bytes))), () => {});
     raw.send(bytes);
@@ -125,7 +125,7 @@ describe('pool socket', () => {
 client.request(starttls(IpProto.TCP, 0, Cmd.STARTTLS_LOCALID)));
     assert.equal(e.errno, Errno.EINVAL);
     const raw = connectUnix(daemon.socket);
-    const framer = new Framer();
+    const framer = new Framer<OwnedFd>();
     const got: Packet[] = [];
     raw.start((chunk, fds) => got.push(...framer.push(chunk, fds).map((f) => decode(f.bytes))), () => {});
     raw.send(encode({ ...starttls(6, 0, Cmd.STARTTLS_LOCALID), reqid: 5, cbid: 4242 }));

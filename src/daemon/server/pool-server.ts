@@ -3,7 +3,7 @@
  * the socket file from bind to unlink.
  */
 import * as fs from 'node:fs';
-import type { UnixConnection } from '../../addon/ipc';
+import type { OwnedFd, UnixConnection } from '../../addon/ipc';
 import type { Logger } from '../../log/logger';
 import { decodeHeader, encode, errorPacket } from '../../protocol/codec';
 import { Errno } from '../../protocol/errno';
@@ -95,7 +95,7 @@ export class PoolServer {
       conn.close();
       return;
     }
-    const framer = new Framer();
+    const framer = new Framer<OwnedFd>();
     let timer: NodeJS.Timeout | undefined;
     const done = () => {
       if (!this.refusing.delete(done)) return;

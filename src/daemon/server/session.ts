@@ -31,7 +31,7 @@ interface PendingCallback {
 export type HandlerLookup = (cmd: number) => Handler | undefined;
 
 export class ClientSession {
-  private readonly framer = new Framer();
+  private readonly framer = new Framer<OwnedFd>();
   private readonly outstanding = new Set<Outstanding>();
   private readonly callbacks = new Map<number, PendingCallback>();
   private lastCbid = 0;
@@ -76,7 +76,7 @@ export class ClientSession {
     for (const frame of this.framer.push(chunk, fds, fdsLost)) this.dispatch(frame);
   }
 
-  private dispatch(frame: Frame): void {
+  private dispatch(frame: Frame<OwnedFd>): void {
     let packet: Packet;
     try {
       packet = decode(frame.bytes);
