@@ -7,7 +7,7 @@
  * text inside fixed-size char arrays, unused bytes zero.  A file descriptor
  * travels as SCM_RIGHTS on the sendmsg() that carries its message.
  *
- * Normative source: wire-protocol-v1.md (the layout tables there give every
+ * Normative source: docs/protocol.md (the layout tables there give every
  * offset used below; a test compiles this header and compares them all).
  */
 #ifndef TLSPOOL_COMMANDS_H

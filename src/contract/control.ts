@@ -1,5 +1,5 @@
 /**
- * The control socket's contract (`tlspool-control.sock`, architecture.md):
+ * The control socket's contract (`tlspool-control.sock`, docs/architecture.md):
  * JSON-RPC 2.0, one JSON object per line, to the daemon's own uid and root.
  * Requests may be pipelined; while more than 1 MiB of a connection's
  * answers are unsent, the daemon reads no further requests from it.

@@ -1,4 +1,4 @@
-/** Command tags, flags and identities of the V1 protocol (wire-protocol-v1.md). */
+/** Command tags, flags and identities of the V1 protocol (docs/protocol.md). */
 
 export const Cmd = {
   SUCCESS: 0x00000000,

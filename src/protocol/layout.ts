@@ -1,5 +1,5 @@
 /**
- * The byte layout of `struct tlspool_command`, as wire-protocol-v1.md tables
+ * The byte layout of `struct tlspool_command`, as docs/protocol.md tables
  * it. This table is the single source: the codec reads and writes through
  * it, and the C header test compares every offsetof/sizeof against it.
  */

@@ -33,7 +33,7 @@ import {
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 
-/** The default socket path of a system daemon, from wire-protocol-v1.md "Transport". */
+/** The default socket path of a system daemon, from docs/protocol.md "Transport". */
 const DEFAULT_SOCKET_PATH = '/var/run/tlspool.sock';
 
 interface Layout {

@@ -1,6 +1,6 @@
 /*
  * pinentry_probe -- a PIN entry program for the TLS Pool written from
- * nothing but the wire table of wire-protocol-v1.md (its own offsets; it
+ * nothing but the wire table of docs/protocol.md (its own offsets; it
  * does NOT include <tlspool/commands.h>). It offers PIN entry, waits for
  * one prompt, prints what the pool asked, answers with the PIN given on
  * the command line, and leaves.

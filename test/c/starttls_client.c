@@ -1,6 +1,6 @@
 /*
  * starttls_client -- an independent STARTTLS client of the TLS Pool, built
- * from nothing but the byte offsets of wire-protocol-v1.md (like
+ * from nothing but the byte offsets of docs/protocol.md (like
  * wire_probe.c, it does NOT include <tlspool/commands.h>).
  *
  * Usage: starttls_client SOCKET_PATH PORT REMOTEID [LINE]

@@ -1,6 +1,6 @@
 /*
  * wire_probe -- talks to a TLS Pool with nothing but the byte offsets of
- * wire-protocol-v1.md. It deliberately does NOT include <tlspool/commands.h>:
+ * docs/protocol.md. It deliberately does NOT include <tlspool/commands.h>:
  * if both the header and the daemon were wrong in the same way, this
  * program would still notice.
  *

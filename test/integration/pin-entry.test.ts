@@ -1,8 +1,8 @@
 /**
  * Token PIN entry through the real daemon: identities whose keys are on a
  * SoftHSM2 token made for each test, real TLS peers, and PIN entry programs
- * speaking PINENTRY over the pool socket (socket-protocol.txt, "Token PIN
- * entry"; wire-protocol-v1.md, the PINENTRY conversation).
+ * speaking PINENTRY over the pool socket (the protocol text, "Token PIN
+ * entry"; docs/protocol.md, the PINENTRY conversation).
  */
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

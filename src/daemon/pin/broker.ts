@@ -2,7 +2,7 @@
  * The PIN broker: where a token's PIN comes from when GnuTLS asks for one.
  * In this order: the PIN cache; a PIN from the configuration (allowed,
  * logged as discouraged); the registered PIN entry programs (PINENTRY,
- * socket-protocol.txt "Token PIN entry"), waiting up to
+ * the protocol text, "Token PIN entry"; docs/protocol.md), waiting up to
  * `pin.wait_for_program` for one to register when none is.
  *
  * Requests for one token (and attempt) share one prompt. A wrong PIN is

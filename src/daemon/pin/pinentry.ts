@@ -1,5 +1,5 @@
 /**
- * PINENTRY, as wire-protocol-v1.md's conversation says: an offer (empty
+ * PINENTRY, as docs/protocol.md's conversation says: an offer (empty
  * `pin`) stays pending until the pool needs a PIN; the pool then answers it
  * with a prompt (a fresh cbid), and the program's reply carries the PIN and
  * is, at the same time, its next offer. An empty PIN cancels. An ERROR in

@@ -1,5 +1,5 @@
 /**
- * STARTTLS_CLIENT and STARTTLS_SERVER, as socket-protocol.txt describes
+ * STARTTLS_CLIENT and STARTTLS_SERVER, as the protocol text (docs/protocol.md) describes
  * them: check the socket, choose the local identity (asking the application
  * with STARTTLS_LOCALID when it named none), run the handshake in the
  * engine, validate the peer, and answer with the plaintext fd.

@@ -2,7 +2,7 @@
  * "If no daemon answers on the configured socket, start one in this
  * process, else attach." Both `tlspool ui --web` and the Electron shell use
  * this; afterwards they reach the daemon only through its sockets, hosted or
- * not (architecture.md), so the agent does not care which it was.
+ * not (docs/architecture.md), so the agent does not care which it was.
  */
 import * as path from 'node:path';
 import { PoolClient } from '../../client/pool-client';
