@@ -1,12 +1,14 @@
 /**
- * The daemon's life: state directory, pool socket, signals. Runs until
- * SIGTERM or SIGINT, reloads its configuration on SIGHUP.
+ * The daemon's life as an object: startDaemon() wires the state, the pool
+ * and control sockets and returns { exited, stop(), reload() }. It installs
+ * no signal handlers: `tlspool daemon` maps SIGTERM/SIGINT/SIGHUP onto it,
+ * and a desktop agent that hosts the pool calls stop() itself.
  */
 import * as path from 'node:path';
 import { type Config, type ConfigSources, loadConfig } from '../config';
 import { checkDaemonConfig } from '../config/checks';
 import { EventBus } from '../events/bus';
-import { changeWatcher, openDb } from '../store/db';
+import { changeWatcher, type Db, openDb } from '../store/db';
 import { IdentityStore } from '../store/identities';
 import type { Logger } from '../log/logger';
 import { guardProcess } from '../log/process-guard';
@@ -51,7 +53,39 @@ function pinConfig(config: Config): PinConfig {
   };
 }
 
-export async function runDaemon(config: Config, sources: ConfigSources, log: Logger): Promise<number> {
+/** A started daemon: both sockets listening. Only `tlspool daemon` ties it to signals. */
+export interface RunningDaemon {
+  /** Settles with the exit code once the daemon has stopped. */
+  readonly exited: Promise<number>;
+  /** Stop cleanly: pending requests are answered, the sockets removed, the state closed. Again: the same promise. */
+  stop(reason: string): Promise<number>;
+  /** Read the configuration file again (what SIGHUP does); a refused file leaves the running one in place. */
+  reload(): void;
+}
+
+/** What the pool is made of, below its sockets. `config` is the running configuration (replaced on reload). */
+interface PoolCore {
+  config: Config;
+  readonly log: Logger;
+  readonly db: Db;
+  readonly store: IdentityStore;
+  readonly bus: EventBus;
+  readonly connections: ConnectionLog;
+  readonly broker: PinBroker;
+  readonly credentials: LocalCredentials;
+  readonly validator: Validator;
+  readonly rules: DisclosureRules;
+  readonly approval: ApprovalService;
+  readonly limits: PoolLimits;
+  readonly storeChanged: () => boolean;
+}
+
+/**
+ * Start the pool on the configured sockets; returns once both listen.
+ * Throws when it cannot (the configuration refused, a socket taken or
+ * unsafe, the state unsafe), having touched nothing another daemon owns.
+ */
+export function startDaemon(config: Config, sources: ConfigSources, log: Logger): RunningDaemon {
   // What the file names must work before anything is made: a bad priority
   // string or CRL would otherwise surface only at the first STARTTLS.
   const { socketGid } = checkDaemonConfig(config);
@@ -61,15 +95,69 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
   // Once, before any key is loaded; a change needs a restart. Without a list,
   // GnuTLS loads p11-kit's modules itself when a key URI is first used.
   if (config.pkcs11.modules.length > 0) pkcs11Configure(config.pkcs11.modules);
+  const core = openCore(config, log);
+  let server: PoolServer;
+  let control: ControlServer;
+  const controlSocket = config.control_socket ?? path.join(path.dirname(config.socket), CONTROL_SOCKET_NAME);
+  try {
+    server = PoolServer.listen({
+      socket: config.socket,
+      // The gid found through NSS above, so the socket gets the group that was checked.
+      socketGroup: socketGid,
+      handlers: poolHandlers(core),
+      limits: core.limits,
+      log,
+    });
+  } catch (e) {
+    core.db.close();
+    throw e;
+  }
+  try {
+    control = new ControlServer(controlSocket, controlDispatch(controlDeps(core, controlSocket, unexpectedErrors)), log);
+    control.listen();
+  } catch (e) {
+    void server.close('the control socket could not be created');
+    core.db.close();
+    throw e;
+  }
+  // Only now is this daemon the one on the socket: the rows a previous one
+  // left open are ended by the daemon that took its place, never by one
+  // that was refused because it still runs.
+  core.connections.endOrphans();
+
+  let settle!: (code: number) => void;
+  const exited = new Promise<number>((r) => (settle = r));
+  let stopping: Promise<number> | undefined;
+  const stop = (reason: string): Promise<number> =>
+    (stopping ??= (async () => {
+      log.info('stopping', { reason, clients: server.sessions.size });
+      control.close();
+      await server.close(`the pool is shutting down (${reason})`);
+      core.broker.lock();
+      core.credentials.reset();
+      core.connections.flush();
+      core.db.close();
+      log.info('stopped');
+      settle(0);
+      return 0;
+    })());
+  log.info('listening', {
+    socket: config.socket,
+    control_socket: controlSocket,
+    pid: process.pid,
+    state_dir: config.state_dir,
+    config_file: config.config_file ?? null,
+  });
+  return { exited, stop, reload: () => reload(core, sources) };
+}
+
+function openCore(config: Config, log: Logger): PoolCore {
   const db = openDb(config.state_dir);
   const store = new IdentityStore(db);
   const bus = new EventBus();
-  const connections = new ConnectionLog(db, bus, log);
-  let current = config;
-  // eslint-disable-next-line prefer-const -- the broker and the credentials refer to each other
-  let credentials: LocalCredentials;
+  const core: Partial<PoolCore> & { config: Config } = { config, log, db, store, bus, connections: new ConnectionLog(db, bus, log) };
   const broker = new PinBroker(
-    () => pinConfig(current),
+    () => pinConfig(core.config),
     log,
     (entry, reason) => {
       // The token's PIN is forgotten: log it out and drop the keys opened with it.
@@ -79,166 +167,130 @@ export async function runDaemon(config: Config, sources: ConfigSources, log: Log
     },
     (event) => bus.emit(event),
   );
-  credentials = new LocalCredentials(store, (keyUri) => broker.touch(keyUri));
+  const credentials = new LocalCredentials(store, (keyUri) => broker.touch(keyUri));
   if (config.pin.tokens.length > 0) {
     log.warn('the configuration file holds token PINs; this is discouraged (use a PIN entry program)', {
       tokens: config.pin.tokens.map((t) => t.label),
     });
   }
-  const validator = new Validator(store, current.tls);
-  const storeChanged = changeWatcher(db);
   const rules = new DisclosureRules(db);
-  const approval = new ApprovalService(
-    rules,
-    () => ({ timeout: current.disclosure.approval_timeout, fallback: current.disclosure.default }),
-    bus,
-    log,
-  );
-  const starttls = startTlsHandler({
+  return Object.assign(core, {
+    broker,
     credentials,
-    validator,
-    connections,
-    config: () => current.tls,
-    pin: broker,
-    approval,
-    refresh: () => {
-      if (!storeChanged()) return;
-      credentials.reset();
-      rules.forget();
-      validator.trustChanged();
-    },
-  });
-  // Read at each decision: SIGHUP applies changed limits to new work.
-  const limits = new PoolLimits(() => current.limits, log);
-  const limitedStartTls = limits.limitHandshakes(starttls);
+    validator: new Validator(store, config.tls),
+    storeChanged: changeWatcher(db),
+    rules,
+    approval: new ApprovalService(rules, () => ({ timeout: core.config.disclosure.approval_timeout, fallback: core.config.disclosure.default }), bus, log),
+    // Read at each decision: a reload applies changed limits to new work.
+    limits: new PoolLimits(() => core.config.limits, log),
+  }) as PoolCore;
+}
+
+/** The pool socket's commands. */
+function poolHandlers(core: PoolCore): (cmd: number) => Handler | undefined {
+  const starttls = core.limits.limitHandshakes(
+    startTlsHandler({
+      credentials: core.credentials,
+      validator: core.validator,
+      connections: core.connections,
+      config: () => core.config.tls,
+      pin: core.broker,
+      approval: core.approval,
+      refresh: () => {
+        if (!core.storeChanged()) return;
+        core.credentials.reset();
+        core.rules.forget();
+        core.validator.trustChanged();
+      },
+    }),
+  );
   const handlers = new Map<number, Handler>([
     [Cmd.PING, ping],
-    [Cmd.STARTTLS_CLIENT, limitedStartTls],
-    [Cmd.STARTTLS_SERVER, limitedStartTls],
+    [Cmd.STARTTLS_CLIENT, starttls],
+    [Cmd.STARTTLS_SERVER, starttls],
     [Cmd.STARTTLS_LOCALID, replyOnly],
     [Cmd.SUCCESS, replyOnly],
     [Cmd.ERROR, replyOnly],
-    [Cmd.PINENTRY, pinEntryHandler(broker)],
-    [LocalCmd.LOCK, lockHandler(broker)],
-    [LocalCmd.TOKEN_STATE, tokenStateHandler(broker)],
+    [Cmd.PINENTRY, pinEntryHandler(core.broker)],
+    [LocalCmd.LOCK, lockHandler(core.broker)],
+    [LocalCmd.TOKEN_STATE, tokenStateHandler(core.broker)],
     [LocalCmd.LOOP_STATS, loopStatsHandler()],
   ]);
-  const server = PoolServer.listen({
-    socket: config.socket,
-    // The gid found through NSS above, so the socket gets the group that was checked.
-    socketGroup: socketGid,
-    handlers: (cmd) => handlers.get(cmd),
-    limits,
-    log,
-  });
-  const controlSocket = config.control_socket ?? path.join(path.dirname(config.socket), CONTROL_SOCKET_NAME);
-  const startedAt = new Date().toISOString();
-  const control = new ControlServer(
-    controlSocket,
-    controlDispatch({
-      status: () => ({
-        version: packageVersion(),
-        pid: process.pid,
-        uid: process.getuid!(),
-        socket: config.socket,
-        controlSocket,
-        stateDir: config.state_dir,
-        configFile: current.config_file ?? null,
-        startedAt,
-        connections: { live: connections.live.size },
-        pinEntry: broker.programList(),
-        approvalAgent: approval.registered,
-        pendingApprovals: approval.pendingCount,
-        unlockedTokens: broker.cache.list().length,
-        unexpectedErrors: unexpectedErrors(),
-      }),
-      bus,
-      connections,
-      store,
-      identitiesChanged: () => credentials.reset(),
-      rules,
-      approval,
-      tokens: () =>
-        listTokens(config.pkcs11.modules.length > 0 ? config.pkcs11.modules : defaultModules(), (t) =>
-          broker.cache.list().some((e) => e.token.label === t.label && e.token.serial === t.serial),
-          (problem) => log.warn('a PKCS #11 module could not be listed', { problem }),
-        ),
-      lockTokens: (label) => (label === undefined ? broker.lock() : broker.lockLabel(label)),
-      getSettings: () => settingsOf(current),
-      setSettings: (change) => {
-        applySettings(current, change);
-        const settings = settingsOf(current);
-        log.info('settings changed until restart or SIGHUP', { ...change });
-        return settings;
-      },
-      log,
-    }),
-    log,
-  );
-  try {
-    control.listen();
-  } catch (e) {
-    void server.close('the control socket could not be created');
-    throw e;
-  }
-  // Signal handlers before the line that says the pool is up: a signal sent
-  // as soon as a supervisor sees it must find them (SIGHUP's default ends the process).
-  let resolve!: (code: number) => void;
-  const exited = new Promise<number>((r) => (resolve = r));
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info('stopping', { signal, clients: server.sessions.size });
-    control.close();
-    void server.close(`the pool is shutting down (${signal})`).then(() => {
-      for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.removeAllListeners(s);
-      broker.lock();
-      credentials.reset();
-      connections.flush();
-      db.close();
-      log.info('stopped');
-      resolve(0);
-    });
-  };
-  const reload = () => {
-    try {
-      const next = loadConfig(sources);
-      // Before anything of it is applied: a refused file leaves the running configuration whole.
-      checkDaemonConfig(next);
-      log.setLevel(next.log.level);
-      for (const key of ['socket', 'socket_group', 'state_dir', 'control_socket'] as const) {
-        if (String(next[key]) !== String(current[key])) {
-          log.warn('configuration change needs a restart', { key, running: current[key], configured: next[key] });
-        }
-      }
-      if (String(next.pkcs11.modules) !== String(config.pkcs11.modules)) {
-        log.warn('configuration change needs a restart', { key: 'pkcs11.modules', running: config.pkcs11.modules, configured: next.pkcs11.modules });
-        next.pkcs11.modules = config.pkcs11.modules;
-      }
-      const previous = pinConfig(current);
-      current = next;
-      broker.configReloaded(previous);
-      validator.reset(next.tls);
-      credentials.reset();
-      log.info('configuration reloaded', { config_file: next.config_file ?? null });
-      bus.emit({ type: 'config-reloaded', configFile: next.config_file ?? null });
-    } catch (e) {
-      log.error('configuration reload failed; keeping the running configuration', { error: e });
-    }
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', reload);
-  log.info('listening', {
-    socket: config.socket,
-    control_socket: controlSocket,
-    pid: process.pid,
-    state_dir: config.state_dir,
-    config_file: config.config_file ?? null,
-  });
+  return (cmd) => handlers.get(cmd);
+}
 
-  return exited;
+/** What the control socket's methods reach. */
+function controlDeps(core: PoolCore, controlSocket: string, unexpectedErrors: () => number): Parameters<typeof controlDispatch>[0] {
+  const { config: started, log, broker, approval, connections } = core;
+  const startedAt = new Date().toISOString();
+  return {
+    status: () => ({
+      version: packageVersion(),
+      pid: process.pid,
+      uid: process.getuid!(),
+      socket: started.socket,
+      controlSocket,
+      stateDir: started.state_dir,
+      configFile: core.config.config_file ?? null,
+      startedAt,
+      connections: { live: connections.live.size },
+      pinEntry: broker.programList(),
+      approvalAgent: approval.registered,
+      pendingApprovals: approval.pendingCount,
+      unlockedTokens: broker.cache.list().length,
+      unexpectedErrors: unexpectedErrors(),
+    }),
+    bus: core.bus,
+    connections,
+    store: core.store,
+    identitiesChanged: () => core.credentials.reset(),
+    rules: core.rules,
+    approval,
+    tokens: () =>
+      listTokens(started.pkcs11.modules.length > 0 ? started.pkcs11.modules : defaultModules(), (t) =>
+        broker.cache.list().some((e) => e.token.label === t.label && e.token.serial === t.serial),
+        (problem) => log.warn('a PKCS #11 module could not be listed', { problem }),
+      ),
+    lockTokens: (label) => (label === undefined ? broker.lock() : broker.lockLabel(label)),
+    getSettings: () => settingsOf(core.config),
+    setSettings: (change) => {
+      applySettings(core.config, change);
+      const settings = settingsOf(core.config);
+      log.info('settings changed until restart or SIGHUP', { ...change });
+      return settings;
+    },
+    log,
+  };
+}
+
+/** Read the configuration again and apply what can change while running. */
+function reload(core: PoolCore, sources: ConfigSources): void {
+  const { log } = core;
+  try {
+    const next = loadConfig(sources);
+    // Before anything of it is applied: a refused file leaves the running configuration whole.
+    checkDaemonConfig(next);
+    log.setLevel(next.log.level);
+    const current = core.config;
+    for (const key of ['socket', 'socket_group', 'state_dir', 'control_socket'] as const) {
+      if (String(next[key]) !== String(current[key])) {
+        log.warn('configuration change needs a restart', { key, running: current[key], configured: next[key] });
+      }
+    }
+    if (String(next.pkcs11.modules) !== String(current.pkcs11.modules)) {
+      log.warn('configuration change needs a restart', { key: 'pkcs11.modules', running: current.pkcs11.modules, configured: next.pkcs11.modules });
+      next.pkcs11.modules = current.pkcs11.modules;
+    }
+    const previous = pinConfig(current);
+    core.config = next;
+    core.broker.configReloaded(previous);
+    core.validator.reset(next.tls);
+    core.credentials.reset();
+    log.info('configuration reloaded', { config_file: next.config_file ?? null });
+    core.bus.emit({ type: 'config-reloaded', configFile: next.config_file ?? null });
+  } catch (e) {
+    log.error('configuration reload failed; keeping the running configuration', { error: e });
+  }
 }
 
 /** The runtime-changeable settings, as the control API names them. */

@@ -66,7 +66,15 @@ export class ConnectionLog {
     });
     this.nextId = (row.id ?? 0) + 1;
     this.rows = new ConnectionRows(db, (id, why) => this.damagedRow(id, why));
-    endOrphans(db);
+  }
+
+  /**
+   * End the rows a daemon that is gone left open (killed, or crashed). Only
+   * the daemon that has taken the socket may call it: one refused because
+   * another still serves would end that daemon's live connections.
+   */
+  endOrphans(): void {
+    endOrphans(this.db);
   }
 
   open(init: Pick<ConnectionRecord, 'role' | 'transport' | 'requester' | 'localid' | 'remoteid'>): ConnectionRecord {
@@ -306,9 +314,7 @@ function damagedRecord(row: StoredRow, why: string): ConnectionRecord {
 
 /**
  * Rows a daemon left established (or handshaking) when it was killed: none
- * of those connections outlived it, so the log must not show them live. (A
- * second daemon that then fails to take the socket from a live one ends the
- * live one's rows too; that one rewrites each row when the connection ends.)
+ * of those connections outlived it, so the log must not show them live.
  */
 function endOrphans(db: Db): void {
   const ended = "CASE state WHEN 'handshaking' THEN 'failed' ELSE 'closed' END";

@@ -29,7 +29,7 @@ const wrong: Array<[file: string, importLine: string, says: RegExp]> = [
   ['src/model/layer-probe.ts', "import type { Db } from '../store/db';", /layer 'pure'/],
   ['src/protocol/layer-probe.ts', "import * as fs from 'node:fs';", /layer 'pure'/],
   ['src/contract/layer-probe.ts', "import type { EventBus } from '../events/bus';", /layer 'pure'/],
-  ['src/store/layer-probe.ts', "import { runDaemon } from '../daemon/daemon';", /layer 'node'/],
+  ['src/store/layer-probe.ts', "import { startDaemon } from '../daemon/daemon';", /layer 'node'/],
   ['src/addon/layer-probe.ts', "import { PoolClient } from '../client/pool-client';", /layer 'node'/],
   ['src/daemon/pin/layer-probe.ts', "import { PoolClient } from '../../client/pool-client';", /layer 'daemon'/],
   ['src/daemon/layer-probe.ts', "import { DesktopAgent } from '../desktop/agent/agent';", /layer 'daemon'/],
@@ -37,7 +37,7 @@ const wrong: Array<[file: string, importLine: string, says: RegExp]> = [
   ['src/desktop/agent/layer-probe.ts', "import { ClientSession } from '../../daemon/server/session';", /layer 'desktop'/],
   ['src/desktop/web/layer-probe.ts', "import { main } from '../../cli/main';", /layer 'desktop'/],
   ['src/cli/layer-probe.ts', "import { startDaemon } from '../../test/helpers/daemon';", /tests or benchmarks/],
-  ['electron/layer-probe.ts', "import { runDaemon } from '../src/daemon/daemon';", /Electron main process/],
+  ['electron/layer-probe.ts', "import { startDaemon } from '../src/daemon/daemon';", /Electron main process/],
   ['renderer/src/layer-probe.ts', "import { connectUnix } from '../../src/addon/ipc';", /runs in a browser/],
   ['renderer/src/layer-probe.ts', "import * as fs from 'node:fs';", /runs in a browser/],
 ];
@@ -47,8 +47,8 @@ const right: Array<[file: string, importLine: string]> = [
   ['src/store/layer-probe.ts', "import type { Logger } from '../log/logger';"],
   ['src/daemon/pin/layer-probe.ts', "import type { Db } from '../../store/db';"],
   ['src/client/layer-probe.ts', "import { encode } from '../protocol/codec';"],
-  ['src/desktop/agent/layer-probe.ts', "import { runDaemon } from '../../daemon/daemon';"],
-  ['src/cli/layer-probe.ts', "import { runDaemon } from '../daemon/daemon';"],
+  ['src/desktop/agent/layer-probe.ts', "import { startDaemon } from '../../daemon/daemon';"],
+  ['src/cli/layer-probe.ts', "import { startDaemon } from '../daemon/daemon';"],
   ['renderer/src/layer-probe.ts', "import type { ConnectionRecord } from '../../src/model/connection';"],
 ];
 

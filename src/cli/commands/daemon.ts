@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { describeConfig, loadConfig, type ConfigSources } from '../../config';
-import { runDaemon } from '../../daemon/daemon';
+import { type RunningDaemon, startDaemon } from '../../daemon/daemon';
 import { createLogger } from '../../log/logger';
 import { packageVersion } from '../../util/package-root';
 import { type CommandSpec, helpText, parse } from '../args';
@@ -37,5 +37,22 @@ export async function daemon(argv: string[]): Promise<number> {
   if (modules && modules.length > 0) config.pkcs11.modules = modules.map((m) => path.resolve(m));
   const log = createLogger(config.log.level);
   log.info('starting', { version: packageVersion(), config: describeConfig(config) });
-  return runDaemon(config, sources, log);
+  // The handlers go in before the pool says it listens: a supervisor may
+  // signal it the moment it does (and SIGHUP's default ends the process).
+  let running: RunningDaemon | undefined;
+  let stopEarly: string | undefined;
+  const onStop = (signal: NodeJS.Signals) => (running ? void running.stop(signal) : (stopEarly = signal));
+  const onReload = () => running?.reload();
+  process.on('SIGTERM', onStop);
+  process.on('SIGINT', onStop);
+  process.on('SIGHUP', onReload);
+  try {
+    running = startDaemon(config, sources, log);
+    if (stopEarly) void running.stop(stopEarly);
+    return await running.exited;
+  } finally {
+    process.off('SIGTERM', onStop);
+    process.off('SIGINT', onStop);
+    process.off('SIGHUP', onReload);
+  }
 }

@@ -7,7 +7,7 @@
 import * as path from 'node:path';
 import { PoolClient } from '../../client/pool-client';
 import { type Config, type ConfigSources, loadConfig } from '../../config';
-import { runDaemon } from '../../daemon/daemon';
+import { startDaemon } from '../../daemon/daemon';
 import { createLogger, type Logger } from '../../log/logger';
 import { AgentError } from './errors';
 
@@ -67,22 +67,19 @@ export async function hostOrAttach(opts: HostOptions): Promise<DaemonHost> {
     return { mode: 'attached', config, reason, exited: null, stop: async () => {} };
   }
   const log = opts.log ?? createLogger(config.log.level);
-  // runDaemon listens before its first await, so a failure to listen rejects here.
-  const exited = runDaemon(config, opts.sources, log);
-  let failed: unknown;
-  exited.catch((e) => (failed = e));
-  await new Promise((r) => setImmediate(r));
-  if (failed) throw failed;
-  if (!(await poolAnswers(config.socket))) throw new AgentError('EIO', `the daemon started in this process does not answer at ${config.socket}; see its log above`);
+  // Throws when the pool cannot listen (or its state or configuration is refused).
+  const daemon = startDaemon(config, opts.sources, log);
+  if (!(await poolAnswers(config.socket))) {
+    await daemon.stop('it does not answer on its own socket');
+    throw new AgentError('EIO', `the daemon started in this process does not answer at ${config.socket}; see its log above`);
+  }
   return {
     mode: 'hosted',
     config,
     reason: `no TLS pool answered at ${config.socket}, so this process runs one`,
-    exited,
+    exited: daemon.exited,
     stop: async () => {
-      // runDaemon stops on SIGTERM; emitting it reaches only its handler, not the OS.
-      process.emit('SIGTERM', 'SIGTERM');
-      await exited;
+      await daemon.stop('the desktop agent is stopping');
     },
   };
 }
