@@ -2,6 +2,7 @@
  * The keys of tlspool.yaml. A new section is one more entry here (and in
  * docs/configuration.md); the Config type follows from it.
  */
+import { DISCLOSURE_CHOICES, settingRange } from '../model/settings';
 import { defaultPath } from './paths';
 import { bool, type Infer, int, list, object, oneOf, optional, path, str, union } from './schema';
 
@@ -33,7 +34,7 @@ export const configSchema = object({
     /** PEM files of CRLs; a certificate they revoke is refused. */
     crl_files: list(path(), { default: [] }),
     /** Seconds a successful validation is reused (0: never). */
-    validation_cache_ttl: int({ min: 0, max: 86400, default: 300 }),
+    validation_cache_ttl: int({ ...settingRange('validationCacheTtl'), default: 300 }),
     /** Seconds the network may take during a handshake. */
     handshake_timeout: int({ min: 1, max: 3600, default: 60 }),
     /** A GnuTLS priority string; the default is TLS 1.3 and 1.2, ECDHE (X25519 first) with AEAD ciphers. */
@@ -43,19 +44,19 @@ export const configSchema = object({
     /** Seconds a STARTTLS that needs a PIN waits for a PIN entry program to register when none is. */
     wait_for_program: int({ min: 0, max: 86400, default: 60 }),
     /** Seconds a PIN entry program may take to answer a prompt (its timeout_us). */
-    entry_timeout: int({ min: 1, max: 4294, default: 60 }),
+    entry_timeout: int({ ...settingRange('pinEntryTimeout'), default: 60 }),
     /** Seconds a token stays unlocked (its PIN cached) after its last use. */
-    cache_idle_ttl: int({ min: 1, max: 604800, default: 600 }),
+    cache_idle_ttl: int({ ...settingRange('pinCacheIdleTtl'), default: 600 }),
     /** Seconds a token stays unlocked at most, used or not. */
-    cache_max_ttl: int({ min: 1, max: 604800, default: 7200 }),
+    cache_max_ttl: int({ ...settingRange('pinCacheMaxTtl'), default: 7200 }),
     /** PINs by token label, written here. Allowed but discouraged: the file then holds the key's protection. */
     tokens: list(object({ label: str(), pin: str() }), { default: [] }),
   }),
   disclosure: object({
     /** Seconds the approval agent has to answer "show this identity to that peer?"; unanswered is a deny. */
-    approval_timeout: int({ min: 1, max: 86400, default: 60 }),
+    approval_timeout: int({ ...settingRange('approvalTimeout'), default: 60 }),
     /** With no matching rule and no approval agent registered: show the identity (allow) or not (deny). */
-    default: oneOf(['allow', 'deny'], { default: 'allow' }),
+    default: oneOf(DISCLOSURE_CHOICES, { default: 'allow' }),
   }),
   pkcs11: object({
     /** PKCS #11 module files GnuTLS loads; empty: p11-kit's configuration (its registered modules). */

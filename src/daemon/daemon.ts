@@ -29,7 +29,7 @@ import { lockHandler, tokenStateHandler } from './pin/local-commands';
 import { uriOnToken } from './pin/token';
 import { LocalCmd } from '../protocol/constants';
 import { CONTROL_SOCKET_NAME } from '../contract/control';
-import { type Settings } from '../model/settings';
+import { NUMBER_SETTINGS, type Settings } from '../model/settings';
 import { controlDispatch } from './control/methods';
 import { ControlServer } from './control/server';
 import { listTokens } from './control/tokens';
@@ -293,24 +293,22 @@ function reload(core: PoolCore, sources: ConfigSources): void {
   }
 }
 
-/** The runtime-changeable settings, as the control API names them. */
+/** The runtime-changeable settings, as the control API names them, read where the table says they live. */
 function settingsOf(c: Config): Settings {
-  return {
-    pinEntryTimeout: c.pin.entry_timeout,
-    pinCacheIdleTtl: c.pin.cache_idle_ttl,
-    pinCacheMaxTtl: c.pin.cache_max_ttl,
-    validationCacheTtl: c.tls.validation_cache_ttl,
-    approvalTimeout: c.disclosure.approval_timeout,
-    defaultDisclosure: c.disclosure.default,
-  };
+  const out: Record<string, unknown> = { defaultDisclosure: c.disclosure.default };
+  for (const s of NUMBER_SETTINGS) out[s.key] = section(c, s.config[0])[s.config[1]];
+  return out as unknown as Settings;
 }
 
 /** Change the running configuration in place: the broker, validator and approval read it from there. */
-function applySettings(c: Config, s: Partial<Settings>): void {
-  if (s.pinEntryTimeout !== undefined) c.pin.entry_timeout = s.pinEntryTimeout;
-  if (s.pinCacheIdleTtl !== undefined) c.pin.cache_idle_ttl = s.pinCacheIdleTtl;
-  if (s.pinCacheMaxTtl !== undefined) c.pin.cache_max_ttl = s.pinCacheMaxTtl;
-  if (s.validationCacheTtl !== undefined) c.tls.validation_cache_ttl = s.validationCacheTtl;
-  if (s.approvalTimeout !== undefined) c.disclosure.approval_timeout = s.approvalTimeout;
-  if (s.defaultDisclosure !== undefined) c.disclosure.default = s.defaultDisclosure;
+function applySettings(c: Config, change: Partial<Settings>): void {
+  for (const s of NUMBER_SETTINGS) {
+    const v = change[s.key];
+    if (v !== undefined) section(c, s.config[0])[s.config[1]] = v;
+  }
+  if (change.defaultDisclosure !== undefined) c.disclosure.default = change.defaultDisclosure;
+}
+
+function section(c: Config, name: 'pin' | 'tls' | 'disclosure'): Record<string, unknown> {
+  return c[name] as unknown as Record<string, unknown>;
 }

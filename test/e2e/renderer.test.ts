@@ -139,6 +139,10 @@ describe('the renderer in Chromium against the real daemon', () => {
     await page.goto(ui.url.href);
     await page.getByRole('status').getByText('Daemon up').waitFor();
     await page.getByRole('tab', { name: 'Settings' }).click();
+    // Out of the range the daemon accepts: said on the page, and not sent.
+    await page.getByLabel('Approval timeout').fill('0');
+    await page.getByText('A whole number of seconds from 1 to 86400.').waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Save' }).isDisabled(), true);
     await page.getByLabel('Approval timeout').fill('47');
     await page.getByLabel('Default disclosure').selectOption('allow');
     await page.getByRole('button', { name: 'Save' }).click();

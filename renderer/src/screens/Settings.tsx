@@ -1,18 +1,12 @@
 /** The running daemon's tunables; saved ones last until it restarts or reloads its configuration. */
 import { useEffect, useState, type FormEvent } from 'react';
 import type { Disclosure } from '../../../src/model/disclosure';
-import type { Settings as SettingsT } from '../../../src/model/settings';
+import { NUMBER_SETTINGS, type NumberSettingKey, type Settings as SettingsT } from '../../../src/model/settings';
 import { useStore } from '../state/context';
 
-type NumberKey = Exclude<keyof SettingsT, 'defaultDisclosure'>;
+type NumberKey = NumberSettingKey;
 
-const NUMBERS: ReadonlyArray<{ key: NumberKey; label: string; help: string }> = [
-  { key: 'pinEntryTimeout', label: 'PIN entry timeout', help: 'How long a PIN prompt waits for an answer.' },
-  { key: 'pinCacheIdleTtl', label: 'PIN cache idle time', help: 'An unused token locks after this long.' },
-  { key: 'pinCacheMaxTtl', label: 'PIN cache maximum time', help: 'A token locks after this long, used or not.' },
-  { key: 'validationCacheTtl', label: 'Validation cache time', help: 'How long a validated peer certificate stays trusted.' },
-  { key: 'approvalTimeout', label: 'Approval timeout', help: 'An unanswered approval is denied after this long.' },
-];
+const NUMBERS = NUMBER_SETTINGS;
 
 type Draft = Record<NumberKey, string> & { defaultDisclosure: Disclosure };
 
@@ -43,7 +37,10 @@ export function Settings(props: { settings: SettingsT | null }) {
   }
   const current = props.settings;
 
-  const invalid = NUMBERS.filter((n) => !/^\d+$/.test(draft[n.key].trim()));
+  const invalid = NUMBERS.filter((n) => {
+    const t = draft[n.key].trim();
+    return !/^\d+$/.test(t) || Number(t) < n.min || Number(t) > n.max;
+  });
   const edit = (patch: Partial<Draft>) => {
     setDraft({ ...draft, ...patch });
     setDirty(true);
@@ -89,7 +86,7 @@ export function Settings(props: { settings: SettingsT | null }) {
                 <span className="unit">seconds</span>
               </div>
               <p id={`set-${n.key}-help`} className={bad ? 'help warning' : 'help'}>
-                {bad ? 'A whole number of seconds, 0 or more.' : n.help}
+                {bad ? `A whole number of seconds from ${n.min} to ${n.max}.` : n.help}
               </p>
             </div>
           );

@@ -15,7 +15,7 @@ import type { ConnectionLog } from '../../store/connection-log';
 import { type ControlMethod, type ControlMethods, type DaemonStatus, RpcErrorCode } from '../../contract/control';
 import { type CertInfo, MAX_PAGE_ROWS } from '../../model/connection';
 import { type IdentityInfo } from '../../model/identity';
-import { type Settings } from '../../model/settings';
+import { DISCLOSURE_CHOICES, NUMBER_SETTINGS, type Settings } from '../../model/settings';
 import { type TokenInfo } from '../../model/tokens';
 import { Params } from './params';
 import { RpcFailure, type ControlPeer, type Dispatch } from './server';
@@ -132,14 +132,9 @@ export function controlDispatch(ctx: ControlContext): Dispatch {
     },
     'settings.get': (p) => (p.done(), ctx.getSettings()),
     'settings.set': (p) => {
-      const change: { -readonly [K in keyof Settings]?: Settings[K] } = {
-        pinEntryTimeout: p.optInt('pinEntryTimeout', 1, 4294),
-        pinCacheIdleTtl: p.optInt('pinCacheIdleTtl', 1, 604800),
-        pinCacheMaxTtl: p.optInt('pinCacheMaxTtl', 1, 604800),
-        validationCacheTtl: p.optInt('validationCacheTtl', 0, 86400),
-        approvalTimeout: p.optInt('approvalTimeout', 1, 86400),
-        defaultDisclosure: p.optOneOf('defaultDisclosure', ['allow', 'deny'] as const),
-      };
+      const change: { -readonly [K in keyof Settings]?: Settings[K] } = {};
+      for (const s of NUMBER_SETTINGS) change[s.key] = p.optInt(s.key, s.min, s.max);
+      change.defaultDisclosure = p.optOneOf('defaultDisclosure', DISCLOSURE_CHOICES);
       p.done();
       for (const k of Object.keys(change) as Array<keyof Settings>) if (change[k] === undefined) delete change[k];
       const settings = ctx.setSettings(change);

@@ -5,6 +5,7 @@
  */
 import type { ControlMethod, ControlMethods } from '../../contract/control';
 import { DESKTOP_METHODS, type DesktopMethod, type DesktopMethods } from '../../contract/desktop';
+import { DISCLOSURE_CHOICES, NUMBER_SETTINGS } from '../../model/settings';
 import { KEEP_ROWS } from '../../store/connection-log';
 import type { DesktopAgent } from './agent';
 import type { ControlLink } from './control-link';
@@ -13,7 +14,6 @@ import { AgentError } from './errors';
 type Handlers = { [M in DesktopMethod]: (params: DesktopMethods[M]['params']) => Promise<DesktopMethods[M]['result']> };
 
 const LIFETIMES = ['once', 'restart', 'forever'];
-const SETTINGS_NUMBERS = ['pinEntryTimeout', 'pinCacheIdleTtl', 'pinCacheMaxTtl', 'validationCacheTtl', 'approvalTimeout'];
 
 export function isDesktopMethod(name: unknown): name is DesktopMethod {
   return typeof name === 'string' && (DESKTOP_METHODS as readonly string[]).includes(name);
@@ -139,8 +139,8 @@ function handlers(agent: DesktopAgent): Handlers {
       return ok;
     },
     updateSettings: async (p) => {
-      for (const name of SETTINGS_NUMBERS) field('updateSettings', p, name, 'number', true);
-      if (p.defaultDisclosure !== undefined && p.defaultDisclosure !== 'allow' && p.defaultDisclosure !== 'deny') {
+      for (const s of NUMBER_SETTINGS) field('updateSettings', p, s.key, 'number', true);
+      if (p.defaultDisclosure !== undefined && !(DISCLOSURE_CHOICES as readonly unknown[]).includes(p.defaultDisclosure)) {
         throw new AgentError('EINVAL', 'updateSettings: defaultDisclosure must be "allow" or "deny"');
       }
       const settings = await control(agent, 'settings.set', p);
