@@ -13,6 +13,7 @@ import { lookupGroup } from '../addon/sys';
 import { ConfigError } from './error';
 import { type Config, placeOf } from './index';
 import { whyUnreadable } from './paths';
+import { hasAnyPem, hasPem } from '../util/pem';
 import { closest } from './suggest';
 
 export interface CheckedConfig {
@@ -121,13 +122,9 @@ function readFor(config: Config, key: string, file: string): string {
   }
 }
 
-function hasPem(text: string, label: string): boolean {
-  return text.includes(`-----BEGIN ${label}-----`);
-}
-
 /** Bytes that are not UTF-8 text (read as utf8, they became U+FFFD). */
 function looksBinary(text: string): boolean {
-  return !text.includes('-----BEGIN ') && text.includes('\uFFFD');
+  return !hasAnyPem(text) && text.includes('\uFFFD');
 }
 
 /** The native message is "<what>: <GnuTLS's sentence>" (tls_common.h); the sentence is what says why. */

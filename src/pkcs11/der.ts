@@ -61,10 +61,3 @@ export function time(d: Date): Der {
 /** [n] IMPLICIT IA5String, as in GeneralName (1 rfc822Name, 2 dNSName). */
 export const implicitString = (n: number, s: string): Der => tlv(0x80 | n, Buffer.from(s, 'ascii'));
 
-/** PEM text: base64 in lines of 64 (a peer's chain is made PEM on every STARTTLS). */
-export function pem(label: string, der: Buffer): string {
-  const b64 = der.toString('base64');
-  const lines: string[] = [];
-  for (let i = 0; i < b64.length; i += 64) lines.push(b64.slice(i, i + 64));
-  return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
-}

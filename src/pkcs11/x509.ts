@@ -4,7 +4,8 @@
  * here, `sign` (the token) signs their SHA-256 hash.
  */
 import * as crypto from 'node:crypto';
-import { bitString, explicit, int, octets, oid, pem, seq, set, time, uint, utf8, implicitString } from './der';
+import { pem } from '../util/pem';
+import { bitString, explicit, int, octets, oid, seq, set, time, uint, utf8, implicitString } from './der';
 
 const OID = {
   ecPublicKey: '1.2.840.10045.2.1',

@@ -8,7 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db';
-import { certificateNames, nameMatches, splitPemChain } from './names';
+import { splitPemChain } from '../util/pem';
+import { certificateNames, nameMatches } from './names';
 
 export interface Identity {
   readonly localid: string;

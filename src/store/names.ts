@@ -76,7 +76,3 @@ export function provenIdentity(names: CertificateNames): string {
   return names.email[0] ?? names.dns[0] ?? names.cn ?? '';
 }
 
-/** Split a PEM bundle into its certificates, each with a trailing newline. */
-export function splitPemChain(pem: string): string[] {
-  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)?.map((c) => c + '\n') ?? [];
-}

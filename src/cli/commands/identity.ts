@@ -7,7 +7,7 @@ import { certificateNames } from '../../store/names';
 import { IdentityStore } from '../../store/identities';
 import * as pkcs11js from 'pkcs11js';
 import { checkIdentityString } from '../../store/identities';
-import { pem } from '../../pkcs11/der';
+import { pem } from '../../util/pem';
 import { generateIdentityKey } from '../../pkcs11/generate';
 import { findObjects } from '../../pkcs11/inventory';
 import { findToken, login, openModule } from '../../pkcs11/modules';

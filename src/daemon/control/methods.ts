@@ -6,7 +6,7 @@
 import * as crypto from 'node:crypto';
 import type { EventBus } from '../../events/bus';
 import type { DisclosureRules } from '../disclosure/rules';
-import { splitPemChain } from '../../store/names';
+import { splitPemChain } from '../../util/pem';
 import type { IdentityStore } from '../../store/identities';
 import type { Logger } from '../../log/logger';
 import { certInfo } from '../../addon/tls';

@@ -13,7 +13,7 @@ import type { Packet, StartTlsPayload } from '../../protocol/codec';
 import { Cmd, StartTlsFlag } from '../../protocol/constants';
 import { Errno } from '../../protocol/errno';
 import { checkIdentityString } from '../../store/identities';
-import { pem } from '../../pkcs11/der';
+import { pem } from '../../util/pem';
 import { type Handler, ProtocolError, type Request } from '../server/request';
 import type { ApprovalService, DisclosureAnswer, DisclosureQuestion } from '../disclosure/approval';
 import type { ConnectionLog } from '../../store/connection-log';
