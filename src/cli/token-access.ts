@@ -1,6 +1,6 @@
 /** Shared by the token commands: which modules, and a PIN from a descriptor or the terminal. */
 import { loadConfig } from '../config';
-import { defaultModules } from '../pkcs11/modules';
+import { defaultModules } from '../pkcs11/default-modules';
 import { PinLineReader, readPinFromTty } from './pin-input';
 import { UsageError } from './args';
 

@@ -34,7 +34,7 @@ import { controlDispatch } from './control/methods';
 import { ControlServer } from './control/server';
 import { listTokens } from './control/tokens';
 import { DisclosureRules } from './disclosure/rules';
-import { defaultModules } from '../pkcs11/modules';
+import { defaultModules } from '../pkcs11/default-modules';
 import { ApprovalService } from './disclosure/approval';
 import { packageVersion } from '../util/package-root';
 

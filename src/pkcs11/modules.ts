@@ -4,21 +4,7 @@
  * `--pkcs11-module` flags, else `pkcs11.modules` from the configuration, else
  * p11-kit's proxy module, which loads whatever p11-kit is configured with.
  */
-import * as fs from 'node:fs';
 import * as pkcs11js from 'pkcs11js';
-
-const PROXY_CANDIDATES = [
-  '/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so',
-  '/usr/lib/aarch64-linux-gnu/p11-kit-proxy.so',
-  '/usr/lib64/p11-kit-proxy.so',
-  '/usr/lib/p11-kit-proxy.so',
-];
-
-export function defaultModules(): string[] {
-  const found = PROXY_CANDIDATES.find((p) => fs.existsSync(p));
-  if (!found) throw new Error('p11-kit-proxy.so not found; install p11-kit or name a module with --pkcs11-module');
-  return [found];
-}
 
 export interface Module {
   readonly path: string;
