@@ -17,8 +17,9 @@ import * as tls from 'node:tls';
 import type { PoolClient } from '../src/client/pool-client';
 import { StartTlsFlag } from '../src/protocol/constants';
 import { getPki, SERVER_NAME } from '../test/helpers/pki';
-import { startPool, takeFd, type Pool } from '../test/helpers/starttls';
+import { startPool, type Pool } from '../test/helpers/starttls';
 import { log, serveBackend, sleep } from './work';
+import { takeFd } from '../src/addon/node-socket';
 
 /** The ECDHE group of every system: X25519, what OpenSSL (stunnel, Node) prefers by default. */
 export const GROUP = 'X25519';

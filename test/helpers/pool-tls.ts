@@ -9,7 +9,7 @@ import * as net from 'node:net';
 import { promisify } from 'node:util';
 import type { OwnedFd } from '../../src/addon/ipc';
 import { CLI, type TestDaemon } from './daemon';
-import { takeFd } from './starttls';
+import { takeFd } from '../../src/addon/node-socket';
 
 const run = promisify(execFile);
 
@@ -28,7 +28,6 @@ export async function provision(daemon: TestDaemon, identities: IdentitySpec[], 
   for (const t of trustPaths) await run(process.execPath, [CLI, 'trust', 'add', t, ...sd]);
 }
 
-export { takeFd };
 
 /**
  * A loopback TCP listener that makes connected pairs. Accepted sockets are

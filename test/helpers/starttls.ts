@@ -15,12 +15,13 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { PoolClient, PoolError, type StartTlsOptions, type StartTlsResult } from '../../src/client/pool-client';
-import { adoptFd, type OwnedFd } from '../../src/addon/ipc';
+import type { OwnedFd } from '../../src/addon/ipc';
 import { tlsPollFd } from '../../src/addon/tls';
 import type { ConnectionRecord } from '../../src/model/connection';
 import { CLI, startDaemon, tempDir, type TestDaemon } from './daemon';
 import { CLIENT_EMAIL, type Cert, getPki, SERVER_NAME } from './pki';
 import { waitFor } from './wait';
+import { takeFd } from '../../src/addon/node-socket';
 
 /** Bound for waits that only guard against hangs. */
 export const HANG_GUARD_MS = 20000;
@@ -107,28 +108,6 @@ export async function rejection(p: Promise<unknown>): Promise<PoolError> {
 
 // ---------------------------------------------------------------------------
 // Sockets to hand over
-
-interface HasHandle {
-  _handle?: { fd?: number };
-}
-
-/** A duplicate of the fd inside a Node socket; the Node socket is destroyed (it must read nothing more). */
-export function takeFd(sock: net.Socket | dgram.Socket): OwnedFd {
-  const handle =
-    sock instanceof net.Socket
-      ? (sock as unknown as HasHandle)._handle
-      : (sock as unknown as Record<symbol, { handle?: { fd?: number } }>)[
-          Object.getOwnPropertySymbols(sock).find((s) => String(s) === 'Symbol(state symbol)')!
-        ]?.handle;
-  const fd = handle?.fd;
-  assert.ok(typeof fd === 'number' && fd >= 0, 'the Node socket has an fd');
-  const original = adoptFd(fd);
-  const copy = original.dup();
-  original.release(); // Node owns the original and closes it now:
-  if (sock instanceof net.Socket) sock.destroy();
-  else sock.close();
-  return copy;
-}
 
 /** A TCP connection to 127.0.0.1:port, as an fd to hand to the pool. */
 export async function tcpConnect(port: number): Promise<OwnedFd> {

@@ -10,11 +10,12 @@ import * as path from 'node:path';
 import { PoolClient, type PinPrompt, type StartTlsResult } from '../../src/client/pool-client';
 import { openDb } from '../../src/store/db';
 import { IdentityStore } from '../../src/store/identities';
-import { adoptFd, type OwnedFd } from '../../src/addon/ipc';
+import type { OwnedFd } from '../../src/addon/ipc';
 import { CLIENT_EMAIL, getPki, SERVER_NAME } from './pki';
 import { startDaemon, type TestDaemon } from './daemon';
 import { startOpensslServer, type Peer } from './peers';
 import { createSoftHsm, SOFTHSM_MODULE, type SoftHsm, type TokenKey } from './softhsm';
+import { takeFd } from '../../src/addon/node-socket';
 
 export const TOKEN = 'work';
 /** Distinctive, so a grep for it cannot match anything else. */
@@ -102,14 +103,6 @@ export async function connectFd(port: number): Promise<OwnedFd> {
     sock.once('error', reject);
   });
   return takeFd(sock);
-}
-
-export function takeFd(sock: net.Socket): OwnedFd {
-  const owned = adoptFd((sock as unknown as { _handle: { fd: number } })._handle.fd);
-  const copy = owned.dup();
-  owned.release();
-  sock.destroy();
-  return copy;
 }
 
 /**

@@ -9,8 +9,9 @@ import * as fs from 'node:fs';
 import type * as net from 'node:net';
 import { PoolClient, PoolError, type StartTlsResult } from '../../src/client/pool-client';
 import { CLIENT_EMAIL, SERVER_NAME } from './pki';
-import { TcpPairs, takeFd } from './pool-tls';
+import { TcpPairs } from './pool-tls';
 import { Plaintext } from './starttls';
+import { takeFd } from '../../src/addon/node-socket';
 
 /** What one STARTTLS came to, on one side: 'ok' or the errno name of its ERROR. */
 export type Outcome = 'ok' | string;

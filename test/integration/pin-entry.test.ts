@@ -11,10 +11,11 @@ import * as net from 'node:net';
 import { PoolError, type PinPrompt } from '../../src/client/pool-client';
 import { CLIENT_EMAIL, getPki, SERVER_NAME } from '../helpers/pki';
 import { startOpensslClient, type Peer } from '../helpers/peers';
-import { connectFd, filesUnder, PIN, pinProgram, startRevServer, startTokenPool, takeFd, talk, TOKEN, type TokenPool } from '../helpers/token-pool';
+import { connectFd, filesUnder, PIN, pinProgram, startRevServer, startTokenPool, talk, TOKEN, type TokenPool } from '../helpers/token-pool';
 import { waitFor, waitForValue } from '../helpers/wait';
 import * as path from 'node:path';
 import { buildDir, C_SOURCE_DIR, compileC, describeRun, runProgram } from '../helpers/cbuild';
+import { takeFd } from '../../src/addon/node-socket';
 
 const GUARD = { timeout: 90_000 };
 const pki = getPki();

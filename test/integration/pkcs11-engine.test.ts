@@ -17,12 +17,12 @@ import {
   type SessionEnd,
   startSession,
   type StartOptions,
-  tlsDupFd,
   TlsError,
 } from '../../src/addon/tls';
 import { getPki } from '../helpers/pki';
 import { startOpensslClient, startOpensslServer } from '../helpers/peers';
 import { createSoftHsm, SOFTHSM_MODULE, type TokenKey } from '../helpers/softhsm';
+import { takeFd } from '../../src/addon/node-socket';
 
 const GUARD = { timeout: 60_000 };
 const PIN = '246810';
@@ -56,19 +56,13 @@ function tokenCreds(name: string): NativeCredentials {
   return c;
 }
 
-function takeFd(sock: net.Socket): number {
-  const fd = tlsDupFd((sock as unknown as { _handle: { fd: number } })._handle.fd);
-  sock.destroy();
-  return fd;
-}
-
 async function tcpConnect(port: number): Promise<number> {
   const sock = net.connect(port, '127.0.0.1');
   await new Promise<void>((resolve, reject) => {
     sock.once('connect', resolve);
     sock.once('error', reject);
   });
-  return takeFd(sock);
+  return takeFd(sock).release();
 }
 
 async function tcpPairs(n: number): Promise<Array<{ clientFd: number; serverFd: number }>> {
@@ -76,7 +70,7 @@ async function tcpPairs(n: number): Promise<Array<{ clientFd: number; serverFd: 
   const accepted: number[] = [];
   let wake: () => void = () => {};
   server.on('connection', (s) => {
-    accepted.push(takeFd(s));
+    accepted.push(takeFd(s).release());
     wake();
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -301,7 +295,7 @@ describe('keys on a PKCS #11 token', () => {
     const listener = net.createServer({ pauseOnConnect: true });
     await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
     const port = (listener.address() as net.AddressInfo).port;
-    const accepted = new Promise<number>((resolve) => listener.once('connection', (s) => resolve(takeFd(s))));
+    const accepted = new Promise<number>((resolve) => listener.once('connection', (s) => resolve(takeFd(s).release())));
     const cli = startOpensslClient({ port, caPath: pki.ca.certPath, serverName: 'server.example.test' });
     try {
       const fd = await accepted;

@@ -12,7 +12,8 @@ import { IpProto, StartTlsFlag } from '../../src/protocol';
 import { startGnutlsClient, startGnutlsServer, startOpensslClient, startOpensslServer, type Peer } from '../helpers/peers';
 import { CLIENT_EMAIL, getPki, SERVER_NAME, type TestPki } from '../helpers/pki';
 import { waitFor, waitForValue } from '../helpers/wait';
-import { PlainDatagrams, Plaintext, type Pool, poolToPool, startExamplePool, takeFd, TcpListener, tcpConnect, udpConnect } from '../helpers/starttls';
+import { PlainDatagrams, Plaintext, type Pool, poolToPool, startExamplePool, TcpListener, tcpConnect, udpConnect } from '../helpers/starttls';
+import { takeFd } from '../../src/addon/node-socket';
 
 const GNUTLS_PRIORITY = { '1.3': 'NORMAL:-VERS-ALL:+VERS-TLS1.3', '1.2': 'NORMAL:-VERS-ALL:+VERS-TLS1.2' } as const;
 const VERSION_NAME = { '1.3': 'TLS1.3', '1.2': 'TLS1.2' } as const;

@@ -19,8 +19,9 @@ import type { OwnedFd } from '../../src/addon/ipc';
 import { TLSPOOL_IDENTITY_V1 } from '../../src/protocol';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
 import { CLIENT_EMAIL, getPki, SERVER_NAME, type TestPki } from '../helpers/pki';
-import { fdSummary, provision, takeFd, TcpPairs } from '../helpers/pool-tls';
+import { fdSummary, provision, TcpPairs } from '../helpers/pool-tls';
 import { waitFor, waitForValue } from '../helpers/wait';
+import { takeFd } from '../../src/addon/node-socket';
 
 const SCALE = Math.max(1, Number(process.env.TLSPOOL_STRESS_SCALE ?? 1) || 1);
 const SEQUENTIAL = 1000 * SCALE;

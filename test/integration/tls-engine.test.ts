@@ -17,7 +17,6 @@ import {
   loadCredentials,
   startSession,
   tlsCloseFd,
-  tlsDupFd,
   tlsPollFd,
   verifyChain,
   createTrustStore,
@@ -38,6 +37,7 @@ import {
   startOpensslServer,
   type Peer,
 } from '../helpers/peers';
+import { takeFd } from '../../src/addon/node-socket';
 
 const GUARD = { timeout: 60_000 };
 const pki = getPki();
@@ -61,29 +61,13 @@ function fdList(): string[] {
   return out;
 }
 
-/** The socket's descriptor, duplicated; the Node socket is destroyed (the socket itself lives on in the dup). */
-function takeFd(sock: net.Socket | dgram.Socket): number {
-  let handle: { fd: number };
-  if (sock instanceof net.Socket) {
-    handle = (sock as unknown as { _handle: { fd: number } })._handle;
-  } else {
-    // dgram keeps its handle in internal state (its _handle getter is deprecated).
-    const sym = Object.getOwnPropertySymbols(sock).find((s) => s.description === 'state symbol');
-    handle = (sock as unknown as Record<symbol, { handle: { fd: number } }>)[sym!]!.handle;
-  }
-  const fd = tlsDupFd(handle.fd);
-  if (sock instanceof net.Socket) sock.destroy();
-  else sock.close();
-  return fd;
-}
-
 async function tcpConnect(port: number): Promise<number> {
   const sock = net.connect(port, '127.0.0.1');
   await new Promise<void>((resolve, reject) => {
     sock.once('connect', resolve);
     sock.once('error', reject);
   });
-  return takeFd(sock);
+  return takeFd(sock).release();
 }
 
 /** A listener on 127.0.0.1 whose accepted connections arrive as owned fds (no byte read by Node). */
@@ -94,7 +78,7 @@ class FdListener {
   port = 0;
   async listen(): Promise<this> {
     this.server.on('connection', (sock) => {
-      const fd = takeFd(sock);
+      const fd = takeFd(sock).release();
       const w = this.waiting.shift();
       if (w) w(fd);
       else this.queue.push(fd);
@@ -135,14 +119,14 @@ async function udpPair(): Promise<{ aFd: number; bFd: number }> {
     new Promise<void>((resolve) => a.connect(b.address().port, '127.0.0.1', () => resolve())),
     new Promise<void>((resolve) => b.connect(a.address().port, '127.0.0.1', () => resolve())),
   ]);
-  return { aFd: takeFd(a), bFd: takeFd(b) };
+  return { aFd: takeFd(a).release(), bFd: takeFd(b).release() };
 }
 
 async function udpConnect(port: number): Promise<number> {
   const s = dgram.createSocket('udp4');
   await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
   await new Promise<void>((resolve) => s.connect(port, '127.0.0.1', () => resolve()));
-  return takeFd(s);
+  return takeFd(s).release();
 }
 
 /** The application's view of a plaintext fd (Node takes ownership and closes it). */

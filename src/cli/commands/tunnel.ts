@@ -7,10 +7,11 @@
 import * as net from 'node:net';
 import { PoolClient } from '../../client/pool-client';
 import { checkIdentityString } from '../../store/identities';
-import { adoptFd, type OwnedFd } from '../../addon/ipc';
+import { type OwnedFd } from '../../addon/ipc';
 import { StartTlsFlag } from '../../protocol/constants';
 import { type CommandSpec, helpText, parse, UsageError } from '../args';
 import { clientConfig, poolHelp, poolOptions } from './common';
+import { takeFd } from '../../addon/node-socket';
 
 const options = {
   client: { type: 'boolean' },
@@ -169,20 +170,6 @@ export async function tunnel(argv: string[]): Promise<number> {
   // Not reachable: a PoolError with a one-line reason and a hint, exit 1.
   const pool = PoolClient.connect(socket);
   return new Tunnel(pool, socket, settings).run();
-}
-
-/** Take a connected Node socket's descriptor away from Node: a duplicate we own, and Node's socket destroyed. */
-function takeFd(sock: net.Socket): OwnedFd {
-  const raw = (sock as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (typeof raw !== 'number' || raw < 0) {
-    sock.destroy();
-    throw Object.assign(new Error('the socket has no descriptor'), { code: 'EBADF' });
-  }
-  const original = adoptFd(raw);
-  const copy = original.dup();
-  original.release(); // Node still owns (and now closes) the original
-  sock.destroy();
-  return copy;
 }
 
 /** Connect TCP without letting Node read a byte, and take the descriptor. */
