@@ -105,6 +105,16 @@ export async function connectFd(port: number): Promise<OwnedFd> {
   return takeFd(sock);
 }
 
+/** alice@example.test to the TLS server on 127.0.0.1:`port` (server.example.test), through `pool`. */
+export async function aliceToPeer(pool: TokenPool, port: number) {
+  const fd = await connectFd(port);
+  try {
+    return await pool.client().starttls({ role: 'client', fd, localid: CLIENT_EMAIL, remoteid: SERVER_NAME });
+  } finally {
+    fd.close();
+  }
+}
+
 /**
  * STARTTLS_CLIENT to 127.0.0.1:`port` with remoteid server.example.test;
  * without `localid` the pool proposes one (accepted as is). For tests that

@@ -10,12 +10,11 @@ import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PoolError } from '../../src/client/pool-client';
-import { CLIENT_EMAIL, SERVER_NAME } from '../helpers/pki';
 import type { Peer } from '../helpers/peers';
 import { tempDir } from '../helpers/daemon';
 import { SOFTHSM_MODULE } from '../helpers/softhsm';
-import { connectFd, PIN, pinProgram, startRevServer, startTokenPool, talk, TOKEN, type TokenPool } from '../helpers/token-pool';
+import { aliceToPeer, PIN, pinProgram, startRevServer, startTokenPool, talk, TOKEN, type TokenPool } from '../helpers/token-pool';
+import { rejection } from '../helpers/starttls';
 import { waitFor } from '../helpers/wait';
 
 const GUARD = { timeout: 90_000 };
@@ -73,24 +72,8 @@ function loginsWith(spyLog: string, pin: string): string[] {
 }
 
 /** STARTTLS_CLIENT as alice@example.test (key on the token) to the s_server. */
-async function aliceTo(p: TokenPool) {
-  const fd = await connectFd(peer!.port);
-  try {
-    return await p.client().starttls({ role: 'client', fd, localid: CLIENT_EMAIL, remoteid: SERVER_NAME });
-  } finally {
-    fd.close();
-  }
-}
+const aliceTo = (p: TokenPool) => aliceToPeer(p, peer!.port);
 
-async function rejection(promise: Promise<unknown>): Promise<PoolError> {
-  try {
-    await promise;
-  } catch (e) {
-    assert.ok(e instanceof PoolError, `expected a PoolError, got ${String(e)}`);
-    return e;
-  }
-  assert.fail('expected an ERROR response');
-}
 
 /** Forget the cached PIN and log the token out, so that the next STARTTLS logs in again. */
 async function lockTokens(p: TokenPool): Promise<void> {

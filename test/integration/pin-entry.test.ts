@@ -8,10 +8,11 @@ import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { PoolError, type PinPrompt } from '../../src/client/pool-client';
+import type { PinPrompt } from '../../src/client/pool-client';
 import { CLIENT_EMAIL, getPki, SERVER_NAME } from '../helpers/pki';
 import { startOpensslClient, type Peer } from '../helpers/peers';
-import { connectFd, filesUnder, PIN, pinProgram, startRevServer, startTokenPool, talk, TOKEN, type TokenPool } from '../helpers/token-pool';
+import { aliceToPeer, connectFd, filesUnder, PIN, pinProgram, startRevServer, startTokenPool, talk, TOKEN, type TokenPool } from '../helpers/token-pool';
+import { rejection } from '../helpers/starttls';
 import { waitFor, waitForValue } from '../helpers/wait';
 import * as path from 'node:path';
 import { buildDir, C_SOURCE_DIR, compileC, describeRun, runProgram } from '../helpers/cbuild';
@@ -36,24 +37,8 @@ async function sServer(): Promise<Peer> {
 }
 
 /** STARTTLS_CLIENT as alice@example.test (key on the token) to `port`. */
-async function aliceTo(port: number, p: TokenPool = pool!) {
-  const fd = await connectFd(port);
-  try {
-    return await p.client().starttls({ role: 'client', fd, localid: CLIENT_EMAIL, remoteid: SERVER_NAME });
-  } finally {
-    fd.close();
-  }
-}
+const aliceTo = (port: number, p: TokenPool = pool!) => aliceToPeer(p, port);
 
-async function rejection(promise: Promise<unknown>): Promise<PoolError> {
-  try {
-    await promise;
-  } catch (e) {
-    assert.ok(e instanceof PoolError, `expected a PoolError, got ${String(e)}`);
-    return e;
-  }
-  assert.fail('expected an ERROR response');
-}
 
 const exchange = talk;
 
