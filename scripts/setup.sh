@@ -51,7 +51,7 @@ fi
 
 # The renderer (React, Vite): rebuild when a source is newer than the built page.
 page=dist/ui/index.html
-if [ ! -f "$page" ] || [ -n "$(find renderer src/contract src/model src/protocol/pin.ts src/protocol/layout.ts src/model/connection.ts -newer "$page" -type f -print -quit)" ]; then
+if [ ! -f "$page" ] || [ -n "$(find renderer src/contract src/model src/protocol/pin.ts src/protocol/layout.ts -newer "$page" -type f -print -quit)" ]; then
   say "building the renderer (vite)"
   npm run --silent build:renderer >/dev/null
 fi
