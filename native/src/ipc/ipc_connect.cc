@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include "ipc_connection.h"
-#include "ipc_errors.h"
+#include "errno_error.h"
 #include "ipc_unix_addr.h"
 #include "module.h"
 

@@ -7,7 +7,7 @@
 
 #include "ipc_callback.h"
 #include "ipc_env.h"
-#include "ipc_errors.h"
+#include "errno_error.h"
 #include "ipc_fd.h"
 #include "ipc_recv.h"
 #include "ipc_unix_addr.h"
@@ -375,7 +375,7 @@ void UnixConnection::DeliverEnd() {
   Napi::HandleScope scope(env);
   napi_value arg = env.Undefined();
   if (end_error_ != 0) {
-    Napi::Error error = ErrnoError(env, end_error_, end_syscall_);
+    Napi::Error error = SyscallError(env, end_error_, end_syscall_);
     if (!error.IsEmpty()) arg = error.Value();
   }
   // Nothing is called after the end: take both callbacks out first.

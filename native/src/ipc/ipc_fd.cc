@@ -7,7 +7,7 @@
 #include <climits>
 
 #include "ipc_env.h"
-#include "ipc_errors.h"
+#include "errno_error.h"
 #include "module.h"
 
 namespace tlspool::ipc {

@@ -8,7 +8,7 @@
 
 #include <climits>
 
-#include "ipc_errors.h"
+#include "errno_error.h"
 #include "module.h"
 
 namespace tlspool::ipc {

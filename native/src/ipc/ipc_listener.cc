@@ -10,7 +10,7 @@
 #include "ipc_callback.h"
 #include "ipc_connection.h"
 #include "ipc_env.h"
-#include "ipc_errors.h"
+#include "errno_error.h"
 #include "ipc_unix_addr.h"
 #include "module.h"
 
@@ -218,7 +218,7 @@ void UnixListener::Backoff(int err, const char* syscall) {
   if (on_error_.IsEmpty() || !CanRunJs(Env())) return;
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
-  Napi::Error error = ErrnoError(env, err, syscall);
+  Napi::Error error = SyscallError(env, err, syscall);
   if (error.IsEmpty()) return;
   error.Value().Set("retryMs", Napi::Number::New(env, static_cast<double>(kBackoffMs)));
   ++calling_;

@@ -5,7 +5,7 @@
 
 #include <cstring>
 
-#include "ipc_errors.h"
+#include "errno_error.h"
 #include "ipc_fd.h"
 #include "module.h"
 

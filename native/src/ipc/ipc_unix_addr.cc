@@ -6,7 +6,7 @@
 
 #include <cstddef>
 
-#include "ipc_errors.h"
+#include "errno_error.h"
 
 namespace tlspool::ipc {
 

@@ -6,6 +6,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "errno_error.h"
 #include "module.h"
 
 namespace tlspool {
@@ -48,8 +49,7 @@ namespace {
 Napi::Value SecureProcess(const Napi::CallbackInfo& info) {
   int e = MakeProcessUndumpable();
   if (e != 0) {
-    Napi::Error err = Napi::Error::New(info.Env(), std::string("prctl(PR_SET_DUMPABLE, 0): ") + strerror(e));
-    err.ThrowAsJavaScriptException();
+    ThrowErrno(info.Env(), e, "prctl", "PR_SET_DUMPABLE, 0");
   }
   return info.Env().Undefined();
 }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "errno_error.h"
 #include "module.h"
 
 namespace tlspool {
@@ -33,11 +34,7 @@ Napi::Value LookupGroup(const Napi::CallbackInfo& info) {
   if (found != nullptr) return Napi::Number::New(env, static_cast<double>(found->gr_gid));
   // getgrnam_r(3): "not found" may come as 0 or as ENOENT, ESRCH, EBADF or EPERM.
   if (e == 0 || e == ENOENT || e == ESRCH || e == EBADF || e == EPERM) return env.Null();
-  const char* code = strerrorname_np(e);
-  Napi::Error err = Napi::Error::New(env, std::string("getgrnam_r(\"") + name + "\"): " + strerror(e));
-  err.Set("code", Napi::String::New(env, code ? code : "E" + std::to_string(e)));
-  err.Set("errno", Napi::Number::New(env, e));
-  err.ThrowAsJavaScriptException();
+  ThrowErrno(env, e, "getgrnam_r", "\"" + name + "\"");
   return env.Undefined();
 }
 

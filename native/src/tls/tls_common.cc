@@ -1,5 +1,7 @@
 #include "tls_common.h"
 
+#include "errno_error.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -7,15 +9,15 @@
 namespace tlspool {
 namespace tls {
 
-Napi::Error MakeError(Napi::Env env, const std::string& code, const std::string& message, int gnutlsCode) {
-  Napi::Error err = Napi::Error::New(env, message);
-  err.Set("code", Napi::String::New(env, code));
-  if (gnutlsCode != 0) err.Set("gnutls", Napi::String::New(env, GnutlsErrorName(gnutlsCode)));
-  return err;
+Napi::Error MakeError(Napi::Env env, int err, const std::string& message, int gnutlsCode) {
+  Napi::Error error = ErrnoError(env, err, message);
+  if (!error.IsEmpty() && gnutlsCode != 0) error.Set("gnutls", Napi::String::New(env, GnutlsErrorName(gnutlsCode)));
+  return error;
 }
 
-void ThrowError(Napi::Env env, const std::string& code, const std::string& message, int gnutlsCode) {
-  MakeError(env, code, message, gnutlsCode).ThrowAsJavaScriptException();
+void ThrowError(Napi::Env env, int err, const std::string& message, int gnutlsCode) {
+  Napi::Error error = MakeError(env, err, message, gnutlsCode);
+  if (!error.IsEmpty()) error.ThrowAsJavaScriptException();
 }
 
 void ThrowTypeError(Napi::Env env, const std::string& message) {

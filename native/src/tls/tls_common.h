@@ -10,10 +10,10 @@
 namespace tlspool {
 namespace tls {
 
-// A JavaScript Error with .code (and .gnutls when a GnuTLS code is known).
-Napi::Error MakeError(Napi::Env env, const std::string& code, const std::string& message, int gnutlsCode = 0);
+// ErrnoError (errno_error.h) with .gnutls too when a GnuTLS code is known.
+Napi::Error MakeError(Napi::Env env, int err, const std::string& message, int gnutlsCode = 0);
 // Throws (sets the pending exception); callers return right after.
-void ThrowError(Napi::Env env, const std::string& code, const std::string& message, int gnutlsCode = 0);
+void ThrowError(Napi::Env env, int err, const std::string& message, int gnutlsCode = 0);
 void ThrowTypeError(Napi::Env env, const std::string& message);
 
 // "GNUTLS_E_AGAIN" for a GnuTLS error code, "GNUTLS_E_<n>" for unknown ones.

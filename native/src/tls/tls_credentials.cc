@@ -166,15 +166,15 @@ int PinCallback(void* userdata, int attempt, const char* tokenUrl, const char* t
 }
 
 std::shared_ptr<Credentials> Credentials::Load(const std::string& chainPem, const std::string* keyPem,
-                                               const std::string* keyUri, std::string* code,
+                                               const std::string* keyUri, int* code,
                                                std::string* message) {
   std::shared_ptr<Credentials> c(new Credentials());
-  *code = "EINVAL";
+  *code = EINVAL;
 
   // The chain: leaf first, each certificate issued by the next.
   c->pcerts_ = static_cast<gnutls_pcert_st*>(gnutls_calloc(kMaxChain, sizeof(gnutls_pcert_st)));
   if (c->pcerts_ == nullptr) {
-    *code = "ENOMEM";
+    *code = ENOMEM;
     *message = "out of memory";
     return nullptr;
   }
@@ -203,12 +203,12 @@ std::shared_ptr<Credentials> Credentials::Load(const std::string& chainPem, cons
     unsigned flags = 0;
     ret = gnutls_pkcs11_token_get_flags(keyUri->c_str(), &flags);
     if (ret < 0) {
-      *code = "ENOKEY";
+      *code = ENOKEY;
       *message = GnutlsMessage("no PKCS #11 token matches " + *keyUri, ret);
       return nullptr;
     }
     c->keyUri_ = *keyUri;
-    code->clear();
+    *code = 0;
     return c;
   }
   gnutls_privkey_t key = nullptr;
@@ -229,7 +229,7 @@ std::shared_ptr<Credentials> Credentials::Load(const std::string& chainPem, cons
     c->keyUri_ = *keyUri;
     ret = gnutls_privkey_import_url(key, keyUri->c_str(), 0);
     if (ret < 0) {
-      *code = "ENOKEY";
+      *code = ENOKEY;
       *message = GnutlsMessage("cannot load the private key from " + *keyUri, ret);
       return nullptr;
     }
@@ -238,7 +238,7 @@ std::shared_ptr<Credentials> Credentials::Load(const std::string& chainPem, cons
     return nullptr;
   }
   if (!c->CheckKeyMatchesLeaf(key, keyPem != nullptr, message)) return nullptr;
-  code->clear();
+  *code = 0;
   return c;
 }
 
@@ -361,7 +361,8 @@ CredentialsWrap::CredentialsWrap(const Napi::CallbackInfo& info) : Napi::ObjectW
   std::string keyPem, keyUri;
   if (info[1].IsString()) keyPem = info[1].As<Napi::String>().Utf8Value();
   if (info[2].IsString()) keyUri = info[2].As<Napi::String>().Utf8Value();
-  std::string code, message;
+  int code = EINVAL;
+  std::string message;
   creds_ = Credentials::Load(chain, info[1].IsString() ? &keyPem : nullptr, info[2].IsString() ? &keyUri : nullptr,
                              &code, &message);
   // Wipe our copy of the key text.

@@ -31,9 +31,9 @@ class Credentials {
   // Loads a PEM chain (leaf first) with either a PEM private key or a key URL
   // (e.g. a PKCS #11 URI). A pkcs11: URL is only checked here (a matching
   // token must be present) and opened later by EnsureKey. On failure returns
-  // null with *code / *message set.
+  // null with *code (an errno) / *message set.
   static std::shared_ptr<Credentials> Load(const std::string& chainPem, const std::string* keyPem,
-                                           const std::string* keyUri, std::string* code, std::string* message);
+                                           const std::string* keyUri, int* code, std::string* message);
   ~Credentials();
   Credentials(const Credentials&) = delete;
   Credentials& operator=(const Credentials&) = delete;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "errno_error.h"
 #include "module.h"
 #include "tls_common.h"
 #include "tls_credentials.h"
@@ -17,13 +18,6 @@
 namespace tlspool {
 namespace tls {
 namespace {
-
-void ThrowErrno(Napi::Env env, int e, const std::string& what) {
-  const char* name = strerrorname_np(e);
-  Napi::Error err = MakeError(env, name ? name : "E" + std::to_string(e), what + ": " + strerror(e));
-  err.Set("errno", Napi::Number::New(env, e));
-  err.ThrowAsJavaScriptException();
-}
 
 bool FdArg(const Napi::CallbackInfo& info, int* fd) {
   if (info.Length() < 1 || !info[0].IsNumber()) {

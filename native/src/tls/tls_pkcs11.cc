@@ -37,19 +37,19 @@ Napi::Value Configure(const Napi::CallbackInfo& info) {
     modules.push_back(v.As<Napi::String>().Utf8Value());
   }
   if (g_configured) {
-    ThrowError(env, "EALREADY", "the PKCS #11 modules are chosen once per process");
+    ThrowError(env, EALREADY, "the PKCS #11 modules are chosen once per process");
     return env.Undefined();
   }
   int ret = gnutls_pkcs11_init(modules.empty() ? GNUTLS_PKCS11_FLAG_AUTO : GNUTLS_PKCS11_FLAG_MANUAL, nullptr);
   if (ret < 0) {
-    ThrowError(env, "EIO", GnutlsMessage("cannot initialise PKCS #11", ret), ret);
+    ThrowError(env, EIO, GnutlsMessage("cannot initialise PKCS #11", ret), ret);
     return env.Undefined();
   }
   g_configured = true;
   for (const auto& m : modules) {
     ret = gnutls_pkcs11_add_provider(m.c_str(), nullptr);
     if (ret < 0) {
-      ThrowError(env, "ENOENT", GnutlsMessage("cannot load the PKCS #11 module " + m, ret), ret);
+      ThrowError(env, ENOENT, GnutlsMessage("cannot load the PKCS #11 module " + m, ret), ret);
       return env.Undefined();
     }
   }

@@ -237,121 +237,7 @@ Session::Step Session::RelayStep() {
     }
     bool progress = false;
     tlsWant_ = plainWant_ = 0;
-
-    // Peer -> application. Reading whenever our buffer is empty also drains
-    // what GnuTLS already holds (gnutls_record_check_pending) before we wait.
-    if (!peerEof_ && inLen_ == 0) {
-      if (!inBuf_) inBuf_.reset(new char[cap]);
-      ssize_t r = gnutls_record_recv(gs_, inBuf_.get(), cap);
-      if (!ticketSaved_ && !resumeKey_.empty()) MaybeSaveTicket();
-      if (r > 0) {
-        inLen_ = static_cast<size_t>(r);
-        inOff_ = 0;
-        bytesIn_ += static_cast<uint64_t>(r);
-        progress = true;
-      } else if (r == 0 || r == GNUTLS_E_PREMATURE_TERMINATION) {
-        peerEof_ = true;
-        if (r != 0) end_.truncated = true;
-        if (first_ == kNone) first_ = kPeer;
-        progress = true;
-      } else if (r == GNUTLS_E_AGAIN) {
-        tlsWant_ |= gnutls_record_get_direction(gs_) ? EPOLLOUT : EPOLLIN;
-      } else if (r == GNUTLS_E_INTERRUPTED || !gnutls_error_is_fatal(static_cast<int>(r))) {
-        // Warning alerts, renegotiation requests (refused by ignoring them).
-        progress = true;
-      } else {
-        DescribeFailure(static_cast<int>(r), &end_.failure);
-        end_.reason = "error";
-        return Step::kDone;
-      }
-    }
-    if (inLen_ > 0) {
-      ssize_t w = send(plainFd_, inBuf_.get() + inOff_, inLen_ - inOff_, MSG_DONTWAIT | MSG_NOSIGNAL);
-      if (w >= 0) {
-        inOff_ += static_cast<size_t>(w);
-        if (inOff_ >= inLen_) inLen_ = inOff_ = 0;
-        progress = true;
-      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        plainWant_ |= EPOLLOUT;
-      } else if (errno == EINTR) {
-        progress = true;
-      } else if (dtls_ && errno == EMSGSIZE) {
-        inLen_ = inOff_ = 0;  // a datagram the socketpair cannot carry
-        end_.dropped++;
-        progress = true;
-      } else {
-        appGone_ = true;  // EPIPE, ECONNRESET: the application closed its end
-        inLen_ = inOff_ = outLen_ = outOff_ = 0;
-      }
-    }
-    if (peerEof_ && inLen_ == 0 && !plainShut_ && !appGone_) {
-      shutdown(plainFd_, SHUT_WR);
-      plainShut_ = true;
-      progress = true;
-    }
-
-    // Application -> peer.
-    if (!appEof_ && !appGone_ && outLen_ == 0) {
-      if (!outBuf_) outBuf_.reset(new char[cap]);
-      ssize_t n = recv(plainFd_, outBuf_.get(), cap, MSG_DONTWAIT);
-      if (n > 0) {
-        outLen_ = static_cast<size_t>(n);
-        outOff_ = 0;
-        progress = true;
-      } else if (n == 0) {
-        appEof_ = true;
-        if (first_ == kNone) first_ = kApp;
-        progress = true;
-      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        plainWant_ |= EPOLLIN;
-      } else if (errno == EINTR) {
-        progress = true;
-      } else {
-        appGone_ = true;
-        inLen_ = inOff_ = outLen_ = outOff_ = 0;
-      }
-    }
-    if (outLen_ > 0 && !appGone_) {
-      // After GNUTLS_E_AGAIN this repeats the same call, as GnuTLS requires.
-      ssize_t r = gnutls_record_send(gs_, outBuf_.get() + outOff_, outLen_ - outOff_);
-      if (r > 0) {
-        outOff_ += static_cast<size_t>(r);
-        bytesOut_ += static_cast<uint64_t>(r);
-        if (outOff_ >= outLen_) outLen_ = outOff_ = 0;
-        progress = true;
-      } else if (r == GNUTLS_E_AGAIN) {
-        tlsWant_ |= gnutls_record_get_direction(gs_) ? EPOLLOUT : EPOLLIN;
-      } else if (r == GNUTLS_E_INTERRUPTED) {
-        progress = true;
-      } else if (dtls_ && r == GNUTLS_E_LARGE_PACKET) {
-        outLen_ = outOff_ = 0;  // larger than the path allows: dropped, as UDP would
-        end_.dropped++;
-        progress = true;
-      } else {
-        DescribeFailure(static_cast<int>(r), &end_.failure);
-        end_.reason = "error";
-        return Step::kDone;
-      }
-    }
-    if ((appEof_ || appGone_) && outLen_ == 0 && !byeDone_) {
-      int r = gnutls_bye(gs_, GNUTLS_SHUT_WR);
-      if (r == 0) {
-        byeDone_ = true;
-        progress = true;
-      } else if (r == GNUTLS_E_AGAIN && !appGone_) {
-        tlsWant_ |= gnutls_record_get_direction(gs_) ? EPOLLOUT : EPOLLIN;
-      } else if (r == GNUTLS_E_INTERRUPTED && !appGone_) {
-        progress = true;
-      } else if (peerEof_ || appGone_) {
-        byeDone_ = true;  // the peer is gone already, or we are leaving anyway
-        progress = true;
-      } else {
-        DescribeFailure(r, &end_.failure);
-        end_.reason = "error";
-        return Step::kDone;
-      }
-    }
-
+    if (!PeerToApp(cap, &progress) || !AppToPeer(cap, &progress) || !CloseNotify(&progress)) return Step::kDone;
     if (appGone_ && byeDone_) {
       end_.reason = "closed";
       return Step::kDone;
@@ -370,6 +256,134 @@ Session::Step Session::RelayStep() {
     return Step::kWait;
   }
   return Step::kYield;
+}
+
+// Peer -> application: one record in, and as much of it out as the
+// socketpair takes. False when the session is over (end_ says why).
+bool Session::PeerToApp(size_t cap, bool* progress) {
+  // Reading whenever our buffer is empty also drains
+  // what GnuTLS already holds (gnutls_record_check_pending) before we wait.
+  if (!peerEof_ && inLen_ == 0) {
+    if (!inBuf_) inBuf_.reset(new char[cap]);
+    ssize_t r = gnutls_record_recv(gs_, inBuf_.get(), cap);
+    if (!ticketSaved_ && !resumeKey_.empty()) MaybeSaveTicket();
+    if (r > 0) {
+      inLen_ = static_cast<size_t>(r);
+      inOff_ = 0;
+      bytesIn_ += static_cast<uint64_t>(r);
+      *progress = true;
+    } else if (r == 0 || r == GNUTLS_E_PREMATURE_TERMINATION) {
+      peerEof_ = true;
+      if (r != 0) end_.truncated = true;
+      if (first_ == kNone) first_ = kPeer;
+      *progress = true;
+    } else if (r == GNUTLS_E_AGAIN) {
+      tlsWant_ |= gnutls_record_get_direction(gs_) ? EPOLLOUT : EPOLLIN;
+    } else if (r == GNUTLS_E_INTERRUPTED || !gnutls_error_is_fatal(static_cast<int>(r))) {
+      // Warning alerts, renegotiation requests (refused by ignoring them).
+      *progress = true;
+    } else {
+      DescribeFailure(static_cast<int>(r), &end_.failure);
+      end_.reason = "error";
+      return false;
+    }
+  }
+  if (inLen_ > 0) {
+    ssize_t w = send(plainFd_, inBuf_.get() + inOff_, inLen_ - inOff_, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (w >= 0) {
+      inOff_ += static_cast<size_t>(w);
+      if (inOff_ >= inLen_) inLen_ = inOff_ = 0;
+      *progress = true;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      plainWant_ |= EPOLLOUT;
+    } else if (errno == EINTR) {
+      *progress = true;
+    } else if (dtls_ && errno == EMSGSIZE) {
+      inLen_ = inOff_ = 0;  // a datagram the socketpair cannot carry
+      end_.dropped++;
+      *progress = true;
+    } else {
+      appGone_ = true;  // EPIPE, ECONNRESET: the application closed its end
+      inLen_ = inOff_ = outLen_ = outOff_ = 0;
+    }
+  }
+  if (peerEof_ && inLen_ == 0 && !plainShut_ && !appGone_) {
+    shutdown(plainFd_, SHUT_WR);
+    plainShut_ = true;
+    *progress = true;
+  }
+  return true;
+}
+
+// Application -> peer: one read of plaintext, sent as TLS records.
+bool Session::AppToPeer(size_t cap, bool* progress) {
+  if (!appEof_ && !appGone_ && outLen_ == 0) {
+    if (!outBuf_) outBuf_.reset(new char[cap]);
+    ssize_t n = recv(plainFd_, outBuf_.get(), cap, MSG_DONTWAIT);
+    if (n > 0) {
+      outLen_ = static_cast<size_t>(n);
+      outOff_ = 0;
+      *progress = true;
+    } else if (n == 0) {
+      appEof_ = true;
+      if (first_ == kNone) first_ = kApp;
+      *progress = true;
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      plainWant_ |= EPOLLIN;
+    } else if (errno == EINTR) {
+      *progress = true;
+    } else {
+      appGone_ = true;
+      inLen_ = inOff_ = outLen_ = outOff_ = 0;
+    }
+  }
+  if (outLen_ > 0 && !appGone_) {
+    // After GNUTLS_E_AGAIN this repeats the same call, as GnuTLS requires.
+    ssize_t r = gnutls_record_send(gs_, outBuf_.get() + outOff_, outLen_ - outOff_);
+    if (r > 0) {
+      outOff_ += static_cast<size_t>(r);
+      bytesOut_ += static_cast<uint64_t>(r);
+      if (outOff_ >= outLen_) outLen_ = outOff_ = 0;
+      *progress = true;
+    } else if (r == GNUTLS_E_AGAIN) {
+      tlsWant_ |= gnutls_record_get_direction(gs_) ? EPOLLOUT : EPOLLIN;
+    } else if (r == GNUTLS_E_INTERRUPTED) {
+      *progress = true;
+    } else if (dtls_ && r == GNUTLS_E_LARGE_PACKET) {
+      outLen_ = outOff_ = 0;  // larger than the path allows: dropped, as UDP would
+      end_.dropped++;
+      *progress = true;
+    } else {
+      DescribeFailure(static_cast<int>(r), &end_.failure);
+      end_.reason = "error";
+      return false;
+    }
+  }
+  return true;
+}
+
+// Our close_notify once the application has closed (or gone) and all it
+// wrote is sent.
+bool Session::CloseNotify(bool* progress) {
+  if ((appEof_ || appGone_) && outLen_ == 0 && !byeDone_) {
+    int r = gnutls_bye(gs_, GNUTLS_SHUT_WR);
+    if (r == 0) {
+      byeDone_ = true;
+      *progress = true;
+    } else if (r == GNUTLS_E_AGAIN && !appGone_) {
+      tlsWant_ |= gnutls_record_get_direction(gs_) ? EPOLLOUT : EPOLLIN;
+    } else if (r == GNUTLS_E_INTERRUPTED && !appGone_) {
+      *progress = true;
+    } else if (peerEof_ || appGone_) {
+      byeDone_ = true;  // the peer is gone already, or we are leaving anyway
+      *progress = true;
+    } else {
+      DescribeFailure(r, &end_.failure);
+      end_.reason = "error";
+      return false;
+    }
+  }
+  return true;
 }
 
 namespace {

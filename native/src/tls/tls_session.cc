@@ -51,11 +51,6 @@ const char* const kDefaultDtlsPriority =
 const char* const kAnonymousClientSuffix = ":+ANON-ECDH:+ANON-DH";
 const char* const kAnonymousServerSuffix = ":+ANON-ECDH:+ANON-DH:-VERS-TLS1.3";
 
-std::string ErrnoName(int e) {
-  const char* n = strerrorname_np(e);
-  return n ? n : "E" + std::to_string(e);
-}
-
 // Every live session, so that an environment's teardown can abort and wait
 // for its sessions before the addon's code and GnuTLS go away.
 // Never destroyed: at process exit a relay thread may still be finishing a
@@ -179,9 +174,17 @@ bool Session::Setup(Napi::Env env, Napi::Object opts) {
     ThrowTypeError(env, "option 'fd' must be a descriptor number");
     return false;
   }
-  int fd = fdv.As<Napi::Number>().Int32Value();
+  std::string priority;
+  bool hasPriority = false;
+  struct sockaddr_storage peer;
+  socklen_t plen = sizeof(peer);
+  return ReadOptions(env, opts, &priority, &hasPriority) && TakeSocket(env, fdv.As<Napi::Number>().Int32Value(), &peer, &plen) &&
+         ConfigureGnutls(env, hasPriority ? priority : (dtls_ ? kDefaultDtlsPriority : kDefaultTlsPriority), peer, plen);
+}
 
-  std::string role, transport = "tls", certReq = "ignore", priority;
+// The options other than fd, into the session's fields.
+bool Session::ReadOptions(Napi::Env env, Napi::Object opts, std::string* priority, bool* hasPriority) {
+  std::string role, transport = "tls", certReq = "ignore";
   if (!GetOptionalString(opts, "role", &role) && !env.IsExceptionPending()) {
     ThrowTypeError(env, "option 'role' must be 'client' or 'server'");
     return false;
@@ -199,7 +202,7 @@ bool Session::Setup(Napi::Env env, Napi::Object opts) {
     return false;
   }
   dtls_ = transport == "dtls";
-  bool hasPriority = GetOptionalString(opts, "priority", &priority);
+  *hasPriority = GetOptionalString(opts, "priority", priority);
   if (env.IsExceptionPending()) return false;
   hasServerName_ = GetOptionalString(opts, "serverName", &serverName_);
   if (env.IsExceptionPending()) return false;
@@ -236,25 +239,28 @@ bool Session::Setup(Napi::Env env, Napi::Object opts) {
     }
     credsAsked_ = true;
   }
+  return true;
+}
 
-  // The socket: it must be a connected socket of the right type.
+// The socket: it must be a connected socket of the right type. The session
+// works on a duplicate of its own (and a wake-up eventfd).
+bool Session::TakeSocket(Napi::Env env, int fd, struct sockaddr_storage* peerOut, socklen_t* plenOut) {
   int type = 0;
   socklen_t len = sizeof(type);
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
     int e = errno;
-    ThrowError(env, ErrnoName(e), std::string("option 'fd' is not a usable socket: ") + strerror(e));
+    ThrowError(env, e, std::string("option 'fd' is not a usable socket: ") + strerror(e));
     return false;
   }
   if (dtls_ ? type != SOCK_DGRAM : type != SOCK_STREAM) {
-    ThrowError(env, "EPROTOTYPE",
+    ThrowError(env, EPROTOTYPE,
                dtls_ ? "DTLS needs a datagram (UDP) socket" : "TLS needs a stream (TCP) socket");
     return false;
   }
-  struct sockaddr_storage peer;
-  socklen_t plen = sizeof(peer);
-  if (getpeername(fd, reinterpret_cast<struct sockaddr*>(&peer), &plen) < 0) {
+  struct sockaddr_storage& peer = *peerOut;
+  if (getpeername(fd, reinterpret_cast<struct sockaddr*>(&peer), plenOut) < 0) {
     int e = errno;
-    ThrowError(env, ErrnoName(e), std::string("the socket is not connected: ") + strerror(e));
+    ThrowError(env, e, std::string("the socket is not connected: ") + strerror(e));
     return false;
   }
   if (dtls_ && mtu_ == 0) {
@@ -273,7 +279,7 @@ bool Session::Setup(Napi::Env env, Napi::Object opts) {
   tlsFd_ = DupCloexec(fd);
   if (tlsFd_ < 0) {
     int e = errno;
-    ThrowError(env, ErrnoName(e), std::string("cannot duplicate the socket: ") + strerror(e));
+    ThrowError(env, e, std::string("cannot duplicate the socket: ") + strerror(e));
     return false;
   }
   if (!dtls_) {
@@ -285,11 +291,15 @@ bool Session::Setup(Napi::Env env, Napi::Object opts) {
   wakeFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wakeFd_ < 0) {
     int e = errno;
-    ThrowError(env, ErrnoName(e), std::string("cannot create an eventfd: ") + strerror(e));
+    ThrowError(env, e, std::string("cannot create an eventfd: ") + strerror(e));
     return false;
   }
+  return true;
+}
 
-  // GnuTLS.
+// The GnuTLS session: priorities, credentials, SNI, our callbacks, tickets
+// and the transport functions. `peer` keys a client's resumption ticket.
+bool Session::ConfigureGnutls(Napi::Env env, std::string prio, const struct sockaddr_storage& peer, socklen_t plen) {
   // Resumption only where TypeScript gave a scope (and not for DTLS).
   if (dtls_) resumeScope_.clear();
   unsigned flags = (client_ ? GNUTLS_CLIENT : GNUTLS_SERVER) | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL;
@@ -298,46 +308,21 @@ bool Session::Setup(Napi::Env env, Napi::Object opts) {
   int ret = gnutls_init(&gs_, flags);
   if (ret < 0) {
     gs_ = nullptr;
-    ThrowError(env, "ENOMEM", GnutlsMessage("cannot create a TLS session", ret), ret);
+    ThrowError(env, ENOMEM, GnutlsMessage("cannot create a TLS session", ret), ret);
     return false;
   }
   gnutls_session_set_ptr(gs_, this);
 
-  std::string prio = hasPriority ? priority : (dtls_ ? kDefaultDtlsPriority : kDefaultTlsPriority);
   if (anonymous_) prio += client_ ? kAnonymousClientSuffix : kAnonymousServerSuffix;
   const char* errPos = nullptr;
   ret = SetCachedPriority(gs_, prio, &errPos);
   if (ret < 0) {
     std::string at = errPos ? std::string(" at '") + errPos + "'" : "";
-    ThrowError(env, "EINVAL", GnutlsMessage("bad priority string" + at, ret), ret);
+    ThrowError(env, EINVAL, GnutlsMessage("bad priority string" + at, ret), ret);
     return false;
   }
 
-  gnutls_certificate_credentials_t certCred = SharedCertificateCredentials(&Session::RetrieveCert, &ret);
-  if (certCred == nullptr) {
-    ThrowError(env, "ENOMEM", GnutlsMessage("cannot allocate credentials", ret), ret);
-    return false;
-  }
-  ret = gnutls_credentials_set(gs_, GNUTLS_CRD_CERTIFICATE, certCred);
-  if (ret >= 0 && anonymous_) {
-    if (client_) {
-      ret = gnutls_anon_allocate_client_credentials(&anonCli_);
-      if (ret >= 0) ret = gnutls_credentials_set(gs_, GNUTLS_CRD_ANON, anonCli_);
-    } else {
-      ret = gnutls_anon_allocate_server_credentials(&anonSrv_);
-      if (ret >= 0) ret = gnutls_anon_set_server_known_dh_params(anonSrv_, GNUTLS_SEC_PARAM_MEDIUM);
-      if (ret >= 0) ret = gnutls_credentials_set(gs_, GNUTLS_CRD_ANON, anonSrv_);
-    }
-  }
-  if (ret < 0) {
-    ThrowError(env, "ENOMEM", GnutlsMessage("cannot set credentials", ret), ret);
-    return false;
-  }
-  if (!client_) {
-    gnutls_certificate_server_set_request(gs_, certReq_);
-    // We hold no trust list here (trust is policy), so announce no CA names.
-    gnutls_certificate_send_x509_rdn_sequence(gs_, 1);
-  }
+  if (!SetCredentials(env)) return false;
   // SNI carries DNS names only (RFC 6066): an IP literal is not sent.
   unsigned char addr[sizeof(struct in6_addr)];
   bool ipLiteral = inet_pton(AF_INET, serverName_.c_str(), addr) == 1 ||
@@ -345,7 +330,7 @@ bool Session::Setup(Napi::Env env, Napi::Object opts) {
   if (client_ && hasServerName_ && !serverName_.empty() && !ipLiteral) {
     ret = gnutls_server_name_set(gs_, GNUTLS_NAME_DNS, serverName_.data(), serverName_.size());
     if (ret < 0) {
-      ThrowError(env, "EINVAL", GnutlsMessage("bad server name", ret), ret);
+      ThrowError(env, EINVAL, GnutlsMessage("bad server name", ret), ret);
       return false;
     }
   }
@@ -376,6 +361,38 @@ bool Session::Setup(Napi::Env env, Napi::Object opts) {
   return true;
 }
 
+// Certificate credentials (shared; ours are chosen in RetrieveCert), and
+// anonymous ones when asked for.
+bool Session::SetCredentials(Napi::Env env) {
+  int ret = 0;
+  gnutls_certificate_credentials_t certCred = SharedCertificateCredentials(&Session::RetrieveCert, &ret);
+  if (certCred == nullptr) {
+    ThrowError(env, ENOMEM, GnutlsMessage("cannot allocate credentials", ret), ret);
+    return false;
+  }
+  ret = gnutls_credentials_set(gs_, GNUTLS_CRD_CERTIFICATE, certCred);
+  if (ret >= 0 && anonymous_) {
+    if (client_) {
+      ret = gnutls_anon_allocate_client_credentials(&anonCli_);
+      if (ret >= 0) ret = gnutls_credentials_set(gs_, GNUTLS_CRD_ANON, anonCli_);
+    } else {
+      ret = gnutls_anon_allocate_server_credentials(&anonSrv_);
+      if (ret >= 0) ret = gnutls_anon_set_server_known_dh_params(anonSrv_, GNUTLS_SEC_PARAM_MEDIUM);
+      if (ret >= 0) ret = gnutls_credentials_set(gs_, GNUTLS_CRD_ANON, anonSrv_);
+    }
+  }
+  if (ret < 0) {
+    ThrowError(env, ENOMEM, GnutlsMessage("cannot set credentials", ret), ret);
+    return false;
+  }
+  if (!client_) {
+    gnutls_certificate_server_set_request(gs_, certReq_);
+    // We hold no trust list here (trust is policy), so announce no CA names.
+    gnutls_certificate_send_x509_rdn_sequence(gs_, 1);
+  }
+  return true;
+}
+
 bool Session::Launch(Napi::Env env, Napi::Function dispatch) {
   auto* hold = new std::shared_ptr<Session>(shared_from_this());
   napi_status st = napi_create_threadsafe_function(env, dispatch, nullptr, Napi::String::New(env, "tlspool-tls-session"),
@@ -384,7 +401,7 @@ bool Session::Launch(Napi::Env env, Napi::Function dispatch) {
   if (st != napi_ok) {
     delete hold;
     tsfn_ = nullptr;
-    ThrowError(env, "ENOMEM", "cannot create a threadsafe function");
+    ThrowError(env, ENOMEM, "cannot create a threadsafe function");
     return false;
   }
   {
@@ -404,7 +421,7 @@ bool Session::Launch(Napi::Env env, Napi::Function dispatch) {
       tsfnReleased_ = true;
       napi_release_threadsafe_function(tsfn_, napi_tsfn_release);
     }
-    ThrowError(env, ErrnoName(rc), std::string("cannot start a session thread: ") + strerror(rc));
+    ThrowError(env, rc, std::string("cannot start a session thread: ") + strerror(rc));
     return false;
   }
   return true;

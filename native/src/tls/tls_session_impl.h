@@ -2,6 +2,7 @@
 // (tls_session.cc) and the relay (tls_relay.cc) use. Internal to the addon.
 #pragma once
 #include <napi.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <memory>
@@ -103,6 +104,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // JavaScript thread: parse options, dup the socket, prepare GnuTLS.
   // Returns false with a pending JavaScript exception.
   bool Setup(Napi::Env env, Napi::Object opts);
+  bool ReadOptions(Napi::Env env, Napi::Object opts, std::string* priority, bool* hasPriority);
+  bool TakeSocket(Napi::Env env, int fd, struct sockaddr_storage* peer, socklen_t* plen);
+  bool ConfigureGnutls(Napi::Env env, std::string prio, const struct sockaddr_storage& peer, socklen_t plen);
+  bool SetCredentials(Napi::Env env);
   // JavaScript thread: create the threadsafe function and start the thread.
   bool Launch(Napi::Env env, Napi::Function dispatch);
 
@@ -161,6 +166,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void MaybeSaveTicket();
   enum class Step { kWait, kYield, kDone };
   Step RelayStep();
+  bool PeerToApp(size_t cap, bool* progress);
+  bool AppToPeer(size_t cap, bool* progress);
+  bool CloseNotify(bool* progress);
   void RelayArm(int ep);
   void RelayEnd(int ep);
   bool Post(std::unique_ptr<Event> ev);

@@ -44,10 +44,10 @@ gnutls_x509_trust_list_t BuildTrustList(Napi::Env env, const TrustSources& sourc
   gnutls_x509_trust_list_t tl = nullptr;
   int ret = gnutls_x509_trust_list_init(&tl, 0);
   if (ret < 0) {
-    ThrowError(env, "ENOMEM", GnutlsMessage("cannot create a trust list", ret), ret);
+    ThrowError(env, ENOMEM, GnutlsMessage("cannot create a trust list", ret), ret);
     return nullptr;
   }
-  auto fail = [&](const char* code, const char* what) {
+  auto fail = [&](int code, const char* what) {
     gnutls_x509_trust_list_deinit(tl, 1);
     ThrowError(env, code, GnutlsMessage(what, ret), ret);
     return nullptr;
@@ -55,16 +55,16 @@ gnutls_x509_trust_list_t BuildTrustList(Napi::Env env, const TrustSources& sourc
   for (const auto& pem : sources.anchorsPem) {
     gnutls_datum_t d = DatumOf(pem);
     ret = gnutls_x509_trust_list_add_trust_mem(tl, &d, nullptr, GNUTLS_X509_FMT_PEM, 0, 0);
-    if (ret < 0) return fail("EINVAL", "cannot load a trust anchor");
+    if (ret < 0) return fail(EINVAL, "cannot load a trust anchor");
   }
   if (sources.useSystemTrust) {
     ret = gnutls_x509_trust_list_add_system_trust(tl, 0, 0);
-    if (ret < 0) return fail("ENOENT", "cannot load the system's trust anchors");
+    if (ret < 0) return fail(ENOENT, "cannot load the system's trust anchors");
   }
   for (const auto& pem : sources.crlsPem) {
     gnutls_datum_t d = DatumOf(pem);
     ret = gnutls_x509_trust_list_add_trust_mem(tl, nullptr, &d, GNUTLS_X509_FMT_PEM, GNUTLS_TL_VERIFY_CRL, 0);
-    if (ret < 0) return fail("EINVAL", "cannot load a CRL");
+    if (ret < 0) return fail(EINVAL, "cannot load a CRL");
   }
   return tl;
 }

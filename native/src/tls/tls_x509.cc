@@ -45,14 +45,14 @@ bool ImportDer(Napi::Env env, Napi::Value v, gnutls_x509_crt_t* out) {
   gnutls_datum_t d = {b.Data(), static_cast<unsigned>(b.Length())};
   int ret = gnutls_x509_crt_init(out);
   if (ret < 0) {
-    ThrowError(env, "ENOMEM", GnutlsMessage("cannot create a certificate", ret), ret);
+    ThrowError(env, ENOMEM, GnutlsMessage("cannot create a certificate", ret), ret);
     return false;
   }
   ret = gnutls_x509_crt_import(*out, &d, GNUTLS_X509_FMT_DER);
   if (ret < 0) {
     gnutls_x509_crt_deinit(*out);
     *out = nullptr;
-    ThrowError(env, "EINVAL", GnutlsMessage("cannot parse the certificate", ret), ret);
+    ThrowError(env, EINVAL, GnutlsMessage("cannot parse the certificate", ret), ret);
     return false;
   }
   return true;
@@ -93,6 +93,35 @@ unsigned TimeStatus(gnutls_x509_crt_t crt, time_t at) {
 // tlsVerifyChain(chainDer: Buffer[], opts) -> { ok, status: string[], message }
 // opts.trust (a TlsTrustStore) is reused as is; otherwise a trust list is
 // built from opts.anchorsPem / useSystemTrust / crlsPem for this call.
+// { ok, status: names of the GnuTLS status bits (or `only`), message }.
+Napi::Object VerifyResult(Napi::Env env, unsigned status, const char* only, const std::string& message) {
+  Napi::Array names = Napi::Array::New(env);
+  uint32_t n = 0;
+  if (only != nullptr) names.Set(n++, Napi::String::New(env, only));
+  for (const auto& s : kStatusNames) {
+    if (status & s.bit) names.Set(n++, Napi::String::New(env, s.name));
+  }
+  if (status != 0 && n == 0) names.Set(n++, Napi::String::New(env, "INVALID"));
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("ok", Napi::Boolean::New(env, status == 0 && only == nullptr));
+  result.Set("status", names);
+  result.Set("message", Napi::String::New(env, message));
+  return result;
+}
+
+// The key purpose the leaf must allow, as verification data; false (with
+// a pending TypeError) for a purpose that is none of server, client, any.
+bool PurposeData(Napi::Env env, const std::string& purpose, std::vector<gnutls_typed_vdata_st>* vdata) {
+  if (purpose == "server" || purpose == "client") {
+    const char* oid = purpose == "server" ? GNUTLS_KP_TLS_WWW_SERVER : GNUTLS_KP_TLS_WWW_CLIENT;
+    vdata->push_back({GNUTLS_DT_KEY_PURPOSE_OID, reinterpret_cast<unsigned char*>(const_cast<char*>(oid)), 0});
+    return true;
+  }
+  if (purpose.empty() || purpose == "any") return true;
+  ThrowTypeError(env, "option 'purpose' must be 'server', 'client' or 'any'");
+  return false;
+}
+
 Napi::Value VerifyChain(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsObject()) {
@@ -119,15 +148,7 @@ Napi::Value VerifyChain(const Napi::CallbackInfo& info) {
   bool hasAt = atv.IsNumber();
   time_t at = hasAt ? static_cast<time_t>(std::floor(atv.As<Napi::Number>().DoubleValue() / 1000.0)) : 0;
 
-  Napi::Object result = Napi::Object::New(env);
-  Napi::Array statusArr = Napi::Array::New(env);
-  if (chain.Length() == 0) {
-    statusArr.Set(0u, Napi::String::New(env, "NO_CERTIFICATE"));
-    result.Set("ok", Napi::Boolean::New(env, false));
-    result.Set("status", statusArr);
-    result.Set("message", Napi::String::New(env, "The peer presented no certificate."));
-    return result;
-  }
+  if (chain.Length() == 0) return VerifyResult(env, 0, "NO_CERTIFICATE", "The peer presented no certificate.");
 
   CrtList list;
   for (uint32_t i = 0; i < chain.Length(); i++) {
@@ -146,13 +167,7 @@ Napi::Value VerifyChain(const Napi::CallbackInfo& info) {
   } guard{shared ? nullptr : tl};
 
   std::vector<gnutls_typed_vdata_st> vdata;
-  if (purpose == "server" || purpose == "client") {
-    const char* oid = purpose == "server" ? GNUTLS_KP_TLS_WWW_SERVER : GNUTLS_KP_TLS_WWW_CLIENT;
-    vdata.push_back({GNUTLS_DT_KEY_PURPOSE_OID, reinterpret_cast<unsigned char*>(const_cast<char*>(oid)), 0});
-  } else if (!purpose.empty() && purpose != "any") {
-    ThrowTypeError(env, "option 'purpose' must be 'server', 'client' or 'any'");
-    return env.Undefined();
-  }
+  if (!PurposeData(env, purpose, &vdata)) return env.Undefined();
   if (hasHost) {
     vdata.push_back({GNUTLS_DT_DNS_HOSTNAME, reinterpret_cast<unsigned char*>(const_cast<char*>(hostname.c_str())), 0});
   }
@@ -170,7 +185,7 @@ Napi::Value VerifyChain(const Napi::CallbackInfo& info) {
                                            vdata.empty() ? nullptr : vdata.data(),
                                            static_cast<unsigned>(vdata.size()), flags, &status, nullptr);
   if (ret < 0) {
-    ThrowError(env, "EINVAL", GnutlsMessage("cannot verify the chain", ret), ret);
+    ThrowError(env, EINVAL, GnutlsMessage("cannot verify the chain", ret), ret);
     return env.Undefined();
   }
   if (hasAt) {
@@ -184,18 +199,10 @@ Napi::Value VerifyChain(const Napi::CallbackInfo& info) {
     }
   }
 
-  uint32_t n = 0;
-  for (const auto& s : kStatusNames) {
-    if (status & s.bit) statusArr.Set(n++, Napi::String::New(env, s.name));
-  }
-  if (status != 0 && n == 0) statusArr.Set(n++, Napi::String::New(env, "INVALID"));
   std::string message = "The certificate is trusted.";
   GnutlsDatum out;
   if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out.d, 0) >= 0) message = out.str();
-  result.Set("ok", Napi::Boolean::New(env, status == 0));
-  result.Set("status", statusArr);
-  result.Set("message", Napi::String::New(env, message));
-  return result;
+  return VerifyResult(env, status, nullptr, message);
 }
 
 // Calls a GnuTLS getter that fills a caller buffer, growing it as needed.

@@ -1,11 +1,11 @@
-// errno → name and text. glibc ≥ 2.32 knows every name (strerrorname_np);
-// elsewhere a table of the errors this part can meet stands in.
-#include "ipc_errors.h"
+// errno → name, text and JavaScript error. glibc ≥ 2.32 knows every name
+// (strerrorname_np); elsewhere a table of the errors the addon can meet stands in.
+#include "errno_error.h"
 
 #include <errno.h>
 #include <string.h>
 
-namespace tlspool::ipc {
+namespace tlspool {
 
 namespace {
 
@@ -39,13 +39,13 @@ const char* TextFrom(const char* gnu_result, const char* /*buf*/) { return gnu_r
 
 }  // namespace
 
-const char* ErrnoName(int err) {
+std::string ErrnoName(int err) {
 #ifdef TLSPOOL_HAVE_STRERRORNAME_NP
   const char* name = strerrorname_np(err);
 #else
   const char* name = NameFromTable(err);
 #endif
-  return name != nullptr ? name : "UNKNOWN";
+  return name != nullptr ? name : "E" + std::to_string(err);
 }
 
 std::string ErrnoText(int err) {
@@ -60,32 +60,38 @@ std::string ErrnoText(int err) {
 #endif
 }
 
-Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall, const std::string& detail,
-                       const std::string& text) {
-  std::string message = syscall;
-  if (!detail.empty()) message += "(" + detail + ")";
-  message += ": " + (text.empty() ? ErrnoText(err) : text);
-  // Raw Node-API calls: this also runs from loop callbacks, where a failure
-  // (the environment stopping) must give an empty result, not a fatal error.
-  napi_value text_value = nullptr, error = nullptr, code = nullptr, number = nullptr, call = nullptr;
-  if (napi_create_string_utf8(env, message.data(), message.size(), &text_value) != napi_ok ||
-      napi_create_error(env, nullptr, text_value, &error) != napi_ok ||
-      napi_create_string_utf8(env, ErrnoName(err), NAPI_AUTO_LENGTH, &code) != napi_ok ||
-      napi_create_int32(env, err, &number) != napi_ok ||
-      napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &call) != napi_ok ||
-      napi_set_named_property(env, error, "code", code) != napi_ok ||
-      napi_set_named_property(env, error, "errno", number) != napi_ok ||
-      napi_set_named_property(env, error, "syscall", call) != napi_ok) {
+Napi::Error ErrnoError(Napi::Env env, int err, const std::string& message) {
+  const std::string name = ErrnoName(err);
+  napi_value text = nullptr, error = nullptr, code = nullptr, number = nullptr;
+  if (napi_create_string_utf8(env, message.data(), message.size(), &text) != napi_ok ||
+      napi_create_error(env, nullptr, text, &error) != napi_ok ||
+      napi_create_string_utf8(env, name.data(), name.size(), &code) != napi_ok ||
+      napi_create_int32(env, err, &number) != napi_ok || napi_set_named_property(env, error, "code", code) != napi_ok ||
+      napi_set_named_property(env, error, "errno", number) != napi_ok) {
     return Napi::Error();
   }
   return Napi::Error(env, error);
 }
 
+Napi::Error SyscallError(Napi::Env env, int err, const char* syscall, const std::string& detail,
+                         const std::string& text) {
+  std::string message = syscall;
+  if (!detail.empty()) message += "(" + detail + ")";
+  message += ": " + (text.empty() ? ErrnoText(err) : text);
+  Napi::Error error = ErrnoError(env, err, message);
+  napi_value call = nullptr;
+  if (error.IsEmpty() || napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &call) != napi_ok ||
+      napi_set_named_property(env, error.Value(), "syscall", call) != napi_ok) {
+    return Napi::Error();
+  }
+  return error;
+}
+
 void ThrowErrno(Napi::Env env, int err, const char* syscall, const std::string& detail, const std::string& text) {
-  Napi::Error error = ErrnoError(env, err, syscall, detail, text);
+  Napi::Error error = SyscallError(env, err, syscall, detail, text);
   if (!error.IsEmpty()) napi_throw(env, error.Value());
 }
 
 void ThrowType(Napi::Env env, const char* message) { Napi::TypeError::New(env, message).ThrowAsJavaScriptException(); }
 
-}  // namespace tlspool::ipc
+}  // namespace tlspool
