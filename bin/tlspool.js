@@ -13,7 +13,7 @@ try {
     console.error(`tlspool: ${what}; run: npm run setup`);
     process.exit(1);
   }
-  if (e && e.code === 'ERR_TLSPOOL_NO_ADDON') {
+  if (e && e.code === 'ELIBACC') {
     console.error(`tlspool: ${e.message}`);
     process.exit(1);
   }

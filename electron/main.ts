@@ -8,10 +8,10 @@ import { app, BrowserWindow, ipcMain, Notification } from 'electron';
 import * as path from 'node:path';
 import { DesktopAgent } from '../src/desktop/agent/agent';
 import { dispatch } from '../src/desktop/agent/dispatch';
-import { errorCode } from '../src/desktop/agent/errors';
+import { codeOf } from '../src/model/failure';
 import { type DaemonHost, hostOrAttach } from '../src/desktop/agent/host';
 import { DESKTOP_METHODS, type TrayAction, type UiEvent } from '../src/contract/desktop';
-import { secureProcess } from '../src/addon/tls';
+import { secureProcess } from '../src/addon/process';
 import { EVENT_CHANNEL, type IpcResult, methodChannel } from './ipc';
 import { fromOurPage, lockDown } from './security';
 import { TrayIcon } from './tray-icon';
@@ -110,7 +110,7 @@ function registerIpc(a: DesktopAgent): void {
       try {
         return { ok: true, result: (await dispatch(a, method, params)) as never };
       } catch (e) {
-        return { ok: false, error: { message: (e as Error).message, code: errorCode(e) } };
+        return { ok: false, error: { message: (e as Error).message, code: codeOf(e) } };
       }
     });
   }

@@ -2,13 +2,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { packageRoot } from '../util/package-root';
+import { Failure } from '../model/failure';
 
 function load(): Record<string, unknown> {
   const file = path.join(packageRoot(), 'native', 'build', 'Release', 'tlspool_native.node');
   if (!fs.existsSync(file)) {
-    throw Object.assign(new Error(`the native addon is not built (${file}); run: npm run setup`), {
-      code: 'ERR_TLSPOOL_NO_ADDON',
-    });
+    throw new Failure('ELIBACC', `the native addon is not built (${file}); run: npm run setup`);
   }
   return require(file) as Record<string, unknown>;
 }

@@ -1,8 +1,13 @@
 /** Argument parsing for `tlspool` subcommands, with help that is the truth. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { Failure } from '../model/failure';
 
-export class UsageError extends Error {
+/** EINVAL from the command line: the CLI exits 2 for it (and 1 for every other failure). */
+export class UsageError extends Failure {
   readonly exitCode = 2;
+  constructor(message: string) {
+    super('EINVAL', message);
+  }
 }
 
 export interface CommandSpec<O extends NonNullable<ParseArgsConfig['options']>> {

@@ -4,18 +4,12 @@
  * approval prompts). Used by the desktop agent, the CLI and tests.
  */
 import * as net from 'node:net';
-import type { ControlMethod, ControlMethods, ControlNotifications, RpcError } from '../contract/control';
+import { type ControlMethod, type ControlMethods, type ControlNotifications, errnoOfRpcError, type RpcError } from '../contract/control';
+import { Failure } from '../model/failure';
 
-/** A JSON-RPC error answer, or a failure to reach the daemon. `errno` is the errno name the daemon gave, if any. */
-export class ControlError extends Error {
-  constructor(
-    readonly rpcCode: number,
-    message: string,
-    readonly errno?: string,
-  ) {
-    super(message);
-    this.name = 'ControlError';
-  }
+/** A JSON-RPC error answer as a Failure: its errno and message. */
+function answerFailure(error: RpcError): Failure {
+  return Failure.named(errnoOfRpcError(error), error.message);
 }
 
 type Listener = (params: never) => void;
@@ -36,7 +30,7 @@ export class ControlClient {
     sock.on('close', () => this.end());
   }
 
-  /** Connect; rejects with a ControlError that says what to do when nobody answers. */
+  /** Connect; rejects with a Failure that says what to do when nobody answers. */
   static connect(path: string): Promise<ControlClient> {
     return new Promise((resolve, reject) => {
       const sock = net.createConnection(path);
@@ -51,7 +45,7 @@ export class ControlClient {
             : e.code === 'EACCES'
               ? ' (the control socket is open to the daemon’s own user only)'
               : '';
-        reject(new ControlError(-32000, `cannot reach the TLS pool's control socket at ${path}: ${e.code}${hint}`, e.code));
+        reject(Failure.named(e.code, `cannot reach the TLS pool's control socket at ${path}: ${e.code}${hint}`));
       });
     });
   }
@@ -61,7 +55,7 @@ export class ControlClient {
   }
 
   call<M extends ControlMethod>(method: M, params: ControlMethods[M]['params']): Promise<ControlMethods[M]['result']> {
-    if (this.ended) return Promise.reject(new ControlError(-32000, 'the control connection is closed', 'EPIPE'));
+    if (this.ended) return Promise.reject(new Failure('EPIPE', 'the control connection is closed'));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
@@ -107,7 +101,7 @@ export class ControlClient {
     try {
       msg = JSON.parse(line);
     } catch {
-      this.end(new ControlError(-32700, 'the daemon sent a line that is not JSON'));
+      this.end(new Failure('EBADMSG', 'the daemon sent a line that is not JSON'));
       return;
     }
     if (typeof msg.method === 'string' && msg.id === undefined) {
@@ -117,11 +111,11 @@ export class ControlClient {
     const waiter = typeof msg.id === 'number' ? this.pending.get(msg.id) : undefined;
     if (!waiter) {
       // An error without an id: the daemon refused the connection itself (another uid).
-      if (msg.error) this.end(new ControlError(msg.error.code, msg.error.message, msg.error.data?.code));
+      if (msg.error) this.end(answerFailure(msg.error));
       return;
     }
     this.pending.delete(msg.id as number);
-    if (msg.error) waiter.reject(new ControlError(msg.error.code, msg.error.message, msg.error.data?.code));
+    if (msg.error) waiter.reject(answerFailure(msg.error));
     else waiter.resolve(msg.result);
   }
 
@@ -129,7 +123,7 @@ export class ControlClient {
     if (this.ended) return;
     this.ended = true;
     this.sock.destroy();
-    const why = error ?? new ControlError(-32000, 'the control connection closed', 'EPIPE');
+    const why = error ?? new Failure('EPIPE', 'the control connection closed');
     for (const p of this.pending.values()) p.reject(why);
     this.pending.clear();
     for (const l of this.closeListeners) l(error);

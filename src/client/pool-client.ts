@@ -5,7 +5,8 @@
  */
 import { decode, encode, errorPacket, type Packet } from '../protocol/codec';
 import { Cmd, cmdName, IpProto, LocalCmd, PinEntryFlag, StartTlsFlag } from '../protocol/constants';
-import { Errno, errnoName } from '../protocol/errno';
+import { Errno } from '../protocol/errno';
+import { Failure } from '../model/failure';
 import { connectUnix, type NativeError, type OwnedFd, type UnixConnection } from '../addon/ipc';
 import { COMMAND_SIZE } from '../protocol/layout';
 import { pinProblem } from '../protocol/pin';
@@ -30,24 +31,12 @@ export interface RequestOptions {
   onCallback?: CallbackHandler;
 }
 
-/** An ERROR response from the pool, or a failure to talk to it. */
-export class PoolError extends Error {
-  constructor(
-    readonly code: string,
-    readonly errno: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'PoolError';
-  }
-}
-
 interface Pending {
   resolve(r: PoolResponse): void;
   reject(e: Error): void;
   onCallback?: CallbackHandler;
   /** Why a callback of this request could not be answered as asked: the request ends with this error. */
-  failure?: PoolError;
+  failure?: Failure;
 }
 
 export interface StartTlsOptions {
@@ -137,26 +126,26 @@ export class PoolClient {
           : err.code === 'EACCES'
             ? ' (the socket is not open to this user)'
             : '';
-      throw new PoolError(err.code ?? 'EIO', err.errno ?? Errno.EIO, `cannot reach the TLS pool at ${socket}: ${err.code}${hint}`);
+      throw Failure.named(err.code, `cannot reach the TLS pool at ${socket}: ${err.code}${hint}`);
     }
   }
 
   /**
    * Send one request and wait for its final response. An ERROR response
-   * rejects with a PoolError carrying the errno; the request's reqid is
+   * rejects with a Failure carrying the errno; the request's reqid is
    * chosen here when the packet's is 0.
    */
   request(packet: Packet, opts: RequestOptions = {}): Promise<PoolResponse> {
-    if (this.closed) return Promise.reject(new PoolError('ECONNRESET', Errno.ECONNRESET, 'the pool connection is closed'));
+    if (this.closed) return Promise.reject(new Failure('ECONNRESET', 'the pool connection is closed'));
     const reqid = packet.reqid || this.allocateReqid();
     if (this.pending.has(reqid)) {
-      return Promise.reject(new PoolError('EBUSY', Errno.EBUSY, `reqid ${reqid} is already outstanding`));
+      return Promise.reject(new Failure('EBUSY', `reqid ${reqid} is already outstanding`));
     }
     let bytes: Uint8Array;
     try {
       bytes = encode({ ...packet, reqid });
     } catch (e) {
-      return Promise.reject(new PoolError('EINVAL', Errno.EINVAL, `cannot send ${cmdName(packet.cmd)}: ${(e as Error).message}`));
+      return Promise.reject(new Failure('EINVAL', `cannot send ${cmdName(packet.cmd)}: ${(e as Error).message}`));
     }
     return new Promise<PoolResponse>((resolve, reject) => {
       this.pending.set(reqid, { resolve, reject, onCallback: opts.onCallback });
@@ -169,7 +158,7 @@ export class PoolClient {
     const start = process.hrtime.bigint();
     const { packet } = await this.request({ reqid: 0, cbid: 0, cmd: Cmd.PING, ping: { YYYYMMDD_producer: identity } });
     const rttMs = Number(process.hrtime.bigint() - start) / 1e6;
-    if (!('ping' in packet)) throw new PoolError('EPROTO', Errno.EPROTO, `PING was answered with ${cmdName(packet.cmd)}`);
+    if (!('ping' in packet)) throw new Failure('EPROTO', `PING was answered with ${cmdName(packet.cmd)}`);
     return { identity: packet.ping.YYYYMMDD_producer, rttMs };
   }
 
@@ -192,11 +181,11 @@ export class PoolClient {
       },
     );
     if ('starttls' in packet && fdLost) {
-      throw new PoolError('EMFILE', Errno.EMFILE, 'this process is out of file descriptors: the plaintext socket the pool sent was lost');
+      throw new Failure('EMFILE', 'this process is out of file descriptors: the plaintext socket the pool sent was lost');
     }
     if (!('starttls' in packet) || !fd) {
       fd?.close();
-      throw new PoolError('EPROTO', Errno.EPROTO, `STARTTLS was answered with ${cmdName(packet.cmd)}${fd ? '' : ' without an fd'}`);
+      throw new Failure('EPROTO', `STARTTLS was answered with ${cmdName(packet.cmd)}${fd ? '' : ' without an fd'}`);
     }
     return { localid: packet.starttls.localid, remoteid: packet.starttls.remoteid, fd };
   }
@@ -226,7 +215,7 @@ export class PoolClient {
           const problem = answer && pinProblem(answer);
           if (problem) {
             answer.fill(0);
-            throw new PoolError('EINVAL', Errno.EINVAL, `the PIN was not sent: ${problem}`);
+            throw new Failure('EINVAL', `the PIN was not sent: ${problem}`);
           }
           return { ...packet, pinentry: { ...empty, pin: answer ?? new Uint8Array(0) } };
         },
@@ -285,7 +274,7 @@ export class PoolClient {
       this.lastReqid = (this.lastReqid % 0xffff) + 1;
       if (!this.pending.has(this.lastReqid)) return this.lastReqid;
     }
-    throw new PoolError('EAGAIN', Errno.EAGAIN, 'all 65535 request ids are outstanding');
+    throw new Failure('EAGAIN', 'all 65535 request ids are outstanding');
   }
 
   private receive(chunk: Buffer, fds: OwnedFd[], fdsLost: boolean): void {
@@ -295,7 +284,7 @@ export class PoolClient {
         packet = decode(frame.bytes);
       } catch (e) {
         frame.fd?.close();
-        this.fail(new PoolError('EPROTO', Errno.EPROTO, `the pool sent a malformed response: ${(e as Error).message}`));
+        this.fail(new Failure('EPROTO', `the pool sent a malformed response: ${(e as Error).message}`));
         return;
       }
       const pending = this.pending.get(packet.reqid);
@@ -307,7 +296,7 @@ export class PoolClient {
         frame.fd?.close();
         // Never rejects by design; should it all the same, the connection fails and every request with it.
         this.answerCallback(pending, packet).catch((e: unknown) =>
-          this.fail(new PoolError('EIO', Errno.EIO, `answering a callback failed: ${(e as Error)?.message ?? String(e)}`)),
+          this.fail(new Failure('EIO', `answering a callback failed: ${(e as Error)?.message ?? String(e)}`)),
         );
         continue;
       }
@@ -318,7 +307,7 @@ export class PoolClient {
         pending.reject(pending.failure);
       } else if ('error' in packet) {
         frame.fd?.close();
-        pending.reject(new PoolError(errnoName(packet.error.tlserrno), packet.error.tlserrno, packet.error.message));
+        pending.reject(new Failure(packet.error.tlserrno, packet.error.message));
       } else {
         pending.resolve({ packet, fd: frame.fd, fdLost: frame.fdLost });
       }
@@ -341,10 +330,10 @@ export class PoolClient {
       try {
         bytes = encode({ ...reply, reqid, cbid });
       } catch (e) {
-        throw new PoolError('EINVAL', Errno.EINVAL, `the answer to ${cmdName(packet.cmd)} cannot be sent: ${(e as Error).message}`);
+        throw new Failure('EINVAL', `the answer to ${cmdName(packet.cmd)} cannot be sent: ${(e as Error).message}`);
       }
     } catch (e) {
-      const failure = e instanceof PoolError ? e : new PoolError('ENOSYS', Errno.ENOSYS, (e as Error)?.message ?? String(e));
+      const failure = e instanceof Failure ? e : new Failure('ENOSYS', (e as Error)?.message ?? String(e));
       pending.failure ??= failure;
       bytes = encode(errorPacket(reqid, cbid, failure.errno, failure.message)); // always fits
     } finally {
@@ -363,7 +352,7 @@ export class PoolClient {
     if (this.closed) return;
     this.closed = true;
     this.framer.dispose();
-    const reason = new PoolError('ECONNRESET', Errno.ECONNRESET, error ? `the pool connection failed: ${error.message}` : 'the pool closed the connection');
+    const reason = new Failure('ECONNRESET', error ? `the pool connection failed: ${error.message}` : 'the pool closed the connection');
     for (const p of this.pending.values()) p.reject(reason);
     this.pending.clear();
     for (const l of this.closeListeners) l(error);

@@ -8,7 +8,8 @@
  * file (ping, identity, …) need none of this and do not pay for it.
  */
 import * as fs from 'node:fs';
-import { checkPriority, createTrustStore } from '../addon/tls';
+import { checkPriority } from '../addon/tls/engine';
+import { createTrustStore } from '../addon/tls/certs';
 import { lookupGroup } from '../addon/sys';
 import { ConfigError } from './error';
 import { type Config, placeOf } from './index';

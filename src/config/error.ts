@@ -1,4 +1,5 @@
-/** The one error type of the configuration module, with a stable code (design/style.md). */
+/** The configuration's failure: EINVAL, with where the problem is (file, line, key) for tools that point at it. */
+import { Failure } from '../model/failure';
 
 /** Where a problem is: a place in the file, or a command-line flag or environment variable. */
 export interface ConfigErrorPlace {
@@ -12,16 +13,14 @@ export interface ConfigErrorPlace {
   origin?: string;
 }
 
-export class ConfigError extends Error {
-  readonly code = 'ERR_TLSPOOL_CONFIG';
+export class ConfigError extends Failure {
   readonly file?: string;
   readonly line?: number;
   readonly column?: number;
   readonly key?: string;
 
   constructor(problem: string, place: ConfigErrorPlace = {}) {
-    super(formatProblem(problem, place));
-    this.name = 'ConfigError';
+    super('EINVAL', formatProblem(problem, place));
     this.file = place.file;
     this.line = place.line;
     this.column = place.column;

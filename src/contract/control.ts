@@ -83,8 +83,9 @@ export interface ControlNotifications {
 }
 
 /**
- * JSON-RPC error codes: the standard ones, and one for a refusal that
- * carries an errno name in `data.code` (EBUSY, ENOENT, EINVAL, EPERM, …).
+ * JSON-RPC error codes: the standard ones, and one for a refusal. Every
+ * error answer also carries the errno name in `data.code` (EBUSY, ENOENT,
+ * EINVAL, EPERM, …); the JSON-RPC code follows from it (rpcCodeFor).
  */
 export const RpcErrorCode = {
   PARSE_ERROR: -32700,
@@ -99,6 +100,39 @@ export interface RpcError {
   readonly code: number;
   readonly message: string;
   readonly data?: { readonly code?: string };
+}
+
+/** The JSON-RPC code an error answer with this errno name gets. */
+export function rpcCodeFor(errno: string): number {
+  switch (errno) {
+    case 'EBADMSG':
+      return RpcErrorCode.PARSE_ERROR;
+    case 'EPROTO':
+      return RpcErrorCode.INVALID_REQUEST;
+    case 'ENOSYS':
+      return RpcErrorCode.METHOD_NOT_FOUND;
+    case 'EINVAL':
+      return RpcErrorCode.INVALID_PARAMS;
+    default:
+      return RpcErrorCode.REFUSED;
+  }
+}
+
+/** The errno name of an error answer: its data.code, or what its JSON-RPC code stands for. */
+export function errnoOfRpcError(error: RpcError): string {
+  if (error.data?.code) return error.data.code;
+  switch (error.code) {
+    case RpcErrorCode.PARSE_ERROR:
+      return 'EBADMSG';
+    case RpcErrorCode.INVALID_REQUEST:
+      return 'EPROTO';
+    case RpcErrorCode.METHOD_NOT_FOUND:
+      return 'ENOSYS';
+    case RpcErrorCode.INVALID_PARAMS:
+      return 'EINVAL';
+    default:
+      return 'EIO';
+  }
 }
 
 /** Control socket file name, beside the pool socket. */

@@ -17,12 +17,13 @@ import { loopStatsHandler } from './server/loop-stats';
 import { ping } from './server/ping';
 import { PoolLimits } from './server/limits';
 import { PoolServer } from './server/pool-server';
-import { type Handler, ProtocolError } from './server/request';
+import type { Handler } from './server/request';
 import { ConnectionLog } from '../store/connection-log';
 import { LocalCredentials } from './tls/local-credentials';
 import { startTlsHandler } from './tls/starttls';
 import { Validator } from './tls/validation';
-import { pkcs11Configure, pkcs11Logout, secureProcess } from '../addon/tls';
+import { pkcs11Configure, pkcs11Logout } from '../addon/tls/pkcs11';
+import { secureProcess } from '../addon/process';
 import { PinBroker, type PinConfig } from './pin/broker';
 import { pinEntryHandler } from './pin/pinentry';
 import { lockHandler, tokenStateHandler } from './pin/local-commands';
@@ -37,10 +38,11 @@ import { DisclosureRules } from './disclosure/rules';
 import { defaultModules } from '../pkcs11/default-modules';
 import { ApprovalService } from './disclosure/approval';
 import { packageVersion } from '../util/package-root';
+import { Failure } from '../model/failure';
 
 /** Known commands that only make sense as a follow-up carrying a cbid. */
 const replyOnly: Handler = async (req) => {
-  throw new ProtocolError('EINVAL', `this command answers a proposal from the pool; send it with that proposal's cbid`);
+  throw new Failure('EINVAL', `this command answers a proposal from the pool; send it with that proposal's cbid`);
 };
 
 function pinConfig(config: Config): PinConfig {

@@ -6,6 +6,7 @@
 import { Cmd, LocalCmd } from './constants';
 import { copyPin } from './pin';
 import { COMMAND_SIZE, DATA_OFFSET, DATA_SIZE, type Field, HEADER, PAYLOADS } from './layout';
+import { Failure } from '../model/failure';
 
 /** Integers travel in host byte order; the daemon and its clients share a host. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -56,17 +57,15 @@ export type Packet = Head &
     | { cmd: number; raw: Uint8Array }
   );
 
-/** A packet that cannot be decoded; the server answers it with ERROR EINVAL. */
-export class MalformedPacket extends Error {
-  readonly code = 'EINVAL';
+/** EINVAL: a packet that cannot be decoded, with the ids the server's ERROR answer must carry. */
+export class MalformedPacket extends Failure {
   constructor(
     readonly reqid: number,
     readonly cbid: number,
     readonly cmd: number,
     message: string,
   ) {
-    super(message);
-    this.name = 'MalformedPacket';
+    super('EINVAL', message);
   }
 }
 

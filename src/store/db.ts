@@ -12,23 +12,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { checkPrivateFile, ensurePrivateDir, ourUid, UnsafePathError } from '../util/safe-path';
+import { errnoOf, Failure } from '../model/failure';
 
 export type Db = Database.Database;
 
 export const DB_FILE = 'tlspool.db';
 /** The files SQLite itself opens beside the database (WAL; a rollback journal before WAL is set). */
 const COMPANIONS = ['-wal', '-shm', '-journal'] as const;
-
-/** The state directory or database cannot be used; `path` is the one at fault. */
-export class StateError extends Error {
-  readonly code = 'ERR_TLSPOOL_STATE';
-  constructor(
-    message: string,
-    readonly path: string,
-  ) {
-    super(message);
-  }
-}
 
 const MIGRATIONS: readonly string[] = [
   // 1: local identities and trust anchors
@@ -73,10 +63,7 @@ export function openDb(stateDir: string): Db {
     ensurePrivateDir(dir, uid);
   } catch (e) {
     if (!(e instanceof UnsafePathError)) throw e;
-    throw new StateError(
-      `refusing to use the state directory ${dir}: ${e.message}; ${e.fix}, or choose another directory (--state-dir, state_dir)`,
-      e.path,
-    );
+    throw new Failure('EACCES', `refusing to use the state directory ${dir}: ${e.message}; ${e.fix}, or choose another directory (--state-dir, state_dir)`);
   }
   const file = path.join(dir, DB_FILE);
   // SQLite opens these by name itself (following a link at the database's
@@ -87,7 +74,7 @@ export function openDb(stateDir: string): Db {
       checkPrivateFile(f, uid);
     } catch (e) {
       if (!(e instanceof UnsafePathError)) throw e;
-      throw new StateError(`refusing to use the state database: ${e.message}; ${e.fix}`, f);
+      throw new Failure('EACCES', `refusing to use the state database: ${e.message}; ${e.fix}`);
     }
   }
   makePrivate(file, uid);
@@ -99,10 +86,10 @@ export function openDb(stateDir: string): Db {
     // Before anything writes: a newer schema is neither used nor changed.
     const version = opened.pragma('user_version', { simple: true }) as number;
     if (version > MIGRATIONS.length) {
-      throw new StateError(
+      throw new Failure(
+        'EOPNOTSUPP',
         `the state database ${file} was written by a newer TLS Pool (schema ${version}, this one knows up to ${MIGRATIONS.length}); ` +
           'run that version, or move the file aside to start this one with an empty state',
-        file,
       );
     }
     opened.pragma('journal_mode = WAL');
@@ -116,8 +103,8 @@ export function openDb(stateDir: string): Db {
     return opened;
   } catch (e) {
     db?.close();
-    if (e instanceof StateError) throw e;
-    throw new StateError(`cannot open the state database ${file}: ${sqliteProblem(e, uid)}`, file);
+    if (e instanceof Failure) throw e;
+    throw new Failure(errnoOf(e), `cannot open the state database ${file}: ${sqliteProblem(e, uid)}`);
   }
 }
 
@@ -143,20 +130,20 @@ function makePrivate(file: string, uid: number): void {
   }
   try {
     const st = fs.fstatSync(fd);
-    if (!st.isFile()) throw new StateError(`refusing to use the state database: ${file} is not a regular file; move it aside`, file);
+    if (!st.isFile()) throw new Failure('EACCES', `refusing to use the state database: ${file} is not a regular file; move it aside`);
     if ((st.mode & 0o077) !== 0) fs.fchmodSync(fd, 0o600);
   } catch (e) {
-    if (e instanceof StateError) throw e;
+    if (e instanceof Failure) throw e;
     throw fsProblem(file, 'chmod 600', e, uid);
   } finally {
     fs.closeSync(fd);
   }
 }
 
-function fsProblem(file: string, what: string, e: unknown, uid: number): StateError {
+function fsProblem(file: string, what: string, e: unknown, uid: number): Failure {
   const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
   const hint = code === 'EACCES' || code === 'EPERM' ? `; check that uid ${uid} may read and write it and its directory` : '';
-  return new StateError(`cannot open the state database ${file}: ${what} failed (${code})${hint}`, file);
+  return new Failure(errnoOf(e), `cannot open the state database ${file}: ${what} failed (${code})${hint}`);
 }
 
 /** SQLite's words, its code, and what a person could do about it. */

@@ -10,6 +10,7 @@ import type { Statement } from 'better-sqlite3';
 import type { Db } from './db';
 import { splitPemChain } from '../util/pem';
 import { certificateNames, nameMatches } from './names';
+import { Failure } from '../model/failure';
 
 export interface Identity {
   readonly localid: string;
@@ -28,15 +29,6 @@ export interface TrustAnchor {
   readonly addedAt: string;
 }
 
-export class StoreError extends Error {
-  constructor(
-    readonly code: 'ENOENT' | 'EEXIST' | 'EINVAL',
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 interface IdentityRow {
   localid: string;
   chain_pem: string;
@@ -52,7 +44,7 @@ export function checkIdentityString(id: string): void {
   const host = at >= 0 ? id.slice(at + 1) : id;
   const user = at >= 0 ? id.slice(0, at) : undefined;
   if (!domain.test(host) || (user !== undefined && !/^[^\s@\0]{1,64}$/.test(user)) || Buffer.byteLength(id) > 127) {
-    throw new StoreError('EINVAL', `"${id}" is not an identity: use a domain (example.org) or user@domain`);
+    throw new Failure('EINVAL', `"${id}" is not an identity: use a domain (example.org) or user@domain`);
   }
 }
 
@@ -75,11 +67,11 @@ export class IdentityStore {
   addIdentity(localid: string, chainPem: string, keyRef: string, opts: { replace?: boolean; isDefault?: boolean } = {}): Identity {
     checkIdentityString(localid);
     const chain = splitPemChain(chainPem);
-    if (chain.length === 0) throw new StoreError('EINVAL', 'no PEM certificate found in the certificate file');
+    if (chain.length === 0) throw new Failure('EINVAL', 'no PEM certificate found in the certificate file');
     const leaf = new crypto.X509Certificate(chain[0]);
     const names = certificateNames(leaf);
     if (!nameMatches(localid, names)) {
-      throw new StoreError(
+      throw new Failure(
         'EINVAL',
         `the certificate does not name ${localid}; it names: ${[...names.dns, ...names.email, ...(names.cn ? [`CN=${names.cn}`] : [])].join(', ') || 'nothing'}`,
       );
@@ -91,12 +83,12 @@ export class IdentityStore {
       try {
         key = crypto.createPrivateKey(fs.readFileSync(ref));
       } catch (e) {
-        throw new StoreError('EINVAL', `cannot read a private key from ${ref}: ${(e as Error).message}`);
+        throw new Failure('EINVAL', `cannot read a private key from ${ref}: ${(e as Error).message}`);
       }
-      if (!leaf.checkPrivateKey(key)) throw new StoreError('EINVAL', `the key in ${ref} does not belong to the certificate`);
+      if (!leaf.checkPrivateKey(key)) throw new Failure('EINVAL', `the key in ${ref} does not belong to the certificate`);
     }
     const exists = this.getIdentity(localid) !== undefined;
-    if (exists && !opts.replace) throw new StoreError('EEXIST', `identity ${localid} exists; remove it first or use --replace`);
+    if (exists && !opts.replace) throw new Failure('EEXIST', `identity ${localid} exists; remove it first or use --replace`);
     const now = new Date().toISOString();
     this.db.transaction(() => {
       const isDefault = opts.isDefault || this.listIdentities().length === 0 || (exists && this.getIdentity(localid)!.isDefault);
@@ -120,11 +112,11 @@ export class IdentityStore {
 
   removeIdentity(localid: string): void {
     const r = this.sql('DELETE FROM identities WHERE localid = ?').run(localid);
-    if (r.changes === 0) throw new StoreError('ENOENT', `no identity ${localid}`);
+    if (r.changes === 0) throw new Failure('ENOENT', `no identity ${localid}`);
   }
 
   setDefault(localid: string): void {
-    if (!this.getIdentity(localid)) throw new StoreError('ENOENT', `no identity ${localid}`);
+    if (!this.getIdentity(localid)) throw new Failure('ENOENT', `no identity ${localid}`);
     this.db.transaction(() => {
       this.sql('UPDATE identities SET is_default = 0').run();
       this.sql('UPDATE identities SET is_default = 1 WHERE localid = ?').run(localid);
@@ -134,13 +126,13 @@ export class IdentityStore {
   /** Add every certificate in a PEM file as a trust anchor; returns those added. */
   addTrustAnchors(pem: string): TrustAnchor[] {
     const certs = splitPemChain(pem);
-    if (certs.length === 0) throw new StoreError('EINVAL', 'no PEM certificate found');
+    if (certs.length === 0) throw new Failure('EINVAL', 'no PEM certificate found');
     const added: TrustAnchor[] = [];
     const now = new Date().toISOString();
     this.db.transaction(() => {
       for (const certPem of certs) {
         const x = new crypto.X509Certificate(certPem);
-        if (!x.ca) throw new StoreError('EINVAL', `${x.subject.replace(/\n/g, ', ')} is not a CA certificate (basicConstraints CA:FALSE)`);
+        if (!x.ca) throw new Failure('EINVAL', `${x.subject.replace(/\n/g, ', ')} is not a CA certificate (basicConstraints CA:FALSE)`);
         const sha256 = x.fingerprint256.replace(/:/g, '').toLowerCase();
         const subject = x.subject.replace(/\n/g, ', ');
         const r = this.sql('INSERT OR IGNORE INTO trust_anchors (sha256, subject, cert_pem, added_at) VALUES (?, ?, ?, ?)').run(sha256, subject, certPem, now);
@@ -164,10 +156,10 @@ export class IdentityStore {
   /** Remove by SHA-256 fingerprint, or by a unique prefix of at least 8 hex digits. */
   removeTrustAnchor(fingerprint: string): TrustAnchor {
     const fp = fingerprint.replace(/:/g, '').toLowerCase();
-    if (!/^[0-9a-f]{8,64}$/.test(fp)) throw new StoreError('EINVAL', 'give the SHA-256 fingerprint (at least 8 hex digits) from `tlspool trust list`');
+    if (!/^[0-9a-f]{8,64}$/.test(fp)) throw new Failure('EINVAL', 'give the SHA-256 fingerprint (at least 8 hex digits) from `tlspool trust list`');
     const matches = this.listTrustAnchors().filter((a) => a.sha256.startsWith(fp));
-    if (matches.length === 0) throw new StoreError('ENOENT', `no trust anchor with fingerprint ${fingerprint}`);
-    if (matches.length > 1) throw new StoreError('EINVAL', `${fingerprint} matches ${matches.length} anchors; give more digits`);
+    if (matches.length === 0) throw new Failure('ENOENT', `no trust anchor with fingerprint ${fingerprint}`);
+    if (matches.length > 1) throw new Failure('EINVAL', `${fingerprint} matches ${matches.length} anchors; give more digits`);
     this.sql('DELETE FROM trust_anchors WHERE sha256 = ?').run(matches[0].sha256);
     return matches[0];
   }

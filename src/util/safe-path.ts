@@ -15,9 +15,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Failure } from '../model/failure';
 
-export class UnsafePathError extends Error {
-  readonly code = 'ERR_TLSPOOL_UNSAFE_PATH';
+/** EACCES: a path others could change; it names the component at fault and the fix, for callers that compose their own sentence. */
+export class UnsafePathError extends Failure {
   /**
    * @param message what is wrong, naming the path
    * @param path the component at fault
@@ -28,7 +29,7 @@ export class UnsafePathError extends Error {
     readonly path: string,
     readonly fix: string,
   ) {
-    super(message);
+    super('EACCES', message);
   }
 }
 

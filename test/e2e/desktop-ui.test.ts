@@ -8,7 +8,8 @@
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
-import { PoolClient, PoolError, type StartTlsResult } from '../../src/client/pool-client';
+import { PoolClient, type StartTlsResult } from '../../src/client/pool-client';
+import { Failure } from '../../src/model/failure';
 import { collectPageErrors, launchBrowser, screenshot, type BrowserSession } from '../helpers/browser';
 import { connectControl } from '../helpers/control';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
@@ -165,7 +166,7 @@ describe('desktop UI in Chromium, through tlspool ui --web', () => {
     const { page, handshake, dialog } = await pinAsked();
     await dialog.getByRole('button', { name: 'Cancel' }).click();
 
-    await assert.rejects(handshake, (e: unknown) => e instanceof PoolError && e.code === 'ECANCELED');
+    await assert.rejects(handshake, (e: unknown) => e instanceof Failure && e.code === 'ECANCELED');
     await dialog.waitFor(GONE);
     const row = page.getByRole('grid', { name: 'Connections' }).getByRole('row').filter({ hasText: 'failed' }).first();
     await row.waitFor(SHOWN);

@@ -15,7 +15,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { PoolClient, PoolError, type StartTlsResult } from '../../src/client/pool-client';
+import { PoolClient, type StartTlsResult } from '../../src/client/pool-client';
+import { Failure } from '../../src/model/failure';
 import type { OwnedFd } from '../../src/addon/ipc';
 import { TLSPOOL_IDENTITY_V1 } from '../../src/protocol';
 import { startDaemon, tempDir } from '../helpers/daemon';
@@ -106,7 +107,7 @@ test(`kill -9 with ${N} live connections: every application sees EOF or an error
         },
         (e: unknown) => {
           w.endedAt = Date.now();
-          return e instanceof PoolError ? e.code : String(e);
+          return e instanceof Failure ? e.code : String(e);
         },
       );
     });

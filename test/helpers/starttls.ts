@@ -14,9 +14,10 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import { PoolClient, PoolError, type StartTlsOptions, type StartTlsResult } from '../../src/client/pool-client';
+import { PoolClient, type StartTlsOptions, type StartTlsResult } from '../../src/client/pool-client';
+import { Failure } from '../../src/model/failure';
 import type { OwnedFd } from '../../src/addon/ipc';
-import { tlsPollFd } from '../../src/addon/tls';
+import { tlsPollFd } from './native-fd';
 import type { ConnectionRecord } from '../../src/model/connection';
 import { CLI, startDaemon, tempDir, type TestDaemon } from './daemon';
 import { CLIENT_EMAIL, type Cert, getPki, SERVER_NAME } from './pki';
@@ -96,11 +97,11 @@ export function startExamplePool(tls?: PoolOptions['tls']): Promise<Pool> {
 }
 
 /** The ERROR a promise rejects with (fails the test if it resolves). */
-export async function rejection(p: Promise<unknown>): Promise<PoolError> {
+export async function rejection(p: Promise<unknown>): Promise<Failure> {
   try {
     await p;
   } catch (e) {
-    assert.ok(e instanceof PoolError, `expected a PoolError, got ${String(e)}`);
+    assert.ok(e instanceof Failure, `expected a Failure, got ${String(e)}`);
     return e;
   }
   assert.fail('expected an ERROR response');

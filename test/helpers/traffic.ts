@@ -7,7 +7,8 @@
  */
 import * as fs from 'node:fs';
 import type * as net from 'node:net';
-import { PoolClient, PoolError, type StartTlsResult } from '../../src/client/pool-client';
+import { PoolClient, type StartTlsResult } from '../../src/client/pool-client';
+import { Failure } from '../../src/model/failure';
 import { CLIENT_EMAIL, SERVER_NAME } from './pki';
 import { TcpPairs } from './pool-tls';
 import { Plaintext } from './starttls';
@@ -67,7 +68,7 @@ async function settle(p: Promise<StartTlsResult>): Promise<{ outcome: Outcome; r
   try {
     return { outcome: 'ok', result: await p };
   } catch (e) {
-    if (!(e instanceof PoolError)) throw e;
+    if (!(e instanceof Failure)) throw e;
     return { outcome: e.code };
   }
 }

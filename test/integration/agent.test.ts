@@ -12,7 +12,7 @@ import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DesktopAgent } from '../../src/desktop/agent/agent';
 import { dispatch } from '../../src/desktop/agent/dispatch';
-import { PoolError } from '../../src/client/pool-client';
+import { Failure } from '../../src/model/failure';
 import type { UiEvent } from '../../src/contract/desktop';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
 import type { Peer } from '../helpers/peers';
@@ -108,7 +108,7 @@ describe('desktop agent', () => {
     const handshake = aliceStartTls();
     const view = await waitFor('a PIN prompt', () => a.state.pinPrompts[0]);
     await dispatch(a, 'cancelPin', { id: view.id });
-    await assert.rejects(handshake, (e: unknown) => e instanceof PoolError && e.code === 'ECANCELED');
+    await assert.rejects(handshake, (e: unknown) => e instanceof Failure && e.code === 'ECANCELED');
     assert.deepEqual(a.state.pinPrompts, []);
   });
 
@@ -116,7 +116,7 @@ describe('desktop agent', () => {
     const a = await agentOnTokenPool(['entry_timeout: 1']);
     const first = aliceStartTls();
     const view = await waitFor('a PIN prompt', () => a.state.pinPrompts[0]);
-    await assert.rejects(first, (e: unknown) => e instanceof PoolError && e.code === 'ETIMEDOUT');
+    await assert.rejects(first, (e: unknown) => e instanceof Failure && e.code === 'ETIMEDOUT');
     await waitFor('the prompt dropped', () => a.state.pinPrompts.length === 0);
     await assert.rejects(dispatch(a, 'answerPin', { id: view.id, pin: PIN }), { code: 'ENOENT' });
 

@@ -9,7 +9,8 @@ import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ControlClient, ControlError } from '../../src/client/control-client';
+import { ControlClient } from '../../src/client/control-client';
+import { Failure } from '../../src/model/failure';
 import { RpcErrorCode } from '../../src/contract/control';
 import { MAX_LINE } from '../../src/daemon/control/server';
 import { collect, connectControl, controlSocketOf, RawLines, waitForItem } from '../helpers/control';
@@ -21,12 +22,12 @@ import { CLIENT_EMAIL, getPki, SERVER_NAME } from '../helpers/pki';
 import { Plaintext, type Pool, poolToPool, startExamplePool, TcpListener } from '../helpers/starttls';
 import { waitFor, waitForValue } from '../helpers/wait';
 
-/** The ControlError a call rejects with. */
-async function refusal(p: Promise<unknown>): Promise<ControlError> {
+/** The Failure a call rejects with. */
+async function refusal(p: Promise<unknown>): Promise<Failure> {
   try {
     await p;
   } catch (e) {
-    assert.ok(e instanceof ControlError, `expected a ControlError, got ${String(e)}`);
+    assert.ok(e instanceof Failure, `expected a Failure, got ${String(e)}`);
     return e;
   }
   assert.fail('expected a JSON-RPC error');
@@ -199,7 +200,7 @@ describe('control socket', () => {
       const older = (await control.call('connections.list', { beforeId: opened.connection.id })).connections;
       assert.ok(older.every((r) => r.id < opened.connection.id));
       const missing = await refusal(control.call('connections.get', { id: 999999 }));
-      assert.equal(missing.errno, 'ENOENT');
+      assert.equal(missing.code, 'ENOENT');
     } finally {
       watcher.close();
     }
@@ -224,7 +225,7 @@ describe('control socket', () => {
       await waitForItem('identities-changed', events, (e) => e.type === 'identities-changed');
       await control.call('identities.setDefault', { localid: SERVER_NAME });
       const none = await refusal(control.call('identities.setDefault', { localid: 'nobody.example.test' }));
-      assert.equal(none.errno, 'ENOENT');
+      assert.equal(none.code, 'ENOENT');
     } finally {
       watcher.close();
     }
@@ -235,7 +236,7 @@ describe('control socket', () => {
     try {
       assert.deepEqual(left.map((i) => i.localid), [SERVER_NAME]);
       assert.deepEqual((await control.call('identities.list', {})).map((i) => i.localid), [SERVER_NAME]);
-      assert.equal((await refusal(control.call('identities.remove', { localid: CLIENT_EMAIL }))).errno, 'ENOENT');
+      assert.equal((await refusal(control.call('identities.remove', { localid: CLIENT_EMAIL }))).code, 'ENOENT');
     } finally {
       const pki = getPki();
       pool.cli(['identity', 'add', CLIENT_EMAIL, '--cert', pki.client.chainPath, '--key', pki.client.keyPath]);
@@ -263,7 +264,7 @@ describe('control socket', () => {
       const ev = await waitForItem('settings-changed', events, (e) => e.type === 'settings-changed');
       assert.ok(ev.type === 'settings-changed' && ev.settings.defaultDisclosure === 'deny');
       const bad = await refusal(control.call('settings.set', { approvalTimeout: 0 }));
-      assert.equal(bad.rpcCode, RpcErrorCode.INVALID_PARAMS);
+      assert.equal(bad.code, 'EINVAL');
       assert.match(bad.message, /approvalTimeout must be a whole number from 1 to 86400/);
       assert.deepEqual(await control.call('settings.set', start), start);
     } finally {
@@ -281,7 +282,7 @@ describe('control socket', () => {
       assert.deepEqual(await first.call('approval.register', {}), { registered: true });
       await waitForItem('approval-agent-registered', events, (e) => e.type === 'approval-agent-registered' && e.pid === process.pid);
       const busy = await refusal(second.call('approval.register', {}));
-      assert.equal(busy.errno, 'EBUSY');
+      assert.equal(busy.code, 'EBUSY');
       assert.match(busy.message, new RegExp(`\\[${process.pid}\\]`));
       assert.equal((await control.call('status', {})).approvalAgent?.pid, process.pid);
       first.close();
@@ -290,7 +291,7 @@ describe('control socket', () => {
       assert.equal((await control.call('status', {})).approvalAgent, null);
       assert.deepEqual(await second.call('approval.register', {}), { registered: true });
       const notAgent = await refusal(control.call('approval.decide', { id: 'x', decision: 'allow', lifetime: 'once' }));
-      assert.equal(notAgent.errno, 'EPERM');
+      assert.equal(notAgent.code, 'EPERM');
     } finally {
       first.close();
       second.close();

@@ -8,7 +8,7 @@
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { type ControlClient } from '../../src/client/control-client';
+import type { ControlClient } from '../../src/client/control-client';
 import { PoolClient } from '../../src/client/pool-client';
 import type { ApprovalRequest } from '../../src/model/disclosure';
 import { Errno } from '../../src/protocol';
@@ -157,7 +157,7 @@ describe('disclosure approval', () => {
       assert.ok(decided.type === 'approval-decided' && decided.decision === 'deny' && decided.by === 'timeout');
       await refusedByServer(attempt);
       const late = await a.c.call('approval.decide', { id: q.id, decision: 'allow', lifetime: 'once' }).catch((e: { errno?: string }) => e);
-      assert.equal((late as { errno?: string }).errno, 'ENOENT');
+      assert.equal((late as { code?: string }).code, 'ENOENT');
     } finally {
       a.c.close();
       await control.call('settings.set', { approvalTimeout: 60 });
@@ -246,7 +246,7 @@ describe('disclosure approval', () => {
       await shows(await connect(), /CN = alice/);
       assert.equal(a.asked.length, 1);
       const bad = await a.c.call('approval.decide', { id: q.id, decision: 'allow', lifetime: 'once' }).catch((e: { errno?: string }) => e);
-      assert.equal((bad as { errno?: string }).errno, 'ENOENT', 'a question is answered once');
+      assert.equal((bad as { code?: string }).code, 'ENOENT', 'a question is answered once');
     } finally {
       a.c.close();
     }

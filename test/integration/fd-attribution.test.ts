@@ -12,7 +12,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PoolClient, PoolError } from '../../src/client/pool-client';
+import { PoolClient } from '../../src/client/pool-client';
+import { Failure } from '../../src/model/failure';
 import { adoptFd, connectUnix, listenUnix, type OwnedFd, type UnixConnection } from '../../src/addon/ipc';
 import { Cmd, decode, encode, errorPacket, Errno, IpProto, type Packet } from '../../src/protocol';
 import { Framer } from '../../src/protocol/framer';
@@ -104,7 +105,7 @@ describe('an fd goes to the command it came with, also when the kernel glues it 
               r.fd?.close();
               return label;
             },
-            (e: PoolError) => e.code,
+            (e: Failure) => e.code,
           ),
         ),
       );

@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import type { PoolError } from '../../src/client/pool-client';
+import type { Failure } from '../../src/model/failure';
 import { socketpair } from '../../src/addon/ipc';
 import { Errno, IpProto } from '../../src/protocol';
 import { SERVER_NAME } from '../helpers/pki';
@@ -39,7 +39,7 @@ function cpuSeconds(pid: number): number {
  * daemon's CPU meanwhile. Waits at most HANG_GUARD_MS (then fails, saying how
  * much CPU went by in that time).
  */
-async function timesOut(pool: Pool, starttls: () => Promise<unknown>): Promise<{ err: PoolError; seconds: number; cpu: number }> {
+async function timesOut(pool: Pool, starttls: () => Promise<unknown>): Promise<{ err: Failure; seconds: number; cpu: number }> {
   const pid = pool.daemon.pid;
   const cpu0 = cpuSeconds(pid);
   const t0 = performance.now();
@@ -54,7 +54,7 @@ async function timesOut(pool: Pool, starttls: () => Promise<unknown>): Promise<{
   return { err: outcome, seconds, cpu };
 }
 
-function checkTimeout(t: TestContext, { err, seconds, cpu }: { err: PoolError; seconds: number; cpu: number }, message: RegExp): void {
+function checkTimeout(t: TestContext, { err, seconds, cpu }: { err: Failure; seconds: number; cpu: number }, message: RegExp): void {
   t.diagnostic(`ETIMEDOUT after ${seconds.toFixed(2)} s; daemon CPU meanwhile ${cpu.toFixed(3)} s`);
   assert.equal(err.errno, Errno.ETIMEDOUT, `expected ETIMEDOUT, got ${err.code}: ${err.message}`);
   assert.match(err.message, message);

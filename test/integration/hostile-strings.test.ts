@@ -10,7 +10,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { PoolClient, PoolError } from '../../src/client/pool-client';
+import { PoolClient } from '../../src/client/pool-client';
+import { Failure } from '../../src/model/failure';
 import { createLogger } from '../../src/log/logger';
 import { PoolLimits } from '../../src/daemon/server/limits';
 import { PoolServer } from '../../src/daemon/server/pool-server';
@@ -122,9 +123,9 @@ test('a response the codec cannot encode becomes an ERROR for that request, and 
   try {
     const ping = await client.ping().then(
       () => assert.fail('a PING whose answer cannot be encoded succeeded'),
-      (e: unknown) => e as PoolError,
+      (e: unknown) => e as Failure,
     );
-    assert.ok(ping instanceof PoolError);
+    assert.ok(ping instanceof Failure);
     assert.equal(ping.errno, Errno.EIO);
     assert.match(ping.message, /could not encode its answer/);
     const conn = connectUnix(server.socket);

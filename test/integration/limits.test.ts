@@ -16,7 +16,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { stringify as toYaml } from 'yaml';
-import { PoolClient, PoolError } from '../../src/client/pool-client';
+import { PoolClient } from '../../src/client/pool-client';
+import { Failure } from '../../src/model/failure';
 import { connectUnix, type UnixConnection } from '../../src/addon/ipc';
 import { decode, encode } from '../../src/protocol/codec';
 import { TLSPOOL_IDENTITY_V1 } from '../../src/protocol';
@@ -80,11 +81,11 @@ function within<T>(what: string, p: Promise<T>, ms = ANSWER_MS): Promise<T> {
 }
 
 /** The ERROR a request is answered with (fails if it succeeds or stays unanswered). */
-async function refusal(what: string, p: Promise<unknown>): Promise<PoolError> {
+async function refusal(what: string, p: Promise<unknown>): Promise<Failure> {
   try {
     await within(what, p);
   } catch (e) {
-    if (e instanceof PoolError) return e;
+    if (e instanceof Failure) return e;
     throw e;
   }
   assert.fail(`${what}: expected an ERROR response`);
@@ -95,7 +96,7 @@ async function pendingStartTls(conn: PoolClient, peer: SilentPeer): Promise<{ se
   const fd = await tcpConnect(peer.port);
   const settled = conn.starttls({ role: 'client', fd, remoteid: PEER }).then(
     (r) => (r.fd.close(), 'ok'),
-    (e: unknown) => (e instanceof PoolError ? e.code : `not a PoolError: ${String(e)}`),
+    (e: unknown) => (e instanceof Failure ? e.code : `not a Failure: ${String(e)}`),
   );
   fd.close(); // the pool has its own copy now
   return { settled };
@@ -307,7 +308,7 @@ describe('out of file descriptors', () => {
         r.fd.close();
         return 'ok';
       } catch (e) {
-        if (e instanceof PoolError) return `${e.code}: ${e.message}`;
+        if (e instanceof Failure) return `${e.code}: ${e.message}`;
         throw e;
       } finally {
         fd.close();

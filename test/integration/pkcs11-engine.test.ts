@@ -7,18 +7,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
-import {
-  type Established,
-  loadCredentials,
-  type NativeCredentials,
-  type PinContext,
-  pkcs11Configure,
-  pkcs11Logout,
-  type SessionEnd,
-  startSession,
-  type StartOptions,
-  TlsError,
-} from '../../src/addon/tls';
+import type { Established, PinContext, SessionEnd, StartOptions } from '../../src/addon/tls/options';
+import { loadCredentials, type NativeCredentials } from '../../src/addon/tls/credentials';
+import { pkcs11Configure, pkcs11Logout } from '../../src/addon/tls/pkcs11';
+import { startSession } from '../../src/addon/tls/session';
+import { TlsError } from '../../src/addon/tls/failure';
 import { getPki } from '../helpers/pki';
 import { startOpensslClient, startOpensslServer } from '../helpers/peers';
 import { createSoftHsm, SOFTHSM_MODULE, type TokenKey } from '../helpers/softhsm';

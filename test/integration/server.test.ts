@@ -8,7 +8,8 @@ import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { PoolClient, PoolError } from '../../src/client/pool-client';
+import { PoolClient } from '../../src/client/pool-client';
+import { Failure } from '../../src/model/failure';
 import { adoptFd, connectUnix, fdInfo, type OwnedFd } from '../../src/addon/ipc';
 import { Cmd, decode, encode, Errno, IpProto, StartTlsFlag, TLSPOOL_IDENTITY_V1, type Packet } from '../../src/protocol';
 import { Framer } from '../../src/protocol/framer';
@@ -34,11 +35,11 @@ function fdOf(handle: { _handle?: { fd?: number } }): OwnedFd {
   return copy;
 }
 
-async function rejection(p: Promise<unknown>): Promise<PoolError> {
+async function rejection(p: Promise<unknown>): Promise<Failure> {
   try {
     await p;
   } catch (e) {
-    assert.ok(e instanceof PoolError, `expected a PoolError, got ${String(e)}`);
+    assert.ok(e instanceof Failure, `expected a Failure, got ${String(e)}`);
     return e;
   }
   assert.fail('expected an ERROR response');

@@ -14,7 +14,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { PoolClient, PoolError, type StartTlsResult } from '../../src/client/pool-client';
+import { PoolClient, type StartTlsResult } from '../../src/client/pool-client';
+import { Failure } from '../../src/model/failure';
 import type { OwnedFd } from '../../src/addon/ipc';
 import { TLSPOOL_IDENTITY_V1 } from '../../src/protocol';
 import { startDaemon, type TestDaemon } from '../helpers/daemon';
@@ -33,12 +34,12 @@ const SETTLE_MS = 30_000;
 
 type Outcome = { ok: true; result: StartTlsResult } | { ok: false; code: string; message: string };
 
-/** Settle a STARTTLS into an outcome; anything but a PoolError is a test failure. */
+/** Settle a STARTTLS into an outcome; anything but a Failure is a test failure. */
 async function outcome(p: Promise<StartTlsResult>): Promise<Outcome> {
   try {
     return { ok: true, result: await p };
   } catch (e) {
-    if (!(e instanceof PoolError)) throw e;
+    if (!(e instanceof Failure)) throw e;
     return { ok: false, code: e.code, message: e.message };
   }
 }

@@ -12,22 +12,12 @@ import * as net from 'node:net';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 
-import {
-  certInfo,
-  loadCredentials,
-  startSession,
-  tlsCloseFd,
-  tlsPollFd,
-  verifyChain,
-  createTrustStore,
-  TlsError,
-  type Established,
-  type NativeCredentials,
-  type SessionEnd,
-  type StartOptions,
-  type VerifyContext,
-  type VerifyResult,
-} from '../../src/addon/tls';
+import { certInfo, verifyChain, createTrustStore } from '../../src/addon/tls/certs';
+import { loadCredentials, type NativeCredentials } from '../../src/addon/tls/credentials';
+import { startSession } from '../../src/addon/tls/session';
+import { tlsCloseFd, tlsPollFd } from '../helpers/native-fd';
+import { TlsError } from '../../src/addon/tls/failure';
+import type { Established, SessionEnd, StartOptions, VerifyContext, VerifyResult } from '../../src/addon/tls/options';
 import { Errno } from '../../src/protocol/errno';
 import { CLIENT_EMAIL, SERVER_NAME, getPki, type Cert } from '../helpers/pki';
 import {

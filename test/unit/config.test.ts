@@ -161,7 +161,7 @@ describe('defaults', () => {
 
   test('without HOME, a default that needs it says which variable or flag to set', () => {
     assert.throws(() => loadConfig({ flags: { config: '/dev/null' }, env: {}, uid: 1000 }), {
-      code: 'ERR_TLSPOOL_CONFIG',
+      code: 'EINVAL',
       message: 'cannot place the state directory: neither XDG_STATE_HOME nor HOME is set (or use --state-dir)',
     });
     // With the state directory given, HOME is not needed at all.
@@ -267,7 +267,7 @@ describe('errors name the file, line, column and key', () => {
   test('a bad enum value', () => {
     const { err, file } = errorFor('# the pool\nsocket: /s\n\nlog:\n  level: verbose\n');
     assert.equal(err.message, `${file}:5:3: log.level: must be one of debug, info, warn, error (got "verbose")`);
-    assert.deepEqual([err.code, err.file, err.line, err.column, err.key], ['ERR_TLSPOOL_CONFIG', file, 5, 3, 'log.level']);
+    assert.deepEqual([err.code, err.file, err.line, err.column, err.key], ['EINVAL', file, 5, 3, 'log.level']);
     assert.equal(err.name, 'ConfigError');
   });
 
@@ -316,7 +316,7 @@ describe('errors name the file, line, column and key', () => {
     const h = home();
     const missing = path.join(h, 'missing.yaml');
     assert.throws(() => loadConfig({ flags: { config: missing }, env: { HOME: h }, uid: 1000 }), {
-      code: 'ERR_TLSPOOL_CONFIG',
+      code: 'EINVAL',
       file: missing,
       message: `${missing}: cannot read the configuration file named by --config: no such file`,
     });

@@ -33,4 +33,4 @@ export function openTransport(): Transport {
 }
 
 export type { Link, Transport } from './link';
-export { AgentError } from './ws-transport';
+export { Failure } from '../../../src/model/failure';

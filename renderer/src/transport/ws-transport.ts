@@ -14,17 +14,7 @@ import {
 } from '../../../src/contract/desktop';
 import type { WsRequest, WsServerMessage } from '../../../src/contract/ws';
 import type { Link, Transport } from './link';
-
-/** An error the agent returned, or the link failing under a call. */
-export class AgentError extends Error {
-  constructor(
-    message: string,
-    readonly code: string,
-  ) {
-    super(message);
-    this.name = 'AgentError';
-  }
-}
+import { Failure } from '../../../src/model/failure';
 
 interface Pending {
   resolve(result: unknown): void;
@@ -54,7 +44,7 @@ export function wsTransport(url: string): Transport {
   };
 
   const failPending = (why: string): void => {
-    for (const p of pending.values()) p.reject(new AgentError(why, 'ECONNRESET'));
+    for (const p of pending.values()) p.reject(new Failure('ECONNRESET', why));
     pending.clear();
   };
 
@@ -81,7 +71,7 @@ export function wsTransport(url: string): Transport {
             ? 'cannot reach the agent (if it was restarted, open the new address it printed)'
             : `the agent refused the connection${e.reason ? ` (${e.reason})` : ''}`;
         failPending(reason);
-        if (!wasOpen) reject(new AgentError(reason, 'ECONNREFUSED'));
+        if (!wasOpen) reject(new Failure('ECONNREFUSED', reason));
         const delay = BACKOFF_MS[Math.min(failures, BACKOFF_MS.length - 1)];
         failures++;
         setLink({ kind: 'down', reason, retryAt: Date.now() + delay });
@@ -106,7 +96,7 @@ export function wsTransport(url: string): Transport {
     const p = pending.get(msg.id);
     if (!p) return;
     pending.delete(msg.id);
-    if ('error' in msg) p.reject(new AgentError(msg.error.message, msg.error.code ?? 'EAGENT'));
+    if ('error' in msg) p.reject(Failure.named(msg.error.code, msg.error.message));
     else p.resolve(msg.result);
   };
 
@@ -116,7 +106,7 @@ export function wsTransport(url: string): Transport {
   ): Promise<DesktopMethods[M]['result']> {
     const ws = socket;
     if (!ws || ws.readyState !== WebSocket.OPEN) {
-      return Promise.reject(new AgentError('not connected to the agent; wait until the status bar says it is back', 'ENOTCONN'));
+      return Promise.reject(new Failure('ENOTCONN', 'not connected to the agent; wait until the status bar says it is back'));
     }
     const id = nextId++;
     const request = { id, method, params } as WsRequest;

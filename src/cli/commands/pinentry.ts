@@ -1,6 +1,7 @@
 /** `tlspool pinentry`: a PIN entry program for the terminal (or for scripts, with --pin-fd). */
-import { PoolClient, PoolError, type PinPrompt } from '../../client/pool-client';
-import { secureProcess } from '../../addon/tls';
+import { PoolClient, type PinPrompt } from '../../client/pool-client';
+import { Failure } from '../../model/failure';
+import { secureProcess } from '../../addon/process';
 import { PIN_MAX_BYTES } from '../../protocol/pin';
 import { type CommandSpec, helpText, parse, UsageError } from '../args';
 import { PinLineReader, readPinFromTty } from '../pin-input';
@@ -88,8 +89,8 @@ export async function pinentry(argv: string[]): Promise<number> {
       ended.then(() => (args.values.once && answered === 0 ? 1 : 0)),
     ]);
   } catch (e) {
-    if (e instanceof PoolError && e.code === 'EBUSY') throw new Error(`another PIN entry program holds PIN entry: ${e.message}`);
-    if (e instanceof PoolError && e.code === 'ECONNRESET' && answered > 0 && args.values.once) return 0;
+    if (e instanceof Failure && e.code === 'EBUSY') throw new Error(`another PIN entry program holds PIN entry: ${e.message}`);
+    if (e instanceof Failure && e.code === 'ECONNRESET' && answered > 0 && args.values.once) return 0;
     throw e;
   } finally {
     lines?.close();

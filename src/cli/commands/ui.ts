@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { DesktopAgent } from '../../desktop/agent/agent';
 import { type HostChoice, hostOrAttach } from '../../desktop/agent/host';
-import { secureProcess } from '../../addon/tls';
+import { secureProcess } from '../../addon/process';
 import { WebUi } from '../../desktop/web/web-server';
 import { packageRoot } from '../../util/package-root';
 import { type CommandSpec, helpText, parse, UsageError } from '../args';

@@ -9,16 +9,17 @@ import type { DisclosureRules } from '../disclosure/rules';
 import { splitPemChain } from '../../util/pem';
 import type { IdentityStore } from '../../store/identities';
 import type { Logger } from '../../log/logger';
-import { certInfo } from '../../addon/tls';
+import { certInfo } from '../../addon/tls/certs';
 import type { ApprovalAgent, ApprovalService } from '../disclosure/approval';
 import type { ConnectionLog } from '../../store/connection-log';
-import { type ControlMethod, type ControlMethods, type DaemonStatus, RpcErrorCode } from '../../contract/control';
+import type { ControlMethod, ControlMethods, DaemonStatus } from '../../contract/control';
 import { type CertInfo, MAX_PAGE_ROWS } from '../../model/connection';
-import { type IdentityInfo } from '../../model/identity';
+import type { IdentityInfo } from '../../model/identity';
 import { DISCLOSURE_CHOICES, NUMBER_SETTINGS, type Settings } from '../../model/settings';
-import { type TokenInfo } from '../../model/tokens';
+import type { TokenInfo } from '../../model/tokens';
 import { Params } from './params';
-import { RpcFailure, type ControlPeer, type Dispatch } from './server';
+import type { ControlPeer, Dispatch } from './server';
+import { Failure } from '../../model/failure';
 
 export interface ControlContext {
   status(): DaemonStatus;
@@ -73,7 +74,7 @@ export function controlDispatch(ctx: ControlContext): Dispatch {
       const id = p.int('id', 1, Number.MAX_SAFE_INTEGER);
       p.done();
       const connection = ctx.connections.get(id);
-      if (!connection) throw new RpcFailure(RpcErrorCode.REFUSED, `no connection ${id} (the log keeps the most recent ones)`, 'ENOENT');
+      if (!connection) throw new Failure('ENOENT', `no connection ${id} (the log keeps the most recent ones)`);
       return { connection, chain: connection.peerChain.map(pemInfo) };
     },
     'identities.list': (p) => (p.done(), identities()),
@@ -125,7 +126,7 @@ export function controlDispatch(ctx: ControlContext): Dispatch {
       p.done();
       const agent = agents.get(peer);
       if (!agent || !ctx.approval.isAgent(agent)) {
-        throw new RpcFailure(RpcErrorCode.REFUSED, 'only the registered approval agent may decide; call approval.register first', 'EPERM');
+        throw new Failure('EPERM', 'only the registered approval agent may decide; call approval.register first');
       }
       ctx.approval.answer(agent, { id, decision, localid, remote, lifetime });
       return { decided: true };
@@ -147,7 +148,7 @@ export function controlDispatch(ctx: ControlContext): Dispatch {
   // sees how much output it has queued before it takes the next request.
   return (peer, method, params) => {
     if (!Object.prototype.hasOwnProperty.call(methods, method)) {
-      throw new RpcFailure(RpcErrorCode.METHOD_NOT_FOUND, `no method "${method}"; the methods are: ${Object.keys(methods).join(', ')}`);
+      throw new Failure('ENOSYS', `no method "${method}"; the methods are: ${Object.keys(methods).join(', ')}`);
     }
     const impl = methods[method as ControlMethod] as Impl<ControlMethod>;
     return impl(new Params(method, params), peer);

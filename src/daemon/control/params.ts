@@ -3,8 +3,7 @@
  * the last check refuses anything left over, so a misspelt key is an
  * INVALID_PARAMS answer rather than silently ignored.
  */
-import { RpcErrorCode } from '../../contract/control';
-import { RpcFailure } from './server';
+import { Failure } from '../../model/failure';
 
 export class Params {
   private readonly seen = new Set<string>();
@@ -20,8 +19,8 @@ export class Params {
     this.p = params as Record<string, unknown>;
   }
 
-  bad(why: string): RpcFailure {
-    return new RpcFailure(RpcErrorCode.INVALID_PARAMS, `${this.method}: ${why}`, 'EINVAL');
+  bad(why: string): Failure {
+    return new Failure('EINVAL', `${this.method}: ${why}`);
   }
 
   /** `hint`, if given, follows the refusal (what to do instead). */

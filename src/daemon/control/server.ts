@@ -8,7 +8,8 @@
 import type { UnixConnection } from '../../addon/ipc';
 import type { Logger } from '../../log/logger';
 import { bindOwnerOnly, type BoundSocket, peerExecutable } from '../server/socket-path';
-import { RpcErrorCode, type RpcError } from '../../contract/control';
+import { RpcErrorCode, rpcCodeFor, type RpcError } from '../../contract/control';
+import { codeOf, Failure, hasErrno, messageOf } from '../../model/failure';
 
 /** How long a refused connection stays open for its refusal to be read. */
 const REFUSAL_LINGER_MS = 2000;
@@ -24,17 +25,6 @@ export const MAX_QUEUED_EVENTS = 1024 * 1024;
 
 /** Longest request line accepted (bytes, without the newline). */
 export const MAX_LINE = 1024 * 1024;
-
-/** A failure to report as a JSON-RPC error: `errno` becomes data.code. */
-export class RpcFailure extends Error {
-  constructor(
-    readonly rpcCode: number,
-    message: string,
-    readonly errno?: string,
-  ) {
-    super(message);
-  }
-}
 
 /** One accepted control connection, as the method handlers see it. */
 export interface ControlPeer {
@@ -312,13 +302,13 @@ class ControlConnection implements ControlPeer {
     try {
       msg = JSON.parse(line);
     } catch (e) {
-      this.answerError(null, new RpcFailure(RpcErrorCode.PARSE_ERROR, `the line is not JSON (${(e as Error).message}); send one JSON-RPC 2.0 object per line`));
+      this.answerError(null, new Failure('EBADMSG', `the line is not JSON (${(e as Error).message}); send one JSON-RPC 2.0 object per line`));
       return;
     }
     const m = msg as { jsonrpc?: unknown; id?: unknown; method?: unknown; params?: unknown };
     const id = typeof m?.id === 'number' || typeof m?.id === 'string' ? m.id : null;
     if (typeof msg !== 'object' || msg === null || Array.isArray(msg) || m.jsonrpc !== '2.0' || typeof m.method !== 'string') {
-      this.answerError(id, new RpcFailure(RpcErrorCode.INVALID_REQUEST, 'a request is an object with "jsonrpc": "2.0", a string "method", an "id" and optional "params"'));
+      this.answerError(id, new Failure('EPROTO', 'a request is an object with "jsonrpc": "2.0", a string "method", an "id" and optional "params"'));
       return;
     }
     const isNotification = m.id === undefined;
@@ -349,17 +339,13 @@ class ControlConnection implements ControlPeer {
   }
 
   private answerError(id: unknown, e: unknown): void {
-    const f =
-      e instanceof RpcFailure
-        ? e
-        : typeof (e as { code?: unknown })?.code === 'string'
-          ? // A refusal with an errno (ProtocolError, StoreError): the message says what to do.
-            new RpcFailure(RpcErrorCode.REFUSED, (e as Error).message, (e as { code: string }).code)
-          : undefined;
-    if (!f) this.log.error('control method failed', { control: this.id, error: e });
-    const error: RpcError = f
-      ? { code: f.rpcCode, message: f.message, ...(f.errno ? { data: { code: f.errno } } : {}) }
-      : { code: RpcErrorCode.INTERNAL_ERROR, message: `internal error: ${(e as Error)?.message ?? String(e)}; the daemon's log has the details` };
+    // A Failure, or a system error with an errno name, is a refusal whose
+    // message says what to do; anything else is a bug, logged here.
+    const refusal = hasErrno(e);
+    if (!refusal) this.log.error('control method failed', { control: this.id, error: e });
+    const error: RpcError = refusal
+      ? { code: rpcCodeFor(codeOf(e)), message: messageOf(e), data: { code: codeOf(e) } }
+      : { code: RpcErrorCode.INTERNAL_ERROR, message: `internal error: ${messageOf(e)}; the daemon's log has the details`, data: { code: 'EIO' } };
     this.send({ jsonrpc: '2.0', id, error });
   }
 }

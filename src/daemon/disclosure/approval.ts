@@ -12,7 +12,7 @@ import type { EventBus } from '../../events/bus';
 import type { DisclosureRules } from './rules';
 import { selectorsFor } from './rules';
 import type { Logger } from '../../log/logger';
-import { ProtocolError } from '../server/request';
+import { Failure } from '../../model/failure';
 
 /** The connection that registered as approval agent: how to send it a notification. */
 export interface ApprovalAgent {
@@ -77,7 +77,7 @@ export class ApprovalService {
     if (this.agent === agent) return;
     if (this.agent) {
       const who = `${this.agent.executable ?? 'a program'} [${this.agent.pid}]`;
-      throw new ProtocolError('EBUSY', `the approval agent is ${who}; only one may be registered, close it first`);
+      throw new Failure('EBUSY', `the approval agent is ${who}; only one may be registered, close it first`);
     }
     this.agent = agent;
     this.log.info('approval agent registered', { pid: agent.pid, executable: agent.executable });
@@ -116,17 +116,17 @@ export class ApprovalService {
 
   /** The agent's answer to one of its questions. */
   answer(from: ApprovalAgent, d: ApprovalDecision): void {
-    if (this.agent !== from) throw new ProtocolError('EPERM', 'only the registered approval agent may decide; call approval.register first');
+    if (this.agent !== from) throw new Failure('EPERM', 'only the registered approval agent may decide; call approval.register first');
     const p = this.pending.get(d.id);
-    if (!p) throw new ProtocolError('ENOENT', `no pending approval ${d.id}: it was decided, withdrawn or timed out`);
+    if (!p) throw new Failure('ENOENT', `no pending approval ${d.id}: it was decided, withdrawn or timed out`);
     const r = p.request;
     const localid = d.localid ?? r.localid;
     const remote = d.remote ?? r.selectors[0]!;
     if (!r.candidates.includes(localid)) {
-      throw new ProtocolError('EINVAL', `localid must be one of the candidates: ${r.candidates.join(', ')}`);
+      throw new Failure('EINVAL', `localid must be one of the candidates: ${r.candidates.join(', ')}`);
     }
     if (!r.selectors.includes(remote)) {
-      throw new ProtocolError('EINVAL', `remote must be one of the selectors: ${r.selectors.join(', ')}`);
+      throw new Failure('EINVAL', `remote must be one of the selectors: ${r.selectors.join(', ')}`);
     }
     if (d.lifetime !== 'once') {
       const rule = this.rules.add(localid, remote, d.decision, d.lifetime);

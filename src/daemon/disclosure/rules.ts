@@ -9,7 +9,7 @@
 import type { Disclosure, DisclosureRule, RemoteSelector, RuleLifetime } from '../../model/disclosure';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../../store/db';
-import { StoreError } from '../../store/identities';
+import { Failure } from '../../model/failure';
 
 interface RuleRow {
   id: number;
@@ -59,7 +59,7 @@ export function checkSelector(s: string): void {
   if (s === '*') return;
   const ok = /^\.?[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i.test(s) || /^[^\s@]{1,64}@[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i.test(s) || /^[0-9a-f:.]+$/i.test(s);
   if (!ok || s.length > 253) {
-    throw new StoreError('EINVAL', `"${s}" is not a remote selector: use user@host, host, .parent.domain or *`);
+    throw new Failure('EINVAL', `"${s}" is not a remote selector: use user@host, host, .parent.domain or *`);
   }
 }
 
@@ -171,7 +171,7 @@ export function listStoredRules(db: Db): DisclosureRule[] {
 
 export function revokeStoredRule(db: Db, id: number): DisclosureRule {
   const rule = listStoredRules(db).find((r) => r.id === id);
-  if (!rule) throw new StoreError('ENOENT', `no disclosure rule ${id}; see the ids with: tlspool rules list`);
+  if (!rule) throw new Failure('ENOENT', `no disclosure rule ${id}; see the ids with: tlspool rules list`);
   db.prepare('DELETE FROM disclosure_rules WHERE id = ?').run(id);
   return rule;
 }

@@ -18,11 +18,11 @@ import type { PoolEvent } from '../../model/events';
 import type { TokenRefView } from '../../model/tokens';
 import type { Logger } from '../../log/logger';
 import { copyPin } from '../../protocol/pin';
-import { ProtocolError } from '../server/request';
 import type { ClientInfo } from '../server/request';
 import { type CacheEntry, type ExpiryReason, PinCache } from './cache';
 import { promptText } from './prompt';
 import type { TokenRef } from './token';
+import { Failure } from '../../model/failure';
 
 export interface PinConfig {
   /** How long a request waits for a program to register when none is. */
@@ -104,8 +104,8 @@ export class PinEntryRegistration {
   }
 }
 
-function fail(code: 'ENOKEY' | 'ECANCELED' | 'ETIMEDOUT' | 'EPIPE' | 'EBUSY', message: string): ProtocolError {
-  return new ProtocolError(code, message);
+function fail(code: 'ENOKEY' | 'ECANCELED' | 'ETIMEDOUT' | 'EPIPE' | 'EBUSY', message: string): Failure {
+  return new Failure(code, message);
 }
 
 export class PinBroker {
@@ -291,7 +291,7 @@ export class PinBroker {
     const tried = new Set<PinEntryRegistration>();
     const config = this.config();
     const waitUntil = Date.now() + config.waitForProgramMs;
-    let last: ProtocolError | undefined;
+    let last: Failure | undefined;
     for (;;) {
       const reg = this.programs.find((r) => !tried.has(r));
       if (!reg) {

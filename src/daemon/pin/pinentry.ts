@@ -10,8 +10,9 @@
 import { type Packet, fitString } from '../../protocol/codec';
 import { Cmd } from '../../protocol/constants';
 import { PinEntryFlag } from '../../protocol/constants';
-import { type Handler, ProtocolError } from '../server/request';
+import type { Handler } from '../server/request';
 import type { PinBroker, PromptJob } from './broker';
+import { Failure } from '../../model/failure';
 
 function promptPacket(reqid: number, flags: number, job: PromptJob): Packet {
   const t = job.need.token;
@@ -57,7 +58,7 @@ export function pinEntryHandler(broker: PinBroker): Handler {
         }
         if (!('pinentry' in answer) || answer.cmd !== Cmd.PINENTRY) {
           job.answer({ kind: 'stop' });
-          throw new ProtocolError('EINVAL', 'the answer to a PINENTRY prompt must be a PINENTRY (or an ERROR to stop)');
+          throw new Failure('EINVAL', 'the answer to a PINENTRY prompt must be a PINENTRY (or an ERROR to stop)');
         }
         const pin = answer.pinentry.pin;
         job.answer(pin.byteLength > 0 ? { kind: 'pin', pin } : { kind: 'cancel' });

@@ -15,7 +15,8 @@ import type { PeerCred } from '../../addon/ipc';
 import type { Logger } from '../../log/logger';
 import { RateLimitedLog } from '../../log/rate-limit';
 import type { ErrnoName } from '../../protocol/errno';
-import { type Handler, ProtocolError, type Request } from './request';
+import type { Handler, Request } from './request';
+import { Failure } from '../../model/failure';
 
 export interface LimitsConfig {
   readonly handshakes: number;
@@ -112,7 +113,7 @@ export class PoolLimits {
           reason: 'the daemon is out of file descriptors (RLIMIT_NOFILE)',
           ...who(req),
         });
-        throw new ProtocolError('EMFILE', 'the pool has run out of file descriptors and lost the socket sent; try again later');
+        throw new Failure('EMFILE', 'the pool has run out of file descriptors and lost the socket sent; try again later');
       }
       const release = this.admitHandshake(req);
       try {
@@ -134,14 +135,14 @@ export class PoolLimits {
     const { peer } = req.client;
     if (t.of(peer.uid) >= limits.handshakes_per_uid) {
       this.reached('limits.handshakes_per_uid', limits.handshakes_per_uid, peer, req.client.id);
-      throw new ProtocolError(
+      throw new Failure(
         'EAGAIN',
         `too many pending STARTTLS for uid ${peer.uid} (limits.handshakes_per_uid ${limits.handshakes_per_uid}); retry when some are answered`,
       );
     }
     if (t.total >= limits.handshakes) {
       this.reached('limits.handshakes', limits.handshakes, peer, req.client.id);
-      throw new ProtocolError('EAGAIN', `too many pending STARTTLS in the pool (limits.handshakes ${limits.handshakes}); retry when some are answered`);
+      throw new Failure('EAGAIN', `too many pending STARTTLS in the pool (limits.handshakes ${limits.handshakes}); retry when some are answered`);
     }
     return t.take(peer.uid);
   }

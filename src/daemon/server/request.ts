@@ -5,7 +5,6 @@
  * work cancelled when the client goes away.
  */
 import type { Packet } from '../../protocol/codec';
-import type { ErrnoName } from '../../protocol/errno';
 import type { OwnedFd, PeerCred } from '../../addon/ipc';
 import type { Logger } from '../../log/logger';
 
@@ -50,13 +49,3 @@ export interface Request {
 
 export type Handler = (req: Request) => Promise<Response>;
 
-/** A failure with the errno the client will see in its ERROR response. */
-export class ProtocolError extends Error {
-  constructor(
-    readonly code: ErrnoName,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ProtocolError';
-  }
-}

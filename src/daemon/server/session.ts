@@ -12,7 +12,8 @@ import type { OwnedFd, UnixConnection } from '../../addon/ipc';
 import type { Logger } from '../../log/logger';
 import { COMMAND_SIZE } from '../../protocol/layout';
 import { Framer, type Frame } from '../../protocol/framer';
-import { type ClientInfo, type Handler, ProtocolError, type Request, type Response } from './request';
+import type { ClientInfo, Handler, Request, Response } from './request';
+import { Failure } from '../../model/failure';
 
 /** A client may have this many requests outstanding; more get ERROR EAGAIN. */
 export const MAX_OUTSTANDING = 1024;
@@ -62,7 +63,7 @@ export class ClientSession {
    * handlers to answer, then close the connection. Used at daemon shutdown.
    */
   async shutdown(reason: string, graceMs: number): Promise<void> {
-    for (const o of this.outstanding) o.controller.abort(new ProtocolError('ESHUTDOWN', reason));
+    for (const o of this.outstanding) o.controller.abort(new Failure('ESHUTDOWN', reason));
     const settled = Promise.all([...this.outstanding].map((o) => o.done));
     await Promise.race([settled, new Promise((r) => setTimeout(r, graceMs).unref())]);
     this.end(reason);
@@ -175,7 +176,7 @@ export class ClientSession {
       bytes = encode({ ...packet, reqid, cbid });
     } catch (e) {
       this.log.error('a callback could not be encoded', { client: this.info.id, cmd: cmdName(packet.cmd), error: e });
-      return Promise.reject(new ProtocolError('EIO', 'the pool could not encode its question to you; see its log'));
+      return Promise.reject(new Failure('EIO', 'the pool could not encode its question to you; see its log'));
     }
     issued.add(cbid);
     return new Promise<Packet>((resolve, reject) => {
@@ -202,7 +203,7 @@ export class ClientSession {
       this.lastCbid = (this.lastCbid % 0xffff) + 1;
       if (!this.callbacks.has(this.lastCbid)) return this.lastCbid;
     }
-    throw new ProtocolError('EAGAIN', 'no free callback id on this connection');
+    throw new Failure('EAGAIN', 'no free callback id on this connection');
   }
 
   private errorFor(reqid: number, e: unknown, cmd: number): Packet {
@@ -236,7 +237,7 @@ export class ClientSession {
     if (this.closed) return;
     this.closed = true;
     this.framer.dispose();
-    for (const o of this.outstanding) o.controller.abort(new ProtocolError('ECANCELED', reason));
+    for (const o of this.outstanding) o.controller.abort(new Failure('ECANCELED', reason));
     this.callbacks.clear();
     this.conn.close();
     this.log.debug('client gone', { client: this.info.id, reason });

@@ -10,10 +10,7 @@ import { type AcceptError, connectUnix, listenUnix, type UnixConnection, type Un
 import type { Logger } from '../../log/logger';
 import { RateLimitedLog } from '../../log/rate-limit';
 import { ensurePrivateDir, UnsafePathError } from '../../util/safe-path';
-
-export class SocketPathError extends Error {
-  readonly code = 'ERR_TLSPOOL_SOCKET';
-}
+import { Failure } from '../../model/failure';
 
 /** Make `socketPath` ready for bind(): a safe directory, no stale socket. */
 export function prepareSocketPath(socketPath: string, log: Logger): void {
@@ -22,7 +19,8 @@ export function prepareSocketPath(socketPath: string, log: Logger): void {
     ensurePrivateDir(dir);
   } catch (e) {
     if (!(e instanceof UnsafePathError)) throw e;
-    throw new SocketPathError(
+    throw new Failure(
+      'EACCES',
       `refusing to put the socket in ${dir}: ${e.message}; ${e.fix}, ` +
         'or choose a private directory such as $XDG_RUNTIME_DIR (--socket, --control-socket)',
     );
@@ -36,17 +34,17 @@ export function prepareSocketPath(socketPath: string, log: Logger): void {
     throw e;
   }
   if (!existing.isSocket()) {
-    throw new SocketPathError(`${socketPath} exists and is not a socket; remove it or choose another --socket`);
+    throw new Failure('EEXIST', `${socketPath} exists and is not a socket; remove it or choose another --socket`);
   }
+  let pid: number | undefined;
   try {
     const probe = connectUnix(socketPath);
-    const pid = probe.peer.pid;
+    pid = probe.peer.pid;
     probe.close();
-    throw new SocketPathError(`another tlspool daemon (pid ${pid}) is already serving ${socketPath}; stop it first`);
   } catch (e) {
-    if (e instanceof SocketPathError) throw e;
     if ((e as { code?: string }).code !== 'ECONNREFUSED') throw e;
   }
+  if (pid !== undefined) throw new Failure('EADDRINUSE', `another tlspool daemon (pid ${pid}) is already serving ${socketPath}; stop it first`);
   fs.unlinkSync(socketPath);
   log.info('replaced a stale socket', { socket: socketPath });
 }
@@ -124,5 +122,5 @@ export function resolveGroup(group: string | number): number {
     const [name, , gid] = line.split(':');
     if (name === group && gid !== undefined) return Number(gid);
   }
-  throw new SocketPathError(`socket_group: no group named "${group}" in /etc/group`);
+  throw new Failure('ENOENT', `socket_group: no group named "${group}" in /etc/group`);
 }

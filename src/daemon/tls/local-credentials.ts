@@ -6,8 +6,8 @@
  */
 import * as fs from 'node:fs';
 import type { Identity, IdentityStore } from '../../store/identities';
-import { loadCredentials, type NativeCredentials } from '../../addon/tls';
-import { ProtocolError } from '../server/request';
+import { loadCredentials, type NativeCredentials } from '../../addon/tls/credentials';
+import { Failure } from '../../model/failure';
 
 export class LocalCredentials {
   private readonly loaded = new Map<string, NativeCredentials>();
@@ -62,7 +62,7 @@ export class LocalCredentials {
     const cached = this.loaded.get(localid);
     if (cached && !cached.closed) return cached;
     if (!id) {
-      throw new ProtocolError('ENOKEY', `no local identity ${localid}; add one with: tlspool identity add ${localid} --cert FILE --key FILE`);
+      throw new Failure('ENOKEY', `no local identity ${localid}; add one with: tlspool identity add ${localid} --cert FILE --key FILE`);
     }
     let creds: NativeCredentials;
     try {
@@ -70,7 +70,7 @@ export class LocalCredentials {
         ? loadCredentials(id.chainPem, { uri: id.keyRef })
         : loadCredentials(id.chainPem, { pem: fs.readFileSync(id.keyRef, 'utf8') });
     } catch (e) {
-      throw new ProtocolError('ENOKEY', `cannot load the key of ${localid} (${id.keyRef}): ${(e as Error).message}`);
+      throw new Failure('ENOKEY', `cannot load the key of ${localid} (${id.keyRef}): ${(e as Error).message}`);
     }
     this.loaded.set(localid, creds);
     return creds;

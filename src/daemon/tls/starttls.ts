@@ -8,20 +8,24 @@ import type { Config } from '../../config';
 import { adoptFd } from '../../addon/ipc';
 import type { PinBroker } from '../pin/broker';
 import { tokenRef } from '../pin/token';
-import { type NativeCredentials, type RejectAlert, type SessionEnd, startSession, TlsError, type VerifyResult } from '../../addon/tls';
+import type { NativeCredentials } from '../../addon/tls/credentials';
+import type { Established, PinContext, RejectAlert, SessionEnd, StartOptions, VerifyResult } from '../../addon/tls/options';
+import { startSession } from '../../addon/tls/session';
+import { TlsError } from '../../addon/tls/failure';
 import type { Packet, StartTlsPayload } from '../../protocol/codec';
 import { Cmd, StartTlsFlag } from '../../protocol/constants';
 import { Errno } from '../../protocol/errno';
 import { checkIdentityString } from '../../store/identities';
 import { pem } from '../../util/pem';
-import { type Handler, ProtocolError, type Request } from '../server/request';
+import type { Handler, Request, Response } from '../server/request';
 import type { ApprovalService, DisclosureAnswer, DisclosureQuestion } from '../disclosure/approval';
 import type { ConnectionLog } from '../../store/connection-log';
 import type { ConnectionRecord, Role } from '../../model/connection';
-import { checkStartTlsFd } from './fd-check';
+import { checkStartTlsFd, type Transport } from './fd-check';
 import { resumptionScope } from './resumption';
 import type { LocalCredentials } from './local-credentials';
 import type { Validator } from './validation';
+import { codeOf, Failure, messageOf } from '../../model/failure';
 
 export interface StartTlsDeps {
   readonly credentials: LocalCredentials;
@@ -45,7 +49,7 @@ const UNMET = [
 
 function checkFlagsAndIds(p: StartTlsPayload): void {
   for (const [flag, why] of UNMET) {
-    if (p.flags & flag) throw new ProtocolError('EOPNOTSUPP', `cannot meet ${why}`);
+    if (p.flags & flag) throw new Failure('EOPNOTSUPP', `cannot meet ${why}`);
   }
   for (const [field, value] of [
     ['localid', p.localid],
@@ -55,7 +59,7 @@ function checkFlagsAndIds(p: StartTlsPayload): void {
     try {
       checkIdentityString(value);
     } catch {
-      throw new ProtocolError('EINVAL', `${field} "${value}" is not a domain or user@domain`);
+      throw new Failure('EINVAL', `${field} "${value}" is not a domain or user@domain`);
     }
   }
 }
@@ -69,204 +73,244 @@ export function startTlsHandler(deps: StartTlsDeps): Handler {
   return async (req) => {
     if (!('starttls' in req.packet)) throw new Error('STARTTLS handler got another command');
     const p = req.packet.starttls;
-    const { transport, peerAddress } = checkStartTlsFd(p, req.fd);
-    checkFlagsAndIds(p);
-    deps.refresh();
-    // A local identity the application names must exist before anything goes
-    // on the wire; a client whose server asks no certificate would otherwise
-    // be told it is an identity the pool does not have.
-    if (p.localid) deps.credentials.get(p.localid);
     const role: Role = req.packet.cmd === Cmd.STARTTLS_CLIENT ? 'client' : 'server';
-    const record = deps.connections.open({
-      role,
-      transport,
-      requester: { ...req.client.peer, executable: req.client.executable },
-      localid: p.localid,
-      remoteid: p.remoteid,
-    });
+    const open = (transport: Transport) =>
+      deps.connections.open({
+        role,
+        transport,
+        requester: { ...req.client.peer, executable: req.client.executable },
+        localid: p.localid,
+        remoteid: p.remoteid,
+      });
+    // Every STARTTLS gets a record and a log line, also one refused before any TLS starts.
+    let record: ConnectionRecord | undefined;
     try {
-      return await handshake(deps, req, p, role, { transport, peerAddress }, record);
+      const { transport, peerAddress } = checkStartTlsFd(p, req.fd);
+      checkFlagsAndIds(p);
+      deps.refresh();
+      // A local identity the application names must exist before anything goes
+      // on the wire; a client whose server asks no certificate would otherwise
+      // be told it is an identity the pool does not have.
+      if (p.localid) deps.credentials.get(p.localid);
+      record = open(transport);
+      return await new StartTlsAttempt(deps, req, p, role, transport, peerAddress, record).run();
     } catch (failure) {
       // Stopped from outside (the daemon shuts down, the application left): that is the reason to give,
       // not how the engine or a pending proposal noticed it (ECANCELED, "the session was aborted").
-      const e = req.signal.aborted && req.signal.reason instanceof ProtocolError ? req.signal.reason : failure;
-      const err = e as Partial<TlsError> & Error;
-      const code = typeof err.code === 'string' && err.code in Errno ? err.code : 'EIO';
-      deps.connections.ended(record, 'handshake failed', { errno: code, message: err.message });
-      req.log.info('STARTTLS failed', { connection: record.id, client: req.client.id, role, errno: code, reason: err.message });
+      const e = req.signal.aborted && req.signal.reason instanceof Failure ? req.signal.reason : failure;
+      const code = codeOf(e);
+      const started = record !== undefined;
+      record ??= open(p.flags & StartTlsFlag.DTLS ? 'dtls' : 'tls');
+      deps.connections.ended(record, started ? 'handshake failed' : 'refused', { errno: code, message: messageOf(e) });
+      req.log.info('STARTTLS failed', { connection: record.id, client: req.client.id, role, errno: code, reason: messageOf(e) });
       throw e;
     }
   };
 }
 
-async function handshake(
-  deps: StartTlsDeps,
-  req: Request,
-  p: StartTlsPayload,
-  role: Role,
-  { transport, peerAddress }: { transport: 'tls' | 'dtls'; peerAddress?: string },
-  record: ConnectionRecord,
-) {
-  const config = deps.config();
-  const ignoreRemote = (p.flags & StartTlsFlag.IGNORE_REMOTEID) !== 0;
-  const requestOnly = (p.flags & StartTlsFlag.REQUEST_REMOTEID) !== 0;
-  // Both sides allow anonymous TLS when neither wants identities.
-  const anonymous = ignoreRemote && p.localid === '';
-  let localid = p.localid;
-  let remoteid = '';
+/**
+ * One STARTTLS from the engine's start to the answer: which local identity
+ * to show (asking the application and the approval agent), whether the peer
+ * is acceptable, the PINs its key needs, and the record of what was agreed.
+ */
+class StartTlsAttempt {
+  private readonly config: Config['tls'];
+  private readonly ignoreRemote: boolean;
+  private readonly requestOnly: boolean;
+  /** Both sides allow anonymous TLS when neither wants identities. */
+  private readonly anonymous: boolean;
+  private readonly requester: { pid: number; executable?: string };
+  /** The identities agreed so far: what the answer and the record say. */
+  private localid: string;
+  private remoteid = '';
+  /** A disclosure question lives as long as the handshake: withdrawn when the application leaves or the handshake ends. */
+  private asking: AbortController | undefined;
+  private readonly stopAsking = () => this.asking?.abort(this.req.signal.reason ?? new Failure('ECANCELED', 'the handshake ended'));
 
-  // Which identity to show, before asking whether it may be shown.
-  const pickLocal = async (sni: string | undefined): Promise<string | null> => {
-    if (localid) return localid;
+  constructor(
+    private readonly deps: StartTlsDeps,
+    private readonly req: Request,
+    private readonly p: StartTlsPayload,
+    private readonly role: Role,
+    private readonly transport: Transport,
+    private readonly peerAddress: string | undefined,
+    private readonly record: ConnectionRecord,
+  ) {
+    this.config = deps.config();
+    this.ignoreRemote = (p.flags & StartTlsFlag.IGNORE_REMOTEID) !== 0;
+    this.requestOnly = (p.flags & StartTlsFlag.REQUEST_REMOTEID) !== 0;
+    this.anonymous = this.ignoreRemote && p.localid === '';
+    this.localid = p.localid;
+    this.requester = { pid: req.client.peer.pid, executable: req.client.executable };
+  }
+
+  async run(): Promise<Response> {
+    const { req } = this;
+    req.signal.addEventListener('abort', this.stopAsking, { once: true });
+    const established = await startSession(this.sessionOptions(), recordEnd(this.deps.connections, this.record))
+      .catch((e: unknown) => {
+        throw explainEngineFailure(e, this.role, this.transport, this.config.handshake_timeout);
+      })
+      .finally(() => {
+        req.signal.removeEventListener('abort', this.stopAsking);
+        this.stopAsking();
+      });
+    return this.answer(established);
+  }
+
+  private sessionOptions(): StartOptions {
+    const { p, role, config, req } = this;
+    return {
+      fd: req.fd!.fd,
+      role,
+      transport: this.transport,
+      priority: config.priority,
+      serverName: role === 'client' && p.flags & StartTlsFlag.SEND_SNI && p.remoteid ? domainOf(p.remoteid) : undefined,
+      certRequest: role === 'server' ? (this.ignoreRemote ? 'ignore' : this.requestOnly ? 'request' : 'require') : undefined,
+      anonymous: this.anonymous,
+      handshakeTimeoutMs: config.handshake_timeout * 1000,
+      resumption: resumptionScope(role, p, this.transport, this.anonymous),
+      acceptAnyPeer: this.ignoreRemote,
+      signal: req.signal,
+      presetCredentials: this.presetCredentials(),
+      credentials: (ctx) => this.chooseLocal(ctx.serverName),
+      verifyPeer: (ctx) => this.verifyPeer(ctx.chainDer),
+      pin: (ctx) => this.pin(ctx),
+    };
+  }
+
+  /**
+   * A server told which identity to show, and allowed to by a rule or the
+   * default: its credentials go to the engine with the session, which spares
+   * the handshake a wait for this thread. (A denial is left to the handshake,
+   * which tells the client with an alert.)
+   */
+  private presetCredentials(): NativeCredentials | undefined {
+    if (this.role !== 'server' || !this.p.localid) return undefined;
+    const q = this.question(this.p.localid, undefined);
+    const answer = this.deps.approval.settled(q);
+    return answer?.decision === 'allow' ? (this.disclose(q, answer) ?? undefined) : undefined;
+  }
+
+  /** Which identity to show, before asking whether it may be shown. */
+  private async pickLocal(sni: string | undefined): Promise<string | null> {
+    const { role, deps } = this;
+    if (this.localid) return this.localid;
     // The application named none: propose candidates one at a time.
     const candidates = role === 'server' && sni ? [sni, ...deps.credentials.candidates().filter((c) => c !== sni)] : deps.credentials.candidates();
-    if (anonymous && !sni) return null;
+    if (this.anonymous && !sni) return null;
     for (const candidate of candidates) {
-      const answer = await proposeLocalId(req, p, candidate);
+      const answer = await proposeLocalId(this.req, this.p, candidate);
       if (answer === '') continue;
       return answer;
     }
     if (role === 'client') return null; // The server may still accept us without a certificate.
     // The client learns why: the name it asked for is not served here, or nothing could be agreed.
     throw Object.assign(
-      new ProtocolError('ENOKEY', sni ? `no local identity for ${sni} was accepted` : 'no local identity was accepted'),
+      new Failure('ENOKEY', sni ? `no local identity for ${sni} was accepted` : 'no local identity was accepted'),
       { alert: sni ? 'unrecognized_name' : 'handshake_failure' } satisfies { alert: RejectAlert },
     );
-  };
-
-  // May `picked` be shown to this peer? Asked of the rules, then the approval agent or disclosure.default.
-  const question = (picked: string, sni: string | undefined): DisclosureQuestion => {
-    const candidates = deps.credentials.candidates();
-    return {
-      connectionId: record.id,
-      role,
-      remote: p.remoteid || (role === 'client' ? sni : undefined) || peerAddress || 'unknown peer',
-      localid: picked,
-      candidates: candidates.includes(picked) ? [picked, ...candidates.filter((c) => c !== picked)] : [picked, ...candidates],
-      requester,
-    };
-  };
-  const disclose = (q: DisclosureQuestion, answer: DisclosureAnswer): NativeCredentials | null => {
-    req.log.info('disclosure', { connection: record.id, localid: q.localid, remote: q.remote, decision: answer.decision, shown: answer.localid, by: answer.by });
-    if (answer.decision === 'allow') {
-      localid = answer.localid;
-      return deps.credentials.get(answer.localid);
-    }
-    localid = '';
-    // A client shows no certificate and lets the server decide; a server cannot go on without one.
-    if (role === 'client') return null;
-    throw Object.assign(
-      new ProtocolError('EACCES', `showing ${q.localid} to ${q.remote} was denied (a disclosure rule, the approval agent, or disclosure.default); see: tlspool rules list`),
-      { alert: 'access_denied' } satisfies { alert: RejectAlert },
-    );
-  };
-  const chooseLocal = async (sni: string | undefined): Promise<NativeCredentials | null> => {
-    const picked = await pickLocal(sni);
-    if (picked === null) return null;
-    const q = question(picked, sni);
-    asking ??= new AbortController();
-    const answer = await deps.approval.decide(q, asking.signal).finally(() => (asking = undefined));
-    return disclose(q, answer);
-  };
-
-  const verifyPeer = (chainDer: Buffer[]): VerifyResult => {
-    if (ignoreRemote) return { ok: true };
-    if (chainDer.length === 0 && (requestOnly || anonymous)) return { ok: true };
-    const verdict = deps.validator.validate({
-      role,
-      chainDer,
-      remoteid: p.remoteid,
-      ignoreCaches: (p.flags & StartTlsFlag.IGNORE_CACHES) !== 0,
-    });
-    if (!verdict.ok) return { ok: false, errno: Errno[verdict.code], message: verdict.message, alert: verdict.alert };
-    remoteid = verdict.remoteid;
-    return { ok: true };
-  };
-
-  const requester = { pid: req.client.peer.pid, executable: req.client.executable };
-  // A disclosure question lives as long as the handshake: withdrawn when the application leaves or the handshake ends.
-  let asking: AbortController | undefined;
-  const stopAsking = () => asking?.abort(req.signal.reason ?? new ProtocolError('ECANCELED', 'the handshake ended'));
-  req.signal.addEventListener('abort', stopAsking, { once: true });
-
-  // A server told which identity to show, and allowed to by a rule or the
-  // default: its credentials go to the engine with the session, which spares
-  // the handshake a wait for this thread. (A denial is left to the handshake,
-  // which tells the client with an alert.)
-  let preset: NativeCredentials | undefined;
-  if (role === 'server' && p.localid) {
-    const q = question(p.localid, undefined);
-    const answer = deps.approval.settled(q);
-    if (answer?.decision === 'allow') preset = disclose(q, answer) ?? undefined;
   }
 
-  const established = await startSession(
-    {
-      fd: req.fd!.fd,
-      role,
-      transport,
-      priority: config.priority,
-      serverName: role === 'client' && p.flags & StartTlsFlag.SEND_SNI && p.remoteid ? domainOf(p.remoteid) : undefined,
-      certRequest: role === 'server' ? (ignoreRemote ? 'ignore' : requestOnly ? 'request' : 'require') : undefined,
-      anonymous,
-      handshakeTimeoutMs: config.handshake_timeout * 1000,
-      resumption: resumptionScope(role, p, transport, anonymous),
-      acceptAnyPeer: ignoreRemote,
-      signal: req.signal,
-      presetCredentials: preset,
-      credentials: (ctx) => chooseLocal(ctx.serverName),
-      verifyPeer: (ctx) => verifyPeer(ctx.chainDer),
-      pin: (ctx) =>
-        deps.pin.request(
-          {
-            token: tokenRef(ctx.tokenUrl, ctx.tokenLabel),
-            keyUri: ctx.keyUri,
-            attempt: ctx.attempt,
-            wrong: ctx.wrong,
-            finalTry: ctx.finalTry,
-            countLow: ctx.countLow,
-            requester,
-            peer: p.remoteid ? (peerAddress ? `${p.remoteid} (${peerAddress})` : p.remoteid) : peerAddress,
-          },
-          req.signal,
-        ),
-    },
-    recordEnd(deps.connections, record),
-  )
-    .catch((e: unknown) => {
-      throw explainEngineFailure(e, role, transport, config.handshake_timeout);
-    })
-    .finally(() => {
-      req.signal.removeEventListener('abort', stopAsking);
-      stopAsking();
+  /** May `picked` be shown to this peer? Asked of the rules, then the approval agent or disclosure.default. */
+  private question(picked: string, sni: string | undefined): DisclosureQuestion {
+    const candidates = this.deps.credentials.candidates();
+    return {
+      connectionId: this.record.id,
+      role: this.role,
+      remote: this.p.remoteid || (this.role === 'client' ? sni : undefined) || this.peerAddress || 'unknown peer',
+      localid: picked,
+      candidates: candidates.includes(picked) ? [picked, ...candidates.filter((c) => c !== picked)] : [picked, ...candidates],
+      requester: this.requester,
+    };
+  }
+
+  private disclose(q: DisclosureQuestion, answer: DisclosureAnswer): NativeCredentials | null {
+    this.req.log.info('disclosure', { connection: this.record.id, localid: q.localid, remote: q.remote, decision: answer.decision, shown: answer.localid, by: answer.by });
+    if (answer.decision === 'allow') {
+      this.localid = answer.localid;
+      return this.deps.credentials.get(answer.localid);
+    }
+    this.localid = '';
+    // A client shows no certificate and lets the server decide; a server cannot go on without one.
+    if (this.role === 'client') return null;
+    throw Object.assign(
+      new Failure('EACCES', `showing ${q.localid} to ${q.remote} was denied (a disclosure rule, the approval agent, or disclosure.default); see: tlspool rules list`),
+      { alert: 'access_denied' } satisfies { alert: RejectAlert },
+    );
+  }
+
+  private async chooseLocal(sni: string | undefined): Promise<NativeCredentials | null> {
+    const picked = await this.pickLocal(sni);
+    if (picked === null) return null;
+    const q = this.question(picked, sni);
+    this.asking ??= new AbortController();
+    const answer = await this.deps.approval.decide(q, this.asking.signal).finally(() => (this.asking = undefined));
+    return this.disclose(q, answer);
+  }
+
+  private verifyPeer(chainDer: Buffer[]): VerifyResult {
+    if (this.ignoreRemote) return { ok: true };
+    if (chainDer.length === 0 && (this.requestOnly || this.anonymous)) return { ok: true };
+    const verdict = this.deps.validator.validate({
+      role: this.role,
+      chainDer,
+      remoteid: this.p.remoteid,
+      ignoreCaches: (this.p.flags & StartTlsFlag.IGNORE_CACHES) !== 0,
     });
-  const plaintext = adoptFd(established.plaintextFd);
-  Object.assign(record, {
-    localid,
-    remoteid,
-    sni: established.serverName,
-    version: established.version,
-    cipher: established.cipher,
-    peerChain: established.peerChainDer.map((der) => pem('CERTIFICATE', der)),
-  });
-  deps.connections.established(record);
-  req.log.info('STARTTLS established', {
-    connection: record.id,
-    client: req.client.id,
-    role,
-    localid,
-    remoteid,
-    version: established.version,
-    cipher: established.cipher,
-    resumed: established.resumed,
-  });
-  const response: Packet = {
-    reqid: req.packet.reqid,
-    cbid: 0,
-    cmd: req.packet.cmd as typeof Cmd.STARTTLS_CLIENT,
-    starttls: { ...p, localid, remoteid },
-  };
-  return { packet: response, fd: plaintext };
+    if (!verdict.ok) return { ok: false, errno: Errno[verdict.code], message: verdict.message, alert: verdict.alert };
+    this.remoteid = verdict.remoteid;
+    return { ok: true };
+  }
+
+  private pin(ctx: PinContext): Promise<Uint8Array> {
+    const { p, peerAddress } = this;
+    return this.deps.pin.request(
+      {
+        token: tokenRef(ctx.tokenUrl, ctx.tokenLabel),
+        keyUri: ctx.keyUri,
+        attempt: ctx.attempt,
+        wrong: ctx.wrong,
+        finalTry: ctx.finalTry,
+        countLow: ctx.countLow,
+        requester: this.requester,
+        peer: p.remoteid ? (peerAddress ? `${p.remoteid} (${peerAddress})` : p.remoteid) : peerAddress,
+      },
+      this.req.signal,
+    );
+  }
+
+  /** Record what was agreed, and answer with the plaintext fd. */
+  private answer(established: Established): Response {
+    const { record, localid, remoteid, req } = this;
+    const plaintext = adoptFd(established.plaintextFd);
+    Object.assign(record, {
+      localid,
+      remoteid,
+      sni: established.serverName,
+      version: established.version,
+      cipher: established.cipher,
+      peerChain: established.peerChainDer.map((der) => pem('CERTIFICATE', der)),
+    });
+    this.deps.connections.established(record);
+    req.log.info('STARTTLS established', {
+      connection: record.id,
+      client: req.client.id,
+      role: this.role,
+      localid,
+      remoteid,
+      version: established.version,
+      cipher: established.cipher,
+      resumed: established.resumed,
+    });
+    const response: Packet = {
+      reqid: req.packet.reqid,
+      cbid: 0,
+      cmd: req.packet.cmd as typeof Cmd.STARTTLS_CLIENT,
+      starttls: { ...this.p, localid, remoteid },
+    };
+    return { packet: response, fd: plaintext };
+  }
 }
 
 /**
@@ -296,7 +340,7 @@ async function proposeLocalId(req: Request, p: StartTlsPayload, candidate: strin
     starttls: { ...p, localid: candidate },
   });
   if (!('starttls' in answer) || answer.cmd !== Cmd.STARTTLS_LOCALID) {
-    throw new ProtocolError('EINVAL', 'the answer to a STARTTLS_LOCALID proposal must be a STARTTLS_LOCALID');
+    throw new Failure('EINVAL', 'the answer to a STARTTLS_LOCALID proposal must be a STARTTLS_LOCALID');
   }
   const chosen = answer.starttls.localid;
   if (chosen) checkIdentityString(chosen);
@@ -309,16 +353,16 @@ async function proposeLocalId(req: Request, p: StartTlsPayload, candidate: strin
  * found."): say what happened instead. A handshake that ran out of time says
  * which setting bounds it and what to check (in the wire's 127 bytes).
  */
-function explainEngineFailure(e: unknown, role: Role, transport: 'tls' | 'dtls', timeoutS: number): unknown {
+function explainEngineFailure(e: unknown, role: Role, transport: Transport, timeoutS: number): unknown {
   const noClientCert =
     e instanceof TlsError && e.code === 'EACCES' && (e.gnutls === 'GNUTLS_E_CERTIFICATE_REQUIRED' || e.gnutls === 'GNUTLS_E_NO_CERTIFICATE_FOUND');
   if (role === 'server' && noClientCert) {
-    return new ProtocolError('EACCES', 'the client sent no certificate, and this server requires one');
+    return new Failure('EACCES', 'the client sent no certificate, and this server requires one');
   }
   if (e instanceof TlsError && e.kind === 'timeout') {
     const t = transport === 'dtls' ? 'DTLS' : 'TLS';
     const peer = role === 'client' ? 'server' : 'client';
-    return new ProtocolError('ETIMEDOUT', `${t} handshake timed out: the ${peer} did not complete it within tls.handshake_timeout (${timeoutS} s); check that it speaks ${t}`);
+    return new Failure('ETIMEDOUT', `${t} handshake timed out: the ${peer} did not complete it within tls.handshake_timeout (${timeoutS} s); check that it speaks ${t}`);
   }
   return e;
 }

@@ -8,7 +8,8 @@ import * as fs from 'node:fs';
 import type { Config } from '../../config';
 import type { IdentityStore } from '../../store/identities';
 import { nameMatches, provenIdentity } from '../../store/names';
-import { certInfo, createTrustStore, type RejectAlert, type TrustStore, verifyChain } from '../../addon/tls';
+import { certInfo, createTrustStore, type TrustStore, verifyChain } from '../../addon/tls/certs';
+import type { RejectAlert } from '../../addon/tls/options';
 import type { ErrnoName } from '../../protocol/errno';
 import type { Role } from '../../model/connection';
 

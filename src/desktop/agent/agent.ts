@@ -5,7 +5,8 @@
  * by itself when the daemon goes away, so a UI never reloads.
  */
 import * as path from 'node:path';
-import { PoolClient, PoolError } from '../../client/pool-client';
+import { PoolClient } from '../../client/pool-client';
+import { Failure } from '../../model/failure';
 import { CONTROL_SOCKET_NAME } from '../../contract/control';
 import type { DaemonView, UiState } from '../../contract/desktop';
 import { ControlLink } from './control-link';
@@ -91,7 +92,7 @@ export class DesktopAgent {
       await pool.ping();
     } catch (e) {
       pool?.close();
-      this.retry(e instanceof PoolError ? e.message : String(e));
+      this.retry(e instanceof Failure ? e.message : String(e));
       return;
     }
     if (this.stopped || generation !== this.generation) {

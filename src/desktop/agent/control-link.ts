@@ -3,9 +3,10 @@
  * approval agent, load what the UI shows, and keep it current from the
  * event stream. One ControlLink per control connection.
  */
-import { ControlClient, ControlError } from '../../client/control-client';
+import { ControlClient } from '../../client/control-client';
+import { Failure } from '../../model/failure';
 import { type ConnectionRecord, MAX_PAGE_ROWS } from '../../model/connection';
-import { type PoolEvent } from '../../model/events';
+import type { PoolEvent } from '../../model/events';
 import type { UiStore } from './state';
 
 export class ControlLink {
@@ -40,7 +41,7 @@ export class ControlLink {
       try {
         await client.call('approval.register', {});
       } catch (e) {
-        if (!(e instanceof ControlError) || e.errno !== 'EBUSY') throw e;
+        if (!(e instanceof Failure) || e.code !== 'EBUSY') throw e;
         store.notice('warn', `another approval agent is registered; disclosure approvals are asked there (${e.message})`);
       }
       await link.reload();

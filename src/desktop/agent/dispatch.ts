@@ -9,7 +9,7 @@ import { DISCLOSURE_CHOICES, NUMBER_SETTINGS } from '../../model/settings';
 import { KEEP_ROWS } from '../../store/connection-log';
 import type { DesktopAgent } from './agent';
 import type { ControlLink } from './control-link';
-import { AgentError } from './errors';
+import { Failure } from '../../model/failure';
 
 type Handlers = { [M in DesktopMethod]: (params: DesktopMethods[M]['params']) => Promise<DesktopMethods[M]['result']> };
 
@@ -19,11 +19,11 @@ export function isDesktopMethod(name: unknown): name is DesktopMethod {
   return typeof name === 'string' && (DESKTOP_METHODS as readonly string[]).includes(name);
 }
 
-/** Run `method` with `params` (unchecked input); rejects with an AgentError whose code says what was wrong. */
+/** Run `method` with `params` (unchecked input); rejects with an Failure whose code says what was wrong. */
 export async function dispatch(agent: DesktopAgent, method: unknown, params: unknown): Promise<unknown> {
-  if (!isDesktopMethod(method)) throw new AgentError('ENOSYS', `unknown method ${JSON.stringify(method)}; the methods are ${DESKTOP_METHODS.join(', ')}`);
+  if (!isDesktopMethod(method)) throw new Failure('ENOSYS', `unknown method ${JSON.stringify(method)}; the methods are ${DESKTOP_METHODS.join(', ')}`);
   if (typeof params !== 'object' || params === null || Array.isArray(params)) {
-    throw new AgentError('EINVAL', `${method}: params must be an object`);
+    throw new Failure('EINVAL', `${method}: params must be an object`);
   }
   const handler = handlers(agent)[method] as (p: unknown) => Promise<unknown>;
   return handler(params);
@@ -33,7 +33,7 @@ function field(method: string, p: object, name: string, type: 'string' | 'number
   const v = (p as Record<string, unknown>)[name];
   if (v === undefined && optional) return;
   if (typeof v !== type || (type === 'number' && !Number.isFinite(v))) {
-    throw new AgentError('EINVAL', `${method}: ${name} must be a ${type}${optional ? ' when given' : ''}`);
+    throw new Failure('EINVAL', `${method}: ${name} must be a ${type}${optional ? ' when given' : ''}`);
   }
 }
 
@@ -44,8 +44,8 @@ async function control<M extends ControlMethod>(agent: DesktopAgent, method: M, 
 function controlLink(agent: DesktopAgent): ControlLink {
   const link = agent.control;
   if (!link) {
-    throw new AgentError(
-      agent.state.daemon.up ? 'EUNAVAILABLE' : 'ECONNREFUSED',
+    throw new Failure(
+      agent.state.daemon.up ? 'ENOTCONN' : 'ECONNREFUSED',
       agent.state.daemon.up
         ? `the daemon's control socket is unavailable (${agent.controlSocket}); this needs a daemon that has one`
         : `the TLS pool is not reachable: ${agent.state.daemon.message}`,
@@ -59,7 +59,7 @@ function count(method: string, p: object, name: string, max: number, optional = 
   const v = (p as Record<string, unknown>)[name];
   if (v === undefined && optional) return;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) {
-    throw new AgentError('EINVAL', `${method}: ${name} must be a whole number from 1 to ${max}${optional ? ' when given' : ''}`);
+    throw new Failure('EINVAL', `${method}: ${name} must be a whole number from 1 to ${max}${optional ? ' when given' : ''}`);
   }
 }
 
@@ -85,7 +85,7 @@ function handlers(agent: DesktopAgent): Handlers {
       const pin: unknown = (p as { pin?: unknown }).pin;
       try {
         field('answerPin', p, 'id', 'string');
-        if (typeof pin !== 'string' && !(pin instanceof Uint8Array)) throw new AgentError('EINVAL', 'answerPin: pin must be a string');
+        if (typeof pin !== 'string' && !(pin instanceof Uint8Array)) throw new Failure('EINVAL', 'answerPin: pin must be a string');
       } catch (e) {
         if (pin instanceof Uint8Array) pin.fill(0);
         throw e;
@@ -101,8 +101,8 @@ function handlers(agent: DesktopAgent): Handlers {
     },
     decideApproval: async (p) => {
       field('decideApproval', p, 'id', 'string');
-      if (p.decision !== 'allow' && p.decision !== 'deny') throw new AgentError('EINVAL', 'decideApproval: decision must be "allow" or "deny"');
-      if (!LIFETIMES.includes(p.lifetime)) throw new AgentError('EINVAL', `decideApproval: lifetime must be one of ${LIFETIMES.join(', ')}`);
+      if (p.decision !== 'allow' && p.decision !== 'deny') throw new Failure('EINVAL', 'decideApproval: decision must be "allow" or "deny"');
+      if (!LIFETIMES.includes(p.lifetime)) throw new Failure('EINVAL', `decideApproval: lifetime must be one of ${LIFETIMES.join(', ')}`);
       field('decideApproval', p, 'localid', 'string', true);
       field('decideApproval', p, 'remote', 'string', true);
       const { id, decision, lifetime, localid, remote } = p;
@@ -141,7 +141,7 @@ function handlers(agent: DesktopAgent): Handlers {
     updateSettings: async (p) => {
       for (const s of NUMBER_SETTINGS) field('updateSettings', p, s.key, 'number', true);
       if (p.defaultDisclosure !== undefined && !(DISCLOSURE_CHOICES as readonly unknown[]).includes(p.defaultDisclosure)) {
-        throw new AgentError('EINVAL', 'updateSettings: defaultDisclosure must be "allow" or "deny"');
+        throw new Failure('EINVAL', 'updateSettings: defaultDisclosure must be "allow" or "deny"');
       }
       const settings = await control(agent, 'settings.set', p);
       store.setSettings(settings);

@@ -9,7 +9,7 @@ import { PoolClient } from '../../client/pool-client';
 import { type Config, type ConfigSources, loadConfig } from '../../config';
 import { startDaemon } from '../../daemon/daemon';
 import { createLogger, type Logger } from '../../log/logger';
-import { AgentError } from './errors';
+import { Failure } from '../../model/failure';
 
 export type HostChoice = 'auto' | 'host' | 'attach';
 
@@ -59,7 +59,7 @@ export async function hostOrAttach(opts: HostOptions): Promise<DaemonHost> {
   const answers = await poolAnswers(config.socket);
   if (answers || choice === 'attach') {
     if (answers && choice === 'host') {
-      throw new AgentError('EADDRINUSE', `a TLS pool already answers at ${config.socket}; drop --host-daemon to attach to it`);
+      throw new Failure('EADDRINUSE', `a TLS pool already answers at ${config.socket}; drop --host-daemon to attach to it`);
     }
     const reason = answers
       ? `a TLS pool answers at ${config.socket}`
@@ -71,7 +71,7 @@ export async function hostOrAttach(opts: HostOptions): Promise<DaemonHost> {
   const daemon = startDaemon(config, opts.sources, log);
   if (!(await poolAnswers(config.socket))) {
     await daemon.stop('it does not answer on its own socket');
-    throw new AgentError('EIO', `the daemon started in this process does not answer at ${config.socket}; see its log above`);
+    throw new Failure('EIO', `the daemon started in this process does not answer at ${config.socket}; see its log above`);
   }
   return {
     mode: 'hosted',

@@ -6,10 +6,10 @@
  * makes it try again later.
  */
 import { randomUUID } from 'node:crypto';
-import { PoolError, type PinPrompt, type PoolClient } from '../../client/pool-client';
+import type { PinPrompt, PoolClient } from '../../client/pool-client';
+import { Failure } from '../../model/failure';
 import type { PinPromptView } from '../../contract/desktop';
 import { pinProblem } from '../../protocol/pin';
-import { AgentError } from './errors';
 import type { UiStore } from './state';
 
 interface Waiting {
@@ -42,7 +42,7 @@ export class PinEntry {
         await client.offerPinEntry({ onPrompt: (p) => this.prompt(p) });
         // Only a 'stop' ends an offer with SUCCESS, and we never stop: offer again.
       } catch (e) {
-        if (!(e instanceof PoolError)) throw e;
+        if (!(e instanceof Failure)) throw e;
         if (!client.isOpen) return; // the connection is gone; the agent reconnects
         if (e.code !== 'EBUSY') {
           // An answer the pool could not take ended the registration (answer() refuses those first): offer again.
@@ -74,9 +74,9 @@ export class PinEntry {
   answer(id: string, pin: string | Uint8Array): void {
     const bytes = typeof pin === 'string' ? new TextEncoder().encode(pin) : pin;
     try {
-      if (bytes.byteLength === 0) throw new AgentError('EINVAL', 'an empty PIN would cancel the prompt; use cancelPin to cancel');
+      if (bytes.byteLength === 0) throw new Failure('EINVAL', 'an empty PIN would cancel the prompt; use cancelPin to cancel');
       const problem = pinProblem(bytes);
-      if (problem) throw new AgentError('EINVAL', problem);
+      if (problem) throw new Failure('EINVAL', problem);
       this.take(id).settle(bytes);
     } catch (e) {
       bytes.fill(0);
@@ -96,7 +96,7 @@ export class PinEntry {
 
   private take(id: string): Waiting {
     const w = this.waiting.get(id);
-    if (!w) throw new AgentError('ENOENT', `no PIN prompt ${id} is waiting: it was answered, cancelled or timed out (get the state again)`);
+    if (!w) throw new Failure('ENOENT', `no PIN prompt ${id} is waiting: it was answered, cancelled or timed out (get the state again)`);
     return w;
   }
 

@@ -19,7 +19,7 @@
 import type { RawData, WebSocket } from 'ws';
 import type { DesktopAgent } from '../agent/agent';
 import { dispatch } from '../agent/dispatch';
-import { errorCode } from '../agent/errors';
+import { codeOf } from '../../model/failure';
 import type { WsPush, WsResponse } from '../../contract/ws';
 import { type ParsedRequest, parseRequestFrame } from './request-frame';
 
@@ -107,7 +107,7 @@ export function bridge(ws: WebSocket, agent: DesktopAgent): void {
     }
     dispatch(agent, method, params).then(
       (result) => answer({ id: id as number, result }),
-      (e: Error) => fail(id as number, e.message, errorCode(e) ?? 'EIO'),
+      (e: Error) => fail(id as number, e.message, codeOf(e)),
     );
   };
 

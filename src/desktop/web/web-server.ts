@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { WebSocketServer } from 'ws';
 import type { DesktopAgent } from '../agent/agent';
-import { AgentError } from '../agent/errors';
+import { Failure } from '../../model/failure';
 import { TOKEN_PARAM, WS_PATH } from '../../contract/ws';
 import { bridge } from './bridge';
 import { Guard, newToken } from './guard';
@@ -53,7 +53,7 @@ export class WebUi {
   static async start(opts: WebUiOptions): Promise<WebUi> {
     const root = path.resolve(opts.rendererDir);
     if (!fs.existsSync(path.join(root, 'index.html'))) {
-      throw new AgentError('ENOENT', `the browser UI is not built (no ${path.join(root, 'index.html')}); run npm run setup`);
+      throw new Failure('ENOENT', `the browser UI is not built (no ${path.join(root, 'index.html')}); run npm run setup`);
     }
     const server = http.createServer();
     await new Promise<void>((resolve, reject) => {
