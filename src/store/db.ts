@@ -1,7 +1,7 @@
 /**
  * The state database (`<state_dir>/tlspool.db`): SQLite in WAL mode, so the
  * CLI can change identities while the daemon reads them. Schema changes are
- * numbered migrations, applied in order, once.
+ * numbered migrations (schema.ts), applied in order, once.
  *
  * It holds the trust anchors, so nobody but us and root may be able to
  * change it: the daemon and every CLI command open it through openDb, which
@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { checkPrivateFile, ensurePrivateDir, ourUid, UnsafePathError } from '../util/safe-path';
 import { errnoOf, Failure } from '../model/failure';
+import { MIGRATIONS } from './schema';
 
 export type Db = Database.Database;
 
@@ -20,41 +21,6 @@ export const DB_FILE = 'tlspool.db';
 /** The files SQLite itself opens beside the database (WAL; a rollback journal before WAL is set). */
 const COMPANIONS = ['-wal', '-shm', '-journal'] as const;
 
-const MIGRATIONS: readonly string[] = [
-  // 1: local identities and trust anchors
-  `CREATE TABLE identities (
-     localid     TEXT PRIMARY KEY,
-     chain_pem   TEXT NOT NULL,
-     key_ref     TEXT NOT NULL,
-     is_default  INTEGER NOT NULL DEFAULT 0,
-     added_at    TEXT NOT NULL
-   );
-   CREATE TABLE trust_anchors (
-     sha256      TEXT PRIMARY KEY,
-     subject     TEXT NOT NULL,
-     cert_pem    TEXT NOT NULL,
-     added_at    TEXT NOT NULL
-   );`,
-  // 2: the connection log; `record` is the whole ConnectionRecord as JSON
-  `CREATE TABLE connections (
-     id          INTEGER PRIMARY KEY,
-     started_at  TEXT NOT NULL,
-     state       TEXT NOT NULL,
-     role        TEXT NOT NULL,
-     localid     TEXT NOT NULL,
-     remoteid    TEXT NOT NULL,
-     record      TEXT NOT NULL
-   );`,
-  // 3: remembered disclosure choices ('forever'; 'restart' ones live in memory)
-  `CREATE TABLE disclosure_rules (
-     id          INTEGER PRIMARY KEY,
-     localid     TEXT NOT NULL,
-     remote      TEXT NOT NULL,
-     decision    TEXT NOT NULL CHECK (decision IN ('allow', 'deny')),
-     created_at  TEXT NOT NULL,
-     UNIQUE (localid, remote)
-   );`,
-];
 
 export function openDb(stateDir: string): Db {
   const uid = ourUid();

@@ -1,5 +1,5 @@
 /**
- * The layer check (`npm run lint:layers`, .oxlintrc.json) against imports
+ * The layer check (`npm run lint`, .oxlintrc.json) against imports
  * planted in each layer: each wrong-way import must be refused with its
  * layer's message, and a right-way one let through. Without this a rule
  * whose globs match nothing would pass everything.
@@ -82,4 +82,16 @@ test('an import cycle is refused', () => {
   });
   assert.equal(r.ok, false, r.output);
   assert.match(r.output, /cycle/i);
+});
+
+test('a function over 80 lines, or a file over 400, is refused in src/ and electron/', () => {
+  const fn = (n: number) => `export function probe(): number {\n  let x = 0;\n${'  x += 1;\n'.repeat(n)}  return x;\n}\n`;
+  const long = lint({ 'src/daemon/size-probe.ts': fn(80) });
+  assert.equal(long.ok, false, 'an 83-line function is refused');
+  assert.match(long.output, /max-lines-per-function/);
+  assert.equal(lint({ 'electron/size-probe.ts': fn(70) }).ok, true, 'a 73-line function passes');
+  const file = `${'export const a = 1;\n'.repeat(1)}${Array.from({ length: 400 }, (_, i) => `export const v${i} = ${i};`).join('\n')}\n`;
+  const big = lint({ 'src/util/size-probe.ts': file });
+  assert.equal(big.ok, false, 'a 401-line file is refused');
+  assert.match(big.output, /max-lines/);
 });

@@ -39,20 +39,25 @@ export interface ControlContext {
 
 type Impl<M extends ControlMethod> = (p: Params, peer: ControlPeer) => ControlMethods[M]['result'] | Promise<ControlMethods[M]['result']>;
 
+type Methods<K extends ControlMethod> = { [M in K]: Impl<M> };
+
 export function controlDispatch(ctx: ControlContext): Dispatch {
-  const subscribed = new WeakSet<ControlPeer>();
-  const agents = new WeakMap<ControlPeer, ApprovalAgent>();
-
-  const identities = (): IdentityInfo[] => ctx.store.listIdentities().map(identityInfo);
-  /** After a change of the store here: loaded credentials dropped, the change logged and told, the new list. */
-  const identitiesChanged = (what: string, localid: string): IdentityInfo[] => {
-    ctx.identitiesChanged();
-    ctx.log.info(what, { localid });
-    ctx.bus.emit({ type: 'identities-changed' });
-    return identities();
+  const methods: Methods<ControlMethod> = { ...poolMethods(ctx), ...identityMethods(ctx), ...approvalMethods(ctx), ...settingsMethods(ctx) };
+  // Not async: an answer known at once is sent at once, so the connection
+  // sees how much output it has queued before it takes the next request.
+  return (peer, method, params) => {
+    if (!Object.prototype.hasOwnProperty.call(methods, method)) {
+      throw new Failure('ENOSYS', `no method "${method}"; the methods are: ${Object.keys(methods).join(', ')}`);
+    }
+    const impl = methods[method as ControlMethod] as Impl<ControlMethod>;
+    return impl(new Params(method, params), peer);
   };
+}
 
-  const methods: { [M in ControlMethod]: Impl<M> } = {
+/** The daemon's status, its event stream and its connection log. */
+function poolMethods(ctx: ControlContext): Methods<'status' | 'events.subscribe' | 'connections.list' | 'connections.get'> {
+  const subscribed = new WeakSet<ControlPeer>();
+  return {
     status: (p) => (p.done(), ctx.status()),
     'events.subscribe': (p, peer) => {
       p.done();
@@ -77,6 +82,23 @@ export function controlDispatch(ctx: ControlContext): Dispatch {
       if (!connection) throw new Failure('ENOENT', `no connection ${id} (the log keeps the most recent ones)`);
       return { connection, chain: connection.peerChain.map(pemInfo) };
     },
+  };
+}
+
+/** Local identities, the tokens their keys are on, and the disclosure rules. */
+function identityMethods(
+  ctx: ControlContext,
+): Methods<'identities.list' | 'identities.setDefault' | 'identities.remove' | 'tokens.list' | 'tokens.lock' | 'rules.list' | 'rules.revoke'> {
+  const identities = (): IdentityInfo[] => ctx.store.listIdentities().map(identityInfo);
+  /** After a change of the store here: loaded credentials dropped, the change logged and told, the new list. */
+  const identitiesChanged = (what: string, localid: string): IdentityInfo[] => {
+    ctx.identitiesChanged();
+    ctx.log.info(what, { localid });
+    ctx.bus.emit({ type: 'identities-changed' });
+    return identities();
+  };
+
+  return {
     'identities.list': (p) => (p.done(), identities()),
     'identities.setDefault': (p) => {
       const localid = p.str('localid');
@@ -105,6 +127,13 @@ export function controlDispatch(ctx: ControlContext): Dispatch {
       ctx.bus.emit({ type: 'rules-changed' });
       return ctx.rules.list();
     },
+  };
+}
+
+/** The approval agent: registering, and its decisions. */
+function approvalMethods(ctx: ControlContext): Methods<'approval.register' | 'approval.decide'> {
+  const agents = new WeakMap<ControlPeer, ApprovalAgent>();
+  return {
     'approval.register': (p, peer) => {
       p.done();
       let agent = agents.get(peer);
@@ -131,6 +160,12 @@ export function controlDispatch(ctx: ControlContext): Dispatch {
       ctx.approval.answer(agent, { id, decision, localid, remote, lifetime });
       return { decided: true };
     },
+  };
+}
+
+/** The runtime settings. */
+function settingsMethods(ctx: ControlContext): Methods<'settings.get' | 'settings.set'> {
+  return {
     'settings.get': (p) => (p.done(), ctx.getSettings()),
     'settings.set': (p) => {
       const change: { -readonly [K in keyof Settings]?: Settings[K] } = {};
@@ -142,16 +177,6 @@ export function controlDispatch(ctx: ControlContext): Dispatch {
       ctx.bus.emit({ type: 'settings-changed', settings });
       return settings;
     },
-  };
-
-  // Not async: an answer known at once is sent at once, so the connection
-  // sees how much output it has queued before it takes the next request.
-  return (peer, method, params) => {
-    if (!Object.prototype.hasOwnProperty.call(methods, method)) {
-      throw new Failure('ENOSYS', `no method "${method}"; the methods are: ${Object.keys(methods).join(', ')}`);
-    }
-    const impl = methods[method as ControlMethod] as Impl<ControlMethod>;
-    return impl(new Params(method, params), peer);
   };
 }
 
