@@ -22,27 +22,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* ---- The wire table, transcribed by hand (offsets from byte 0). ---- */
-#define W_SIZE          376
-#define W_REQID         0             /* u16 */
-#define W_CBID          2             /* u16 */
-#define W_CMD           4             /* u32 */
-#define W_DATA          8
-#define W_ERR_ERRNO     (W_DATA + 0)  /* i32 */
-#define W_ERR_MESSAGE   (W_DATA + 4)  /* char[128] */
-#define W_PIN_FLAGS     (W_DATA + 0)  /* u32 */
-#define W_PIN_ATTEMPT   (W_DATA + 4)  /* u32 */
-#define W_PIN_TIMEOUT   (W_DATA + 8)  /* u32 */
-#define W_PIN_PIN       (W_DATA + 12) /* char[128] */
-#define W_PIN_PIN_LEN   128
-#define W_PIN_PROMPT    (W_DATA + 140) /* char[128] */
-#define W_PIN_MANUF     (W_DATA + 268) /* char[33] */
-#define W_PIN_MODEL     (W_DATA + 301) /* char[17] */
-#define W_PIN_SERIAL    (W_DATA + 318) /* char[17] */
-#define W_PIN_LABEL     (W_DATA + 335) /* char[33] */
-
-#define T_ERROR    0x00000001u
-#define T_PINENTRY 0x00000029u
+#include "wire.h"
 
 static uint32_t get32(const unsigned char *m, int off) {
 	uint32_t v;

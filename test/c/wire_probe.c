@@ -27,28 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* ---- The wire table, transcribed by hand (offsets from byte 0). ---- */
-#define W_SIZE            376
-#define W_REQID           0     /* u16 */
-#define W_CBID            2     /* u16 */
-#define W_CMD             4     /* u32 */
-#define W_DATA            8     /* 368-byte union */
-#define W_ERR_ERRNO       (W_DATA + 0)    /* i32 */
-#define W_ERR_MESSAGE     (W_DATA + 4)    /* char[128] */
-#define W_ERR_MESSAGE_LEN 128
-#define W_PING_ID         (W_DATA + 0)    /* char[136] */
-#define W_PING_ID_LEN     136
-#define W_TLS_FLAGS       (W_DATA + 0)    /* u32 */
-#define W_TLS_LOCAL       (W_DATA + 4)    /* u32 */
-#define W_TLS_IPPROTO     (W_DATA + 8)    /* u8 */
-#define W_TLS_STREAMID    (W_DATA + 10)   /* u16 */
-#define W_TLS_LOCALID     (W_DATA + 12)   /* char[128] */
-#define W_TLS_REMOTEID    (W_DATA + 140)  /* char[128] */
-
-#define T_ERROR           0x00000001u
-#define T_PING            0x00000010u
-#define T_STARTTLS_CLIENT 0x00000020u
-#define T_UNKNOWN         0x00012345u
+#include "wire.h"
 
 #define POOL_IDENTITY  "20130710tlspool@openfortress.nl"
 #define PROBE_IDENTITY "20260101wireprobe@example.org"
