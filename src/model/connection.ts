@@ -69,3 +69,20 @@ export interface ConnectionDetails {
   /** The peer's chain as received, leaf first. */
   readonly chain: CertInfo[];
 }
+
+/**
+ * Where a row with `id` goes in rows sorted by id (`order`): the index of
+ * the row with that id, or where to insert it. By bisection: a log may hold
+ * hundreds of thousands of rows.
+ */
+export function rowPosition(rows: readonly { readonly id: number }[], id: number, order: 'ascending' | 'descending'): number {
+  let lo = 0;
+  let hi = rows.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const before = order === 'ascending' ? rows[mid]!.id < id : rows[mid]!.id > id;
+    if (before) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

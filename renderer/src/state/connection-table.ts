@@ -6,7 +6,7 @@
  * backwards, most recent first. The table is mutable on purpose; `version`
  * changes whenever its content does, which is what React compares.
  */
-import type { ConnectionRecord } from '../../../src/model/connection';
+import { type ConnectionRecord, rowPosition } from '../../../src/model/connection';
 
 export class ConnectionTable {
   private rows: ConnectionRecord[] = [];
@@ -45,7 +45,7 @@ export class ConnectionTable {
       this.rows.push(row);
     } else {
       // An older row (a page fetched with beforeId): rare, so a sorted insert and a reindex.
-      const at = this.lowerBound(row.id);
+      const at = rowPosition(this.rows, row.id, 'ascending');
       this.rows.splice(at, 0, row);
       this.reindex(at);
     }
@@ -62,17 +62,6 @@ export class ConnectionTable {
   /** The smallest id held, to ask the agent for older rows. */
   oldestId(): number | undefined {
     return this.rows[0]?.id;
-  }
-
-  private lowerBound(id: number): number {
-    let lo = 0;
-    let hi = this.rows.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.rows[mid].id < id) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
   }
 
   private sortIfNeeded(): void {

@@ -4,7 +4,7 @@
  * fetched with getState plus the events after it always equals the state
  * the agent holds. Pure: no sockets, no timers.
  */
-import type { ConnectionRecord } from '../../model/connection';
+import { type ConnectionRecord, rowPosition } from '../../model/connection';
 import type { ApprovalRequest, DisclosureRule } from '../../model/disclosure';
 import type { IdentityInfo } from '../../model/identity';
 import type { Settings } from '../../model/settings';
@@ -85,14 +85,7 @@ export class UiStore {
   /** Adds the row, or replaces the one with its id; keeps the most recent `connectionLimit`. */
   upsertConnection(connection: ConnectionRecord): void {
     const rows = this.current.connections;
-    // Rows are by id, descending: find the place by bisection, not by sorting (the log may hold 100,000).
-    let lo = 0;
-    let hi = rows.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (rows[mid]!.id > connection.id) lo = mid + 1;
-      else hi = mid;
-    }
+    const lo = rowPosition(rows, connection.id, 'descending');
     const next = rows.slice();
     if (rows[lo]?.id === connection.id) next[lo] = connection;
     else next.splice(lo, 0, connection);
