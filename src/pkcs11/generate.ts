@@ -4,6 +4,7 @@
  * stored beside it or a certificate request for a CA.
  */
 import * as crypto from 'node:crypto';
+import { readCertificate } from '../util/certificate';
 import * as pkcs11js from 'pkcs11js';
 import { oid } from './der';
 import { findObjects } from './inventory';
@@ -67,14 +68,14 @@ export function generateIdentityKey(
     pem = certificateRequest(identity, point, sign);
   } else {
     pem = selfSignedCertificate(identity, point, opts.days ?? 365, sign);
-    const cert = new crypto.X509Certificate(pem);
+    const cert = readCertificate(pem);
     p11.C_CreateObject(session, [
       { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_CERTIFICATE },
       { type: pkcs11js.CKA_CERTIFICATE_TYPE, value: pkcs11js.CKC_X_509 },
       ...common,
       { type: pkcs11js.CKA_PRIVATE, value: false },
       { type: pkcs11js.CKA_SUBJECT, value: name(identity) },
-      { type: pkcs11js.CKA_VALUE, value: cert.raw },
+      { type: pkcs11js.CKA_VALUE, value: cert.der },
     ]);
   }
   return { id: idBytes.toString('hex'), label, keyUri: keyUri(t.label, label, idBytes.toString('hex')), pem };

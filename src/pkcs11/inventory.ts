@@ -1,5 +1,5 @@
 /** What is on a token: certificates and keys, with the attributes a person needs to pick one. */
-import * as crypto from 'node:crypto';
+import { readCertificate } from '../util/certificate';
 import * as pkcs11js from 'pkcs11js';
 import type { TokenSlot } from './modules';
 
@@ -50,7 +50,7 @@ export function listObjects(t: TokenSlot, session: Buffer): TokenObject[] {
       if (kind === 'certificate') {
         const der = attr(t, session, obj, pkcs11js.CKA_VALUE);
         try {
-          detail = der ? new crypto.X509Certificate(der).subject.replace(/\n/g, ', ') : '';
+          detail = der ? readCertificate(der).subject : '';
         } catch {
           detail = '(unreadable certificate)';
         }

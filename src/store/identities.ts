@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db';
 import { splitPemChain } from '../util/pem';
-import { certificateNames, nameMatches } from './names';
+import { nameMatches } from './names';
+import { readCertificate } from '../util/certificate';
 import { Failure } from '../model/failure';
 
 export interface Identity {
@@ -68,8 +69,8 @@ export class IdentityStore {
     checkIdentityString(localid);
     const chain = splitPemChain(chainPem);
     if (chain.length === 0) throw new Failure('EINVAL', 'no PEM certificate found in the certificate file');
-    const leaf = new crypto.X509Certificate(chain[0]);
-    const names = certificateNames(leaf);
+    const leaf = readCertificate(chain[0]!);
+    const names = leaf.names;
     if (!nameMatches(localid, names)) {
       throw new Failure(
         'EINVAL',
@@ -85,7 +86,7 @@ export class IdentityStore {
       } catch (e) {
         throw new Failure('EINVAL', `cannot read a private key from ${ref}: ${(e as Error).message}`);
       }
-      if (!leaf.checkPrivateKey(key)) throw new Failure('EINVAL', `the key in ${ref} does not belong to the certificate`);
+      if (!leaf.matchesKey(key)) throw new Failure('EINVAL', `the key in ${ref} does not belong to the certificate`);
     }
     const exists = this.getIdentity(localid) !== undefined;
     if (exists && !opts.replace) throw new Failure('EEXIST', `identity ${localid} exists; remove it first or use --replace`);
@@ -131,10 +132,8 @@ export class IdentityStore {
     const now = new Date().toISOString();
     this.db.transaction(() => {
       for (const certPem of certs) {
-        const x = new crypto.X509Certificate(certPem);
-        if (!x.ca) throw new Failure('EINVAL', `${x.subject.replace(/\n/g, ', ')} is not a CA certificate (basicConstraints CA:FALSE)`);
-        const sha256 = x.fingerprint256.replace(/:/g, '').toLowerCase();
-        const subject = x.subject.replace(/\n/g, ', ');
+        const { isCA, sha256, subject } = readCertificate(certPem);
+        if (!isCA) throw new Failure('EINVAL', `${subject} is not a CA certificate (basicConstraints CA:FALSE)`);
         const r = this.sql('INSERT OR IGNORE INTO trust_anchors (sha256, subject, cert_pem, added_at) VALUES (?, ?, ?, ?)').run(sha256, subject, certPem, now);
         if (r.changes) added.push({ sha256, subject, certPem, addedAt: now });
       }

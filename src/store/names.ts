@@ -4,51 +4,9 @@
  * "user@example.org" needs that rfc822Name, or a dNSName for the domain,
  * since a domain speaks for its users.
  */
-import type { X509Certificate } from 'node:crypto';
+import type { CertificateNames } from '../util/certificate';
 
-export interface CertificateNames {
-  readonly dns: string[];
-  readonly email: string[];
-  readonly cn?: string;
-}
-
-export function certificateNames(cert: X509Certificate): CertificateNames {
-  const dns: string[] = [];
-  const email: string[] = [];
-  for (const entry of splitSan(cert.subjectAltName ?? '')) {
-    const colon = entry.indexOf(':');
-    const kind = entry.slice(0, colon);
-    const value = unquote(entry.slice(colon + 1));
-    if (kind === 'DNS') dns.push(value);
-    else if (kind === 'email') email.push(value);
-  }
-  const cn = /(?:^|\n)CN=([^\n]*)/.exec(cert.subject)?.[1];
-  return { dns, email, cn };
-}
-
-/** Node lists SANs as `DNS:a, email:b`, quoting values that hold commas. */
-function splitSan(san: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (let i = 0; i < san.length; i++) {
-    const c = san[i];
-    if (c === '"' && san[i - 1] !== '\\') quoted = !quoted;
-    if (c === ',' && !quoted && san[i + 1] === ' ') {
-      out.push(cur);
-      cur = '';
-      i++;
-      continue;
-    }
-    cur += c;
-  }
-  if (cur) out.push(cur);
-  return out;
-}
-
-function unquote(v: string): string {
-  return v.startsWith('"') && v.endsWith('"') ? JSON.parse(v) : v;
-}
+export type { CertificateNames };
 
 function dnsMatches(pattern: string, host: string): boolean {
   const p = pattern.toLowerCase();

@@ -1,9 +1,8 @@
 /** `tlspool identity …` and `tlspool trust …`: edit the state database directly. */
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import { loadConfig } from '../../config';
 import { openDb } from '../../store/db';
-import { certificateNames } from '../../store/names';
+import { readCertificate } from '../../util/certificate';
 import { IdentityStore } from '../../store/identities';
 import * as pkcs11js from 'pkcs11js';
 import { checkIdentityString } from '../../store/identities';
@@ -97,9 +96,8 @@ const identityList: Sub = {
   },
   run(v) {
     const list = openStore(v).listIdentities().map((i) => {
-      const leaf = new crypto.X509Certificate(i.chainPem);
-      const names = certificateNames(leaf);
-      return { localid: i.localid, default: i.isDefault, key: i.keyRef, not_after: new Date(leaf.validTo).toISOString(), names: [...names.dns, ...names.email] };
+      const leaf = readCertificate(i.chainPem);
+      return { localid: i.localid, default: i.isDefault, key: i.keyRef, not_after: leaf.notAfter.toISOString(), names: [...leaf.names.dns, ...leaf.names.email] };
     });
     if (v.json) out(JSON.stringify(list, null, 2));
     else if (list.length === 0) out('no local identities; add one with: tlspool identity add ID --cert FILE --key FILE');

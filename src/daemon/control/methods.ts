@@ -3,10 +3,10 @@
  * running daemon's state and the few changes the desktop app makes. Params
  * are checked here; the work is done by the parts that own it.
  */
-import * as crypto from 'node:crypto';
+import { readCertificate } from '../../util/certificate';
 import type { EventBus } from '../../events/bus';
 import type { DisclosureRules } from '../disclosure/rules';
-import { splitPemChain } from '../../util/pem';
+import { derOf, splitPemChain } from '../../util/pem';
 import type { IdentityStore } from '../../store/identities';
 import type { Logger } from '../../log/logger';
 import { certInfo } from '../../addon/tls/certs';
@@ -185,10 +185,9 @@ function identityInfo(i: { localid: string; isDefault: boolean; keyRef: string; 
   let issuer = '';
   let notAfter = '';
   try {
-    const leaf = new crypto.X509Certificate(splitPemChain(i.chainPem)[0]!);
-    subject = leaf.subject.replace(/\n/g, ', ');
-    issuer = leaf.issuer.replace(/\n/g, ', ');
-    notAfter = new Date(leaf.validTo).toISOString();
+    const leaf = readCertificate(splitPemChain(i.chainPem)[0]!);
+    ({ subject, issuer } = leaf);
+    notAfter = leaf.notAfter.toISOString();
   } catch {
     // A stored chain that no longer parses: shown with empty fields rather than hiding the identity.
   }
@@ -197,7 +196,7 @@ function identityInfo(i: { localid: string; isDefault: boolean; keyRef: string; 
 
 /** A stored PEM that does not parse is shown as damaged rather than failing the whole answer. */
 function pemInfo(pem: string): CertInfo {
-  const der = Buffer.from(pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+  const der = derOf(pem);
   let c: ReturnType<typeof certInfo>;
   try {
     c = certInfo(der);
