@@ -5,7 +5,7 @@
  */
 import { Cmd, LocalCmd } from './constants';
 import { copyPin } from './pin';
-import { COMMAND_SIZE, DATA_OFFSET, DATA_SIZE, type Field, HEADER, PAYLOADS } from './layout';
+import { COMMAND_SIZE, DATA_OFFSET, DATA_SIZE, type Field, field, HEADER, PAYLOADS } from './layout';
 import { Failure } from '../model/failure';
 
 /** Integers travel in host byte order; the daemon and its clients share a host. */
@@ -253,5 +253,5 @@ export function fitString(text: string, size: number): string {
 
 /** An ERROR response whose message always fits. */
 export function errorPacket(reqid: number, cbid: number, tlserrno: number, message: string): Packet {
-  return { reqid, cbid, cmd: Cmd.ERROR, error: { tlserrno, message: fitString(message, 128) } };
+  return { reqid, cbid, cmd: Cmd.ERROR, error: { tlserrno, message: fitString(message, field('pioc_error', 'message').size) } };
 }

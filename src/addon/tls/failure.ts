@@ -5,6 +5,7 @@
  */
 import { Errno } from '../../protocol/errno';
 import { Failure } from '../../model/failure';
+import { byteLength, MESSAGE_BYTES, wireFor } from '../../protocol/wire-text';
 
 /** What the native engine reports about a failure. */
 export interface FailureFacts {
@@ -20,6 +21,16 @@ export interface FailureFacts {
   certificateRequested?: boolean;
   certificatePresented?: boolean;
 }
+
+/** What the message of a TlsError for a failed handshake starts with. */
+export const HANDSHAKE_FAILED = 'TLS handshake failed: ';
+
+/**
+ * The `wire` tag (protocol/wire-text.ts) for a reason given to the engine
+ * (a verifyPeer refusal, a credentials failure), which reaches the client
+ * after HANDSHAKE_FAILED.
+ */
+export const handshakeText = wireFor(MESSAGE_BYTES - byteLength(HANDSHAKE_FAILED));
 
 /** A failed handshake: its errno, and what the engine knew of why. */
 export class TlsError extends Failure {

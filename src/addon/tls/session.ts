@@ -31,7 +31,7 @@ import { addon } from '../load';
 import { Errno, errnoName } from '../../protocol/errno';
 import { errnoOf, Failure, messageOf } from '../../model/failure';
 import type { NativeCredentialsObject } from './credentials';
-import { type FailureFacts, failureErrno, TlsError } from './failure';
+import { type FailureFacts, failureErrno, HANDSHAKE_FAILED, TlsError } from './failure';
 import type { CredentialsContext, EndReason, Established, PinContext, Role, SessionEnd, StartOptions, VerifyResult } from './options';
 
 type NativeEvent =
@@ -276,7 +276,7 @@ class SessionStart {
   private failed(ev: Extract<NativeEvent, { type: 'failed' }>): void {
     if (this.settled) return;
     const facts = { kind: ev.kind, ...(ev.gnutls !== undefined ? { gnutls: ev.gnutls } : {}), ...(ev.alert !== undefined ? { alert: ev.alert } : {}) };
-    this.fail(new TlsError(`TLS handshake failed: ${ev.message}`, failureErrno(ev), facts));
+    this.fail(new TlsError(HANDSHAKE_FAILED + ev.message, failureErrno(ev), facts));
   }
 
   private ended(ev: Extract<NativeEvent, { type: 'end' }>): void {

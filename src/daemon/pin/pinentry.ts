@@ -8,8 +8,8 @@
  * program, or fails.
  */
 import { type Packet, fitString } from '../../protocol/codec';
-import { Cmd } from '../../protocol/constants';
-import { PinEntryFlag } from '../../protocol/constants';
+import { Cmd, PinEntryFlag } from '../../protocol/constants';
+import { field } from '../../protocol/layout';
 import type { Handler } from '../server/request';
 import type { PinBroker, PromptJob } from './broker';
 import { Failure } from '../../model/failure';
@@ -25,11 +25,11 @@ function promptPacket(reqid: number, flags: number, job: PromptJob): Packet {
       attempt: job.need.attempt,
       timeout_us: Math.min(job.timeoutUs, 0xffffffff),
       pin: new Uint8Array(0),
-      prompt: fitString(job.prompt, 128),
-      token_manuf: fitString(t.manufacturer, 33),
-      token_model: fitString(t.model, 17),
-      token_serial: fitString(t.serial, 17),
-      token_label: fitString(t.label, 33),
+      prompt: fitString(job.prompt, field('pioc_pinentry', 'prompt').size),
+      token_manuf: fitString(t.manufacturer, field('pioc_pinentry', 'token_manuf').size),
+      token_model: fitString(t.model, field('pioc_pinentry', 'token_model').size),
+      token_serial: fitString(t.serial, field('pioc_pinentry', 'token_serial').size),
+      token_label: fitString(t.label, field('pioc_pinentry', 'token_label').size),
     },
   };
 }

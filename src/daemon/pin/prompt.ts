@@ -7,6 +7,7 @@
 import * as path from 'node:path';
 import { fitString } from '../../protocol/codec';
 import type { TokenRef } from './token';
+import { PROMPT_BYTES } from '../../protocol/wire-text';
 
 export interface PromptFacts {
   token: TokenRef;
@@ -17,8 +18,6 @@ export interface PromptFacts {
   peer?: string;
 }
 
-const PROMPT_SIZE = 128;
-
 export function promptText(f: PromptFacts): string {
   const head = [f.wrong ? 'Wrong PIN, try again.' : '', f.finalTry ? 'FINAL TRY before the token locks.' : f.countLow ? 'Few tries left.' : '']
     .filter(Boolean)
@@ -27,10 +26,10 @@ export function promptText(f: PromptFacts): string {
   const who = (exe: string | undefined) =>
     f.requester ? ` for ${exe ?? 'pid'}${exe ? `[${f.requester.pid}]` : ` ${f.requester.pid}`}` : '';
   const to = f.peer ? ` to ${f.peer}` : '';
-  const fits = (t: string) => Buffer.byteLength(t) <= PROMPT_SIZE - 1;
+  const fits = (t: string) => Buffer.byteLength(t) <= PROMPT_BYTES;
   for (const exe of [f.requester?.executable, f.requester?.executable && path.basename(f.requester.executable)]) {
     const text = [head, `${what}${who(exe || undefined)}${to}`].filter(Boolean).join(' ');
     if (fits(text)) return text;
   }
-  return fitString([head, `${what}${who(f.requester?.executable && path.basename(f.requester.executable))}${to}`].filter(Boolean).join(' '), PROMPT_SIZE);
+  return fitString([head, `${what}${who(f.requester?.executable && path.basename(f.requester.executable))}${to}`].filter(Boolean).join(' '), PROMPT_BYTES + 1);
 }

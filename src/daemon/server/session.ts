@@ -7,13 +7,14 @@
  */
 import { decode, decodeHeader, encode, errorPacket, MalformedPacket, type Packet } from '../../protocol/codec';
 import { Cmd, cmdName } from '../../protocol/constants';
-import { Errno, type ErrnoName } from '../../protocol/errno';
+import { Errno } from '../../protocol/errno';
 import type { OwnedFd, UnixConnection } from '../../addon/ipc';
 import type { Logger } from '../../log/logger';
 import { COMMAND_SIZE } from '../../protocol/layout';
 import { Framer, type Frame } from '../../protocol/framer';
 import type { ClientInfo, Handler, Request, Response } from './request';
-import { Failure } from '../../model/failure';
+import { errnoOf, Failure, hasErrno, messageOf } from '../../model/failure';
+import { byteLength, MESSAGE_BYTES } from '../../protocol/wire-text';
 
 /** A client may have this many requests outstanding; more get ERROR EAGAIN. */
 export const MAX_OUTSTANDING = 1024;
@@ -207,9 +208,11 @@ export class ClientSession {
   }
 
   private errorFor(reqid: number, e: unknown, cmd: number): Packet {
-    const code = (e as { code?: unknown })?.code;
-    if (typeof code === 'string' && code in Errno) {
-      return errorPacket(reqid, 0, Errno[code as ErrnoName], (e as Error).message);
+    if (hasErrno(e)) {
+      const message = messageOf(e);
+      // Messages are written to fit (protocol/wire-text.ts); one that does not lost its end: the log keeps it whole.
+      if (byteLength(message) > MESSAGE_BYTES) this.log.warn('an error message was cut to fit the wire', { client: this.info.id, cmd: cmdName(cmd), message });
+      return errorPacket(reqid, 0, errnoOf(e), message);
     }
     this.log.error('handler failed', { client: this.info.id, cmd: cmdName(cmd), error: e, stack: (e as Error)?.stack });
     return errorPacket(reqid, 0, Errno.EIO, 'internal error in the pool; see its log');

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import type { Identity, IdentityStore } from '../../store/identities';
 import { loadCredentials, type NativeCredentials } from '../../addon/tls/credentials';
 import { Failure } from '../../model/failure';
+import { wire } from '../../protocol/wire-text';
 
 export class LocalCredentials {
   private readonly loaded = new Map<string, NativeCredentials>();
@@ -62,7 +63,7 @@ export class LocalCredentials {
     const cached = this.loaded.get(localid);
     if (cached && !cached.closed) return cached;
     if (!id) {
-      throw new Failure('ENOKEY', `no local identity ${localid}; add one with: tlspool identity add ${localid} --cert FILE --key FILE`);
+      throw new Failure('ENOKEY', wire`no local identity ${localid}; add one with: tlspool identity add ${localid} --cert FILE --key FILE`);
     }
     let creds: NativeCredentials;
     try {
@@ -70,7 +71,7 @@ export class LocalCredentials {
         ? loadCredentials(id.chainPem, { uri: id.keyRef })
         : loadCredentials(id.chainPem, { pem: fs.readFileSync(id.keyRef, 'utf8') });
     } catch (e) {
-      throw new Failure('ENOKEY', `cannot load the key of ${localid} (${id.keyRef}): ${(e as Error).message}`);
+      throw new Failure('ENOKEY', wire`cannot load the key of ${localid} (${id.keyRef}): ${(e as Error).message}`);
     }
     this.loaded.set(localid, creds);
     return creds;

@@ -11,7 +11,8 @@ import { tokenRef } from '../pin/token';
 import type { NativeCredentials } from '../../addon/tls/credentials';
 import type { Established, PinContext, RejectAlert, SessionEnd, StartOptions, VerifyResult } from '../../addon/tls/options';
 import { startSession } from '../../addon/tls/session';
-import { TlsError } from '../../addon/tls/failure';
+import { handshakeText, TlsError } from '../../addon/tls/failure';
+import { wire } from '../../protocol/wire-text';
 import type { Packet, StartTlsPayload } from '../../protocol/codec';
 import { Cmd, StartTlsFlag } from '../../protocol/constants';
 import { Errno } from '../../protocol/errno';
@@ -59,7 +60,7 @@ function checkFlagsAndIds(p: StartTlsPayload): void {
     try {
       checkIdentityString(value);
     } catch {
-      throw new Failure('EINVAL', `${field} "${value}" is not a domain or user@domain`);
+      throw new Failure('EINVAL', wire`${field} "${value}" is not a domain or user@domain`);
     }
   }
 }
@@ -207,7 +208,7 @@ class StartTlsAttempt {
     if (role === 'client') return null; // The server may still accept us without a certificate.
     // The client learns why: the name it asked for is not served here, or nothing could be agreed.
     throw Object.assign(
-      new Failure('ENOKEY', sni ? `no local identity for ${sni} was accepted` : 'no local identity was accepted'),
+      new Failure('ENOKEY', sni ? handshakeText`no local identity for ${sni} was accepted` : 'no local identity was accepted'),
       { alert: sni ? 'unrecognized_name' : 'handshake_failure' } satisfies { alert: RejectAlert },
     );
   }
@@ -235,7 +236,7 @@ class StartTlsAttempt {
     // A client shows no certificate and lets the server decide; a server cannot go on without one.
     if (this.role === 'client') return null;
     throw Object.assign(
-      new Failure('EACCES', `showing ${q.localid} to ${q.remote} was denied (a disclosure rule, the approval agent, or disclosure.default); see: tlspool rules list`),
+      new Failure('EACCES', handshakeText`showing ${q.localid} to ${q.remote} was denied; see: tlspool rules list, disclosure.default`),
       { alert: 'access_denied' } satisfies { alert: RejectAlert },
     );
   }
@@ -362,7 +363,7 @@ function explainEngineFailure(e: unknown, role: Role, transport: Transport, time
   if (e instanceof TlsError && e.kind === 'timeout') {
     const t = transport === 'dtls' ? 'DTLS' : 'TLS';
     const peer = role === 'client' ? 'server' : 'client';
-    return new Failure('ETIMEDOUT', `${t} handshake timed out: the ${peer} did not complete it within tls.handshake_timeout (${timeoutS} s); check that it speaks ${t}`);
+    return new Failure('ETIMEDOUT', `${t} handshake timed out: no answer from the ${peer} in ${timeoutS} s (tls.handshake_timeout); does it speak ${t}?`);
   }
   return e;
 }

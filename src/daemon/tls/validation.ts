@@ -12,6 +12,7 @@ import { certInfo, createTrustStore, type TrustStore, verifyChain } from '../../
 import type { RejectAlert } from '../../addon/tls/options';
 import type { ErrnoName } from '../../protocol/errno';
 import type { Role } from '../../model/connection';
+import { handshakeText as policy } from '../../addon/tls/failure';
 
 export interface Verdict {
   readonly ok: true;
@@ -90,7 +91,7 @@ export class Validator {
     const names = { dns: leaf.dnsNames, email: leaf.rfc822Names, cn: leaf.commonName };
     if (remoteid && !nameMatches(remoteid, names)) {
       const has = [...names.dns, ...names.email].join(', ') || (names.cn ? `CN=${names.cn}` : 'no name');
-      return refuse('EACCES', `the ${peerRole} certificate is not for ${remoteid} (it names ${has})`, 'bad_certificate');
+      return refuse('EACCES', policy`the ${peerRole} certificate is not for ${remoteid} (it names ${has})`, 'bad_certificate');
     }
     const proven = remoteid || provenIdentity(names);
     const ttl = this.config.validation_cache_ttl * 1000;
@@ -125,28 +126,27 @@ const MIN_RSA_BITS = 2048;
 
 /** The documented errno for each way a chain fails (docs/errors.md). */
 function explain(status: string[], gnutlsMessage: string, who: string, chainDer: Buffer[], peerRole: string): Refusal {
-  // Messages stay short: the ERROR packet carries 127 bytes, after the "TLS handshake failed: " prefix.
+  // The ERROR packet carries 127 bytes, after the "TLS handshake failed: " prefix: `policy` shortens the names, not the sentence.
   const leaf = certInfo(chainDer[0]);
-  const subject = `the ${peerRole} certificate for ${who}`;
   const has = (s: string) => status.includes(s);
-  if (has('REVOKED')) return refuse('EKEYREVOKED', `${subject} has been revoked`, 'certificate_revoked');
-  if (has('EXPIRED')) return refuse('EKEYEXPIRED', `${subject} expired on ${leaf.notAfter.toISOString()}`, 'certificate_expired');
+  if (has('REVOKED')) return refuse('EKEYREVOKED', policy`the ${peerRole} certificate for ${who} has been revoked`, 'certificate_revoked');
+  if (has('EXPIRED')) return refuse('EKEYEXPIRED', policy`the ${peerRole} certificate for ${who} expired on ${leaf.notAfter.toISOString()}`, 'certificate_expired');
   if (has('NOT_ACTIVATED')) {
-    return refuse('EKEYREJECTED', `${subject} is not valid before ${leaf.notBefore.toISOString()}`, 'certificate_expired');
+    return refuse('EKEYREJECTED', policy`the ${peerRole} certificate for ${who} is not valid before ${leaf.notBefore.toISOString()}`, 'certificate_expired');
   }
   if (has('SIGNER_NOT_FOUND')) {
     // A chain whose intermediate the peer left out ends here too: that intermediate is the unknown CA named.
     return leaf.selfSigned
-      ? refuse('EACCES', `${subject} is self-signed and not trusted`, 'unknown_ca')
-      : refuse('EACCES', `${subject} is issued by an unknown CA (${leaf.issuer})`, 'unknown_ca');
+      ? refuse('EACCES', policy`the ${peerRole} certificate for ${who} is self-signed and not trusted`, 'unknown_ca')
+      : refuse('EACCES', policy`the ${peerRole} certificate for ${who} is issued by an unknown CA (${leaf.issuer})`, 'unknown_ca');
   }
-  if (has('SIGNER_NOT_CA')) return refuse('EACCES', `${subject} is signed by an issuer that is not a CA (CA:FALSE)`, 'bad_certificate');
+  if (has('SIGNER_NOT_CA')) return refuse('EACCES', policy`the ${peerRole} certificate for ${who} is signed by an issuer that is not a CA (CA:FALSE)`, 'bad_certificate');
   if (has('SIGNER_CONSTRAINTS_FAILURE')) {
-    return refuse('EACCES', `${subject} violates its issuer's name constraints or path length`, 'bad_certificate');
+    return refuse('EACCES', policy`the ${peerRole} certificate for ${who} violates its issuer's name constraints or path length`, 'bad_certificate');
   }
-  if (has('INSECURE_ALGORITHM')) return refuse('EACCES', `${subject} ${weakness(chainDer)}`, 'bad_certificate');
-  if (has('PURPOSE_MISMATCH')) return refuse('EACCES', `${subject} is not for TLS ${peerRole} use (extended key usage)`, 'unsupported_certificate');
-  return refuse('EACCES', `${subject} is not valid: ${gnutlsMessage || status.join(', ')}`, 'bad_certificate');
+  if (has('INSECURE_ALGORITHM')) return refuse('EACCES', policy`the ${peerRole} certificate for ${who} ${weakness(chainDer)}`, 'bad_certificate');
+  if (has('PURPOSE_MISMATCH')) return refuse('EACCES', policy`the ${peerRole} certificate for ${who} is not for TLS ${peerRole} use (extended key usage)`, 'unsupported_certificate');
+  return refuse('EACCES', policy`the ${peerRole} certificate for ${who} is not valid: ${gnutlsMessage || status.join(', ')}`, 'bad_certificate');
 }
 
 /** Which certificate of the chain is weak, and how: a short key or a broken signature hash. */
