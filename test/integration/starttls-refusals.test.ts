@@ -388,4 +388,29 @@ describe('STARTTLS validation cache and CLI changes', () => {
       await listener.close();
     }
   });
+
+  test('a STARTTLS refused before any TLS starts has its record and its log line', async () => {
+    const since = pool.connections()[0]?.id ?? 0;
+    const server = await startOpensslServer({ certPath: pki.server.chainPath, keyPath: pki.server.keyPath });
+    peers.push(server);
+    const refused: Array<[what: string, opts: { localid?: string; flags?: number }, errno: number]> = [
+      ['an unmet requirement', { flags: StartTlsFlag.REQUIRE_LDAP_CERT }, Errno.EOPNOTSUPP],
+      ['an unknown local identity', { localid: 'nobody.example.test' }, Errno.ENOKEY],
+    ];
+    for (const [what, opts, errno] of refused) {
+      const fd = await tcpConnect(server.port);
+      const e = await rejection(pool.client.starttls({ role: 'client', fd, remoteid: SERVER_NAME, ...opts }));
+      fd.close();
+      assert.equal(e.errno, errno, what);
+      const record = await waitFor(`the record of ${what}`, () => pool.connections().find((r) => r.id > since && r.error?.message === e.message));
+      assert.equal(record.state, 'failed', what);
+      assert.equal(record.endReason, 'refused', what);
+      assert.equal(record.error?.errno, errnoName(errno), what);
+      const line = pool.daemon
+        .logs()
+        .split('\n')
+        .find((l) => l.includes('"STARTTLS failed"') && l.includes(`"connection":${record.id},`));
+      assert.ok(line, `a log line for ${what} (connection ${record.id})`);
+    }
+  });
 });
