@@ -280,4 +280,29 @@ describe('disclosure approval', () => {
     assert.equal(helpRun.status, 0);
     assert.match(helpRun.stdout, /Usage: tlspool rules revoke ID/);
   });
+
+  test('an identity the application names is never swapped for another that a rule allows', async () => {
+    const a = await agent();
+    try {
+      // A person once chose alice for this server, forever.
+      const first = connect();
+      const q = await waitForItem('approval.ask', a.asked, () => true);
+      await a.c.call('approval.decide', { id: q.id, decision: 'allow', localid: CLIENT_EMAIL, lifetime: 'forever' });
+      await shows(await first, /CN = alice/);
+
+      // Now the application names server.example.test itself: that rule is not about it, so the agent is asked, about it alone.
+      const fd = await tcpConnect(server.port);
+      const named = pool.client.starttls({ role: 'client', fd, localid: SERVER_NAME, remoteid: SERVER_NAME });
+      named.finally(() => fd.close()).catch(() => {});
+      const q2 = await waitForItem('the question about the named identity', a.asked, (x) => x.id !== q.id);
+      assert.equal(q2.localid, SERVER_NAME);
+      assert.deepEqual(q2.candidates, [SERVER_NAME], 'only the identity the application named is offered');
+      await a.c.call('approval.decide', { id: q2.id, decision: 'allow', lifetime: 'once' });
+      const r = await named;
+      assert.equal(r.localid, SERVER_NAME);
+      await shows(r, /CN = server\.example\.test/);
+    } finally {
+      a.c.close();
+    }
+  });
 });

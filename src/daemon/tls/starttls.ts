@@ -213,9 +213,13 @@ class StartTlsAttempt {
     );
   }
 
-  /** May `picked` be shown to this peer? Asked of the rules, then the approval agent or disclosure.default. */
+  /**
+   * May `picked` be shown to this peer? Asked of the rules, then the approval
+   * agent or disclosure.default. An identity the application named is the
+   * only candidate: a rule or a person may allow or deny it, never swap it.
+   */
   private question(picked: string, sni: string | undefined): DisclosureQuestion {
-    const candidates = this.deps.credentials.candidates();
+    const candidates = this.p.localid ? [picked] : this.deps.credentials.candidates();
     return {
       connectionId: this.record.id,
       role: this.role,
