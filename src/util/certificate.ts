@@ -87,3 +87,4 @@ function unquote(v: string): string {
   return v.startsWith('"') && v.endsWith('"') ? JSON.parse(v) : v;
 }
 
+

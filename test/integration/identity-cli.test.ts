@@ -2,6 +2,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import { CLI, tempDir } from '../helpers/daemon';
 import { getPki, SERVER_NAME, CLIENT_EMAIL } from '../helpers/pki';
 
@@ -12,6 +13,21 @@ function tlspool(stateDir: string, ...args: string[]) {
 
 describe('tlspool identity', () => {
   const pki = getPki();
+
+  test('an expired certificate: add warns, list marks it', () => {
+    const d = tempDir();
+    try {
+      const r = tlspool(d, 'identity', 'add', SERVER_NAME, '--cert', pki.expired.chainPath, '--key', pki.expired.keyPath);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, new RegExp(`warning: the certificate of ${SERVER_NAME.replace(/\./g, '\\.')} expired on 2001-01-01; peers will refuse it`));
+      assert.match(tlspool(d, 'identity', 'list').stdout, /EXPIRED on 2001-01-01/);
+      assert.equal(JSON.parse(tlspool(d, 'identity', 'list', '--json').stdout)[0].validity, 'expired');
+      const fresh = tlspool(d, 'identity', 'add', CLIENT_EMAIL, '--cert', pki.client.chainPath, '--key', pki.client.keyPath);
+      assert.equal(fresh.stderr, '', 'a valid certificate is added without a word on stderr');
+    } finally {
+      fs.rmSync(d, { recursive: true, force: true });
+    }
+  });
 
   test('add, list with the default marked, change the default, remove', () => {
     const d = tempDir();

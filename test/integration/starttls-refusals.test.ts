@@ -413,4 +413,24 @@ describe('STARTTLS validation cache and CLI changes', () => {
       assert.ok(line, `a log line for ${what} (connection ${record.id})`);
     }
   });
+
+  test('serving our own expired certificate: a warning in the log, and the peer\'s refusal said as such (TLS 1.3 and 1.2)', async () => {
+    const expiredPool = await startPool({ identities: [[SERVER_NAME, pki.expired]], trust: [pki.ca] });
+    const tcp = await TcpListener.open();
+    try {
+      for (const version of ['1.3', '1.2'] as const) {
+        const c = startOpensslClient({ port: tcp.port, serverName: SERVER_NAME, caPath: pki.ca.certPath, version });
+        peers.push(c);
+        const fd = await tcp.accept();
+        const e = await rejection(expiredPool.client.starttls({ role: 'server', fd, localid: SERVER_NAME, flags: StartTlsFlag.IGNORE_REMOTEID }));
+        fd.close();
+        assert.equal(e.errno, Errno.EKEYEXPIRED, `${version}: ${e.message}`);
+        assert.equal(e.message, `the peer refused our certificate for ${SERVER_NAME} (expired on 2001-01-01); renew it`);
+      }
+      assert.match(expiredPool.daemon.logs(), /"msg":"showing a certificate peers will refuse".*"reason":"expired on 2001-01-01"/);
+    } finally {
+      await tcp.close();
+      await expiredPool.stop();
+    }
+  });
 });

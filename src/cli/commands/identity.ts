@@ -3,6 +3,15 @@ import * as fs from 'node:fs';
 import { loadConfig } from '../../config';
 import { openDb } from '../../store/db';
 import { readCertificate } from '../../util/certificate';
+import { type Validity, validityOf, validityWarning } from '../../model/identity';
+
+/** How `identity list` shows a certificate's end date. */
+const VALIDITY_WORDS: Record<Validity, string> = {
+  valid: 'valid until',
+  expiring: 'EXPIRES SOON',
+  expired: 'EXPIRED on',
+  'not-yet-valid': 'NOT YET VALID; ends',
+};
 import { IdentityStore } from '../../store/identities';
 import * as pkcs11js from 'pkcs11js';
 import { checkIdentityString } from '../../store/identities';
@@ -82,6 +91,10 @@ const identityAdd: Sub = {
     const chain = fs.readFileSync(v.cert, 'utf8');
     const identity = openStore(v).addIdentity(id, chain, v.key, { replace: v.replace === true, isDefault: v.default === true });
     out(`added ${identity.localid}${identity.isDefault ? ' (default)' : ''}, key ${identity.keyRef}`);
+    const leaf = readCertificate(identity.chainPem);
+    const warning = validityWarning(leaf);
+    const refused = validityOf(leaf) === 'expiring' ? '' : '; peers will refuse it';
+    if (warning) process.stderr.write(`tlspool identity add: warning: the certificate of ${identity.localid} ${warning}${refused}\n`);
     return 0;
   },
 };
@@ -97,11 +110,12 @@ const identityList: Sub = {
   run(v) {
     const list = openStore(v).listIdentities().map((i) => {
       const leaf = readCertificate(i.chainPem);
-      return { localid: i.localid, default: i.isDefault, key: i.keyRef, not_after: leaf.notAfter.toISOString(), names: [...leaf.names.dns, ...leaf.names.email] };
+      const validity = validityOf(leaf);
+      return { localid: i.localid, default: i.isDefault, key: i.keyRef, not_after: leaf.notAfter.toISOString(), validity, names: [...leaf.names.dns, ...leaf.names.email] };
     });
     if (v.json) out(JSON.stringify(list, null, 2));
     else if (list.length === 0) out('no local identities; add one with: tlspool identity add ID --cert FILE --key FILE');
-    else for (const i of list) out(`${i.default ? '*' : ' '} ${i.localid}  valid until ${i.not_after.slice(0, 10)}  key ${i.key}`);
+    else for (const i of list) out(`${i.default ? '*' : ' '} ${i.localid}  ${VALIDITY_WORDS[i.validity]} ${i.not_after.slice(0, 10)}  key ${i.key}`);
     return 0;
   },
 };
@@ -212,6 +226,10 @@ const identityGenerate: Sub = {
         const identity = store!.addIdentity(id, g.pem, g.keyUri, { replace: v.replace === true, isDefault: v.default === true });
         out(`made a P-256 key and a self-signed certificate on token "${t.label}"`);
         out(`added ${identity.localid}${identity.isDefault ? ' (default)' : ''}, key ${identity.keyRef}`);
+    const leaf = readCertificate(identity.chainPem);
+    const warning = validityWarning(leaf);
+    const refused = validityOf(leaf) === 'expiring' ? '' : '; peers will refuse it';
+    if (warning) process.stderr.write(`tlspool identity add: warning: the certificate of ${identity.localid} ${warning}${refused}\n`);
       }
     } finally {
       for (const m of modules) m.close();
@@ -260,6 +278,10 @@ const identityImport: Sub = {
       const keyRef = v.pkcs11.replace(/;type=[^;?]*/, '') + ';type=private';
       const identity = store.addIdentity(id, pem('CERTIFICATE', der), keyRef, { replace: v.replace === true, isDefault: v.default === true });
       out(`added ${identity.localid}${identity.isDefault ? ' (default)' : ''}, key ${identity.keyRef}`);
+    const leaf = readCertificate(identity.chainPem);
+    const warning = validityWarning(leaf);
+    const refused = validityOf(leaf) === 'expiring' ? '' : '; peers will refuse it';
+    if (warning) process.stderr.write(`tlspool identity add: warning: the certificate of ${identity.localid} ${warning}${refused}\n`);
     } finally {
       for (const m of modules) m.close();
     }

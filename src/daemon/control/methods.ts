@@ -14,7 +14,7 @@ import type { ApprovalAgent, ApprovalService } from '../disclosure/approval';
 import type { ConnectionLog } from '../../store/connection-log';
 import type { ControlMethod, ControlMethods, DaemonStatus } from '../../contract/control';
 import { type CertInfo, MAX_PAGE_ROWS } from '../../model/connection';
-import type { IdentityInfo } from '../../model/identity';
+import { type IdentityInfo, type Validity, validityOf } from '../../model/identity';
 import { DISCLOSURE_CHOICES, NUMBER_SETTINGS, type Settings } from '../../model/settings';
 import type { TokenInfo } from '../../model/tokens';
 import { Params } from './params';
@@ -184,14 +184,16 @@ function identityInfo(i: { localid: string; isDefault: boolean; keyRef: string; 
   let subject = '';
   let issuer = '';
   let notAfter = '';
+  let validity: Validity | undefined;
   try {
     const leaf = readCertificate(splitPemChain(i.chainPem)[0]!);
     ({ subject, issuer } = leaf);
     notAfter = leaf.notAfter.toISOString();
+    validity = validityOf(leaf);
   } catch {
     // A stored chain that no longer parses: shown with empty fields rather than hiding the identity.
   }
-  return { localid: i.localid, isDefault: i.isDefault, keyRef: i.keyRef, subject, issuer, notAfter, addedAt: i.addedAt };
+  return { localid: i.localid, isDefault: i.isDefault, keyRef: i.keyRef, subject, issuer, notAfter, ...(validity ? { validity } : {}), addedAt: i.addedAt };
 }
 
 /** A stored PEM that does not parse is shown as damaged rather than failing the whole answer. */

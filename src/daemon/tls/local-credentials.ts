@@ -9,6 +9,8 @@ import type { Identity, IdentityStore } from '../../store/identities';
 import { loadCredentials, type NativeCredentials } from '../../addon/tls/credentials';
 import { Failure } from '../../model/failure';
 import { wire } from '../../protocol/wire-text';
+import { readCertificate } from '../../util/certificate';
+import { validityOf, validityWarning } from '../../model/identity';
 
 export class LocalCredentials {
   private readonly loaded = new Map<string, NativeCredentials>();
@@ -50,6 +52,23 @@ export class LocalCredentials {
       this.ordered = [...all.filter((i) => i.isDefault), ...all.filter((i) => !i.isDefault)].map((i) => i.localid);
     }
     return this.ordered;
+  }
+
+  /**
+   * Why peers will refuse the certificate of `localid` (expired, or not yet
+   * valid), or undefined when they need not.
+   */
+  refusable(localid: string): string | undefined {
+    const id = this.identity(localid);
+    if (!id) return undefined;
+    let leaf;
+    try {
+      leaf = readCertificate(id.chainPem);
+    } catch {
+      return undefined; // the engine says what is wrong with it
+    }
+    const v = validityOf(leaf);
+    return v === 'expired' || v === 'not-yet-valid' ? validityWarning(leaf) : undefined;
   }
 
   private identities(): Map<string, Identity> {

@@ -124,6 +124,8 @@ class StartTlsAttempt {
   /** The identities agreed so far: what the answer and the record say. */
   private localid: string;
   private remoteid = '';
+  /** Why the peer may refuse the certificate we showed (it expired), if it may. */
+  private refusable: string | undefined;
   /** A disclosure question lives as long as the handshake: withdrawn when the application leaves or the handshake ends. */
   private asking: AbortController | undefined;
   private readonly stopAsking = () => this.asking?.abort(this.req.signal.reason ?? new Failure('ECANCELED', 'the handshake ended'));
@@ -150,13 +152,24 @@ class StartTlsAttempt {
     req.signal.addEventListener('abort', this.stopAsking, { once: true });
     const established = await startSession(this.sessionOptions(), recordEnd(this.deps.connections, this.record))
       .catch((e: unknown) => {
-        throw explainEngineFailure(e, this.role, this.transport, this.config.handshake_timeout);
+        throw this.peerRefusedOurs(e) ?? explainEngineFailure(e, this.role, this.transport, this.config.handshake_timeout);
       })
       .finally(() => {
         req.signal.removeEventListener('abort', this.stopAsking);
         this.stopAsking();
       });
     return this.answer(established);
+  }
+
+  /**
+   * The peer ended the handshake after we showed a certificate it will not
+   * take (expired): say so, rather than the engine's words (with TLS 1.3
+   * GnuTLS reports the peer's alert as "Decryption has failed").
+   */
+  private peerRefusedOurs(e: unknown): Failure | undefined {
+    if (!this.refusable || !(e instanceof TlsError)) return undefined;
+    if (e.kind !== 'alert' && e.gnutls !== 'GNUTLS_E_DECRYPTION_FAILED') return undefined;
+    return new Failure('EKEYEXPIRED', wire`the peer refused our certificate for ${this.localid} (${this.refusable}); renew it`, { cause: e });
   }
 
   private sessionOptions(): StartOptions {
@@ -234,6 +247,8 @@ class StartTlsAttempt {
     this.req.log.info('disclosure', { connection: this.record.id, localid: q.localid, remote: q.remote, decision: answer.decision, shown: answer.localid, by: answer.by });
     if (answer.decision === 'allow') {
       this.localid = answer.localid;
+      this.refusable = this.deps.credentials.refusable(answer.localid);
+      if (this.refusable) this.req.log.warn('showing a certificate peers will refuse', { connection: this.record.id, localid: answer.localid, reason: this.refusable });
       return this.deps.credentials.get(answer.localid);
     }
     this.localid = '';
