@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import type * as net from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { rssKb } from '../test/helpers/traffic';
+import { rssKb } from '../harness/traffic';
 import type { System } from './systems';
 import { closeConn, Counter, header, log, pump, sleep, withTimeout } from './work';
 

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { bulk, type CpuUse, handshakes, idleRss, latency, type LoopDelay, MiB, type Params, type Rate, withCpu, withLoopDelay } from './measure';
 import { killChildren, type Name, NAMES, nodeTlsSystem, poolSystem, PRIORITY, stunnelSystem, SUITE, type System } from './systems';
-import { buildDir, compileC } from '../test/helpers/cbuild';
+import { buildDir, compileC } from '../harness/cbuild';
 import { log } from './work';
 
 const QUICK = process.argv.includes('--quick');

@@ -1,7 +1,7 @@
 /**
  * The three systems the bench compares, each in the same topology
  * (application -> TLS client -> TLS server -> backend, loopback, TLS 1.3,
- * AES-128-GCM, the P-256 certificate of test/helpers/pki.ts):
+ * AES-128-GCM, the P-256 certificate of harness/pki.ts):
  *   pool:     the app hands its TCP socket to the daemon (STARTTLS client), the bench
  *             server hands the accepted socket to the same daemon (STARTTLS server);
  *             both plaintext ends are the fds the pool hands back.
@@ -16,8 +16,8 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 import type { PoolClient } from '../src/client/pool-client';
 import { StartTlsFlag } from '../src/protocol/constants';
-import { getPki, SERVER_NAME } from '../test/helpers/pki';
-import { startPool, type Pool } from '../test/helpers/starttls';
+import { getPki, SERVER_NAME } from '../harness/pki';
+import { startPool, type Pool } from '../harness/starttls';
 import { log, serveBackend, sleep } from './work';
 import { takeFd } from '../src/addon/node-socket';
 

@@ -14,10 +14,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { launchBrowser, RENDERER_DIR } from '../test/helpers/browser';
-import { stateWithLog } from '../test/helpers/connection-log';
-import { startDaemon } from '../test/helpers/daemon';
-import { startWebUi } from '../test/helpers/web-ui';
+import { launchBrowser, RENDERER_DIR } from '../harness/browser';
+import { stateWithLog } from '../harness/connection-log';
+import { startDaemon } from '../harness/daemon';
+import { startWebUi } from '../harness/web-ui';
 
 const N = Number(process.argv.find((a) => a.startsWith('--rows='))?.slice(7) ?? 100_000);
 const TIMEOUT_MS = 180_000;

@@ -10,8 +10,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TLSPOOL_IDENTITY_V1 } from '../../src/protocol/constants';
 import { Errno } from '../../src/protocol/errno';
-import { startDaemon, type TestDaemon } from '../helpers/daemon';
-import { buildDir, C_SOURCE_DIR, compileC, describeRun, runProgram, type BuildDir } from '../helpers/cbuild';
+import { startDaemon, type TestDaemon } from '../../harness/daemon';
+import { buildDir, C_SOURCE_DIR, compileC, describeRun, runProgram, type BuildDir } from '../../harness/cbuild';
 
 describe('C clients against the live daemon', () => {
   let dir: BuildDir | undefined;

@@ -29,7 +29,7 @@ import {
   runProgram,
   type BuildDir,
   type RunResult,
-} from '../helpers/cbuild';
+} from '../../harness/cbuild';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 

@@ -9,12 +9,12 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Errno } from '../../src/protocol/errno';
-import { buildDir, C_SOURCE_DIR, compileC, describeRun, runProgram, type BuildDir } from '../helpers/cbuild';
-import { startDaemon, type TestDaemon } from '../helpers/daemon';
-import { startOpensslServer, type Peer } from '../helpers/peers';
-import { CLIENT_EMAIL, getPki, SERVER_NAME } from '../helpers/pki';
-import { fdSummary, provision } from '../helpers/pool-tls';
-import { waitForValue } from '../helpers/wait';
+import { buildDir, C_SOURCE_DIR, compileC, describeRun, runProgram, type BuildDir } from '../../harness/cbuild';
+import { startDaemon, type TestDaemon } from '../../harness/daemon';
+import { startOpensslServer, type Peer } from '../../harness/peers';
+import { CLIENT_EMAIL, getPki, SERVER_NAME } from '../../harness/pki';
+import { fdSummary, provision } from '../../harness/pool-tls';
+import { waitForValue } from '../../harness/wait';
 
 describe('an independent C client doing STARTTLS through the pool', () => {
   let dir: BuildDir | undefined;

@@ -10,14 +10,14 @@ import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import { PoolClient, type StartTlsResult } from '../../src/client/pool-client';
 import { Failure } from '../../src/model/failure';
-import { collectPageErrors, launchBrowser, screenshot, type BrowserSession } from '../helpers/browser';
-import { connectControl } from '../helpers/control';
-import { startDaemon, type TestDaemon } from '../helpers/daemon';
-import type { Peer } from '../helpers/peers';
-import { CLIENT_EMAIL, getPki, SERVER_NAME } from '../helpers/pki';
-import { startPool, type Pool } from '../helpers/starttls';
-import { PIN, startRevServer, startTlsTo, startTokenPool, talk, TOKEN } from '../helpers/token-pool';
-import { startWebUi, type WebUi } from '../helpers/web-ui';
+import { collectPageErrors, launchBrowser, screenshot, type BrowserSession } from '../../harness/browser';
+import { connectControl } from '../../harness/control';
+import { startDaemon, type TestDaemon } from '../../harness/daemon';
+import type { Peer } from '../../harness/peers';
+import { CLIENT_EMAIL, getPki, SERVER_NAME } from '../../harness/pki';
+import { startPool, type Pool } from '../../harness/starttls';
+import { PIN, startRevServer, startTlsTo, startTokenPool, talk, TOKEN } from '../../harness/token-pool';
+import { startWebUi, type WebUi } from '../../harness/web-ui';
 
 const GUARD = { timeout: 120_000 };
 /** Bounds for waiting on the page; they only guard against hangs. */

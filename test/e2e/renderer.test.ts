@@ -10,10 +10,10 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
-import { launchBrowser, RENDERER_DIR, collectPageErrors, screenshot, type BrowserSession } from '../helpers/browser';
-import { connectControl } from '../helpers/control';
-import { startDaemon, type TestDaemon } from '../helpers/daemon';
-import { startWebUi, type WebUi } from '../helpers/web-ui';
+import { launchBrowser, RENDERER_DIR, collectPageErrors, screenshot, type BrowserSession } from '../../harness/browser';
+import { connectControl } from '../../harness/control';
+import { startDaemon, type TestDaemon } from '../../harness/daemon';
+import { startWebUi, type WebUi } from '../../harness/web-ui';
 
 const GUARD = { timeout: 90_000 };
 

@@ -8,9 +8,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Errno, errnoName } from '../../src/protocol';
-import { startOpensslServer, type Peer } from '../helpers/peers';
-import { getPki, SERVER_NAME, type TestPki } from '../helpers/pki';
-import { Plaintext, type Pool, rejection, startPool, tcpConnect } from '../helpers/starttls';
+import { startOpensslServer, type Peer } from '../../harness/peers';
+import { getPki, SERVER_NAME, type TestPki } from '../../harness/pki';
+import { Plaintext, type Pool, rejection, startPool, tcpConnect } from '../../harness/starttls';
 
 describe('bad certificates are refused by default', () => {
   let pki: TestPki;

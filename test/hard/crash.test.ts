@@ -19,11 +19,11 @@ import { PoolClient, type StartTlsResult } from '../../src/client/pool-client';
 import { Failure } from '../../src/model/failure';
 import type { OwnedFd } from '../../src/addon/ipc';
 import { TLSPOOL_IDENTITY_V1 } from '../../src/protocol';
-import { startDaemon, tempDir } from '../helpers/daemon';
-import { guardMs, HARD } from '../helpers/hard-size';
-import { CLIENT_EMAIL, getPki, SERVER_NAME } from '../helpers/pki';
-import { Plaintext, TcpListener, tcpConnect, tlspoolCli } from '../helpers/starttls';
-import { waitFor } from '../helpers/wait';
+import { startDaemon, tempDir } from '../../harness/daemon';
+import { guardMs, HARD } from '../../harness/hard-size';
+import { CLIENT_EMAIL, getPki, SERVER_NAME } from '../../harness/pki';
+import { Plaintext, TcpListener, tcpConnect, tlspoolCli } from '../../harness/starttls';
+import { waitFor } from '../../harness/wait';
 
 const N = HARD.crashConnections;
 /** STARTTLS requests left waiting on a peer that never answers when the daemon dies. */

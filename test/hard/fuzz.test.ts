@@ -2,16 +2,16 @@
  * Fuzz (hardening suite): random and mutated packets, with and without fds,
  * over many connections at the live daemon. It must stay up, answer every
  * complete packet exactly once, and end with the fds it started with.
- * Sized by test/helpers/hard-size.ts; TLSPOOL_FUZZ_SEED replays or explores.
+ * Sized by harness/hard-size.ts; TLSPOOL_FUZZ_SEED replays or explores.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PoolClient } from '../../src/client/pool-client';
 import { TLSPOOL_IDENTITY_V1 } from '../../src/protocol';
-import { startDaemon } from '../helpers/daemon';
-import { fuzzDaemon } from '../helpers/fuzz';
-import { guardMs, HARD } from '../helpers/hard-size';
-import { waitForValue } from '../helpers/wait';
+import { startDaemon } from '../../harness/daemon';
+import { fuzzDaemon } from '../../harness/fuzz';
+import { guardMs, HARD } from '../../harness/hard-size';
+import { waitForValue } from '../../harness/wait';
 
 /** Deterministic by default so a failure can be replayed. */
 const SEED = Number(process.env.TLSPOOL_FUZZ_SEED ?? 20261125);

@@ -7,7 +7,7 @@
  * a measured round of the load (unmeasured rounds before it set its
  * high-water mark), and
  * its connection log must show no connection still handshaking or
- * established. Sized by test/helpers/hard-size.ts; TLSPOOL_LOAD_SEED replays.
+ * established. Sized by harness/hard-size.ts; TLSPOOL_LOAD_SEED replays.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,11 +15,11 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { PoolClient } from '../../src/client/pool-client';
 import { TLSPOOL_IDENTITY_V1 } from '../../src/protocol';
-import { guardMs, HARD } from '../helpers/hard-size';
-import { fdSummary } from '../helpers/pool-tls';
-import { type Pool, startExamplePool } from '../helpers/starttls';
-import { type Kind, prng, type Result, settledStats, Traffic } from '../helpers/traffic';
-import { waitForValue } from '../helpers/wait';
+import { guardMs, HARD } from '../../harness/hard-size';
+import { fdSummary } from '../../harness/pool-tls';
+import { type Pool, startExamplePool } from '../../harness/starttls';
+import { type Kind, prng, type Result, settledStats, Traffic } from '../../harness/traffic';
+import { waitForValue } from '../../harness/wait';
 
 const SEED = Number(process.env.TLSPOOL_LOAD_SEED ?? 20261126);
 const CLIENTS = HARD.loadClients;

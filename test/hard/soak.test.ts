@@ -10,11 +10,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PoolClient } from '../../src/client/pool-client';
 import { TLSPOOL_IDENTITY_V1 } from '../../src/protocol';
-import { guardMs, HARD } from '../helpers/hard-size';
-import { fdSummary } from '../helpers/pool-tls';
-import { startExamplePool } from '../helpers/starttls';
-import { procStats, Traffic } from '../helpers/traffic';
-import { waitForValue } from '../helpers/wait';
+import { guardMs, HARD } from '../../harness/hard-size';
+import { fdSummary } from '../../harness/pool-tls';
+import { startExamplePool } from '../../harness/starttls';
+import { procStats, Traffic } from '../../harness/traffic';
+import { waitForValue } from '../../harness/wait';
 
 /** Connections in flight at any moment. */
 const PARALLEL = 8;

@@ -14,11 +14,11 @@ import { DesktopAgent } from '../../src/desktop/agent/agent';
 import { dispatch } from '../../src/desktop/agent/dispatch';
 import { Failure } from '../../src/model/failure';
 import type { UiEvent } from '../../src/contract/desktop';
-import { startDaemon, type TestDaemon } from '../helpers/daemon';
-import type { Peer } from '../helpers/peers';
-import { CLIENT_EMAIL } from '../helpers/pki';
-import { PIN, startRevServer, startTlsTo, startTokenPool, talk, TOKEN, type TokenPool } from '../helpers/token-pool';
-import { waitFor } from '../helpers/wait';
+import { startDaemon, type TestDaemon } from '../../harness/daemon';
+import type { Peer } from '../../harness/peers';
+import { CLIENT_EMAIL } from '../../harness/pki';
+import { PIN, startRevServer, startTlsTo, startTokenPool, talk, TOKEN, type TokenPool } from '../../harness/token-pool';
+import { waitFor } from '../../harness/wait';
 
 const GUARD = { timeout: 90_000 };
 

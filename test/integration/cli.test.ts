@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CLI, ROOT, startDaemon, tempDir, type TestDaemon } from '../helpers/daemon';
+import { CLI, ROOT, startDaemon, tempDir, type TestDaemon } from '../../harness/daemon';
 
 function tlspool(args: string[], env: NodeJS.ProcessEnv = {}) {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30000 });

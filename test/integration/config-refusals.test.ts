@@ -15,11 +15,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PoolClient } from '../../src/client/pool-client';
 import { Errno, StartTlsFlag } from '../../src/protocol';
-import { CLI, startDaemon, tempDir, type TestDaemon } from '../helpers/daemon';
-import { startOpensslServer, type Peer } from '../helpers/peers';
-import { getPki, SERVER_NAME, type TestPki } from '../helpers/pki';
-import { Plaintext, rejection, tcpConnect } from '../helpers/starttls';
-import { waitFor } from '../helpers/wait';
+import { CLI, startDaemon, tempDir, type TestDaemon } from '../../harness/daemon';
+import { startOpensslServer, type Peer } from '../../harness/peers';
+import { getPki, SERVER_NAME, type TestPki } from '../../harness/pki';
+import { Plaintext, rejection, tcpConnect } from '../../harness/starttls';
+import { waitFor } from '../../harness/wait';
 
 const NO_SUCH_GROUP = 'tlspool-no-such-group';
 

@@ -19,11 +19,11 @@ import { RpcErrorCode } from '../../src/contract/control';
 import { MAX_PAGE_ROWS, type ConnectionRecord } from '../../src/model/connection';
 import { MAX_QUEUED_EVENTS } from '../../src/daemon/control/server';
 import { openDb } from '../../src/store/db';
-import { collect, connectControl, controlSocketOf } from '../helpers/control';
-import { CLI, startDaemon, tempDir, type TestDaemon } from '../helpers/daemon';
-import { getPki } from '../helpers/pki';
-import { settledStats } from '../helpers/traffic';
-import { waitFor } from '../helpers/wait';
+import { collect, connectControl, controlSocketOf } from '../../harness/control';
+import { CLI, startDaemon, tempDir, type TestDaemon } from '../../harness/daemon';
+import { getPki } from '../../harness/pki';
+import { settledStats } from '../../harness/traffic';
+import { waitFor } from '../../harness/wait';
 
 const GUARD = { timeout: 300_000 };
 const ROWS = 107_600;

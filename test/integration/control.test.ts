@@ -13,14 +13,14 @@ import { ControlClient } from '../../src/client/control-client';
 import { Failure } from '../../src/model/failure';
 import { RpcErrorCode } from '../../src/contract/control';
 import { MAX_LINE } from '../../src/daemon/control/server';
-import { collect, connectControl, controlSocketOf, RawLines, waitForItem } from '../helpers/control';
-import { startDaemon, tempDir } from '../helpers/daemon';
-import type { Peer } from '../helpers/peers';
-import { SOFTHSM_MODULE } from '../helpers/softhsm';
-import { connectFd, PIN, pinProgram, startRevServer, startTokenPool, talk, TOKEN, type TokenPool } from '../helpers/token-pool';
-import { CLIENT_EMAIL, getPki, SERVER_NAME } from '../helpers/pki';
-import { Plaintext, type Pool, poolToPool, startExamplePool, TcpListener } from '../helpers/starttls';
-import { waitFor, waitForValue } from '../helpers/wait';
+import { collect, connectControl, controlSocketOf, RawLines, waitForItem } from '../../harness/control';
+import { startDaemon, tempDir } from '../../harness/daemon';
+import type { Peer } from '../../harness/peers';
+import { SOFTHSM_MODULE } from '../../harness/softhsm';
+import { connectFd, PIN, pinProgram, startRevServer, startTokenPool, talk, TOKEN, type TokenPool } from '../../harness/token-pool';
+import { CLIENT_EMAIL, getPki, SERVER_NAME } from '../../harness/pki';
+import { Plaintext, type Pool, poolToPool, startExamplePool, TcpListener } from '../../harness/starttls';
+import { waitFor, waitForValue } from '../../harness/wait';
 
 /** The Failure a call rejects with. */
 async function refusal(p: Promise<unknown>): Promise<Failure> {

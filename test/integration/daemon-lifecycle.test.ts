@@ -6,9 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDaemon } from '../helpers/daemon';
-import { CLIENT_EMAIL, SERVER_NAME } from '../helpers/pki';
-import { Plaintext, poolToPool, startExamplePool, TcpListener } from '../helpers/starttls';
+import { startDaemon } from '../../harness/daemon';
+import { CLIENT_EMAIL, SERVER_NAME } from '../../harness/pki';
+import { Plaintext, poolToPool, startExamplePool, TcpListener } from '../../harness/starttls';
 
 test("a second daemon refused on a live socket leaves the first one's connection log alone", async () => {
   const pool = await startExamplePool();

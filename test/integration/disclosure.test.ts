@@ -12,11 +12,11 @@ import type { ControlClient } from '../../src/client/control-client';
 import { PoolClient } from '../../src/client/pool-client';
 import type { ApprovalRequest } from '../../src/model/disclosure';
 import { Errno } from '../../src/protocol';
-import { collect, connectControl, waitForItem } from '../helpers/control';
-import { CLI } from '../helpers/daemon';
-import { startOpensslClient, startOpensslServer, type Peer } from '../helpers/peers';
-import { CLIENT_EMAIL, getPki, SERVER_NAME, type TestPki } from '../helpers/pki';
-import { Plaintext, type Pool, rejection, startExamplePool, TcpListener, tcpConnect } from '../helpers/starttls';
+import { collect, connectControl, waitForItem } from '../../harness/control';
+import { CLI } from '../../harness/daemon';
+import { startOpensslClient, startOpensslServer, type Peer } from '../../harness/peers';
+import { CLIENT_EMAIL, getPki, SERVER_NAME, type TestPki } from '../../harness/pki';
+import { Plaintext, type Pool, rejection, startExamplePool, TcpListener, tcpConnect } from '../../harness/starttls';
 
 describe('disclosure approval', () => {
   let pki: TestPki;

@@ -8,9 +8,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Errno, StartTlsFlag } from '../../src/protocol';
-import { startOpensslServer, type Peer } from '../helpers/peers';
-import { getPki, SERVER_NAME } from '../helpers/pki';
-import { type Pool, rejection, startExamplePool, tcpConnect } from '../helpers/starttls';
+import { startOpensslServer, type Peer } from '../../harness/peers';
+import { getPki, SERVER_NAME } from '../../harness/pki';
+import { type Pool, rejection, startExamplePool, tcpConnect } from '../../harness/starttls';
 
 /** A valid domain of `bytes` bytes (labels of at most 63). */
 function longDomain(bytes: number, tld = 'test'): string {

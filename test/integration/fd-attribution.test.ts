@@ -17,8 +17,8 @@ import { Failure } from '../../src/model/failure';
 import { adoptFd, connectUnix, listenUnix, type OwnedFd, type UnixConnection } from '../../src/addon/ipc';
 import { Cmd, decode, encode, errorPacket, Errno, IpProto, type Packet } from '../../src/protocol';
 import { Framer } from '../../src/protocol/framer';
-import { startDaemon, tempDir, type TestDaemon } from '../helpers/daemon';
-import { waitFor } from '../helpers/wait';
+import { startDaemon, tempDir, type TestDaemon } from '../../harness/daemon';
+import { waitFor } from '../../harness/wait';
 
 const ROUNDS = 100;
 

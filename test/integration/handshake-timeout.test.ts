@@ -16,9 +16,9 @@ import * as net from 'node:net';
 import type { Failure } from '../../src/model/failure';
 import { socketpair } from '../../src/addon/ipc';
 import { Errno, IpProto } from '../../src/protocol';
-import { SERVER_NAME } from '../helpers/pki';
-import { HANG_GUARD_MS, type Pool, rejection, startExamplePool, TcpListener, tcpConnect, udpConnect } from '../helpers/starttls';
-import { waitForValue } from '../helpers/wait';
+import { SERVER_NAME } from '../../harness/pki';
+import { HANG_GUARD_MS, type Pool, rejection, startExamplePool, TcpListener, tcpConnect, udpConnect } from '../../harness/starttls';
+import { waitForValue } from '../../harness/wait';
 
 const TIMEOUT_S = 2;
 /** CPU the daemon may use while one handshake waits TIMEOUT_S for nothing; a spinning loop uses ~TIMEOUT_S. */

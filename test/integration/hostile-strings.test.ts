@@ -18,8 +18,8 @@ import { PoolServer } from '../../src/daemon/server/pool-server';
 import { connectUnix } from '../../src/addon/ipc';
 import { Cmd, decode, encode, Errno, LocalCmd, PAYLOADS, TLSPOOL_IDENTITY_V1, type Packet } from '../../src/protocol';
 import { Framer } from '../../src/protocol/framer';
-import { ROOT, startDaemon, tempDir } from '../helpers/daemon';
-import { waitFor } from '../helpers/wait';
+import { ROOT, startDaemon, tempDir } from '../../harness/daemon';
+import { waitFor } from '../../harness/wait';
 
 /** Bytes that are not UTF-8 in any reading: lone continuation and 0xff bytes. */
 const notUtf8 = (n: number) => new Uint8Array(n).fill(0xff);

@@ -3,8 +3,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { CLI, tempDir } from '../helpers/daemon';
-import { getPki, SERVER_NAME, CLIENT_EMAIL } from '../helpers/pki';
+import { CLI, tempDir } from '../../harness/daemon';
+import { getPki, SERVER_NAME, CLIENT_EMAIL } from '../../harness/pki';
 
 function tlspool(stateDir: string, ...args: string[]) {
   const r = spawnSync(process.execPath, [CLI, ...args, '--state-dir', stateDir], { encoding: 'utf8', timeout: 30000 });

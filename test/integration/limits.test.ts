@@ -23,12 +23,12 @@ import { decode, encode } from '../../src/protocol/codec';
 import { TLSPOOL_IDENTITY_V1 } from '../../src/protocol';
 import { Cmd } from '../../src/protocol/constants';
 import { Framer } from '../../src/protocol/framer';
-import { startDaemon, type TestDaemon } from '../helpers/daemon';
-import { getPki, SERVER_NAME } from '../helpers/pki';
-import { fdSummary } from '../helpers/pool-tls';
-import { type Pool, startExamplePool, tcpConnect } from '../helpers/starttls';
-import { rssKb } from '../helpers/traffic';
-import { waitFor, waitForValue } from '../helpers/wait';
+import { startDaemon, type TestDaemon } from '../../harness/daemon';
+import { getPki, SERVER_NAME } from '../../harness/pki';
+import { fdSummary } from '../../harness/pool-tls';
+import { type Pool, startExamplePool, tcpConnect } from '../../harness/starttls';
+import { rssKb } from '../../harness/traffic';
+import { waitFor, waitForValue } from '../../harness/wait';
 
 const GUARD = { timeout: 120_000 };
 /** How long a request may take before the test calls it unanswered (a hang guard, not a speed target). */

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PoolClient } from '../../src/client/pool-client';
-import { startDaemon } from '../helpers/daemon';
+import { startDaemon } from '../../harness/daemon';
 
 test('LOOP_STATS answers the event-loop delay since the last reset, and a reset starts a new window', async () => {
   const daemon = await startDaemon();

@@ -8,11 +8,11 @@ import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { CLIENT_EMAIL, SERVER_NAME } from '../helpers/pki';
-import { CLI } from '../helpers/daemon';
-import type { Peer } from '../helpers/peers';
-import { connectFd, PIN, pinProgram, startRevServer, startTokenPool, talk, TOKEN, type TokenPool } from '../helpers/token-pool';
-import { waitFor } from '../helpers/wait';
+import { CLIENT_EMAIL, SERVER_NAME } from '../../harness/pki';
+import { CLI } from '../../harness/daemon';
+import type { Peer } from '../../harness/peers';
+import { connectFd, PIN, pinProgram, startRevServer, startTokenPool, talk, TOKEN, type TokenPool } from '../../harness/token-pool';
+import { waitFor } from '../../harness/wait';
 import type { OwnedFd } from '../../src/addon/ipc';
 import { field } from '../../src/protocol/layout';
 

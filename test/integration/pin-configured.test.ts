@@ -10,12 +10,12 @@ import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Peer } from '../helpers/peers';
-import { tempDir } from '../helpers/daemon';
-import { SOFTHSM_MODULE } from '../helpers/softhsm';
-import { aliceToPeer, PIN, pinProgram, startRevServer, startTokenPool, talk, TOKEN, type TokenPool } from '../helpers/token-pool';
-import { rejection } from '../helpers/starttls';
-import { waitFor } from '../helpers/wait';
+import type { Peer } from '../../harness/peers';
+import { tempDir } from '../../harness/daemon';
+import { SOFTHSM_MODULE } from '../../harness/softhsm';
+import { aliceToPeer, PIN, pinProgram, startRevServer, startTokenPool, talk, TOKEN, type TokenPool } from '../../harness/token-pool';
+import { rejection } from '../../harness/starttls';
+import { waitFor } from '../../harness/wait';
 
 const GUARD = { timeout: 90_000 };
 const SPY_MODULE = '/usr/lib/x86_64-linux-gnu/pkcs11/pkcs11-spy.so';

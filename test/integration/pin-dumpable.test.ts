@@ -12,10 +12,10 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
-import { buildDir, C_SOURCE_DIR, compileC, describeRun, runProgram, type BuildDir } from '../helpers/cbuild';
-import { CLI, startDaemon, type TestDaemon } from '../helpers/daemon';
-import { waitFor } from '../helpers/wait';
-import { startWebUi, type WebUi } from '../helpers/web-ui';
+import { buildDir, C_SOURCE_DIR, compileC, describeRun, runProgram, type BuildDir } from '../../harness/cbuild';
+import { CLI, startDaemon, type TestDaemon } from '../../harness/daemon';
+import { waitFor } from '../../harness/wait';
+import { startWebUi, type WebUi } from '../../harness/web-ui';
 
 const GUARD = { timeout: 60_000 };
 let dir: BuildDir;

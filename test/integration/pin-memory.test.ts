@@ -14,11 +14,11 @@ import WebSocket from 'ws';
 import { PoolClient } from '../../src/client/pool-client';
 import type { PinPromptView } from '../../src/contract/desktop';
 import type { WsServerMessage } from '../../src/contract/ws';
-import { CLIENT_EMAIL } from '../helpers/pki';
-import type { Peer } from '../helpers/peers';
-import { PIN, startRevServer, startTlsTo, startTokenPool, talk, type TokenPool } from '../helpers/token-pool';
-import { waitFor } from '../helpers/wait';
-import { startWebUi, type WebUi } from '../helpers/web-ui';
+import { CLIENT_EMAIL } from '../../harness/pki';
+import type { Peer } from '../../harness/peers';
+import { PIN, startRevServer, startTlsTo, startTokenPool, talk, type TokenPool } from '../../harness/token-pool';
+import { waitFor } from '../../harness/wait';
+import { startWebUi, type WebUi } from '../../harness/web-ui';
 
 const GUARD = { timeout: 60_000 };
 /** A wrong PIN, long and unlike anything else in the process, so that finding it means a copy of it. */

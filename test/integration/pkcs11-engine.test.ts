@@ -12,9 +12,9 @@ import { loadCredentials, type NativeCredentials } from '../../src/addon/tls/cre
 import { pkcs11Configure, pkcs11Logout } from '../../src/addon/tls/pkcs11';
 import { startSession } from '../../src/addon/tls/session';
 import { TlsError } from '../../src/addon/tls/failure';
-import { getPki } from '../helpers/pki';
-import { startOpensslClient, startOpensslServer } from '../helpers/peers';
-import { createSoftHsm, SOFTHSM_MODULE, type TokenKey } from '../helpers/softhsm';
+import { getPki } from '../../harness/pki';
+import { startOpensslClient, startOpensslServer } from '../../harness/peers';
+import { createSoftHsm, SOFTHSM_MODULE, type TokenKey } from '../../harness/softhsm';
 import { takeFd } from '../../src/addon/node-socket';
 
 const GUARD = { timeout: 60_000 };

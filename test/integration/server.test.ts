@@ -13,8 +13,8 @@ import { Failure } from '../../src/model/failure';
 import { adoptFd, connectUnix, fdInfo, type OwnedFd } from '../../src/addon/ipc';
 import { Cmd, decode, encode, Errno, IpProto, StartTlsFlag, TLSPOOL_IDENTITY_V1, type Packet } from '../../src/protocol';
 import { Framer } from '../../src/protocol/framer';
-import { startDaemon, type TestDaemon } from '../helpers/daemon';
-import { waitFor, waitForValue } from '../helpers/wait';
+import { startDaemon, type TestDaemon } from '../../harness/daemon';
+import { waitFor, waitForValue } from '../../harness/wait';
 
 function starttls(ipproto: number, flags = 0, cmd: number = Cmd.STARTTLS_CLIENT): Packet {
   return {

@@ -9,10 +9,10 @@ import * as crypto from 'node:crypto';
 import * as dgram from 'node:dgram';
 import { PoolClient } from '../../src/client/pool-client';
 import { IpProto, StartTlsFlag } from '../../src/protocol';
-import { startGnutlsClient, startGnutlsServer, startOpensslClient, startOpensslServer, type Peer } from '../helpers/peers';
-import { CLIENT_EMAIL, getPki, SERVER_NAME, type TestPki } from '../helpers/pki';
-import { waitFor, waitForValue } from '../helpers/wait';
-import { PlainDatagrams, Plaintext, type Pool, poolToPool, startExamplePool, TcpListener, tcpConnect, udpConnect } from '../helpers/starttls';
+import { startGnutlsClient, startGnutlsServer, startOpensslClient, startOpensslServer, type Peer } from '../../harness/peers';
+import { CLIENT_EMAIL, getPki, SERVER_NAME, type TestPki } from '../../harness/pki';
+import { waitFor, waitForValue } from '../../harness/wait';
+import { PlainDatagrams, Plaintext, type Pool, poolToPool, startExamplePool, TcpListener, tcpConnect, udpConnect } from '../../harness/starttls';
 import { takeFd } from '../../src/addon/node-socket';
 
 const GNUTLS_PRIORITY = { '1.3': 'NORMAL:-VERS-ALL:+VERS-TLS1.3', '1.2': 'NORMAL:-VERS-ALL:+VERS-TLS1.2' } as const;

@@ -9,10 +9,10 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { PoolClient } from '../../src/client/pool-client';
 import { Errno, IpProto, StartTlsFlag } from '../../src/protocol';
-import { freePort, startGnutlsServer, startOpensslClient, type Peer } from '../helpers/peers';
-import { CLIENT_EMAIL, getPki, SERVER_NAME, type TestPki } from '../helpers/pki';
-import { Plaintext, type Pool, poolToPool, rejection, startExamplePool, startPool, TcpListener, tcpConnect, udpConnect } from '../helpers/starttls';
-import { waitFor, waitForValue } from '../helpers/wait';
+import { freePort, startGnutlsServer, startOpensslClient, type Peer } from '../../harness/peers';
+import { CLIENT_EMAIL, getPki, SERVER_NAME, type TestPki } from '../../harness/pki';
+import { Plaintext, type Pool, poolToPool, rejection, startExamplePool, startPool, TcpListener, tcpConnect, udpConnect } from '../../harness/starttls';
+import { waitFor, waitForValue } from '../../harness/wait';
 
 /** A TCP server that does `onData` with what a client sends; it keeps its sockets until close(). */
 async function rawServer(onData: (s: net.Socket, data: Buffer) => void = () => {}) {

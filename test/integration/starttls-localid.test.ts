@@ -8,10 +8,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Errno, StartTlsFlag } from '../../src/protocol';
-import { startGnutlsServer, startOpensslClient, startOpensslServer, type Peer } from '../helpers/peers';
-import { CLIENT_EMAIL, getPki, SERVER2_NAME, SERVER_NAME, type TestPki } from '../helpers/pki';
-import { Plaintext, type Pool, poolToPool, rejection, startPool, TcpListener, tcpConnect } from '../helpers/starttls';
-import { waitFor } from '../helpers/wait';
+import { startGnutlsServer, startOpensslClient, startOpensslServer, type Peer } from '../../harness/peers';
+import { CLIENT_EMAIL, getPki, SERVER2_NAME, SERVER_NAME, type TestPki } from '../../harness/pki';
+import { Plaintext, type Pool, poolToPool, rejection, startPool, TcpListener, tcpConnect } from '../../harness/starttls';
+import { waitFor } from '../../harness/wait';
 
 describe('STARTTLS local identities', () => {
   let pki: TestPki;

@@ -9,11 +9,11 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { PoolClient } from '../../src/client/pool-client';
 import { Errno, errnoName, StartTlsFlag } from '../../src/protocol';
-import { startGnutlsClient, startOpensslClient, startOpensslServer, type Peer } from '../helpers/peers';
-import { type Cert, CLIENT_EMAIL, getPki, SERVER_NAME, type TestPki } from '../helpers/pki';
+import { startGnutlsClient, startOpensslClient, startOpensslServer, type Peer } from '../../harness/peers';
+import { type Cert, CLIENT_EMAIL, getPki, SERVER_NAME, type TestPki } from '../../harness/pki';
 import type { OwnedFd } from '../../src/addon/ipc';
-import { waitFor } from '../helpers/wait';
-import { Plaintext, type Pool, rejection, startExamplePool, startPool, TcpListener, tcpConnect } from '../helpers/starttls';
+import { waitFor } from '../../harness/wait';
+import { Plaintext, type Pool, rejection, startExamplePool, startPool, TcpListener, tcpConnect } from '../../harness/starttls';
 
 describe('STARTTLS refusals', () => {
   let pki: TestPki;

@@ -8,9 +8,9 @@ import * as fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { PoolClient } from '../../src/client/pool-client';
 import { StartTlsFlag } from '../../src/protocol/constants';
-import { getPki, SERVER_NAME } from '../helpers/pki';
-import { HANG_GUARD_MS, type Pool, Plaintext, poolToPool, startPool, TcpListener } from '../helpers/starttls';
-import { waitFor } from '../helpers/wait';
+import { getPki, SERVER_NAME } from '../../harness/pki';
+import { HANG_GUARD_MS, type Pool, Plaintext, poolToPool, startPool, TcpListener } from '../../harness/starttls';
+import { waitFor } from '../../harness/wait';
 
 const pki = getPki();
 const N = 40;

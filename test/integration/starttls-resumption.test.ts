@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { StartTlsFlag } from '../../src/protocol/constants';
-import { getPki, SERVER_NAME } from '../helpers/pki';
-import { HANG_GUARD_MS, type Pool, Plaintext, poolToPool, rejection, startPool, TcpListener } from '../helpers/starttls';
+import { getPki, SERVER_NAME } from '../../harness/pki';
+import { HANG_GUARD_MS, type Pool, Plaintext, poolToPool, rejection, startPool, TcpListener } from '../../harness/starttls';
 
 const pki = getPki();
 const GUARD = { timeout: HANG_GUARD_MS * 3 };

@@ -10,7 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { CLI, tempDir } from '../helpers/daemon';
+import { CLI, tempDir } from '../../harness/daemon';
 
 const OTHER = 65534;
 

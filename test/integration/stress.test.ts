@@ -18,10 +18,10 @@ import { PoolClient, type StartTlsResult } from '../../src/client/pool-client';
 import { Failure } from '../../src/model/failure';
 import type { OwnedFd } from '../../src/addon/ipc';
 import { TLSPOOL_IDENTITY_V1 } from '../../src/protocol';
-import { startDaemon, type TestDaemon } from '../helpers/daemon';
-import { CLIENT_EMAIL, getPki, SERVER_NAME, type TestPki } from '../helpers/pki';
-import { fdSummary, provision, TcpPairs } from '../helpers/pool-tls';
-import { waitFor, waitForValue } from '../helpers/wait';
+import { startDaemon, type TestDaemon } from '../../harness/daemon';
+import { CLIENT_EMAIL, getPki, SERVER_NAME, type TestPki } from '../../harness/pki';
+import { fdSummary, provision, TcpPairs } from '../../harness/pool-tls';
+import { waitFor, waitForValue } from '../../harness/wait';
 import { takeFd } from '../../src/addon/node-socket';
 
 const SCALE = Math.max(1, Number(process.env.TLSPOOL_STRESS_SCALE ?? 1) || 1);

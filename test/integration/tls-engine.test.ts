@@ -15,18 +15,18 @@ import { Worker } from 'node:worker_threads';
 import { certInfo, verifyChain, createTrustStore } from '../../src/addon/tls/certs';
 import { loadCredentials, type NativeCredentials } from '../../src/addon/tls/credentials';
 import { startSession } from '../../src/addon/tls/session';
-import { tlsCloseFd, tlsPollFd } from '../helpers/native-fd';
+import { tlsCloseFd, tlsPollFd } from '../../harness/native-fd';
 import { TlsError } from '../../src/addon/tls/failure';
 import type { Established, SessionEnd, StartOptions, VerifyContext, VerifyResult } from '../../src/addon/tls/options';
 import { Errno } from '../../src/protocol/errno';
-import { CLIENT_EMAIL, SERVER_NAME, getPki, type Cert } from '../helpers/pki';
+import { CLIENT_EMAIL, SERVER_NAME, getPki, type Cert } from '../../harness/pki';
 import {
   startGnutlsClient,
   startGnutlsServer,
   startOpensslClient,
   startOpensslServer,
   type Peer,
-} from '../helpers/peers';
+} from '../../harness/peers';
 import { takeFd } from '../../src/addon/node-socket';
 
 const GUARD = { timeout: 60_000 };

@@ -12,11 +12,11 @@ import * as path from 'node:path';
 import { PoolClient } from '../../src/client/pool-client';
 import { openDb } from '../../src/store/db';
 import { IdentityStore } from '../../src/store/identities';
-import { CLI, startDaemon, tempDir, type TestDaemon } from '../helpers/daemon';
-import { getPki, SERVER_NAME } from '../helpers/pki';
-import type { Peer } from '../helpers/peers';
-import { createSoftHsm, SOFTHSM_MODULE, type SoftHsm } from '../helpers/softhsm';
-import { connectFd, PIN, startRevServer, talk } from '../helpers/token-pool';
+import { CLI, startDaemon, tempDir, type TestDaemon } from '../../harness/daemon';
+import { getPki, SERVER_NAME } from '../../harness/pki';
+import type { Peer } from '../../harness/peers';
+import { createSoftHsm, SOFTHSM_MODULE, type SoftHsm } from '../../harness/softhsm';
+import { connectFd, PIN, startRevServer, talk } from '../../harness/token-pool';
 
 const GUARD = { timeout: 90_000 };
 const pki = getPki();

@@ -16,10 +16,10 @@ import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { CLI, startDaemon, tempDir, type TestDaemon } from '../helpers/daemon';
-import { CLIENT_EMAIL, getPki, SERVER_NAME, type TestPki } from '../helpers/pki';
-import { startPeer, type Peer } from '../helpers/peers';
-import { waitFor, waitForValue } from '../helpers/wait';
+import { CLI, startDaemon, tempDir, type TestDaemon } from '../../harness/daemon';
+import { CLIENT_EMAIL, getPki, SERVER_NAME, type TestPki } from '../../harness/pki';
+import { startPeer, type Peer } from '../../harness/peers';
+import { waitFor, waitForValue } from '../../harness/wait';
 
 const MiB = 1 << 20;
 /** A hang guard for each test, not a time limit on anything measured. */

@@ -13,17 +13,17 @@ import WebSocket from 'ws';
 import { PoolClient } from '../../src/client/pool-client';
 import type { UiState } from '../../src/contract/desktop';
 import type { WsServerMessage } from '../../src/contract/ws';
-import { stateWithLog } from '../helpers/connection-log';
-import { startDaemon, tempDir, type TestDaemon } from '../helpers/daemon';
-import { rssKb, settledStats } from '../helpers/traffic';
-import { waitFor } from '../helpers/wait';
-import { startWebUi, type WebUi } from '../helpers/web-ui';
-import { CLIENT_EMAIL } from '../helpers/pki';
-import type { Peer } from '../helpers/peers';
-import { addTokenIdentities, createTokenKeys, PIN, startRevServer, startTlsTo, startTokenPool, talk, type TokenPool } from '../helpers/token-pool';
+import { stateWithLog } from '../../harness/connection-log';
+import { startDaemon, tempDir, type TestDaemon } from '../../harness/daemon';
+import { rssKb, settledStats } from '../../harness/traffic';
+import { waitFor } from '../../harness/wait';
+import { startWebUi, type WebUi } from '../../harness/web-ui';
+import { CLIENT_EMAIL } from '../../harness/pki';
+import type { Peer } from '../../harness/peers';
+import { addTokenIdentities, createTokenKeys, PIN, startRevServer, startTlsTo, startTokenPool, talk, type TokenPool } from '../../harness/token-pool';
 import type { PinPromptView } from '../../src/contract/desktop';
 import { field } from '../../src/protocol/layout';
-import { SOFTHSM_MODULE } from '../helpers/softhsm';
+import { SOFTHSM_MODULE } from '../../harness/softhsm';
 
 const GUARD = { timeout: 60_000 };
 

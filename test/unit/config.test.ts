@@ -19,7 +19,7 @@ import {
   union,
 } from '../../src/config/schema';
 import { closest, editDistance } from '../../src/config/suggest';
-import { ROOT, tempDir } from '../helpers/daemon';
+import { ROOT, tempDir } from '../../harness/daemon';
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));

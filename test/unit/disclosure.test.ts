@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { openDb } from '../../src/store/db';
 import { DisclosureRules, selectorsFor } from '../../src/daemon/disclosure/rules';
-import { tempDir } from '../helpers/daemon';
+import { tempDir } from '../../harness/daemon';
 
 describe('selectorsFor', () => {
   test('a user@host is covered by itself, its host, each parent domain, then *', () => {

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { ROOT } from '../helpers/daemon';
+import { ROOT } from '../../harness/daemon';
 
 const OXLINT = path.join(ROOT, 'node_modules', '.bin', 'oxlint');
 
@@ -38,7 +38,7 @@ const wrong: Array<[file: string, importLine: string, says: RegExp]> = [
   ['src/client/layer-probe.ts', "import type { Handler } from '../daemon/server/request';", /layer 'client'/],
   ['src/desktop/agent/layer-probe.ts', "import { ClientSession } from '../../daemon/server/session';", /layer 'desktop'/],
   ['src/desktop/web/layer-probe.ts', "import { main } from '../../cli/main';", /layer 'desktop'/],
-  ['src/cli/layer-probe.ts', "import { startDaemon } from '../../test/helpers/daemon';", /tests or benchmarks/],
+  ['src/cli/layer-probe.ts', "import { startDaemon } from '../../harness/daemon';", /tests or benchmarks/],
   ['electron/layer-probe.ts', "import { startDaemon } from '../src/daemon/daemon';", /Electron main process/],
   ['renderer/src/layer-probe.ts', "import { connectUnix } from '../../src/addon/ipc';", /runs in a browser/],
   ['renderer/src/layer-probe.ts', "import * as fs from 'node:fs';", /runs in a browser/],

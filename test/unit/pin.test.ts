@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { type CacheEntry, type ExpiryReason, PinCache } from '../../src/daemon/pin/cache';
 import { promptText } from '../../src/daemon/pin/prompt';
 import { tokenRef, uriOnToken } from '../../src/daemon/pin/token';
-import { waitFor } from '../helpers/wait';
+import { waitFor } from '../../harness/wait';
 
 const URL = 'pkcs11:model=SoftHSM%20v2;manufacturer=SoftHSM%20project;serial=1a2b3c;token=work%20token';
 

@@ -14,15 +14,15 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import { PoolClient, type StartTlsOptions, type StartTlsResult } from '../../src/client/pool-client';
-import { Failure } from '../../src/model/failure';
-import type { OwnedFd } from '../../src/addon/ipc';
+import { PoolClient, type StartTlsOptions, type StartTlsResult } from '../src/client/pool-client';
+import { Failure } from '../src/model/failure';
+import type { OwnedFd } from '../src/addon/ipc';
 import { tlsPollFd } from './native-fd';
-import type { ConnectionRecord } from '../../src/model/connection';
+import type { ConnectionRecord } from '../src/model/connection';
 import { CLI, startDaemon, tempDir, type TestDaemon } from './daemon';
 import { CLIENT_EMAIL, type Cert, getPki, SERVER_NAME } from './pki';
 import { waitFor } from './wait';
-import { takeFd } from '../../src/addon/node-socket';
+import { takeFd } from '../src/addon/node-socket';
 
 /** Bound for waits that only guard against hangs. */
 export const HANG_GUARD_MS = 20000;

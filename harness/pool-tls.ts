@@ -7,9 +7,9 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { promisify } from 'node:util';
-import type { OwnedFd } from '../../src/addon/ipc';
+import type { OwnedFd } from '../src/addon/ipc';
 import { CLI, type TestDaemon } from './daemon';
-import { takeFd } from '../../src/addon/node-socket';
+import { takeFd } from '../src/addon/node-socket';
 
 const run = promisify(execFile);
 

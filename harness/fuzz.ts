@@ -10,9 +10,9 @@
  */
 import * as fs from 'node:fs';
 import fc from 'fast-check';
-import { adoptFd, connectUnix, socketpair, type OwnedFd } from '../../src/addon/ipc';
-import { COMMAND_SIZE, Cmd, LocalCmd, decodeHeader, encode, type Packet } from '../../src/protocol';
-import { Framer } from '../../src/protocol/framer';
+import { adoptFd, connectUnix, socketpair, type OwnedFd } from '../src/addon/ipc';
+import { COMMAND_SIZE, Cmd, LocalCmd, decodeHeader, encode, type Packet } from '../src/protocol';
+import { Framer } from '../src/protocol/framer';
 import { waitFor } from './wait';
 
 const text = (max: number) => fc.string({ maxLength: max - 1 }).filter((s) => !s.includes('\0') && Buffer.byteLength(s) < max);

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
 export const CHROMIUM = process.env.TLSPOOL_CHROMIUM ?? '/usr/bin/chromium';
-export const ROOT = path.resolve(__dirname, '..', '..', '..');
+export const ROOT = path.resolve(__dirname, '..', '..');
 export const RENDERER_DIR = path.join(ROOT, 'dist', 'ui');
 export const SCREENSHOT_DIR = path.join(ROOT, 'test-results', 'screenshots');
 

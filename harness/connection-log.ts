@@ -5,9 +5,9 @@
  * connection.
  */
 import * as path from 'node:path';
-import { EventBus } from '../../src/events/bus';
-import { openDb } from '../../src/store/db';
-import { ConnectionLog } from '../../src/store/connection-log';
+import { EventBus } from '../src/events/bus';
+import { openDb } from '../src/store/db';
+import { ConnectionLog } from '../src/store/connection-log';
 import { tempDir } from './daemon';
 
 /** A new temporary directory (remove it when done) whose `state/` log holds `n` connections, two in three ended. */

@@ -7,8 +7,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-/** The repository root (this file runs as dist/test/helpers/cbuild.js). */
-export const ROOT = path.resolve(__dirname, '..', '..', '..');
+/** The repository root (this file runs as dist/harness/cbuild.js). */
+export const ROOT = path.resolve(__dirname, '..', '..');
 export const INCLUDE_DIR = path.join(ROOT, 'include');
 /** Where the C sources of the tests live (not compiled by tsc, read from here). */
 export const C_SOURCE_DIR = path.join(ROOT, 'test', 'c');

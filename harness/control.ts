@@ -5,8 +5,8 @@
  */
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { ControlClient } from '../../src/client/control-client';
-import { CONTROL_SOCKET_NAME, type ControlNotifications } from '../../src/contract/control';
+import { ControlClient } from '../src/client/control-client';
+import { CONTROL_SOCKET_NAME, type ControlNotifications } from '../src/contract/control';
 import type { TestDaemon } from './daemon';
 import { waitFor } from './wait';
 

@@ -7,12 +7,12 @@
  */
 import * as fs from 'node:fs';
 import type * as net from 'node:net';
-import { PoolClient, type StartTlsResult } from '../../src/client/pool-client';
-import { Failure } from '../../src/model/failure';
+import { PoolClient, type StartTlsResult } from '../src/client/pool-client';
+import { Failure } from '../src/model/failure';
 import { CLIENT_EMAIL, SERVER_NAME } from './pki';
 import { TcpPairs } from './pool-tls';
 import { Plaintext } from './starttls';
-import { takeFd } from '../../src/addon/node-socket';
+import { takeFd } from '../src/addon/node-socket';
 
 /** What one STARTTLS came to, on one side: 'ok' or the errno name of its ERROR. */
 export type Outcome = 'ok' | string;

@@ -7,15 +7,15 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { PoolClient, type PinPrompt, type StartTlsResult } from '../../src/client/pool-client';
-import { openDb } from '../../src/store/db';
-import { IdentityStore } from '../../src/store/identities';
-import type { OwnedFd } from '../../src/addon/ipc';
+import { PoolClient, type PinPrompt, type StartTlsResult } from '../src/client/pool-client';
+import { openDb } from '../src/store/db';
+import { IdentityStore } from '../src/store/identities';
+import type { OwnedFd } from '../src/addon/ipc';
 import { CLIENT_EMAIL, getPki, SERVER_NAME } from './pki';
 import { startDaemon, type TestDaemon } from './daemon';
 import { startOpensslServer, type Peer } from './peers';
 import { createSoftHsm, SOFTHSM_MODULE, type SoftHsm, type TokenKey } from './softhsm';
-import { takeFd } from '../../src/addon/node-socket';
+import { takeFd } from '../src/addon/node-socket';
 
 export const TOKEN = 'work';
 /** Distinctive, so a grep for it cannot match anything else. */

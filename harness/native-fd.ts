@@ -2,7 +2,7 @@
  * Descriptor numbers for tests of the TLS engine: dup, close and poll on
  * plain numbers, straight from the addon (production code uses OwnedFd).
  */
-import { addon } from '../../src/addon/load';
+import { addon } from '../src/addon/load';
 
 const native = addon as unknown as {
   tlsDupFd(fd: number): number;
