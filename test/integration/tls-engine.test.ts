@@ -6,18 +6,17 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
-import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 
 import { certInfo, verifyChain, createTrustStore } from '../../src/addon/tls/certs';
-import { loadCredentials, type NativeCredentials } from '../../src/addon/tls/credentials';
+import { loadCredentials } from '../../src/addon/tls/credentials';
 import { startSession } from '../../src/addon/tls/session';
-import { tlsCloseFd, tlsPollFd } from '../../harness/native-fd';
+import { tlsCloseFd } from '../../harness/native-fd';
 import { TlsError } from '../../src/addon/tls/failure';
-import type { Established, SessionEnd, StartOptions, VerifyContext, VerifyResult } from '../../src/addon/tls/options';
+import type { VerifyContext, VerifyResult } from '../../src/addon/tls/options';
 import { Errno } from '../../src/protocol/errno';
 import { CLIENT_EMAIL, SERVER_NAME, getPki, type Cert } from '../../harness/pki';
 import {
@@ -25,222 +24,31 @@ import {
   startGnutlsServer,
   startOpensslClient,
   startOpensslServer,
-  type Peer,
 } from '../../harness/peers';
-import { takeFd } from '../../src/addon/node-socket';
+import {
+  fdCount,
+  fdList,
+  tcpConnect,
+  FdListener,
+  tcpPair,
+  udpPair,
+  udpConnect,
+  plain,
+  readAll,
+  readBytes,
+  endWatcher,
+  loaded,
+  creds,
+  caPolicy,
+  clientOptions,
+  serverOptions,
+  start,
+  withPeer,
+  recvDatagram,
+} from '../../harness/engine';
 
 const GUARD = { timeout: 60_000 };
 const pki = getPki();
-
-// ---------------------------------------------------------------------------
-// Helpers
-
-function fdCount(): number {
-  return fs.readdirSync('/proc/self/fd').length;
-}
-
-function fdList(): string[] {
-  const out: string[] = [];
-  for (const n of fs.readdirSync('/proc/self/fd')) {
-    try {
-      out.push(`${n} -> ${fs.readlinkSync(`/proc/self/fd/${n}`)}`);
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return out;
-}
-
-async function tcpConnect(port: number): Promise<number> {
-  const sock = net.connect(port, '127.0.0.1');
-  await new Promise<void>((resolve, reject) => {
-    sock.once('connect', resolve);
-    sock.once('error', reject);
-  });
-  return takeFd(sock).release();
-}
-
-/** A listener on 127.0.0.1 whose accepted connections arrive as owned fds (no byte read by Node). */
-class FdListener {
-  private readonly server = net.createServer({ pauseOnConnect: true });
-  private readonly queue: number[] = [];
-  private readonly waiting: ((fd: number) => void)[] = [];
-  port = 0;
-  async listen(): Promise<this> {
-    this.server.on('connection', (sock) => {
-      const fd = takeFd(sock).release();
-      const w = this.waiting.shift();
-      if (w) w(fd);
-      else this.queue.push(fd);
-    });
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as net.AddressInfo).port;
-    return this;
-  }
-  accept(): Promise<number> {
-    const fd = this.queue.shift();
-    if (fd !== undefined) return Promise.resolve(fd);
-    return new Promise((resolve) => this.waiting.push(resolve));
-  }
-  async close(): Promise<void> {
-    for (const fd of this.queue.splice(0)) tlsCloseFd(fd);
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
-
-/** A connected TCP pair over loopback, as owned fds. */
-async function tcpPair(): Promise<{ clientFd: number; serverFd: number }> {
-  const l = await new FdListener().listen();
-  const [clientFd, serverFd] = await Promise.all([tcpConnect(l.port), l.accept()]);
-  await l.close();
-  return { clientFd, serverFd };
-}
-
-/** Two connected UDP sockets on loopback, as owned fds. */
-async function udpPair(): Promise<{ aFd: number; bFd: number }> {
-  const bind = async () => {
-    const s = dgram.createSocket('udp4');
-    await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
-    return s;
-  };
-  const a = await bind();
-  const b = await bind();
-  await Promise.all([
-    new Promise<void>((resolve) => a.connect(b.address().port, '127.0.0.1', () => resolve())),
-    new Promise<void>((resolve) => b.connect(a.address().port, '127.0.0.1', () => resolve())),
-  ]);
-  return { aFd: takeFd(a).release(), bFd: takeFd(b).release() };
-}
-
-async function udpConnect(port: number): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
-  await new Promise<void>((resolve) => s.connect(port, '127.0.0.1', () => resolve()));
-  return takeFd(s).release();
-}
-
-/** The application's view of a plaintext fd (Node takes ownership and closes it). */
-function plain(est: Established): net.Socket {
-  return new net.Socket({ fd: est.plaintextFd, readable: true, writable: true, allowHalfOpen: true });
-}
-
-function readAll(sock: net.Socket): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    sock.on('data', (d: Buffer) => chunks.push(d));
-    sock.once('end', () => resolve(Buffer.concat(chunks)));
-    sock.once('error', reject);
-  });
-}
-
-/** Read until `n` bytes arrived (or the stream ends). */
-function readBytes(sock: net.Socket, n: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let got = 0;
-    const onData = (d: Buffer) => {
-      chunks.push(d);
-      got += d.length;
-      if (got >= n) finish();
-    };
-    const finish = () => {
-      sock.off('data', onData);
-      sock.off('end', finish);
-      sock.off('error', reject);
-      sock.pause();
-      resolve(Buffer.concat(chunks));
-    };
-    sock.on('data', onData);
-    sock.once('end', finish);
-    sock.once('error', reject);
-    sock.resume();
-  });
-}
-
-/** A promise for the session's end, and the callback to pass to startSession. */
-function endWatcher(): { onEnd: (e: SessionEnd) => void; ended: Promise<SessionEnd>; count: () => number } {
-  let n = 0;
-  let resolve!: (e: SessionEnd) => void;
-  const ended = new Promise<SessionEnd>((r) => (resolve = r));
-  return {
-    onEnd: (e) => {
-      n++;
-      resolve(e);
-    },
-    ended,
-    count: () => n,
-  };
-}
-
-const loaded = new Map<string, NativeCredentials>();
-function creds(cert: Cert): NativeCredentials {
-  let c = loaded.get(cert.name);
-  if (!c) {
-    c = loadCredentials(cert.chainPem, { pem: cert.keyPem });
-    loaded.set(cert.name, c);
-  }
-  return c;
-}
-
-/** The usual policy: chain to our CA, with the purpose and names given. */
-function caPolicy(purpose: 'server' | 'client', names: { hostname?: string; email?: string } = {}) {
-  const seen: VerifyContext[] = [];
-  const verify = (ctx: VerifyContext): VerifyResult => {
-    seen.push(ctx);
-    const r = verifyChain(ctx.chainDer, { anchorsPem: [pki.ca.certPem], purpose, ...names });
-    return r.ok ? { ok: true } : { ok: false, errno: Errno.EACCES, message: r.message, alert: 'bad_certificate' };
-  };
-  return { verify, seen };
-}
-
-function clientOptions(fd: number, extra: Partial<StartOptions> = {}): StartOptions {
-  return {
-    fd,
-    role: 'client',
-    serverName: SERVER_NAME,
-    credentials: () => null,
-    verifyPeer: caPolicy('server', { hostname: SERVER_NAME }).verify,
-    ...extra,
-  };
-}
-
-function serverOptions(fd: number, extra: Partial<StartOptions> = {}): StartOptions {
-  return {
-    fd,
-    role: 'server',
-    certRequest: 'ignore',
-    credentials: (ctx) => (ctx.serverName === SERVER_NAME ? creds(pki.server) : null),
-    verifyPeer: () => ({ ok: true }),
-    ...extra,
-  };
-}
-
-/** Start a session on an owned fd and close that fd (the engine has its own dup). */
-async function start(opts: StartOptions, onEnd: (e: SessionEnd) => void): Promise<Established> {
-  try {
-    return await startSession(opts, onEnd);
-  } finally {
-    tlsCloseFd(opts.fd);
-  }
-}
-
-async function withPeer<T>(peer: Peer, fn: (peer: Peer) => Promise<T>): Promise<T> {
-  try {
-    return await fn(peer);
-  } finally {
-    await peer.stop();
-  }
-}
-
-/** Read one datagram from a SEQPACKET fd (blocks this thread at most timeoutMs; the engine runs on its own). */
-function recvDatagram(fd: number, timeoutMs = 10000): Buffer {
-  if (!tlsPollFd(fd, 'in', timeoutMs)) throw new Error('no datagram within the hang guard');
-  const buf = Buffer.alloc(65536);
-  const n = fs.readSync(fd, buf, 0, buf.length, null);
-  return buf.subarray(0, n);
-}
-
-// ---------------------------------------------------------------------------
 
 let fdsAtStart = 0;
 before(() => {
