@@ -14,6 +14,8 @@ import { validityOf, validityWarning } from '../../model/identity';
 
 export class LocalCredentials {
   private readonly loaded = new Map<string, NativeCredentials>();
+  /** Each identity's certificate dates, read when first needed. */
+  private readonly validity = new Map<string, { notBefore: Date; notAfter: Date }>();
   private rows: Map<string, Identity> | undefined;
   private ordered: readonly string[] | undefined;
 
@@ -38,6 +40,7 @@ export class LocalCredentials {
   reset(): void {
     for (const c of this.loaded.values()) c.close();
     this.loaded.clear();
+    this.validity.clear();
     this.rows = this.ordered = undefined;
   }
 
@@ -61,14 +64,18 @@ export class LocalCredentials {
   refusable(localid: string): string | undefined {
     const id = this.identity(localid);
     if (!id) return undefined;
-    let leaf;
-    try {
-      leaf = readCertificate(id.chainPem);
-    } catch {
-      return undefined; // the engine says what is wrong with it
+    let dates = this.validity.get(localid);
+    if (!dates) {
+      try {
+        const { notBefore, notAfter } = readCertificate(id.chainPem);
+        dates = { notBefore, notAfter };
+      } catch {
+        dates = { notBefore: new Date(0), notAfter: new Date(8.64e15) }; // the engine says what is wrong with it
+      }
+      this.validity.set(localid, dates); // parsed once per identity, not on every handshake
     }
-    const v = validityOf(leaf);
-    return v === 'expired' || v === 'not-yet-valid' ? validityWarning(leaf) : undefined;
+    const v = validityOf(dates);
+    return v === 'expired' || v === 'not-yet-valid' ? validityWarning(dates) : undefined;
   }
 
   private identities(): Map<string, Identity> {
