@@ -755,16 +755,17 @@ describe('failures without hangs', () => {
     );
     const code = `
       const { parentPort, workerData } = require('node:worker_threads');
-      const tls = require(workerData.tls);
+      const tls = require(workerData.session);
+      const fds = require(workerData.fds);
       tls.startSession({
         fd: workerData.fd, role: 'client', serverName: workerData.name, credentials: () => null,
         verifyPeer: () => { parentPort.postMessage('asked'); return new Promise(() => {}); },
       }, () => {}).catch(() => {});
-      tls.tlsCloseFd(workerData.fd);
+      fds.tlsCloseFd(workerData.fd);
     `;
     const worker = new Worker(code, {
       eval: true,
-      workerData: { fd: clientFd, name: SERVER_NAME, tls: require.resolve('../../src/addon/tls') },
+      workerData: { fd: clientFd, name: SERVER_NAME, session: require.resolve('../../src/addon/tls/session'), fds: require.resolve('../../harness/native-fd') },
     });
     assert.equal((await once(worker, 'message'))[0], 'asked');
     await worker.terminate(); // the environment's teardown aborts the session and waits for its thread
