@@ -47,6 +47,12 @@ export interface UnixConnection {
    */
   readonly queuedBytes: number;
   /**
+   * Bytes the kernel has received on this socket and not yet handed to
+   * onData (FIONREAD), asked without waiting: inside onData, what the peer
+   * wrote together with the chunk just delivered. 0 once closed.
+   */
+  readonly inputBytes: number;
+  /**
    * Start reading. `onData` is called for every recvmsg with the bytes and
    * the fds that came with them (usually none, at most a few; the callee owns
    * them). `fdsLost` is true when descriptors came with these bytes and the

@@ -21,6 +21,7 @@ import type { Handler } from './server/request';
 import { ConnectionLog } from '../store/connection-log';
 import { LocalCredentials } from './tls/local-credentials';
 import { startTlsHandler } from './tls/starttls';
+import { v2Pool } from './v2/pool-v2';
 import { Validator } from './tls/validation';
 import { pkcs11Configure, pkcs11Logout } from '../addon/tls/pkcs11';
 import { secureProcess } from '../addon/process';
@@ -101,12 +102,15 @@ export function startDaemon(config: Config, sources: ConfigSources, log: Logger)
   let server: PoolServer;
   let control: ControlServer;
   const controlSocket = config.control_socket ?? path.join(path.dirname(config.socket), CONTROL_SOCKET_NAME);
+  const v2 = v2Pool();
   try {
     server = PoolServer.listen({
       socket: config.socket,
       // The gid found through NSS above, so the socket gets the group that was checked.
       socketGroup: socketGid,
       handlers: poolHandlers(core),
+      v2Handlers: v2.handlers,
+      clientClosed: (client) => v2.closed(client),
       limits: core.limits,
       log,
     });

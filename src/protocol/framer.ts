@@ -27,7 +27,15 @@ export interface Frame<F extends Closable = Closable> {
 }
 
 export class Framer<F extends Closable = Closable> {
-  private partial = new Uint8Array(COMMAND_SIZE);
+  private readonly size: number;
+  private partial: Uint8Array;
+
+  /** `size`: the command size, 376 (V1, the default) or 388 (V2). */
+  constructor(size: number = COMMAND_SIZE) {
+    this.size = size;
+    this.partial = new Uint8Array(size);
+  }
+
   private filled = 0;
   private partialFd: F | undefined;
   private partialFdLost = false;
@@ -48,13 +56,13 @@ export class Framer<F extends Closable = Closable> {
 
     // First finish the command that earlier chunks started.
     if (this.filled > 0) {
-      const n = Math.min(COMMAND_SIZE - this.filled, chunk.byteLength);
+      const n = Math.min(this.size - this.filled, chunk.byteLength);
       this.partial.set(chunk.subarray(0, n), this.filled);
       this.filled += n;
       offset = n;
-      if (this.filled === COMMAND_SIZE) {
+      if (this.filled === this.size) {
         frames.push(this.partialFdLost ? { bytes: this.partial, fdLost: true } : { bytes: this.partial, fd: this.partialFd });
-        this.partial = new Uint8Array(COMMAND_SIZE);
+        this.partial = new Uint8Array(this.size);
         this.filled = 0;
         this.partialFd = undefined;
         this.partialFdLost = false;
@@ -62,12 +70,12 @@ export class Framer<F extends Closable = Closable> {
     }
 
     // Whole commands in this chunk; the fd goes to the first that starts here.
-    while (chunk.byteLength - offset >= COMMAND_SIZE) {
-      const bytes = chunk.slice(offset, offset + COMMAND_SIZE);
+    while (chunk.byteLength - offset >= this.size) {
+      const bytes = chunk.slice(offset, offset + this.size);
       frames.push(pendingLost ? { bytes, fdLost: true } : { bytes, fd: pendingFd });
       pendingFd = undefined;
       pendingLost = false;
-      offset += COMMAND_SIZE;
+      offset += this.size;
     }
 
     // The start of a command that continues in a later chunk.

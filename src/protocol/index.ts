@@ -3,3 +3,8 @@ export * from './errno';
 export * from './layout';
 export * from './codec';
 export * from './pin';
+export * from './detect';
+export * from './v2-constants';
+export * from './v2-layout';
+export * from './v2-codec';
+export * from './v2-errors';

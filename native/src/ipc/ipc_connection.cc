@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "ipc_callback.h"
@@ -47,6 +48,7 @@ void UnixConnection::Define(Napi::Env env) {
   Napi::Function ctor = DefineClass(env, "UnixConnection",
                                     {
                                         InstanceAccessor<&UnixConnection::GetQueuedBytes>("queuedBytes"),
+                                        InstanceAccessor<&UnixConnection::GetInputBytes>("inputBytes"),
                                         InstanceMethod<&UnixConnection::Start>("start"),
                                         InstanceMethod<&UnixConnection::Send>("send"),
                                         InstanceMethod<&UnixConnection::Close>("close"),
@@ -101,6 +103,14 @@ UnixConnection::~UnixConnection() {
 
 Napi::Value UnixConnection::GetQueuedBytes(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(out_.bytes()));
+}
+
+// Bytes received by the kernel and not yet read (FIONREAD), without waiting:
+// what a sender wrote together with the bytes just read. 0 once closed.
+Napi::Value UnixConnection::GetInputBytes(const Napi::CallbackInfo& info) {
+  int n = 0;
+  if (closed_ || fd_ < 0 || ioctl(fd_, FIONREAD, &n) != 0 || n < 0) n = 0;
+  return Napi::Number::New(info.Env(), n);
 }
 
 Napi::Value UnixConnection::Start(const Napi::CallbackInfo& info) {

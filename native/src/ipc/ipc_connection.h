@@ -31,6 +31,7 @@ class UnixConnection : public Napi::ObjectWrap<UnixConnection>, private WatchOwn
 
  private:
   Napi::Value GetQueuedBytes(const Napi::CallbackInfo& info);
+  Napi::Value GetInputBytes(const Napi::CallbackInfo& info);
   Napi::Value Start(const Napi::CallbackInfo& info);
   Napi::Value Send(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);

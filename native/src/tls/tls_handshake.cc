@@ -274,6 +274,8 @@ void Session::ParseVerdict(Napi::Value v, Reply* r) {
   if (!v.IsObject()) return;
   Napi::Object o = v.As<Napi::Object>();
   Napi::Value ok = o.Get("ok");
+  Napi::Value plain = o.Get("plaintextFd");
+  if (plain.IsNumber()) r->plainFd = plain.As<Napi::Number>().Int32Value();
   if (ok.IsBoolean() && ok.As<Napi::Boolean>().Value()) {
     r->ok = true;
     r->message.clear();

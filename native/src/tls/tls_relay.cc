@@ -142,14 +142,19 @@ class RelayThread {
       batch.swap(ready);
       for (Session* s : batch) {
         s->relayQueued_ = false;
+        std::unique_lock<std::mutex> gl(s->gsMu_);
         Session::Step st = s->RelayStep();
         if (st == Session::Step::kYield) {
+          gl.unlock();
           Queue(s, &ready);
         } else if (st == Session::Step::kWait) {
+          gl.unlock();
           s->RelayArm(ep_);
         } else {
+          s->relaying_ = false;
           s->RelayEnd(ep_);
           s->Finish();
+          gl.unlock();
           live_.erase(s);  // may be the last reference
           sessions_.fetch_sub(1);
         }
@@ -196,10 +201,12 @@ void Session::StartRelay() {
     end_.failure.kind = "local";
     end_.failure.sysErrno = EAGAIN;
     end_.failure.message = "no relay thread could be started";
+    std::lock_guard<std::mutex> gl(gsMu_);
     RelayEnd(-1);
     Finish();
     return;
   }
+  relaying_ = true;
   // The least loaded thread: the two ends of one connection in this daemon
   // then usually land on different threads (and cores).
   RelayThread* t = *std::min_element(threads->begin(), threads->end(),

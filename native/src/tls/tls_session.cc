@@ -132,8 +132,8 @@ struct EstablishedInfo {
 // the same event (reply()), and nothing is relayed before it comes.
 class EstablishedEvent : public Event {
  public:
-  EstablishedEvent(EstablishedInfo info, std::shared_ptr<Pending> verdict, bool client)
-      : info_(std::move(info)), verdict_(std::move(verdict)), client_(client) {}
+  EstablishedEvent(EstablishedInfo info, std::shared_ptr<Pending> verdict, bool client, bool verdictNeeded = true)
+      : info_(std::move(info)), verdict_(std::move(verdict)), client_(client), verdictNeeded_(verdictNeeded) {}
   ~EstablishedEvent() override { CloseFd(info_.appFd); }
   void Drop() override {
     if (verdict_) CompleteGone(verdict_);
@@ -142,6 +142,7 @@ class EstablishedEvent : public Event {
     Napi::Object ev = Napi::Object::New(env);
     ev.Set("type", Napi::String::New(env, "established"));
     ev.Set("plaintextFd", Napi::Number::New(env, info_.appFd));
+    if (!verdictNeeded_) ev.Set("verdictKnown", Napi::Boolean::New(env, true));
     info_.appFd = -1;  // JavaScript owns it now
     ev.Set("version", Napi::String::New(env, info_.version));
     ev.Set("cipher", Napi::String::New(env, info_.cipher));
@@ -160,6 +161,7 @@ class EstablishedEvent : public Event {
   EstablishedInfo info_;
   std::shared_ptr<Pending> verdict_;
   bool client_;
+  bool verdictNeeded_;
 };
 
 
@@ -229,6 +231,8 @@ bool Session::ReadOptions(Napi::Env env, Napi::Object opts, std::string* priorit
   if (env.IsExceptionPending()) return false;
   Napi::Value mtu = opts.Get("mtu");
   if (mtu.IsNumber()) mtu_ = mtu.As<Napi::Number>().Uint32Value();
+  Napi::Value supply = opts.Get("supplyPlaintext");
+  supplyPlaintext_ = supply.IsBoolean() && supply.As<Napi::Boolean>().Value();
   // A server's credentials chosen before the handshake: JavaScript is not asked.
   Napi::Value preset = opts.Get("presetCredentials");
   if (!client_ && !preset.IsUndefined() && !preset.IsNull()) {
@@ -612,22 +616,15 @@ void Session::Fail(const Failure& f) {
   Finish();
 }
 
-void Session::Run() {
-  Failure f;
-  if (Handshake(&f) != 0) {
-    Fail(f);
-    return;
-  }
-
-  // Established: the application's end of a socketpair.
-  int sv[2];
+// The plaintext socketpair: sv[0] stays with the session (plainFd_), sv[1]
+// is for the application. False with *f set when it cannot be made.
+bool Session::MakePlaintextPair(int sv[2], Failure* f) {
   int type = dtls_ ? SOCK_SEQPACKET : SOCK_STREAM;
   if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) < 0) {
-    f.kind = "local";
-    f.sysErrno = errno;
-    f.message = std::string("cannot create the plaintext socketpair: ") + strerror(f.sysErrno);
-    Fail(f);
-    return;
+    f->kind = "local";
+    f->sysErrno = errno;
+    f->message = std::string("cannot create the plaintext socketpair: ") + strerror(f->sysErrno);
+    return false;
   }
   plainFd_ = sv[0];
   int fl = fcntl(plainFd_, F_GETFL);
@@ -641,7 +638,22 @@ void Session::Run() {
     setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &room, sizeof(room));
     setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &room, sizeof(room));
   }
+  return true;
+}
 
+void Session::Run() {
+  Failure f;
+  if (Handshake(&f) != 0) {
+    Fail(f);
+    return;
+  }
+
+  // Established: the application's end of a socketpair (unless it brings its own).
+  int sv[2] = {-1, -1};
+  if (!supplyPlaintext_ && !MakePlaintextPair(sv, &f)) {
+    Fail(f);
+    return;
+  }
   EstablishedInfo info;
   info.appFd = sv[1];
   const char* v = gnutls_protocol_get_name(gnutls_protocol_get_version(gs_));
@@ -661,23 +673,37 @@ void Session::Run() {
   info.peerChain = PeerChain();
   info.resumed = gnutls_session_is_resumed(gs_) != 0;
   if (dtls_) info.dataMtu = gnutls_dtls_get_data_mtu(gs_);
-  if (verifyAsked_) {
+  if (verifyAsked_ && !supplyPlaintext_) {
     Post(std::unique_ptr<Event>(new EstablishedEvent(std::move(info), nullptr, client_)));
     StartRelay();
     return;
   }
   // The peer showed no certificate during the handshake (a resumed session,
   // anonymous TLS, a server that asked none): the verdict on it is asked
-  // with the news, one wait for JavaScript instead of two.
+  // with the news, one wait for JavaScript instead of two. A supplied
+  // plaintext socket comes with the same reply.
+  const bool verdictNeeded = !verifyAsked_;
   verifyAsked_ = true;
-  peerChainEmpty_ = info.peerChain.empty();
+  if (verdictNeeded) peerChainEmpty_ = info.peerChain.empty();
   std::shared_ptr<Pending> verdict = NewPending();
-  Post(std::unique_ptr<Event>(new EstablishedEvent(std::move(info), verdict, client_)));
+  Post(std::unique_ptr<Event>(new EstablishedEvent(std::move(info), verdict, client_, verdictNeeded)));
   Reply r = Wait(verdict);
+  if (r.ok && supplyPlaintext_) {
+    if (r.plainFd < 0) {
+      r.ok = false;
+      r.errnum = EBADF;
+      r.message = "no plaintext socket was supplied";
+    } else {
+      plainFd_ = r.plainFd;
+      int fl = fcntl(plainFd_, F_GETFL);
+      fcntl(plainFd_, F_SETFL, fl | O_NONBLOCK);
+    }
+  }
   if (r.ok) {
     StartRelay();
     return;
   }
+  if (r.plainFd >= 0) close(r.plainFd);
   RefusedAfterHandshake(r);
   Fail(cbFailure_);
 }
@@ -801,6 +827,7 @@ void InitSessions(Napi::Env env, Napi::Object exports) {
   exports.Set("tlsStartSession", Napi::Function::New(env, StartSession, "tlsStartSession"));
   exports.Set("tlsSessionAbort", Napi::Function::New(env, SessionAbort, "tlsSessionAbort"));
   exports.Set("tlsSessionStats", Napi::Function::New(env, SessionStats, "tlsSessionStats"));
+  InitSessionExports(env, exports);
   napi_add_env_cleanup_hook(env, OnEnvCleanup, static_cast<napi_env>(env));
   StartRelayThreads();
 }

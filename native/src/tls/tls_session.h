@@ -67,6 +67,7 @@ struct Reply {
   std::string alert;                         // verify: the alert to send on rejection
   std::shared_ptr<Credentials> credentials;  // credentials: the chosen ones (null = none)
   std::shared_ptr<SecretBytes> secret;       // pin: the PIN (wiped when the last holder lets go)
+  int plainFd = -1;                          // established, supplied plaintext: the application's socket (owned)
   bool gone = false;                         // aborted or the environment went away
 };
 

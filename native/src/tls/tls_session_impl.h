@@ -31,6 +31,8 @@ class RelayThread;
 
 // Starts the relay threads (once per process; later calls do nothing).
 void StartRelayThreads();
+// tlsSessionExport and tlsSessionDatum (tls_export.cc).
+void InitSessionExports(Napi::Env env, Napi::Object exports);
 
 class FailedEvent : public Event {
  public:
@@ -117,6 +119,16 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t bytesOut() const { return bytesOut_.load(); }
   napi_env env() const { return env_; }
   bool aborted() const { return aborted_.load(); }
+  // JavaScript thread, once established: RFC 5705 / RFC 8446 7.5 keying
+  // material, and a channel binding or our own certificate (tls_export.cc).
+  // Serialised with the relay by gsMu_. False when the session is over or
+  // GnuTLS refuses (*err says why).
+  bool ExportKeyingMaterial(const std::string& label, const std::string* context, size_t len, std::string* out, std::string* err);
+  bool SessionDatum(const std::string& kind, std::string* out, std::string* err);
+  // Held by the relay thread while it steps or ends the session, and by the
+  // two calls above: GnuTLS sessions are not for two threads at once.
+  std::mutex gsMu_;
+  std::atomic<bool> relaying_{false};
 
   // Completes a request (from the JavaScript thread or on teardown).
   static void Complete(const std::shared_ptr<Pending>& p, Reply reply);
@@ -138,6 +150,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Session thread.
   void Run();
+  bool MakePlaintextPair(int sv[2], Failure* f);
   int Handshake(Failure* f);
   void DescribeFailure(int code, Failure* f);
   // The handshake's deadline has passed: *f says so.
@@ -235,6 +248,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<Credentials> localCreds_;
   bool verifyAsked_ = false;
   bool peerChainEmpty_ = true;
+  // The application supplies the plaintext socket (V2): no socketpair is made;
+  // it comes with the reply to the established event.
+  bool supplyPlaintext_ = false;
   Failure cbFailure_;  // set by a callback that failed the handshake
   std::string rejectAlert_;
   bool alertSent_ = false;

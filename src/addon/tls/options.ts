@@ -122,6 +122,14 @@ export interface StartOptions {
    * here does not count against handshakeTimeoutMs.
    */
   pin?(ctx: PinContext): Promise<Uint8Array> | Uint8Array;
+  /**
+   * The application brings its own plaintext socket (V2): no socketpair is
+   * made. Called once the handshake is over and the peer accepted; resolve
+   * with the socket to relay with (the engine takes it: the caller must not
+   * close it); reject to fail the session. `Established.plaintextFd` is
+   * then -1.
+   */
+  plaintext?(): Promise<number>;
 }
 
 /** What a PIN request knows about the token and the attempt. */
@@ -152,8 +160,22 @@ export interface SessionStats {
   bytesOut: number;
 }
 
+/** A channel binding an established session can give (RFC 5929, RFC 9266). */
+export type ChannelBinding = 'tls-unique' | 'tls-server-end-point' | 'tls-exporter';
+
 export interface SessionControl {
   stats(): SessionStats;
+  /**
+   * `length` bytes of keying material (RFC 5705 for TLS 1.2, where a null
+   * context differs from an empty one; RFC 8446 7.5 for TLS 1.3); the same
+   * on both ends of the session. Throws a Failure when the session is over
+   * or the exporter refuses.
+   */
+  exportKeyingMaterial(label: Uint8Array, context: Uint8Array | null, length: number): Buffer;
+  /** A channel binding; throws a Failure (ENOENT) when this session has none of that kind. */
+  channelBinding(kind: ChannelBinding): Buffer;
+  /** The DER certificate this side showed, or undefined when it showed none. */
+  ownCertificate(): Buffer | undefined;
   /** Tear the session down now (idempotent); onEnd follows with reason 'aborted'. */
   abort(): void;
 }

@@ -32,7 +32,7 @@ import { Errno, errnoName } from '../../protocol/errno';
 import { errnoOf, Failure, messageOf } from '../../model/failure';
 import type { NativeCredentialsObject } from './credentials';
 import { type FailureFacts, failureErrno, HANDSHAKE_FAILED, TlsError } from './failure';
-import type { CredentialsContext, EndReason, Established, PinContext, Role, SessionEnd, StartOptions, VerifyResult } from './options';
+import type { CredentialsContext, EndReason, Established, PinContext, Role, SessionControl, SessionEnd, StartOptions, VerifyResult } from './options';
 
 type NativeEvent =
   | {
@@ -73,7 +73,9 @@ type NativeEvent =
       resumed: boolean;
       /** When the verdict on the peer is still to give (it showed no certificate during the handshake): relaying waits for it. */
       role?: Role;
-      reply?(answer: VerifyResult): void;
+      /** The verdict is known (it was given during the handshake); the reply only brings the supplied plaintext socket. */
+      verdictKnown?: boolean;
+      reply?(answer: VerifyResult & { plaintextFd?: number }): void;
     }
   | ({ type: 'failed' } & FailureFacts)
   | ({
@@ -93,7 +95,29 @@ const native = addon as unknown as {
   tlsSessionAbort(handle: NativeSessionHandle): void;
   tlsSessionStats(handle: NativeSessionHandle): { bytesIn: number; bytesOut: number };
   tlsCloseFd(fd: number): void;
+  tlsSessionExport(handle: NativeSessionHandle, label: Buffer, context: Buffer | null, length: number): { value?: Buffer; error?: string };
+  tlsSessionDatum(handle: NativeSessionHandle, kind: string): { value?: Buffer; error?: string };
 };
+
+/** The session's control, bound to its native handle. */
+function control(h: NativeSessionHandle): SessionControl {
+  const datum = (kind: string) => native.tlsSessionDatum(h, kind);
+  return {
+    stats: () => native.tlsSessionStats(h),
+    abort: () => native.tlsSessionAbort(h),
+    exportKeyingMaterial: (label, context, length) => {
+      const r = native.tlsSessionExport(h, Buffer.from(label), context ? Buffer.from(context) : null, length);
+      if (!r.value) throw new Failure('EINVAL', `no keying material: ${r.error ?? 'the exporter refused'}`);
+      return r.value;
+    },
+    channelBinding: (kind) => {
+      const r = datum(kind);
+      if (!r.value) throw new Failure('ENOENT', `no ${kind} channel binding: ${r.error ?? 'not available'}`);
+      return r.value;
+    },
+    ownCertificate: () => datum('own-certificate').value,
+  };
+}
 
 /**
  * Start a TLS/DTLS session on a connected socket. Resolves when the handshake
@@ -249,12 +273,29 @@ class SessionStart {
     }
     // The verdict on a peer that showed no certificate during the
     // handshake, asked with the news; a refusal is followed by 'failed'.
-    void this.verify(ev.role!, ev.peerChainDer, ev.serverName).then((r) => {
-      const verdict: VerifyResult = r.ok && this.aborted ? { ok: false, errno: Errno.ECANCELED, message: ABORTED } : r;
-      ev.reply!(verdict);
-      if (verdict.ok) this.accept(ev);
-      else native.tlsCloseFd(ev.plaintextFd);
-    });
+    // A plaintext socket the application brings comes after the verdict.
+    const verdict = ev.verdictKnown ? Promise.resolve<VerifyResult>({ ok: true }) : this.verify(ev.role!, ev.peerChainDer, ev.serverName);
+    void verdict
+      .then((r) => this.withPlaintext(r))
+      .then((r) => {
+        const answer = r.ok && this.aborted ? { ok: false as const, errno: Errno.ECANCELED, message: ABORTED } : r;
+        if (!answer.ok && answer.plaintextFd !== undefined) native.tlsCloseFd(answer.plaintextFd);
+        ev.reply!(answer.ok ? answer : { ok: false, errno: answer.errno, message: answer.message, ...(answer.alert ? { alert: answer.alert } : {}) });
+        if (answer.ok) this.accept(ev);
+        else if (ev.plaintextFd >= 0) native.tlsCloseFd(ev.plaintextFd);
+      });
+  }
+
+  /** A verdict ok, with the application's plaintext socket when it brings one. */
+  private async withPlaintext(r: VerifyResult): Promise<VerifyResult & { plaintextFd?: number }> {
+    const supply = this.opts?.plaintext;
+    if (!r.ok || !supply) return r;
+    try {
+      return { ok: true, plaintextFd: await supply() };
+    } catch (err) {
+      const { errno, message } = refusal(err, 'EIO');
+      return { ok: false, errno, message };
+    }
   }
 
   private accept(ev: Extract<NativeEvent, { type: 'established' }>): void {
@@ -269,7 +310,7 @@ class SessionStart {
       resumed: ev.resumed,
       ...(ev.serverName !== undefined ? { serverName: ev.serverName } : {}),
       ...(ev.mtu !== undefined ? { mtu: ev.mtu } : {}),
-      session: { stats: () => native.tlsSessionStats(h), abort: () => native.tlsSessionAbort(h) },
+      session: control(h),
     });
   }
 
@@ -310,5 +351,6 @@ function toNativeOptions(opts: StartOptions): Record<string, unknown> {
   if (opts.resumption !== undefined) nativeOpts.resumption = opts.resumption;
   if (opts.acceptAnyPeer) nativeOpts.acceptAnyPeer = true;
   if (opts.presetCredentials && opts.role === 'server') nativeOpts.presetCredentials = opts.presetCredentials;
+  if (opts.plaintext) nativeOpts.supplyPlaintext = true;
   return nativeOpts;
 }

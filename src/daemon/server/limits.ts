@@ -105,7 +105,7 @@ export class PoolLimits {
    * counts from its arrival until its final answer. Also answers a STARTTLS
    * whose socket the kernel could not hand over for lack of descriptors.
    */
-  limitHandshakes(inner: Handler): Handler {
+  limitHandshakes<P>(inner: Handler<P>): Handler<P> {
     return async (req) => {
       if (req.fdLost && !req.fd) {
         this.warnings.warn('fd-lost', 'a descriptor sent with a request was lost', {
@@ -129,7 +129,7 @@ export class PoolLimits {
     this.warnings.flush();
   }
 
-  private admitHandshake(req: Request): () => void {
+  private admitHandshake<P>(req: Request<P>): () => void {
     const limits = this.config();
     const t = this.pendingHandshakes;
     const { peer } = req.client;
@@ -152,6 +152,6 @@ export class PoolLimits {
   }
 }
 
-function who(req: Request): { client: number; uid: number; pid: number } {
+function who<P>(req: Request<P>): { client: number; uid: number; pid: number } {
   return { client: req.client.id, uid: req.client.peer.uid, pid: req.client.peer.pid };
 }

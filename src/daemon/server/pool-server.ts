@@ -11,6 +11,8 @@ import { COMMAND_SIZE } from '../../protocol/layout';
 import { Framer } from '../../protocol/framer';
 import type { PoolLimits, Refusal } from './limits';
 import type { HandlerLookup } from './session';
+import type { V2Packet } from '../../protocol/v2-codec';
+import type { ClientInfo } from './request';
 import { ClientSession } from './session';
 import { bindOwnerOnly, type BoundSocket, peerExecutable, resolveGroup } from './socket-path';
 
@@ -26,6 +28,10 @@ export interface PoolServerOptions {
   /** With a group the socket is 0660 and that group's; otherwise 0600. */
   socketGroup?: string | number;
   handlers: HandlerLookup;
+  /** The V2 commands; without them a V2 client's requests are refused. */
+  v2Handlers?: HandlerLookup<V2Packet>;
+  /** Told when a pool connection closes. */
+  clientClosed?: (client: ClientInfo) => void;
   /** The connection limits (the handshake limits wrap the STARTTLS handler). */
   limits: PoolLimits;
   log: Logger;
@@ -71,7 +77,7 @@ export class PoolServer {
     const session = new ClientSession(
       conn,
       { id, peer: conn.peer, executable },
-      this.opts.handlers,
+      { v1: this.opts.handlers, v2: this.opts.v2Handlers, closed: this.opts.clientClosed },
       this.opts.log,
       (s) => {
         this.sessions.delete(s);

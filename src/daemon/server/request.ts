@@ -19,14 +19,20 @@ export interface ClientInfo {
   identity?: string;
 }
 
-export interface Response {
-  readonly packet: Packet;
+export interface Response<P = Packet> {
+  readonly packet: P;
   /** Sent as SCM_RIGHTS with the response; the session closes its copy after. */
   readonly fd?: OwnedFd;
 }
 
-export interface Request {
-  readonly packet: Packet;
+/** A callback's answer, with the descriptor that came with it (V2 only; the receiver owns it). */
+export interface Answer<P = Packet> {
+  readonly packet: P;
+  readonly fd?: OwnedFd;
+}
+
+export interface Request<P = Packet> {
+  readonly packet: P;
   /**
    * The fd that came with the request. The session closes it when the
    * handler settles; a handler that keeps it beyond that must dup() it.
@@ -42,10 +48,13 @@ export interface Request {
    * Send `packet` as an intermediate response carrying a fresh cbid and
    * this request's reqid, and wait for the client's follow-up with that cbid
    * (STARTTLS_LOCALID, PINENTRY). Rejects with the abort reason if the
-   * request is aborted first. Follow-ups carry no fd.
+   * request is aborted first. A descriptor that comes with the answer is
+   * closed.
    */
-  callback(packet: Packet, fd?: OwnedFd): Promise<Packet>;
+  callback(packet: P, fd?: OwnedFd): Promise<P>;
+  /** The same, keeping the descriptor that came with the answer (V2's plaintext fd). */
+  exchange(packet: P): Promise<Answer<P>>;
 }
 
-export type Handler = (req: Request) => Promise<Response>;
+export type Handler<P = Packet> = (req: Request<P>) => Promise<Response<P>>;
 
