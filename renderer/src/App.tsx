@@ -73,7 +73,7 @@ export function App() {
       </header>
       <main id="panel" role="tabpanel" aria-labelledby={`tab-${tab}`} className={`panel panel-${tab.toLowerCase()}`}>
         {tab === 'Connections' && <Connections state={state} />}
-        {tab === 'Identities' && <Identities identities={state.identities} />}
+        {tab === 'Identities' && <Identities identities={state.identities} trust={state.trust} />}
         {tab === 'Tokens' && <Tokens tokens={state.tokens} />}
         {tab === 'Rules' && <Rules rules={state.rules} />}
         {tab === 'Settings' && <Settings settings={state.settings} />}

@@ -8,7 +8,7 @@
 import type { DaemonStatus } from './control';
 import type { ConnectionDetails, ConnectionRecord } from '../model/connection';
 import type { ApprovalDecision, ApprovalRequest, DisclosureRule } from '../model/disclosure';
-import type { IdentityInfo } from '../model/identity';
+import type { IdentityInfo, TrustAnchorInfo } from '../model/identity';
 import type { Settings } from '../model/settings';
 import type { TokenInfo } from '../model/tokens';
 
@@ -51,6 +51,7 @@ export interface UiState {
   /** Most recent first. */
   readonly connections: ConnectionRecord[];
   readonly identities: IdentityInfo[];
+  readonly trust: TrustAnchorInfo[];
   readonly tokens: TokenInfo[];
   readonly rules: DisclosureRule[];
   readonly settings: Settings | null;
@@ -65,6 +66,7 @@ export type UiEvent =
   | { readonly type: 'approvals'; readonly approvals: ApprovalRequest[] }
   | { readonly type: 'connection'; readonly connection: ConnectionRecord }
   | { readonly type: 'identities'; readonly identities: IdentityInfo[] }
+  | { readonly type: 'trust'; readonly trust: TrustAnchorInfo[] }
   | { readonly type: 'tokens'; readonly tokens: TokenInfo[] }
   | { readonly type: 'rules'; readonly rules: DisclosureRule[] }
   | { readonly type: 'settings'; readonly settings: Settings }

@@ -14,7 +14,7 @@ import type { ApprovalAgent, ApprovalService } from '../disclosure/approval';
 import type { ConnectionLog } from '../../store/connection-log';
 import { type ControlMethod, type ControlMethods, type DaemonStatus, RpcErrorCode } from '../../contract/control';
 import { type CertInfo, MAX_PAGE_ROWS } from '../../model/connection';
-import { type IdentityInfo } from '../../model/identity';
+import { type IdentityInfo, type TrustAnchorInfo } from '../../model/identity';
 import { DISCLOSURE_CHOICES, NUMBER_SETTINGS, type Settings } from '../../model/settings';
 import { type TokenInfo } from '../../model/tokens';
 import { Params } from './params';
@@ -89,6 +89,7 @@ export function controlDispatch(ctx: ControlContext): Dispatch {
       ctx.store.removeIdentity(localid);
       return identitiesChanged('identity removed', localid);
     },
+    'trust.list': (p) => (p.done(), ctx.store.listTrustAnchors().map(trustAnchorInfo)),
     'tokens.list': (p) => (p.done(), ctx.tokens()),
     'tokens.lock': (p) => {
       const label = p.optStr('label');
@@ -167,6 +168,16 @@ function identityInfo(i: { localid: string; isDefault: boolean; keyRef: string; 
     // A stored chain that no longer parses: shown with empty fields rather than hiding the identity.
   }
   return { localid: i.localid, isDefault: i.isDefault, keyRef: i.keyRef, subject, issuer, notAfter, addedAt: i.addedAt };
+}
+
+function trustAnchorInfo(a: { sha256: string; subject: string; certPem: string; addedAt: string }): TrustAnchorInfo {
+  let notAfter = '';
+  try {
+    notAfter = new Date(new crypto.X509Certificate(a.certPem).validTo).toISOString();
+  } catch {
+    // Listed with what the table says.
+  }
+  return { sha256: a.sha256, subject: a.subject, notAfter, addedAt: a.addedAt };
 }
 
 /** A stored PEM that does not parse is shown as damaged rather than failing the whole answer. */

@@ -54,10 +54,11 @@ export class ControlLink {
   /** Fetch everything the UI shows; each part that fails keeps what the state had. */
   async reload(): Promise<void> {
     const c = this.client;
-    const [status, connections, identities, tokens, rules, settings] = await Promise.allSettled([
+    const [status, connections, identities, trust, tokens, rules, settings] = await Promise.allSettled([
       c.call('status', {}),
       this.connections(this.connectionLimit),
       c.call('identities.list', {}),
+      c.call('trust.list', {}),
       c.call('tokens.list', {}),
       c.call('rules.list', {}),
       c.call('settings.get', {}),
@@ -66,6 +67,7 @@ export class ControlLink {
     const parts = {
       connections: value(connections),
       identities: value(identities),
+      trust: value(trust),
       tokens: value(tokens),
       rules: value(rules),
       settings: value(settings),
@@ -96,10 +98,20 @@ export class ControlLink {
     return rows;
   }
 
-  private async refresh<K extends 'identities' | 'tokens' | 'rules' | 'status'>(what: K): Promise<void> {
+  /**
+   * Read again what the CLI may have changed in the state database, before a
+   * page (re)loads: what it is shown is then the database's, even from a
+   * daemon that does not tell of such changes.
+   */
+  async refreshStored(): Promise<void> {
+    await Promise.all([this.refresh('identities'), this.refresh('trust'), this.refresh('rules')]);
+  }
+
+  private async refresh(what: 'identities' | 'trust' | 'tokens' | 'rules' | 'status'): Promise<void> {
     try {
       const c = this.client;
       if (what === 'identities') this.store.setIdentities(await c.call('identities.list', {}));
+      else if (what === 'trust') this.store.setTrust(await c.call('trust.list', {}));
       else if (what === 'tokens') this.store.setTokens(await c.call('tokens.list', {}));
       else if (what === 'rules') this.store.setRules(await c.call('rules.list', {}));
       else if (this.store.state.daemon.up) this.store.setDaemon({ status: await c.call('status', {}) });
@@ -131,6 +143,9 @@ export class ControlLink {
         return;
       case 'identities-changed':
         void this.refresh('identities');
+        return;
+      case 'trust-changed':
+        void this.refresh('trust');
         return;
       case 'rules-changed':
         void this.refresh('rules');

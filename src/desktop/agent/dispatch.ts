@@ -68,7 +68,11 @@ const ok = { ok: true } as const;
 function handlers(agent: DesktopAgent): Handlers {
   const store = agent.store;
   return {
-    getState: async () => agent.state,
+    getState: async () => {
+      // A page that (re)loads sees the state database as it is now, not as this agent last heard.
+      await agent.control?.refreshStored();
+      return agent.state;
+    },
     connections: async (p) => {
       // Any number of rows the log keeps, fetched a page at a time.
       count('connections', p, 'limit', KEEP_ROWS);
