@@ -12,7 +12,7 @@ export type PoolEvent =
       readonly type: 'pin-requested';
       readonly token: TokenRefView;
       readonly attempt: number;
-      readonly requester?: { readonly pid: number; readonly executable?: string };
+      readonly requester?: { readonly pid: number; readonly executable?: string; readonly command?: readonly string[] };
       readonly peer?: string;
     }
   | {

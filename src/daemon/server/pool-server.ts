@@ -13,6 +13,7 @@ import type { PoolLimits, Refusal } from './limits';
 import type { HandlerLookup } from './session';
 import { ClientSession } from './session';
 import { bindOwnerOnly, type BoundSocket, peerExecutable, resolveGroup } from './socket-path';
+import { peerCommand } from './peer-command';
 
 /** How long a connection over a limit waits for its first request, to answer it with the refusal. */
 const REFUSAL_LINGER_MS = 2000;
@@ -68,9 +69,10 @@ export class PoolServer {
       return;
     }
     const executable = peerExecutable(conn.peer.pid);
+    const command = peerCommand(conn.peer.pid);
     const session = new ClientSession(
       conn,
-      { id, peer: conn.peer, executable },
+      { id, peer: conn.peer, executable, command },
       this.opts.handlers,
       this.opts.log,
       (s) => {

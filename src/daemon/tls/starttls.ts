@@ -19,6 +19,7 @@ import type { ApprovalService, DisclosureAnswer, DisclosureQuestion } from '../d
 import type { ConnectionLog } from '../../store/connection-log';
 import type { ConnectionRecord, Role } from '../../model/connection';
 import { checkStartTlsFd } from './fd-check';
+import { watchHangup } from './hangup-watch';
 import { resumptionScope } from './resumption';
 import type { LocalCredentials } from './local-credentials';
 import type { Validator } from './validation';
@@ -80,9 +81,10 @@ export function startTlsHandler(deps: StartTlsDeps): Handler {
     const record = deps.connections.open({
       role,
       transport,
-      requester: { ...req.client.peer, executable: req.client.executable },
+      requester: { ...req.client.peer, executable: req.client.executable, command: req.client.command },
       localid: p.localid,
       remoteid: p.remoteid,
+      peer: peerAddress,
     });
     try {
       return await handshake(deps, req, p, role, { transport, peerAddress }, record);
@@ -164,8 +166,14 @@ async function handshake(
     const picked = await pickLocal(sni);
     if (picked === null) return null;
     const q = question(picked, sni);
-    asking ??= new AbortController();
-    const answer = await deps.approval.decide(q, asking.signal).finally(() => (asking = undefined));
+    const ask = (asking ??= new AbortController());
+    // A peer that gives up while a person is asked withdraws the question.
+    const peer = peerAddress ?? 'the peer';
+    const unwatch = watchHangup(req.fd!, () => ask.abort(new ProtocolError('ECONNRESET', `${peer} hung up while the approval was asked`)));
+    const answer = await deps.approval.decide(q, ask.signal).finally(() => {
+      unwatch();
+      asking = undefined;
+    });
     return disclose(q, answer);
   };
 
@@ -183,7 +191,7 @@ async function handshake(
     return { ok: true };
   };
 
-  const requester = { pid: req.client.peer.pid, executable: req.client.executable };
+  const requester = { pid: req.client.peer.pid, executable: req.client.executable, command: req.client.command };
   // A disclosure question lives as long as the handshake: withdrawn when the application leaves or the handshake ends.
   let asking: AbortController | undefined;
   const stopAsking = () => asking?.abort(req.signal.reason ?? new ProtocolError('ECANCELED', 'the handshake ended'));
