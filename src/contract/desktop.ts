@@ -37,11 +37,27 @@ export interface DaemonView {
   readonly message: string;
 }
 
-/** What happened, for the status bar and notifications. */
+/**
+ * What happened, for the status bar and notifications. A notice is shown
+ * for NOTICE_SHOWN_MS of its level after `at`, unless a later one replaces
+ * it: the outcome of what it was about (a connection established after one
+ * failed, the PIN sent after "attempt 2") takes its place.
+ */
 export interface Notice {
   readonly at: string;
   readonly level: 'info' | 'warn' | 'error';
   readonly text: string;
+  /** What it is about, so that its outcome can replace it: 'connection', 'pin'. */
+  readonly topic?: string;
+}
+
+/** How long the status bar shows a notice of each level. */
+export const NOTICE_SHOWN_MS: Readonly<Record<Notice['level'], number>> = { info: 10_000, warn: 30_000, error: 60_000 };
+
+/** Whether `notice` is still to be shown at `now` (ms since the epoch). */
+export function noticeShown(notice: Notice, now: number): boolean {
+  const at = Date.parse(notice.at);
+  return Number.isNaN(at) || now < at + NOTICE_SHOWN_MS[notice.level];
 }
 
 export interface UiState {

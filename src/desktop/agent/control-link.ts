@@ -6,7 +6,13 @@
 import { ControlClient, ControlError } from '../../client/control-client';
 import { type ConnectionRecord, MAX_PAGE_ROWS } from '../../model/connection';
 import { type PoolEvent } from '../../model/events';
+import type { Notice } from '../../contract/desktop';
 import type { UiStore } from './state';
+
+/** A notice that the next established connection answers: a failure, or a PIN prompt's news. */
+function outcomePending(n: Notice | null): boolean {
+  return n !== null && (n.topic === 'pin' || (n.topic === 'connection' && n.level !== 'info'));
+}
 
 export class ControlLink {
   private constructor(
@@ -128,7 +134,12 @@ export class ControlLink {
       case 'connection-closed': {
         store.upsertConnection(e.connection);
         const err = e.connection.error;
-        if (err) store.notice('error', `connection to ${e.connection.remoteid || 'a peer'} failed: ${err.errno} (${err.message})`);
+        const who = e.connection.remoteid || e.connection.peer || 'a peer';
+        if (err) store.notice('error', `connection to ${who} failed: ${err.errno} (${err.message})`, 'connection');
+        else if (e.type === 'connection-established' && outcomePending(store.state.lastNotice)) {
+          // The outcome replaces the earlier failure, or the PIN question that led here.
+          store.notice('info', `connection to ${who} established`, 'connection');
+        }
         void this.refresh('status');
         return;
       }
@@ -158,7 +169,7 @@ export class ControlLink {
         void this.refresh('status');
         return;
       case 'pin-answered':
-        if (e.outcome === 'timeout') store.notice('warn', `nobody gave the PIN for token "${e.token.label}" in time`);
+        if (e.outcome === 'timeout') store.notice('warn', `nobody gave the PIN for token "${e.token.label}" in time`, 'pin');
         void this.refresh('tokens');
         return;
       case 'pinentry-registered':

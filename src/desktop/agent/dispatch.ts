@@ -100,7 +100,7 @@ function handlers(agent: DesktopAgent): Handlers {
     cancelPin: async (p) => {
       field('cancelPin', p, 'id', 'string');
       agent.pins.cancel(p.id);
-      store.notice('info', 'PIN entry cancelled');
+      store.notice('info', 'PIN entry cancelled', 'pin');
       return ok;
     },
     decideApproval: async (p) => {

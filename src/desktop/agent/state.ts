@@ -137,8 +137,8 @@ export class UiStore {
     this.emit({ type: 'settings', settings });
   }
 
-  notice(level: Notice['level'], text: string): Notice {
-    const notice: Notice = { at: this.now().toISOString(), level, text };
+  notice(level: Notice['level'], text: string, topic?: string): Notice {
+    const notice: Notice = { at: this.now().toISOString(), level, text, ...(topic ? { topic } : {}) };
     this.current = { ...this.current, lastNotice: notice };
     this.emit({ type: 'notice', notice });
     return notice;
