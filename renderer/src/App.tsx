@@ -4,6 +4,7 @@ import { PromptQueue } from './components/PromptQueue';
 import { StatusBar } from './components/StatusBar';
 import { useStore } from './state/context';
 import { useLink, useViewState } from './state/store';
+import { useAttention } from './state/attention';
 import { About } from './screens/About';
 import { Connections } from './screens/Connections';
 import { Identities } from './screens/Identities';
@@ -19,6 +20,7 @@ export function App() {
   const state = useViewState(store);
   const link = useLink(store);
   const [tab, setTab] = useState<Tab>('Connections');
+  useAttention(state);
 
   // Arrow keys move between tabs (the WAI-ARIA tabs pattern).
   const onTabKey = (e: KeyboardEvent) => {
