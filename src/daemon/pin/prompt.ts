@@ -31,7 +31,8 @@ export function promptText(f: PromptFacts): string {
   const fits = (t: string) => Buffer.byteLength(t) <= PROMPT_SIZE - 1;
   // The command line tells one Node or Python program from another; the executable is what is left when it does not fit.
   const command = f.requester?.command?.length ? shortCommand(f.requester.command, 48) : undefined;
-  for (const exe of [command, f.requester?.executable, f.requester?.executable && path.basename(f.requester.executable)]) {
+  const names = [command, f.requester?.executable, f.requester?.executable && path.basename(f.requester.executable)].filter((n) => !!n);
+  for (const exe of names.length > 0 ? names : [undefined]) {
     const text = [head, `${what}${who(exe || undefined)}${to}`].filter(Boolean).join(' ');
     if (fits(text)) return text;
   }
