@@ -4,6 +4,7 @@ import { PromptQueue } from './components/PromptQueue';
 import { StatusBar } from './components/StatusBar';
 import { useStore } from './state/context';
 import { useLink, useViewState } from './state/store';
+import { useAttention } from './state/attention';
 import { About } from './screens/About';
 import { Connections } from './screens/Connections';
 import { Identities } from './screens/Identities';
@@ -19,6 +20,7 @@ export function App() {
   const state = useViewState(store);
   const link = useLink(store);
   const [tab, setTab] = useState<Tab>('Connections');
+  useAttention(state);
 
   // Arrow keys move between tabs (the WAI-ARIA tabs pattern).
   const onTabKey = (e: KeyboardEvent) => {
@@ -73,7 +75,7 @@ export function App() {
       </header>
       <main id="panel" role="tabpanel" aria-labelledby={`tab-${tab}`} className={`panel panel-${tab.toLowerCase()}`}>
         {tab === 'Connections' && <Connections state={state} />}
-        {tab === 'Identities' && <Identities identities={state.identities} />}
+        {tab === 'Identities' && <Identities identities={state.identities} trust={state.trust} />}
         {tab === 'Tokens' && <Tokens tokens={state.tokens} />}
         {tab === 'Rules' && <Rules rules={state.rules} />}
         {tab === 'Settings' && <Settings settings={state.settings} />}

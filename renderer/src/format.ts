@@ -1,5 +1,6 @@
 /** How values look on screen; one place, so the table, details and export agree. */
 import type { ConnectionRecord } from '../../src/model/connection';
+import { requesterName } from '../../src/model/command';
 
 export function basename(path: string | undefined): string {
   if (!path) return '';
@@ -7,10 +8,16 @@ export function basename(path: string | undefined): string {
   return i < 0 ? path : path.slice(i + 1);
 }
 
-/** "curl (4711)", or "pid 4711" when the executable is unknown. */
-export function application(r: { readonly requester: { readonly pid: number; readonly executable?: string } }): string {
-  const name = basename(r.requester.executable);
-  return name ? `${name} (${r.requester.pid})` : `pid ${r.requester.pid}`;
+/** "tlspool tunnel --server :8443 (4711)", "curl (4711)" when only the executable is known, or "pid 4711". */
+export function application(r: { readonly requester: { readonly pid: number; readonly executable?: string; readonly command?: readonly string[] } }): string {
+  return requesterName(r.requester);
+}
+
+/** Why a row ended as it did, in the list: the error of a failed one, how a closed one ended. */
+export function outcome(r: ConnectionRecord): string {
+  if (r.damaged) return r.endReason ?? '';
+  if (r.error) return r.error.message || r.error.errno;
+  return r.endReason ?? '';
 }
 
 // One formatter, made once: toLocaleTimeString builds a new one per call, which shows up when scrolling.
@@ -22,11 +29,14 @@ export function clockTime(iso: string | undefined): string {
   return Number.isNaN(t) ? iso : CLOCK.format(t);
 }
 
+const pad = (n: number) => String(n).padStart(2, '0');
+
+/** "2025-12-03 17:42:05" in local time: the same in every locale, and sortable. */
 export function dateTime(iso: string | undefined | null): string {
   if (!iso) return '';
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
-  return d.toLocaleString(undefined, { hour12: false });
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
 export function bytes(n: number): string {

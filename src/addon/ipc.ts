@@ -118,6 +118,7 @@ export interface FdInfo {
   readonly connected?: boolean;
   /** Only for connected IP sockets: the peer as "192.0.2.1:443" or "[2001:db8::1]:443". */
   readonly peerAddress?: string;
+
 }
 
 interface IpcAddon {
@@ -130,6 +131,7 @@ interface IpcAddon {
   connectUnix(path: string): UnixConnection;
   adoptFd(fd: number): OwnedFd;
   fdInfo(fd: number): FdInfo;
+  peerHungUp(fd: number): boolean;
   socketpair(type: 'stream' | 'dgram' | 'seqpacket'): [OwnedFd, OwnedFd];
 }
 
@@ -169,6 +171,15 @@ export function adoptFd(fd: number): OwnedFd {
 /** Inspect a descriptor without changing it. Throws EBADF for a closed one. */
 export function fdInfo(fd: number): FdInfo {
   return native.fdInfo(fd);
+}
+
+/**
+ * Whether the other end of a stream socket has hung up (POLLRDHUP, POLLHUP
+ * or POLLERR, polled without waiting; nothing queued is read). Throws EBADF
+ * for a closed descriptor.
+ */
+export function peerHungUp(fd: number): boolean {
+  return native.peerHungUp(fd);
 }
 
 /** A connected pair of AF_UNIX sockets, both close-on-exec. */

@@ -9,7 +9,7 @@
 import type { ConnectionDetails, ConnectionPage } from '../model/connection';
 import type { ApprovalDecision, ApprovalRequest, DisclosureRule } from '../model/disclosure';
 import type { PoolEvent } from '../model/events';
-import type { IdentityInfo } from '../model/identity';
+import type { IdentityInfo, TrustAnchorInfo } from '../model/identity';
 import type { Settings } from '../model/settings';
 import type { TokenInfo } from '../model/tokens';
 
@@ -57,6 +57,8 @@ export interface ControlMethods {
   'identities.list': { params: NoParams; result: IdentityInfo[] };
   'identities.setDefault': { params: { localid: string }; result: IdentityInfo[] };
   'identities.remove': { params: { localid: string }; result: IdentityInfo[] };
+  /** The pool's own trust anchors (besides the system store when tls.system_trust is on). */
+  'trust.list': { params: NoParams; result: TrustAnchorInfo[] };
   'tokens.list': { params: NoParams; result: TokenInfo[] };
   /** Forget PINs and log tokens out: all of them, or the one labelled. */
   'tokens.lock': { params: { label?: string }; result: { locked: number } };

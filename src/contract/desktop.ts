@@ -8,7 +8,7 @@
 import type { DaemonStatus } from './control';
 import type { ConnectionDetails, ConnectionRecord } from '../model/connection';
 import type { ApprovalDecision, ApprovalRequest, DisclosureRule } from '../model/disclosure';
-import type { IdentityInfo } from '../model/identity';
+import type { IdentityInfo, TrustAnchorInfo } from '../model/identity';
 import type { Settings } from '../model/settings';
 import type { TokenInfo } from '../model/tokens';
 
@@ -37,11 +37,27 @@ export interface DaemonView {
   readonly message: string;
 }
 
-/** What happened, for the status bar and notifications. */
+/**
+ * What happened, for the status bar and notifications. A notice is shown
+ * for NOTICE_SHOWN_MS of its level after `at`, unless a later one replaces
+ * it: the outcome of what it was about (a connection established after one
+ * failed, the PIN sent after "attempt 2") takes its place.
+ */
 export interface Notice {
   readonly at: string;
   readonly level: 'info' | 'warn' | 'error';
   readonly text: string;
+  /** What it is about, so that its outcome can replace it: 'connection', 'pin'. */
+  readonly topic?: string;
+}
+
+/** How long the status bar shows a notice of each level. */
+export const NOTICE_SHOWN_MS: Readonly<Record<Notice['level'], number>> = { info: 10_000, warn: 30_000, error: 60_000 };
+
+/** Whether `notice` is still to be shown at `now` (ms since the epoch). */
+export function noticeShown(notice: Notice, now: number): boolean {
+  const at = Date.parse(notice.at);
+  return Number.isNaN(at) || now < at + NOTICE_SHOWN_MS[notice.level];
 }
 
 export interface UiState {
@@ -51,6 +67,7 @@ export interface UiState {
   /** Most recent first. */
   readonly connections: ConnectionRecord[];
   readonly identities: IdentityInfo[];
+  readonly trust: TrustAnchorInfo[];
   readonly tokens: TokenInfo[];
   readonly rules: DisclosureRule[];
   readonly settings: Settings | null;
@@ -65,6 +82,7 @@ export type UiEvent =
   | { readonly type: 'approvals'; readonly approvals: ApprovalRequest[] }
   | { readonly type: 'connection'; readonly connection: ConnectionRecord }
   | { readonly type: 'identities'; readonly identities: IdentityInfo[] }
+  | { readonly type: 'trust'; readonly trust: TrustAnchorInfo[] }
   | { readonly type: 'tokens'; readonly tokens: TokenInfo[] }
   | { readonly type: 'rules'; readonly rules: DisclosureRule[] }
   | { readonly type: 'settings'; readonly settings: Settings }

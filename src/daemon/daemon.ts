@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { type Config, type ConfigSources, loadConfig } from '../config';
 import { checkDaemonConfig } from '../config/checks';
 import { EventBus } from '../events/bus';
-import { changeWatcher, type Db, openDb } from '../store/db';
+import { type Db, openDb } from '../store/db';
 import { IdentityStore } from '../store/identities';
 import type { Logger } from '../log/logger';
 import { guardProcess } from '../log/process-guard';
@@ -40,6 +40,7 @@ import { defaultModules } from '../pkcs11/default-modules';
 import { ApprovalService } from './disclosure/approval';
 import { packageVersion } from '../util/package-root';
 import { Failure } from '../model/failure';
+import { StoreWatch } from './store-watch';
 
 /** Known commands that only make sense as a follow-up carrying a cbid. */
 const replyOnly: Handler = async (req) => {
@@ -80,7 +81,8 @@ interface PoolCore {
   readonly rules: DisclosureRules;
   readonly approval: ApprovalService;
   readonly limits: PoolLimits;
-  readonly storeChanged: () => boolean;
+  /** Changes another process (the CLI) made to the state database. */
+  readonly storeWatch: StoreWatch;
 }
 
 /**
@@ -130,6 +132,7 @@ export function startDaemon(config: Config, sources: ConfigSources, log: Logger)
   // left open are ended by the daemon that took its place, never by one
   // that was refused because it still runs.
   core.connections.endOrphans();
+  core.storeWatch.start();
 
   let settle!: (code: number) => void;
   const exited = new Promise<number>((r) => (settle = r));
@@ -137,6 +140,7 @@ export function startDaemon(config: Config, sources: ConfigSources, log: Logger)
   const stop = (reason: string): Promise<number> =>
     (stopping ??= (async () => {
       log.info('stopping', { reason, clients: server.sessions.size });
+      core.storeWatch.stop();
       control.close();
       await server.close(`the pool is shutting down (${reason})`);
       core.broker.lock();
@@ -184,7 +188,14 @@ function openCore(config: Config, log: Logger): PoolCore {
     broker,
     credentials,
     validator: new Validator(store, config.tls),
-    storeChanged: changeWatcher(db),
+    storeWatch: new StoreWatch(db, (parts) => {
+      // What was loaded from the database is read again when next needed.
+      core.credentials!.reset();
+      core.rules!.forget();
+      core.validator!.trustChanged();
+      log.info('the state database was changed by another process');
+      for (const part of parts) bus.emit({ type: `${part}-changed` });
+    }),
     rules,
     approval: new ApprovalService(rules, () => ({ timeout: core.config.disclosure.approval_timeout, fallback: core.config.disclosure.default }), bus, log),
     // Read at each decision: a reload applies changed limits to new work.
@@ -202,12 +213,7 @@ function poolHandlers(core: PoolCore): (cmd: number) => Handler | undefined {
       config: () => core.config.tls,
       pin: core.broker,
       approval: core.approval,
-      refresh: () => {
-        if (!core.storeChanged()) return;
-        core.credentials.reset();
-        core.rules.forget();
-        core.validator.trustChanged();
-      },
+      refresh: () => core.storeWatch.check(),
     }),
   );
   const handlers = new Map<number, Handler>([

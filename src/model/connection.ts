@@ -8,7 +8,10 @@ export interface ConnectionRecord {
   readonly id: number;
   readonly role: Role;
   readonly transport: 'tls' | 'dtls';
-  readonly requester: { pid: number; uid: number; gid: number; executable?: string };
+  /** The application that asked: its peer credentials, /proc/PID/exe and /proc/PID/cmdline (bounded) when readable. */
+  readonly requester: { pid: number; uid: number; gid: number; executable?: string; command?: string[] };
+  /** The remote peer's address from the socket handed over ("192.0.2.1:443", "[2001:db8::1]:443"). */
+  readonly peer?: string;
   state: ConnectionState;
   localid: string;
   remoteid: string;

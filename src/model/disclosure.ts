@@ -33,7 +33,7 @@ export interface ApprovalRequest {
   readonly localid: string;
   /** Every identity that could be shown instead, default first; includes `localid`. */
   readonly candidates: string[];
-  readonly requester: { readonly pid: number; readonly executable?: string };
+  readonly requester: { readonly pid: number; readonly executable?: string; readonly command?: readonly string[] };
   readonly askedAt: string;
   /** Unanswered by then, it is a deny. */
   readonly expiresAt: string;

@@ -12,7 +12,7 @@ export type PoolEvent =
       readonly type: 'pin-requested';
       readonly token: TokenRefView;
       readonly attempt: number;
-      readonly requester?: { readonly pid: number; readonly executable?: string };
+      readonly requester?: { readonly pid: number; readonly executable?: string; readonly command?: readonly string[] };
       readonly peer?: string;
     }
   | {
@@ -36,7 +36,13 @@ export type PoolEvent =
   | { readonly type: 'approval-agent-registered'; readonly pid: number; readonly executable?: string }
   | { readonly type: 'approval-agent-left'; readonly pid: number }
   | { readonly type: 'tokens-locked'; readonly count: number }
+  /**
+   * The identities, the trust anchors or the remembered disclosure rules
+   * changed: through the control socket, or in the state database by another
+   * process (the CLI), which the daemon notices within a second.
+   */
   | { readonly type: 'identities-changed' }
+  | { readonly type: 'trust-changed' }
   | { readonly type: 'rules-changed' }
   | { readonly type: 'settings-changed'; readonly settings: Settings }
   | { readonly type: 'config-reloaded'; readonly configFile: string | null };

@@ -40,3 +40,13 @@ export function validityWarning(c: { readonly notBefore: Date; readonly notAfter
       return undefined;
   }
 }
+
+/** A trust anchor of the pool's own (`tlspool trust add`), as the control API and the UI show it. */
+export interface TrustAnchorInfo {
+  /** SHA-256 of the DER, hex: what `tlspool trust remove` takes. */
+  readonly sha256: string;
+  readonly subject: string;
+  /** Empty when the stored certificate does not parse. */
+  readonly notAfter: string;
+  readonly addedAt: string;
+}

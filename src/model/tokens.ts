@@ -9,6 +9,11 @@ export interface TokenInfo {
   readonly module: string;
   /** The pool holds its PIN (it is logged in). */
   readonly unlocked: boolean;
+  /**
+   * False for a slot whose token was never initialised (an empty SoftHSM
+   * slot): it has no PIN and no keys, so it is neither locked nor unlocked.
+   */
+  readonly initialized: boolean;
 }
 
 export interface TokenRefView {

@@ -64,6 +64,11 @@ export const TOKEN_FLAGS: Array<[number, string]> = [
   [pkcs11js.CKF_RNG, 'rng'],
 ];
 
+/** Whether the token was initialised (an empty SoftHSM slot is not: it has no PIN, no keys, nothing to unlock). */
+export function tokenInitialized(flags: number): boolean {
+  return (flags & pkcs11js.CKF_TOKEN_INITIALIZED) !== 0;
+}
+
 /** The user PIN's state from the token flags. */
 export function pinState(flags: number): string {
   if (flags & pkcs11js.CKF_USER_PIN_LOCKED) return 'locked (too many wrong PINs)';

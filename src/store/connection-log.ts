@@ -51,13 +51,13 @@ export class ConnectionLog {
   ) {
     const row = db.prepare('SELECT MAX(id) AS id FROM connections').get() as { id: number | null };
     this.upsert = db.prepare(
-      `INSERT INTO connections (id, started_at, state, role, localid, remoteid, record) VALUES (?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO connections (id, started_at, state, role, localid, remoteid, peer, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT(id) DO UPDATE SET state = excluded.state, localid = excluded.localid, remoteid = excluded.remoteid, record = excluded.record`,
     );
     this.prune = db.prepare('DELETE FROM connections WHERE id <= ?');
     this.writeBatch = db.transaction((records: Iterable<ConnectionRecord>) => {
       for (const r of records) {
-        this.upsert.run(r.id, r.startedAt, r.state, r.role, r.localid, r.remoteid, JSON.stringify(r));
+        this.upsert.run(r.id, r.startedAt, r.state, r.role, r.localid, r.remoteid, r.peer ?? '', JSON.stringify(r));
         if (++this.sinceprune >= 1000) {
           this.sinceprune = 0;
           this.prune.run(this.nextId - 1 - KEEP_ROWS);
@@ -77,7 +77,7 @@ export class ConnectionLog {
     endOrphans(this.db);
   }
 
-  open(init: Pick<ConnectionRecord, 'role' | 'transport' | 'requester' | 'localid' | 'remoteid'>): ConnectionRecord {
+  open(init: Pick<ConnectionRecord, 'role' | 'transport' | 'requester' | 'localid' | 'remoteid' | 'peer'>): ConnectionRecord {
     const record: ConnectionRecord = {
       id: this.nextId++,
       ...init,
@@ -202,6 +202,7 @@ interface StoredRow {
   role: string;
   localid: string;
   remoteid: string;
+  peer: string;
   record: string;
 }
 
@@ -219,8 +220,8 @@ export class ConnectionRows {
     db: Db,
     private readonly onDamaged: (id: number, why: string) => void = () => {},
   ) {
-    this.before = db.prepare('SELECT id, started_at, state, role, localid, remoteid, record FROM connections WHERE id < ? ORDER BY id DESC LIMIT ?');
-    this.byId = db.prepare('SELECT id, started_at, state, role, localid, remoteid, record FROM connections WHERE id = ?');
+    this.before = db.prepare('SELECT id, started_at, state, role, localid, remoteid, peer, record FROM connections WHERE id < ? ORDER BY id DESC LIMIT ?');
+    this.byId = db.prepare('SELECT id, started_at, state, role, localid, remoteid, peer, record FROM connections WHERE id = ?');
   }
 
   /**
@@ -279,10 +280,11 @@ function recordProblem(v: unknown, id: number): string | undefined {
   if (typeof r.state !== 'string' || !STATES.has(r.state)) return 'its state is not one of handshaking, established, closed, failed';
   const q = r.requester as Record<string, unknown> | null;
   if (typeof q !== 'object' || q === null || !num(q.pid) || !num(q.uid) || !num(q.gid) || (q.executable !== undefined && typeof q.executable !== 'string')) {
-    return 'its requester is not { pid, uid, gid, executable? }';
+    return 'its requester is not { pid, uid, gid, executable?, command? }';
   }
+  if (q.command !== undefined && !(Array.isArray(q.command) && q.command.every((a) => typeof a === 'string'))) return 'its requester command is not a list of strings';
   for (const k of ['localid', 'remoteid', 'startedAt']) if (!str(k)) return `its ${k} is not a string`;
-  for (const k of ['sni', 'version', 'cipher', 'establishedAt', 'endedAt', 'endReason']) if (!optStr(k)) return `its ${k} is not a string`;
+  for (const k of ['peer', 'sni', 'version', 'cipher', 'establishedAt', 'endedAt', 'endReason']) if (!optStr(k)) return `its ${k} is not a string`;
   if (!Array.isArray(r.peerChain) || !r.peerChain.every((c) => typeof c === 'string')) return 'its peerChain is not a list of PEM strings';
   if (!num(r.bytesIn) || !num(r.bytesOut)) return 'its byte counts are not numbers';
   const e = r.error as Record<string, unknown> | undefined;
@@ -303,11 +305,12 @@ function damagedRecord(row: StoredRow, why: string): ConnectionRecord {
     state: STATES.has(row.state) ? (row.state as ConnectionRecord['state']) : 'closed',
     localid: text(row.localid),
     remoteid: text(row.remoteid),
+    ...(row.peer ? { peer: text(row.peer) } : {}),
     peerChain: [],
     startedAt: text(row.started_at),
     bytesIn: 0,
     bytesOut: 0,
-    endReason: `the log row is damaged (${why}); only its id, time, role, state and names are known`,
+    endReason: `the log row is damaged (${why}); only its id, time, role, state, names and peer address are known`,
     damaged: why,
   };
 }

@@ -38,4 +38,6 @@ export const MIGRATIONS: readonly string[] = [
      created_at  TEXT NOT NULL,
      UNIQUE (localid, remote)
    );`,
+  // 4: the remote peer's address of each connection (also in `record`), to look rows up by it
+  `ALTER TABLE connections ADD COLUMN peer TEXT NOT NULL DEFAULT '';`,
 ];

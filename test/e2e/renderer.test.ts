@@ -141,7 +141,7 @@ describe('the renderer in Chromium against the real daemon', () => {
     await page.getByRole('tab', { name: 'Settings' }).click();
     // Out of the range the daemon accepts: said on the page, and not sent.
     await page.getByLabel('Approval timeout').fill('0');
-    await page.getByText('A whole number of seconds from 1 to 86400.').waitFor();
+    await page.getByText('Too short: at least 1 second.').waitFor();
     assert.equal(await page.getByRole('button', { name: 'Save' }).isDisabled(), true);
     await page.getByLabel('Approval timeout').fill('47');
     await page.getByLabel('Default disclosure').selectOption('allow');

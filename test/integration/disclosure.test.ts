@@ -291,16 +291,22 @@ describe('disclosure approval', () => {
       await shows(await first, /CN = alice/);
 
       // Now the application names server.example.test itself: that rule is not about it, so the agent is asked, about it alone.
+      const before = server.output().length;
       const fd = await tcpConnect(server.port);
       const named = pool.client.starttls({ role: 'client', fd, localid: SERVER_NAME, remoteid: SERVER_NAME });
       named.finally(() => fd.close()).catch(() => {});
       const q2 = await waitForItem('the question about the named identity', a.asked, (x) => x.id !== q.id);
       assert.equal(q2.localid, SERVER_NAME);
       assert.deepEqual(q2.candidates, [SERVER_NAME], 'only the identity the application named is offered');
-      await a.c.call('approval.decide', { id: q2.id, decision: 'allow', lifetime: 'once' });
-      const r = await named;
-      assert.equal(r.localid, SERVER_NAME);
-      await shows(r, /CN = server\.example\.test/);
+      // Denied: the client shows nothing (the server then refuses it), rather than alice.
+      await a.c.call('approval.decide', { id: q2.id, decision: 'deny', lifetime: 'once' });
+      const r = await named.catch(() => undefined);
+      if (r) {
+        assert.equal(r.localid, '', 'no identity is shown, and certainly not alice');
+        r.fd.close();
+      }
+      await server.waitFor(/peer did not return a certificate|certificate required/i);
+      assert.doesNotMatch(server.output().slice(before), /CN = alice/);
     } finally {
       a.c.close();
     }

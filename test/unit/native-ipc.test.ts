@@ -21,6 +21,7 @@ import {
   connectUnix,
   fdInfo,
   listenUnix,
+  peerHungUp,
   socketpair,
   type NativeError,
   type OwnedFd,
@@ -829,6 +830,36 @@ fdTest('fdInfo: files, TCP, UDP and errors', async () => {
   assert.throws(() => fdInfo(1_000_000), (e) => !!assertNativeError(e, 'EBADF', 'fstat'));
   assert.throws(() => fdInfo(-1), (e) => !!assertNativeError(e, 'EBADF', 'fstat'));
   assert.throws(() => fdInfo('0' as unknown as number), TypeError);
+});
+
+fdTest('peerHungUp: false while the peer is there (data queued or not), true once it shut down or closed; EBADF for a closed fd', async () => {
+  const server = net.createServer({ allowHalfOpen: true });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const handleFd = (s: object): number => (s as { _handle: { fd: number } })._handle.fd;
+  const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
+  const tcp = net.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
+  await new Promise<void>((r) => tcp.once('connect', r));
+  const peer = await accepted;
+  // Our side stops reading, so what the peer sends stays queued, as it does under a waiting handshake.
+  tcp.pause();
+  assert.equal(peerHungUp(handleFd(tcp)), false);
+  peer.write('queued, unread');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(peerHungUp(handleFd(tcp)), false, 'queued bytes are not a hang-up');
+  peer.end();
+  const deadline = Date.now() + 5000;
+  while (!peerHungUp(handleFd(tcp))) {
+    assert.ok(Date.now() < deadline, 'the hang-up is seen');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await Promise.all([new Promise((r) => tcp.once('close', r)), new Promise((r) => server.close(r)), tcp.destroy(), peer.destroy()]);
+  const [a, b] = socketpair('stream');
+  assert.equal(peerHungUp(a.fd), false);
+  b.close();
+  assert.equal(peerHungUp(a.fd), true, 'a closed socketpair end');
+  const n = a.fd;
+  a.close();
+  assert.throws(() => peerHungUp(n), (e) => !!assertNativeError(e, 'EBADF', 'poll'));
 });
 
 fdTest('socketpair: each type, connected, close-on-exec and blocking', () => {

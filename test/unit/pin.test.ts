@@ -29,6 +29,9 @@ describe('prompt text', () => {
   test('names the token, the requesting program with its pid, and the peer', () => {
     const text = promptText({ ...base, requester: { pid: 4242, executable: '/usr/bin/curl' }, peer: 'example.org (192.0.2.1:443)' });
     assert.equal(text, 'PIN for token "work token" for /usr/bin/curl[4242] to example.org (192.0.2.1:443)');
+    // With its command line: the program as a person knows it, not "node".
+    const tunnel = promptText({ ...base, requester: { pid: 4242, executable: '/usr/bin/node', command: ['/usr/bin/node', '/opt/tlspool/bin/tlspool.js', 'tunnel', '--server', '--listen', ':8443'] } });
+    assert.equal(tunnel, 'PIN for token "work token" for tlspool tunnel --server --listen :8443 [4242]');
   });
 
   test('says when the last PIN was wrong, and when this is the final try or few tries are left', () => {

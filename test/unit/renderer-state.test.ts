@@ -36,6 +36,7 @@ function snapshot(connections: ConnectionRecord[]): UiEvent {
     approvals: [],
     connections,
     identities: [],
+    trust: [],
     tokens: [],
     rules: [],
     settings: null,

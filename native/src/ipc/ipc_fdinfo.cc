@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -96,8 +97,36 @@ Napi::Value FdInfo(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// peerHungUp(fd): whether the other end of a stream socket has hung up (shut
+// down its sending side, closed, or the socket failed): a poll() that does
+// not wait, and reads nothing of what is queued.
+Napi::Value PeerHungUp(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) {
+    ThrowType(env, "peerHungUp(fd): fd must be a number");
+    return Napi::Value();
+  }
+  double n = info[0].As<Napi::Number>().DoubleValue();
+  if (!(n >= 0 && n <= INT_MAX) || n != static_cast<double>(static_cast<int>(n))) {
+    ThrowType(env, "peerHungUp(fd): fd must be a non-negative integer");
+    return Napi::Value();
+  }
+  pollfd p = {static_cast<int>(n), POLLRDHUP, 0};
+  int r = poll(&p, 1, 0);
+  if (r < 0) {
+    ThrowErrno(env, errno, "poll", std::to_string(p.fd));
+    return Napi::Value();
+  }
+  if (r == 1 && (p.revents & POLLNVAL)) {
+    ThrowErrno(env, EBADF, "poll", std::to_string(p.fd));
+    return Napi::Value();
+  }
+  return Napi::Boolean::New(env, r == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0);
+}
+
 void Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fdInfo", Napi::Function::New(env, FdInfo, "fdInfo"));
+  exports.Set("peerHungUp", Napi::Function::New(env, PeerHungUp, "peerHungUp"));
 }
 
 tlspool::RegisterModule reg(Init);

@@ -1,4 +1,6 @@
 /** One line at the bottom: is the daemon up (and the agent reachable), and the last thing that happened. */
+import { useEffect, useState } from 'react';
+import { noticeShown, NOTICE_SHOWN_MS } from '../../../src/contract/desktop';
 import type { Link } from '../transport';
 import type { ViewState } from '../state/reducer';
 import { clockTime } from '../format';
@@ -22,9 +24,25 @@ function daemonText(state: ViewState, link: Link): { text: string; level: 'ok' |
   return { text: `Daemon up — ${n} ${n === 1 ? 'connection' : 'connections'}`, level: 'ok' };
 }
 
+/** Redraw once `notice` is due to go, so a stale one does not stay. */
+function useExpiry(notice: ViewState['lastNotice']): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    setNow(Date.now());
+    if (!notice) return;
+    const left = Date.parse(notice.at) + NOTICE_SHOWN_MS[notice.level] - Date.now();
+    if (!(left > 0)) return;
+    const t = setTimeout(() => setNow(Date.now()), left + 50);
+    return () => clearTimeout(t);
+  }, [notice]);
+  return now;
+}
+
 export function StatusBar(props: { state: ViewState; link: Link }) {
   const { text, level } = daemonText(props.state, props.link);
-  const notice = props.state.lastNotice;
+  const now = useExpiry(props.state.lastNotice);
+  const last = props.state.lastNotice;
+  const notice = last && noticeShown(last, now) ? last : null;
   return (
     <footer className="statusbar" role="status">
       <span className={`dot ${level}`} aria-hidden="true" />

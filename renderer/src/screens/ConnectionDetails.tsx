@@ -27,6 +27,7 @@ export function ConnectionDetails(props: { record: ConnectionRecord; now: number
   const fields: Array<[string, string | number | undefined]> = [
     ['Id', r.id],
     ['Application', application(r)],
+    ['Command line', r.requester.command?.join(' ')],
     ['Executable', r.requester.executable],
     ['User / group', `${r.requester.uid} / ${r.requester.gid}`],
     ['Role', r.role],
@@ -34,6 +35,7 @@ export function ConnectionDetails(props: { record: ConnectionRecord; now: number
     ['State', r.state],
     ['Local identity', r.localid],
     ['Remote identity', r.remoteid],
+    ['Peer address', r.peer],
     ['Server name (SNI)', r.sni],
     ['TLS version', r.version],
     ['Cipher', r.cipher],
@@ -69,7 +71,7 @@ export function ConnectionDetails(props: { record: ConnectionRecord; now: number
       <h3>Certificate chain</h3>
       {error && <p className="warning">Could not load the chain: {error}</p>}
       {!error && !chain && <p className="muted">Loading…</p>}
-      {chain && chain.length === 0 && <p className="muted">The peer sent no certificate.</p>}
+      {chain && chain.length === 0 && <p className="muted">{noChain(r)}</p>}
       {chain && (
         <ol className="chain">
           {chain.map((c, i) => (
@@ -93,4 +95,14 @@ export function ConnectionDetails(props: { record: ConnectionRecord; now: number
       )}
     </aside>
   );
+}
+
+/** Why there is no chain to show: what happened, not a guess that the peer sent none. */
+function noChain(r: ConnectionRecord): string {
+  if (r.state === 'handshaking') return 'None yet: the handshake is under way.';
+  if (r.state === 'failed') {
+    const why = r.error ? ` (${r.error.errno}: ${r.error.message})` : '';
+    return `None: the handshake ended before a certificate was checked${why}.`;
+  }
+  return 'The peer sent no certificate (allowed for this connection).';
 }

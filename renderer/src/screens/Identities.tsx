@@ -1,10 +1,10 @@
-/** Local identities: which one is the default, and removing one (after a second click). */
-import type { IdentityInfo } from '../../../src/model/identity';
+/** Local identities: which one is the default, and removing one (after a second click); the pool's own trust anchors. */
+import type { IdentityInfo, TrustAnchorInfo } from '../../../src/model/identity';
 import { ConfirmButton } from '../components/ConfirmButton';
 import { useStore } from '../state/context';
 import { dateTime } from '../format';
 
-export function Identities(props: { identities: readonly IdentityInfo[] }) {
+export function Identities(props: { identities: readonly IdentityInfo[]; trust: readonly TrustAnchorInfo[] }) {
   const store = useStore();
   return (
     <section className="page" aria-labelledby="identities-h">
@@ -49,6 +49,33 @@ export function Identities(props: { identities: readonly IdentityInfo[] }) {
                     onConfirm={() => void store.run('Removing the identity', () => store.api.removeIdentity({ localid: id.localid }))}
                   />
                 </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <h2 id="trust-h">Trusted certificate authorities</h2>
+      {props.trust.length === 0 ? (
+        <p className="muted">
+          None of the pool's own (the system store may still apply). Add one with <code>tlspool trust add FILE</code>.
+        </p>
+      ) : (
+        <table aria-labelledby="trust-h">
+          <thead>
+            <tr>
+              <th scope="col">Subject</th>
+              <th scope="col">Expires</th>
+              <th scope="col">Added</th>
+              <th scope="col">SHA-256</th>
+            </tr>
+          </thead>
+          <tbody>
+            {props.trust.map((a) => (
+              <tr key={a.sha256}>
+                <th scope="row">{a.subject}</th>
+                <td className="date">{dateTime(a.notAfter)}</td>
+                <td className="date">{dateTime(a.addedAt)}</td>
+                <td className="mono ellipsis" title={a.sha256}>{a.sha256}</td>
               </tr>
             ))}
           </tbody>

@@ -18,7 +18,11 @@ export function Tokens(props: { tokens: readonly TokenInfo[] }) {
         </button>
       </div>
       {props.tokens.length === 0 ? (
-        <p className="muted">No tokens found through the configured PKCS #11 modules.</p>
+        <p className="muted">
+          No tokens found through the configured PKCS #11 modules. Name a module with <code>pkcs11.modules</code> in the
+          configuration (or <code>tlspool daemon --pkcs11-module PATH</code>), and see what it offers with{' '}
+          <code>tlspool tokens</code>.
+        </p>
       ) : (
         <table aria-label="Tokens">
           <thead>
@@ -41,7 +45,13 @@ export function Tokens(props: { tokens: readonly TokenInfo[] }) {
                 <td className="mono">{t.serial}</td>
                 <td className="mono ellipsis" title={t.module}>{t.module}</td>
                 <td>
-                  <span className={`badge ${t.unlocked ? 'unlocked' : 'locked'}`}>{t.unlocked ? 'unlocked' : 'locked'}</span>
+                  {t.initialized === false ? (
+                    <span className="badge uninitialised" title="An empty slot: initialise a token in it (e.g. softhsm2-util --init-token) to use it">
+                      not initialised
+                    </span>
+                  ) : (
+                    <span className={`badge ${t.unlocked ? 'unlocked' : 'locked'}`}>{t.unlocked ? 'unlocked' : 'locked'}</span>
+                  )}
                 </td>
                 <td className="actions">
                   <button type="button" disabled={!t.unlocked} aria-label={`Lock ${t.label}`} onClick={() => void lock(t.label)}>

@@ -4,7 +4,7 @@
  * (see there), and `connectionsVersion` tells React it changed.
  */
 import type { DisclosureRule, ApprovalRequest } from '../../../src/model/disclosure';
-import type { IdentityInfo } from '../../../src/model/identity';
+import type { IdentityInfo, TrustAnchorInfo } from '../../../src/model/identity';
 import type { Settings } from '../../../src/model/settings';
 import type { TokenInfo } from '../../../src/model/tokens';
 import type { DaemonView, Notice, PinPromptView, UiEvent } from '../../../src/contract/desktop';
@@ -17,6 +17,7 @@ export interface ViewState {
   readonly pinPrompts: readonly PinPromptView[];
   readonly approvals: readonly ApprovalRequest[];
   readonly identities: readonly IdentityInfo[];
+  readonly trust: readonly TrustAnchorInfo[];
   readonly tokens: readonly TokenInfo[];
   readonly rules: readonly DisclosureRule[];
   readonly settings: Settings | null;
@@ -32,6 +33,7 @@ export function initialState(): ViewState {
     pinPrompts: [],
     approvals: [],
     identities: [],
+    trust: [],
     tokens: [],
     rules: [],
     settings: null,
@@ -54,6 +56,7 @@ export function reduce(state: ViewState, events: readonly UiEvent[]): ViewState 
         next.pinPrompts = s.pinPrompts;
         next.approvals = s.approvals;
         next.identities = s.identities;
+        next.trust = s.trust ?? [];
         next.tokens = s.tokens;
         next.rules = s.rules;
         next.settings = s.settings;
@@ -75,6 +78,9 @@ export function reduce(state: ViewState, events: readonly UiEvent[]): ViewState 
         break;
       case 'identities':
         next.identities = e.identities;
+        break;
+      case 'trust':
+        next.trust = e.trust;
         break;
       case 'tokens':
         next.tokens = e.tokens;

@@ -3,6 +3,7 @@ import { openDb } from '../../store/db';
 import { MAX_PAGE_ROWS } from '../../model/connection';
 import { ConnectionRows } from '../../store/connection-log';
 import type { ConnectionRecord } from '../../model/connection';
+import { requesterName } from '../../model/command';
 import { type CommandSpec, helpText, parse } from '../args';
 
 const spec = {
@@ -29,8 +30,8 @@ function jsonItems(records: ConnectionRecord[], first: boolean): string {
 }
 
 function line(r: ConnectionRecord): string {
-  const app = `${r.requester.executable ?? '?'}[${r.requester.pid}]`;
-  const ids = `${r.localid || '-'} -> ${r.remoteid || '-'}`;
+  const app = r.requester.command?.length || r.requester.executable ? requesterName(r.requester) : `?(${r.requester.pid})`;
+  const ids = `${r.localid || '-'} -> ${r.remoteid || '-'}${r.peer ? ` (${r.peer})` : ''}`;
   const tls = r.version ? `${r.version} ${r.cipher}` : '';
   const end = r.damaged ? `damaged log row: ${r.damaged}` : r.error ? `${r.error.errno}: ${r.error.message}` : (r.endReason ?? r.state);
   return `#${r.id} ${r.startedAt.replace('T', ' ').slice(0, 19)} ${r.role} ${app} ${ids} ${tls} in ${bytes(r.bytesIn)} out ${bytes(r.bytesOut)} [${r.state}] ${end}\n`;

@@ -14,7 +14,7 @@ import type { ApprovalAgent, ApprovalService } from '../disclosure/approval';
 import type { ConnectionLog } from '../../store/connection-log';
 import type { ControlMethod, ControlMethods, DaemonStatus } from '../../contract/control';
 import { type CertInfo, MAX_PAGE_ROWS } from '../../model/connection';
-import { type IdentityInfo, type Validity, validityOf } from '../../model/identity';
+import { type IdentityInfo, type TrustAnchorInfo, type Validity, validityOf } from '../../model/identity';
 import { DISCLOSURE_CHOICES, NUMBER_SETTINGS, type Settings } from '../../model/settings';
 import type { TokenInfo } from '../../model/tokens';
 import { Params } from './params';
@@ -88,7 +88,9 @@ function poolMethods(ctx: ControlContext): Methods<'status' | 'events.subscribe'
 /** Local identities, the tokens their keys are on, and the disclosure rules. */
 function identityMethods(
   ctx: ControlContext,
-): Methods<'identities.list' | 'identities.setDefault' | 'identities.remove' | 'tokens.list' | 'tokens.lock' | 'rules.list' | 'rules.revoke'> {
+): Methods<
+  'identities.list' | 'identities.setDefault' | 'identities.remove' | 'trust.list' | 'tokens.list' | 'tokens.lock' | 'rules.list' | 'rules.revoke'
+> {
   const identities = (): IdentityInfo[] => ctx.store.listIdentities().map(identityInfo);
   /** After a change of the store here: loaded credentials dropped, the change logged and told, the new list. */
   const identitiesChanged = (what: string, localid: string): IdentityInfo[] => {
@@ -112,6 +114,7 @@ function identityMethods(
       ctx.store.removeIdentity(localid);
       return identitiesChanged('identity removed', localid);
     },
+    'trust.list': (p) => (p.done(), ctx.store.listTrustAnchors().map(trustAnchorInfo)),
     'tokens.list': (p) => (p.done(), ctx.tokens()),
     'tokens.lock': (p) => {
       const label = p.optStr('label');
@@ -194,6 +197,16 @@ function identityInfo(i: { localid: string; isDefault: boolean; keyRef: string; 
     // A stored chain that no longer parses: shown with empty fields rather than hiding the identity.
   }
   return { localid: i.localid, isDefault: i.isDefault, keyRef: i.keyRef, subject, issuer, notAfter, ...(validity ? { validity } : {}), addedAt: i.addedAt };
+}
+
+function trustAnchorInfo(a: { sha256: string; subject: string; certPem: string; addedAt: string }): TrustAnchorInfo {
+  let notAfter = '';
+  try {
+    notAfter = readCertificate(a.certPem).notAfter.toISOString();
+  } catch {
+    // Listed with what the table says.
+  }
+  return { sha256: a.sha256, subject: a.subject, notAfter, addedAt: a.addedAt };
 }
 
 /** A stored PEM that does not parse is shown as damaged rather than failing the whole answer. */

@@ -5,7 +5,7 @@
  * and a second C_Initialize there through pkcs11js would fail or, worse,
  * finalise the module under GnuTLS's feet.
  */
-import { openModule, tokenSlots, type Module } from '../../pkcs11/modules';
+import { openModule, tokenInitialized, tokenSlots, type Module } from '../../pkcs11/modules';
 
 export interface ProbedToken {
   label: string;
@@ -13,6 +13,7 @@ export interface ProbedToken {
   model: string;
   serial: string;
   module: string;
+  initialized: boolean;
 }
 
 function probe(paths: string[]): { tokens: ProbedToken[]; problems: string[] } {
@@ -34,6 +35,7 @@ function probe(paths: string[]): { tokens: ProbedToken[]; problems: string[] } {
           model: t.token.model.trim(),
           serial: t.token.serialNumber.trim(),
           module: p,
+          initialized: tokenInitialized(t.token.flags),
         });
       }
     } catch (e) {

@@ -36,7 +36,7 @@ export interface DisclosureQuestion {
   readonly localid: string;
   /** Every identity that could be shown, default first. */
   readonly candidates: string[];
-  readonly requester: { readonly pid: number; readonly executable?: string };
+  readonly requester: { readonly pid: number; readonly executable?: string; readonly command?: readonly string[] };
 }
 
 export interface DisclosureAnswer {
@@ -167,7 +167,9 @@ export class ApprovalService {
       };
       const onAbort = () => {
         finish();
-        withdraw('the connection ended before an answer');
+        // The reason the handshake gives (the peer hung up, the application left), else the general one.
+        const why: unknown = signal.reason;
+        withdraw(why instanceof Error && why.message ? why.message : 'the connection ended before an answer');
         decided('deny', q.localid, 'withdrawn');
         reject(signal.reason);
       };

@@ -44,7 +44,7 @@ export interface PinNeed {
   readonly wrong: boolean;
   readonly finalTry: boolean;
   readonly countLow: boolean;
-  readonly requester?: { pid: number; executable?: string };
+  readonly requester?: { pid: number; executable?: string; command?: string[] };
   readonly peer?: string;
 }
 

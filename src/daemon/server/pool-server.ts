@@ -15,6 +15,7 @@ import type { V2Packet } from '../../protocol/v2-codec';
 import type { ClientInfo } from './request';
 import { ClientSession } from './session';
 import { bindOwnerOnly, type BoundSocket, peerExecutable, resolveGroup } from './socket-path';
+import { peerCommand } from './peer-command';
 
 /** How long a connection over a limit waits for its first request, to answer it with the refusal. */
 const REFUSAL_LINGER_MS = 2000;
@@ -74,9 +75,10 @@ export class PoolServer {
       return;
     }
     const executable = peerExecutable(conn.peer.pid);
+    const command = peerCommand(conn.peer.pid);
     const session = new ClientSession(
       conn,
-      { id, peer: conn.peer, executable },
+      { id, peer: conn.peer, executable, command },
       { v1: this.opts.handlers, v2: this.opts.v2Handlers, closed: this.opts.clientClosed },
       this.opts.log,
       (s) => {

@@ -15,6 +15,8 @@ export interface ClientInfo {
   readonly peer: PeerCred;
   /** /proc/<pid>/exe at accept time, when readable. */
   readonly executable?: string;
+  /** /proc/<pid>/cmdline at accept time, bounded, when readable. */
+  readonly command?: string[];
   /** The identity string the client sent in its last PING, if any. */
   identity?: string;
 }

@@ -23,6 +23,7 @@ import type { ApprovalService, DisclosureAnswer, DisclosureQuestion } from '../d
 import type { ConnectionLog } from '../../store/connection-log';
 import type { ConnectionRecord, Role } from '../../model/connection';
 import { checkStartTlsFd, type Transport } from './fd-check';
+import { watchHangup } from './hangup-watch';
 import { resumptionScope } from './resumption';
 import type { LocalCredentials } from './local-credentials';
 import type { Validator } from './validation';
@@ -75,13 +76,14 @@ export function startTlsHandler(deps: StartTlsDeps): Handler {
     if (!('starttls' in req.packet)) throw new Error('STARTTLS handler got another command');
     const p = req.packet.starttls;
     const role: Role = req.packet.cmd === Cmd.STARTTLS_CLIENT ? 'client' : 'server';
-    const open = (transport: Transport) =>
+    const open = (transport: Transport, peer?: string) =>
       deps.connections.open({
         role,
         transport,
-        requester: { ...req.client.peer, executable: req.client.executable },
+        requester: { ...req.client.peer, executable: req.client.executable, command: req.client.command },
         localid: p.localid,
         remoteid: p.remoteid,
+        peer,
       });
     // Every STARTTLS gets a record and a log line, also one refused before any TLS starts.
     let record: ConnectionRecord | undefined;
@@ -93,7 +95,7 @@ export function startTlsHandler(deps: StartTlsDeps): Handler {
       // on the wire; a client whose server asks no certificate would otherwise
       // be told it is an identity the pool does not have.
       if (p.localid) deps.credentials.get(p.localid);
-      record = open(transport);
+      record = open(transport, peerAddress);
       return await new StartTlsAttempt(deps, req, p, role, transport, peerAddress, record).run();
     } catch (failure) {
       // Stopped from outside (the daemon shuts down, the application left): that is the reason to give,
@@ -120,7 +122,7 @@ class StartTlsAttempt {
   private readonly requestOnly: boolean;
   /** Both sides allow anonymous TLS when neither wants identities. */
   private readonly anonymous: boolean;
-  private readonly requester: { pid: number; executable?: string };
+  private readonly requester: { pid: number; executable?: string; command?: string[] };
   /** The identities agreed so far: what the answer and the record say. */
   private localid: string;
   private remoteid = '';
@@ -144,7 +146,7 @@ class StartTlsAttempt {
     this.requestOnly = (p.flags & StartTlsFlag.REQUEST_REMOTEID) !== 0;
     this.anonymous = this.ignoreRemote && p.localid === '';
     this.localid = p.localid;
-    this.requester = { pid: req.client.peer.pid, executable: req.client.executable };
+    this.requester = { pid: req.client.peer.pid, executable: req.client.executable, command: req.client.command };
   }
 
   async run(): Promise<Response> {
@@ -264,8 +266,14 @@ class StartTlsAttempt {
     const picked = await this.pickLocal(sni);
     if (picked === null) return null;
     const q = this.question(picked, sni);
-    this.asking ??= new AbortController();
-    const answer = await this.deps.approval.decide(q, this.asking.signal).finally(() => (this.asking = undefined));
+    const ask = (this.asking ??= new AbortController());
+    // A peer that gives up while a person is asked withdraws the question.
+    const peer = this.peerAddress ?? 'the peer';
+    const unwatch = watchHangup(this.req.fd!, () => ask.abort(new Failure('ECONNRESET', wire`${peer} hung up while the approval was asked`)));
+    const answer = await this.deps.approval.decide(q, ask.signal).finally(() => {
+      unwatch();
+      this.asking = undefined;
+    });
     return this.disclose(q, answer);
   }
 

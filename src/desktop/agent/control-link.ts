@@ -7,7 +7,13 @@ import { ControlClient } from '../../client/control-client';
 import { Failure } from '../../model/failure';
 import { type ConnectionRecord, MAX_PAGE_ROWS } from '../../model/connection';
 import type { PoolEvent } from '../../model/events';
+import type { Notice } from '../../contract/desktop';
 import type { UiStore } from './state';
+
+/** A notice that the next established connection answers: a failure, or a PIN prompt's news. */
+function outcomePending(n: Notice | null): boolean {
+  return n !== null && (n.topic === 'pin' || (n.topic === 'connection' && n.level !== 'info'));
+}
 
 export class ControlLink {
   private constructor(
@@ -55,10 +61,11 @@ export class ControlLink {
   /** Fetch everything the UI shows; each part that fails keeps what the state had. */
   async reload(): Promise<void> {
     const c = this.client;
-    const [status, connections, identities, tokens, rules, settings] = await Promise.allSettled([
+    const [status, connections, identities, trust, tokens, rules, settings] = await Promise.allSettled([
       c.call('status', {}),
       this.connections(this.connectionLimit),
       c.call('identities.list', {}),
+      c.call('trust.list', {}),
       c.call('tokens.list', {}),
       c.call('rules.list', {}),
       c.call('settings.get', {}),
@@ -67,6 +74,7 @@ export class ControlLink {
     const parts = {
       connections: value(connections),
       identities: value(identities),
+      trust: value(trust),
       tokens: value(tokens),
       rules: value(rules),
       settings: value(settings),
@@ -97,10 +105,20 @@ export class ControlLink {
     return rows;
   }
 
-  private async refresh<K extends 'identities' | 'tokens' | 'rules' | 'status'>(what: K): Promise<void> {
+  /**
+   * Read again what the CLI may have changed in the state database, before a
+   * page (re)loads: what it is shown is then the database's, even from a
+   * daemon that does not tell of such changes.
+   */
+  async refreshStored(): Promise<void> {
+    await Promise.all([this.refresh('identities'), this.refresh('trust'), this.refresh('rules')]);
+  }
+
+  private async refresh(what: 'identities' | 'trust' | 'tokens' | 'rules' | 'status'): Promise<void> {
     try {
       const c = this.client;
       if (what === 'identities') this.store.setIdentities(await c.call('identities.list', {}));
+      else if (what === 'trust') this.store.setTrust(await c.call('trust.list', {}));
       else if (what === 'tokens') this.store.setTokens(await c.call('tokens.list', {}));
       else if (what === 'rules') this.store.setRules(await c.call('rules.list', {}));
       else if (this.store.state.daemon.up) this.store.setDaemon({ status: await c.call('status', {}) });
@@ -117,7 +135,12 @@ export class ControlLink {
       case 'connection-closed': {
         store.upsertConnection(e.connection);
         const err = e.connection.error;
-        if (err) store.notice('error', `connection to ${e.connection.remoteid || 'a peer'} failed: ${err.errno} (${err.message})`);
+        const who = e.connection.remoteid || e.connection.peer || 'a peer';
+        if (err) store.notice('error', `connection to ${who} failed: ${err.errno} (${err.message})`, 'connection');
+        else if (e.type === 'connection-established' && outcomePending(store.state.lastNotice)) {
+          // The outcome replaces the earlier failure, or the PIN question that led here.
+          store.notice('info', `connection to ${who} established`, 'connection');
+        }
         void this.refresh('status');
         return;
       }
@@ -133,6 +156,9 @@ export class ControlLink {
       case 'identities-changed':
         void this.refresh('identities');
         return;
+      case 'trust-changed':
+        void this.refresh('trust');
+        return;
       case 'rules-changed':
         void this.refresh('rules');
         return;
@@ -144,7 +170,7 @@ export class ControlLink {
         void this.refresh('status');
         return;
       case 'pin-answered':
-        if (e.outcome === 'timeout') store.notice('warn', `nobody gave the PIN for token "${e.token.label}" in time`);
+        if (e.outcome === 'timeout') store.notice('warn', `nobody gave the PIN for token "${e.token.label}" in time`, 'pin');
         void this.refresh('tokens');
         return;
       case 'pinentry-registered':

@@ -66,9 +66,20 @@ function count(method: string, p: object, name: string, max: number, optional = 
 const ok = { ok: true } as const;
 
 function handlers(agent: DesktopAgent): Handlers {
+  return { ...viewHandlers(agent), ...changeHandlers(agent) };
+}
+
+type Some<K extends DesktopMethod> = Pick<Handlers, K>;
+
+/** What the UI reads, and its answers to PIN prompts. */
+function viewHandlers(agent: DesktopAgent): Some<'getState' | 'connections' | 'connectionDetails' | 'answerPin' | 'cancelPin'> {
   const store = agent.store;
   return {
-    getState: async () => agent.state,
+    getState: async () => {
+      // A page that (re)loads sees the state database as it is now, not as this agent last heard.
+      await agent.control?.refreshStored();
+      return agent.state;
+    },
     connections: async (p) => {
       // Any number of rows the log keeps, fetched a page at a time.
       count('connections', p, 'limit', KEEP_ROWS);
@@ -96,9 +107,18 @@ function handlers(agent: DesktopAgent): Handlers {
     cancelPin: async (p) => {
       field('cancelPin', p, 'id', 'string');
       agent.pins.cancel(p.id);
-      store.notice('info', 'PIN entry cancelled');
+      store.notice('info', 'PIN entry cancelled', 'pin');
       return ok;
     },
+  };
+}
+
+/** What the UI changes: approvals, identities, tokens, rules, settings. */
+function changeHandlers(
+  agent: DesktopAgent,
+): Some<'decideApproval' | 'setDefaultIdentity' | 'removeIdentity' | 'lockTokens' | 'revokeRule' | 'updateSettings'> {
+  const store = agent.store;
+  return {
     decideApproval: async (p) => {
       field('decideApproval', p, 'id', 'string');
       if (p.decision !== 'allow' && p.decision !== 'deny') throw new Failure('EINVAL', 'decideApproval: decision must be "allow" or "deny"');

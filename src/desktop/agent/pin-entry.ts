@@ -77,7 +77,10 @@ export class PinEntry {
       if (bytes.byteLength === 0) throw new Failure('EINVAL', 'an empty PIN would cancel the prompt; use cancelPin to cancel');
       const problem = pinProblem(bytes);
       if (problem) throw new Failure('EINVAL', problem);
-      this.take(id).settle(bytes);
+      const w = this.take(id);
+      w.settle(bytes);
+      // In place of "attempt 2: the last PIN was wrong": what was done; the connection's outcome follows.
+      this.store.notice('info', `PIN sent for token "${w.view.tokenLabel}"`, 'pin');
     } catch (e) {
       bytes.fill(0);
       throw e;
@@ -115,7 +118,7 @@ export class PinEntry {
       // Past its time the pool has given up (ETIMEDOUT) and ignores a late
       // answer; cancelling keeps our offer going for the next prompt.
       const timer = setTimeout(() => {
-        this.store.notice('warn', `the PIN prompt for token "${view.tokenLabel}" timed out`);
+        this.store.notice('warn', `the PIN prompt for token "${view.tokenLabel}" timed out`, 'pin');
         settle(null);
       }, p.timeoutUs / 1000);
       timer.unref();
@@ -128,7 +131,7 @@ export class PinEntry {
       this.waiting.set(view.id, { view, settle });
       this.store.addPinPrompt(view);
       const again = p.attempt > 1 ? ` (attempt ${p.attempt}: the last PIN was wrong)` : '';
-      this.store.notice('info', `PIN asked for token "${view.tokenLabel}"${again}`);
+      this.store.notice(p.attempt > 1 ? 'warn' : 'info', `PIN asked for token "${view.tokenLabel}"${again}`, 'pin');
     });
   }
 }

@@ -6,7 +6,7 @@
  */
 import { type ConnectionRecord, rowPosition } from '../../model/connection';
 import type { ApprovalRequest, DisclosureRule } from '../../model/disclosure';
-import type { IdentityInfo } from '../../model/identity';
+import type { IdentityInfo, TrustAnchorInfo } from '../../model/identity';
 import type { Settings } from '../../model/settings';
 import type { TokenInfo } from '../../model/tokens';
 import type { DaemonView, Notice, PinPromptView, UiEvent, UiState } from '../../contract/desktop';
@@ -20,6 +20,7 @@ export function initialState(mode: DaemonView['mode'], message = 'connecting to 
     approvals: [],
     connections: [],
     identities: [],
+    trust: [],
     tokens: [],
     rules: [],
     settings: null,
@@ -98,7 +99,7 @@ export class UiStore {
    * Replace what a (re)connection fetched in one go, and send one snapshot:
    * a UI that was showing stale rows gets the whole picture without reloading.
    */
-  load(parts: Partial<Pick<UiState, 'connections' | 'identities' | 'tokens' | 'rules' | 'settings' | 'approvals'>>): void {
+  load(parts: Partial<Pick<UiState, 'connections' | 'identities' | 'trust' | 'tokens' | 'rules' | 'settings' | 'approvals'>>): void {
     const connections = parts.connections ? parts.connections.slice(0, this.connectionLimit) : this.current.connections;
     this.current = { ...this.current, ...parts, connections };
     this.emit({ type: 'snapshot', state: this.current });
@@ -107,6 +108,11 @@ export class UiStore {
   setIdentities(identities: IdentityInfo[]): void {
     this.current = { ...this.current, identities };
     this.emit({ type: 'identities', identities });
+  }
+
+  setTrust(trust: TrustAnchorInfo[]): void {
+    this.current = { ...this.current, trust };
+    this.emit({ type: 'trust', trust });
   }
 
   setTokens(tokens: TokenInfo[]): void {
@@ -124,8 +130,8 @@ export class UiStore {
     this.emit({ type: 'settings', settings });
   }
 
-  notice(level: Notice['level'], text: string): Notice {
-    const notice: Notice = { at: this.now().toISOString(), level, text };
+  notice(level: Notice['level'], text: string, topic?: string): Notice {
+    const notice: Notice = { at: this.now().toISOString(), level, text, ...(topic ? { topic } : {}) };
     this.current = { ...this.current, lastNotice: notice };
     this.emit({ type: 'notice', notice });
     return notice;
