@@ -305,6 +305,6 @@ describe('STARTTLS local identities', () => {
     assert.ok(endedClient.endedAt! >= endedClient.establishedAt!);
 
     const text = pool.cli(['connections', '--limit', '2']);
-    assert.match(text, new RegExp(`#${endedClient.id} .* client .*alice@example\\.test -> server\\.example\\.test TLS1\\.3 .* in 1\\.2 KiB out 2\\.9 KiB \\[closed\\]`));
+    assert.match(text, new RegExp(`#${endedClient.id} .* client .*alice@example\\.test -> server\\.example\\.test \\(127\\.0\\.0\\.1:\\d+\\) TLS1\\.3 .* in 1\\.2 KiB out 2\\.9 KiB \\[closed\\]`));
   });
 });

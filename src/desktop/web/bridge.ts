@@ -10,8 +10,8 @@
  * answer queued, not one per request (the socket is paused meanwhile; the
  * few frames already read with it wait, unparsed, in order). Pushed events
  * are not held back, but a page that lets more than MAX_BUFFERED bytes of
- * them pile up behind the frame being written is disconnected (1008) rather
- * than buffered without end. (Behind it: a page that reads takes a snapshot
+ * them pile up behind the oldest unwritten push is disconnected (1008)
+ * rather than buffered without end. (Behind it: a page that reads takes a snapshot
  * of a big connection log, larger than the bound, while the next events
  * are pushed.) A frame is wiped once parsed, and an answerPin's PIN reaches
  * the agent as bytes, never as a string (request-frame.ts).
@@ -49,9 +49,10 @@ export function bridge(ws: WebSocket, agent: DesktopAgent): void {
 
   const push = (msg: WsPush) => {
     if (ws.readyState !== ws.OPEN) return;
-    // The frame being written does not count: a page that reads takes a snapshot bigger than the bound.
-    const head = unwritten[0];
-    if (pushBytes - (head?.push ? head.bytes : 0) > MAX_BUFFERED) {
+    // The oldest push not yet written does not count: a page that reads takes a snapshot bigger than the
+    // bound, and may still be reading the answer in front of it.
+    const oldest = unwritten.find((f) => f.push);
+    if (pushBytes - (oldest?.bytes ?? 0) > MAX_BUFFERED) {
       ws.close(1008, 'the page does not read its messages');
       return;
     }
