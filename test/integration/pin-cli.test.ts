@@ -163,7 +163,9 @@ describe('tlspool pinentry and tlspool lock', () => {
     await waitFor('registered', () => /PIN entry program registered/.test(pool!.daemon.logs()));
     const first = handshake(srv.port);
     await waitFor('the prompt on the terminal', () => /PIN: $/.test(screen()));
-    assert.match(screen(), new RegExp(`PIN for token "${TOKEN}" \\(SoftHSM project, SoftHSM v2, serial [0-9a-f]+\\), attempt 1: `));
+    // The pool's text once (what, for which program, to which peer), then the token and the attempt: nothing said twice.
+    assert.match(screen(), new RegExp(`PIN for token "${TOKEN}" for \\S+ to ${SERVER_NAME}.*\r\n  \\(SoftHSM project, SoftHSM v2, serial [0-9a-f]+; attempt 1\\)\r\nPIN: $`));
+    assert.equal(screen().match(/PIN for token/g)?.length, 1, screen());
     child.stdin!.write(`${PIN}\r`);
     assert.equal(await first, 'cba\n');
     assert.ok(!screen().includes(PIN), 'the PIN is not echoed');

@@ -35,6 +35,13 @@ function describe(p: PinPrompt): string {
   return `token "${t.label}"${what ? ` (${what})` : ''}, attempt ${p.attempt}: ${p.prompt}`;
 }
 
+/** On the terminal: the pool's text (what, for whom, and whether the last PIN was wrong), then the token and attempt. */
+function terminalIntro(p: PinPrompt): string {
+  const t = p.token;
+  const what = [t.manufacturer, t.model, t.serial && `serial ${t.serial}`].filter(Boolean).join(', ');
+  return `${p.prompt}\n  (${what ? `${what}; ` : ''}attempt ${p.attempt})`;
+}
+
 export async function pinentry(argv: string[]): Promise<number> {
   const args = parse(spec, argv);
   if (!args) {
@@ -45,6 +52,10 @@ export async function pinentry(argv: string[]): Promise<number> {
   if (args.values['pin-fd'] !== undefined) {
     pinFd = Number(args.values['pin-fd']);
     if (!Number.isInteger(pinFd) || pinFd < 0) throw new UsageError(`tlspool pinentry: --pin-fd must be a descriptor number, got "${args.values['pin-fd']}"`);
+  }
+  if (pinFd === undefined && !process.stdin.isTTY) {
+    // Asking /dev/tty from a service or a pipe would fail at the first prompt, long after this.
+    throw new UsageError('tlspool pinentry: no terminal to ask for PINs on (stdin is not a terminal); give them on a descriptor with --pin-fd N (one PIN a line, e.g. --pin-fd 0)');
   }
   // Typed PINs pass through this process: no core dumps, no ptrace by others of our uid.
   secureProcess();
@@ -74,7 +85,7 @@ export async function pinentry(argv: string[]): Promise<number> {
           process.stderr.write(`tlspool pinentry: line refused: ${line.refused}; give the PIN again\n`);
         }
       } else {
-        pin = await readPinFromTty(`PIN for ${describe(p)}\nPIN: `);
+        pin = await readPinFromTty('PIN: ', terminalIntro(p));
       }
       answered++;
       if (args.values.once) setImmediate(stop); // after the answer went out
@@ -88,7 +99,8 @@ export async function pinentry(argv: string[]): Promise<number> {
       ended.then(() => (args.values.once && answered === 0 ? 1 : 0)),
     ]);
   } catch (e) {
-    if (e instanceof PoolError && e.code === 'EBUSY') throw new Error(`another PIN entry program holds PIN entry: ${e.message}`);
+    // The pool says who holds PIN entry and what to do about it.
+    if (e instanceof PoolError && e.code === 'EBUSY') throw new Error(e.message);
     if (e instanceof PoolError && e.code === 'ECONNRESET' && answered > 0 && args.values.once) return 0;
     throw e;
   } finally {

@@ -21,6 +21,7 @@ import { copyPin } from '../../protocol/pin';
 import { ProtocolError } from '../server/request';
 import type { ClientInfo } from '../server/request';
 import { type CacheEntry, type ExpiryReason, PinCache } from './cache';
+import { describeProgram } from './holder';
 import { promptText } from './prompt';
 import type { TokenRef } from './token';
 
@@ -116,7 +117,7 @@ export class PinBroker {
   /** Tokens (by TokenRef.key) that refused the PIN configured for them in pin.tokens. */
   private readonly refusedConfigured = new Map<string, TokenRef>();
   /** An exclusive program that left keeps its claim until timeout_us after its last answer. */
-  private hold?: { uid: number; executable?: string; until: number; pid: number };
+  private hold?: { uid: number; executable?: string; until: number; pid: number; who: string };
 
   constructor(
     private readonly config: () => PinConfig,
@@ -133,12 +134,15 @@ export class PinBroker {
     const now = Date.now();
     const hold = this.hold;
     if (hold && now < hold.until && !(hold.uid === client.peer.uid && hold.executable === client.executable)) {
-      throw fail('EBUSY', `PIN entry is held by ${hold.executable ?? 'pid'} [${hold.pid}] for a few more seconds`);
+      throw fail('EBUSY', `PIN entry is held by ${hold.who} for ${Math.ceil((hold.until - now) / 1000)} s more: it left, and may come back`);
     }
     const holder = this.programs.find((r) => !r.shared || !shared);
     if (holder) {
-      const who = `${holder.client.executable ?? 'a program'} [${holder.client.peer.pid}]`;
-      throw fail('EBUSY', holder.shared ? `shared PIN entry programs are registered (${who}); offer with the SHARED flag` : `PIN entry is held exclusively by ${who}`);
+      const who = describeProgram(holder.client.peer.pid, holder.client.executable);
+      throw fail(
+        'EBUSY',
+        holder.shared ? `PIN entry is shared by ${who} and others: offer shared PIN entry too` : `PIN entry is held by ${who}: answer PINs there, or stop it`,
+      );
     }
     const reg = new PinEntryRegistration(client, shared);
     this.programs.push(reg);
@@ -159,6 +163,7 @@ export class PinBroker {
         uid: reg.client.peer.uid,
         executable: reg.client.executable,
         pid: reg.client.peer.pid,
+        who: describeProgram(reg.client.peer.pid, reg.client.executable),
         until: reg.lastAnswerAt + this.config().entryTimeoutUs / 1000,
       };
     }
