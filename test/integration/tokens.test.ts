@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PoolClient } from '../../src/client/pool-client';
@@ -17,6 +17,7 @@ import { getPki, SERVER_NAME } from '../helpers/pki';
 import type { Peer } from '../helpers/peers';
 import { createSoftHsm, SOFTHSM_MODULE, type SoftHsm } from '../helpers/softhsm';
 import { connectFd, PIN, startRevServer, talk } from '../helpers/token-pool';
+import { waitFor } from '../helpers/wait';
 
 const GUARD = { timeout: 90_000 };
 const pki = getPki();
@@ -164,3 +165,69 @@ describe('token commands', () => {
     assert.match(tokensState(), /token "gen".*\n.*in the pool: locked/);
   });
 });
+
+describe('tlspool tokens, as a new user meets it', () => {
+  test('a token the CLI sees and the running daemon does not is "not visible to the running daemon", not "locked"', GUARD, async () => {
+    const { hsm, dir } = setup();
+    // The daemon gets another SoftHSM configuration (as when npm start ran without SOFTHSM2_CONF).
+    const other = createSoftHsm();
+    cleanups.push(() => other.cleanup());
+    other.initToken('elsewhere', PIN);
+    const daemon = await daemonFor(other, dir);
+    const r = cli(hsm, ['tokens', '--pkcs11-module', SOFTHSM_MODULE, '--socket', daemon.socket]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /token "gen" \(SoftHSM project.*\n\s+flags: .*; in the pool: not visible to the running daemon\n/);
+    assert.doesNotMatch(r.stdout, /token "gen".*\n.*in the pool: locked/);
+    assert.match(r.stdout, /SOFTHSM2_CONF/);
+    // The same token, seen by both: locked, with no word about visibility.
+    const same = cli(other, ['tokens', '--pkcs11-module', SOFTHSM_MODULE, '--socket', daemon.socket]);
+    assert.equal(same.status, 0, same.stderr);
+    assert.match(same.stdout, /token "elsewhere".*\n.*in the pool: locked\n/);
+    assert.doesNotMatch(same.stdout, /not visible/);
+  });
+
+  test('--login with a label no token has fails, naming the labels there are', GUARD, () => {
+    const { hsm, dir } = setup();
+    const r = cli(hsm, ['tokens', '--pkcs11-module', SOFTHSM_MODULE, '--login', 'nope', '--pin-fd', '0', '--socket', path.join(dir, 'none.sock')], `${PIN}\n`);
+    assert.equal(r.status, 1, r.stdout);
+    assert.match(r.stderr, /^tlspool tokens: no token labelled "nope"; there are: "gen"/);
+    assert.equal(r.stdout, '', 'nothing listed');
+  });
+
+  test('a wrong PIN is said in a sentence, not as CKR_PIN_INCORRECT', GUARD, () => {
+    const { hsm, dir } = setup();
+    const r = cli(hsm, ['tokens', '--pkcs11-module', SOFTHSM_MODULE, '--login', 'gen', '--pin-fd', '0', '--socket', path.join(dir, 'none.sock')], '11112222\n');
+    assert.equal(r.status, 1, r.stdout);
+    assert.match(r.stderr, /^tlspool tokens: the token refused the PIN: it is not the right one \(CKR_PIN_INCORRECT\)\n$/);
+  });
+
+  test('on a terminal a wrong PIN is asked again, few tries left only as the token says, and the right one is confirmed', GUARD, async () => {
+    const { hsm, dir } = setup();
+    // script(1) gives the command a real pseudo-terminal; what is written to its stdin is typed there.
+    const cmd = `${process.execPath} ${CLI} tokens --pkcs11-module ${SOFTHSM_MODULE} --login gen --socket ${path.join(dir, 'none.sock')}`;
+    const child = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...hsm.env } });
+    cleanups.push(() => void (child.exitCode === null && child.signalCode === null && child.kill('SIGKILL')));
+    let screen = '';
+    child.stdout!.setEncoding('utf8').on('data', (s: string) => (screen += s));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const questions = () => (screen.match(/PIN for token "gen": /g) ?? []).length;
+    await waitFor('the question', () => questions() === 1);
+    assert.doesNotMatch(screen, /Wrong PIN|tries left|FINAL TRY/, 'nothing to warn of yet');
+    child.stdin!.write('11112222\r');
+    await waitFor('the question again', () => questions() === 2);
+    // What the token now says of its PIN (SoftHSM: count low after a wrong one), from the token itself.
+    const flags = spawnSync('pkcs11-tool', ['--module', SOFTHSM_MODULE, '--list-token-slots'], { encoding: 'utf8', env: { ...process.env, ...hsm.env } });
+    assert.equal(flags.status, 0, flags.stderr);
+    const countLow = /PIN count low/i.test(flags.stdout);
+    assert.match(screen, /Wrong PIN for token "gen"\./);
+    assert.equal(/Few tries left\./.test(screen), countLow, `"Few tries left" shown exactly when the token says so:\n${flags.stdout}`);
+    assert.doesNotMatch(screen, /FINAL TRY/);
+    child.stdin!.write(`${PIN}\r`);
+    assert.equal(await exited, 0, screen);
+    assert.match(screen, /PIN accepted/);
+    assert.match(screen, /private key "gen-key"|no objects visible$/m);
+    assert.equal(questions(), 2);
+    assert.ok(!screen.includes(PIN), 'the PIN is not echoed');
+  });
+});
+

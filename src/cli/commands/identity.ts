@@ -10,9 +10,9 @@ import { checkIdentityString } from '../../store/identities';
 import { pem } from '../../util/pem';
 import { generateIdentityKey } from '../../pkcs11/generate';
 import { findObjects } from '../../pkcs11/inventory';
-import { findToken, login, openModule } from '../../pkcs11/modules';
+import { findToken, openModule } from '../../pkcs11/modules';
 import { type CommandSpec, helpText, parse, UsageError } from '../args';
-import { askPin, modulePaths, tokenHelp, tokenOptions } from '../token-access';
+import { loginWithPin, modulePaths, tokenHelp, tokenOptions } from '../token-access';
 
 const stateOptions = {
   'state-dir': { type: 'string' },
@@ -200,7 +200,7 @@ const identityGenerate: Sub = {
       const session = t.module.p11.C_OpenSession(t.slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
       let g;
       try {
-        login(t, session, await askPin(v as { 'pin-fd'?: string }, t.label));
+        await loginWithPin(v as { 'pin-fd'?: string }, t, session);
         g = generateIdentityKey(t, session, id, { label: typeof v.label === 'string' ? v.label : undefined, csr: typeof v.csr === 'string', days });
         t.module.p11.C_Logout(session);
       } finally {
