@@ -231,3 +231,57 @@ describe('tlspool tokens, as a new user meets it', () => {
   });
 });
 
+describe('identity add with a key on a token', () => {
+  const ALICE = 'alice@example.test';
+  const add = (hsm: SoftHsm, stateDir: string, id: string, cert: string, key: string, pin = `${PIN}\n`) =>
+    cli(hsm, ['identity', 'add', id, '--cert', cert, '--key', key, '--pkcs11-module', SOFTHSM_MODULE, '--pin-fd', '0', '--state-dir', stateDir], pin);
+  const listed = (hsm: SoftHsm, stateDir: string) => cli(hsm, ['identity', 'list', '--state-dir', stateDir]).stdout;
+
+  test('checks that the token and the key exist and that the key is the certificate\'s, as for a key file', GUARD, () => {
+    const { hsm, stateDir } = setup();
+    hsm.importKey({ token: 'gen', pin: PIN, keyPath: pki.client.keyPath, object: 'alice', id: '0a' });
+    const key = 'pkcs11:token=gen;object=alice;type=private';
+
+    const noToken = add(hsm, stateDir, ALICE, pki.client.chainPath, 'pkcs11:token=nope;object=alice;type=private');
+    assert.equal(noToken.status, 1, noToken.stdout);
+    assert.match(noToken.stderr, /^tlspool identity: no token labelled "nope"; there are: "gen"/);
+
+    const noKey = add(hsm, stateDir, ALICE, pki.client.chainPath, 'pkcs11:token=gen;object=bob;type=private');
+    assert.equal(noKey.status, 1, noKey.stdout);
+    assert.match(noKey.stderr, /^tlspool identity: token "gen" has no private key with object "bob"/);
+
+    const otherCert = add(hsm, stateDir, SERVER_NAME, pki.server.chainPath, key);
+    assert.equal(otherCert.status, 1, otherCert.stdout);
+    assert.match(otherCert.stderr, /^tlspool identity: the key object "alice" on token "gen" does not belong to the certificate/);
+    assert.match(listed(hsm, stateDir), /^no local identities/, 'nothing was added');
+
+    const ok = add(hsm, stateDir, ALICE, pki.client.chainPath, key);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /^added alice@example\.test \(default\), key pkcs11:token=gen;object=alice;type=private \(checked against the public key of object "alice" on token "gen"\)$/m);
+    assert.ok(!ok.stdout.includes(PIN) && !ok.stderr.includes(PIN));
+  });
+
+  test('with no public object beside the key, it logs in and checks a signature; a wrong PIN is a sentence', GUARD, () => {
+    const { hsm, stateDir } = setup();
+    hsm.importKey({ token: 'gen', pin: PIN, keyPath: pki.client.keyPath, object: 'alice', id: '0a' });
+    // Only the private key is left on the token.
+    const del = spawnSync('pkcs11-tool', ['--module', SOFTHSM_MODULE, '--token-label', 'gen', '--login', '--pin', PIN, '--delete-object', '--type', 'pubkey', '--label', 'alice'], {
+      encoding: 'utf8',
+      env: { ...process.env, ...hsm.env },
+    });
+    assert.equal(del.status, 0, del.stderr);
+    const key = 'pkcs11:token=gen;object=alice;type=private';
+
+    const wrongPin = add(hsm, stateDir, ALICE, pki.client.chainPath, key, '11112222\n');
+    assert.equal(wrongPin.status, 1, wrongPin.stdout);
+    assert.match(wrongPin.stderr, /^tlspool identity: the token refused the PIN: it is not the right one \(CKR_PIN_INCORRECT\)$/m);
+
+    const otherCert = add(hsm, stateDir, SERVER_NAME, pki.server.chainPath, key);
+    assert.equal(otherCert.status, 1, otherCert.stdout);
+    assert.match(otherCert.stderr, /does not belong to the certificate \(its signature does not verify\)/);
+
+    const ok = add(hsm, stateDir, ALICE, pki.client.chainPath, key);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /\(checked with a signature by object "alice" on token "gen"\)/);
+  });
+});
