@@ -8,11 +8,10 @@
  * TOKEN_STATE on the pool socket whether it holds one unlocked. Without the
  * control socket (another user's daemon), only the latter is known.
  */
-import * as path from 'node:path';
 import { ControlClient } from '../client/control-client';
 import { PoolClient } from '../client/pool-client';
 import type { Config } from '../config';
-import { CONTROL_SOCKET_NAME } from '../contract/control';
+import { controlSocketPath } from './commands/common';
 import type { TokenInfo } from '../model/tokens';
 
 export interface TokenFacts {
@@ -43,7 +42,7 @@ export async function poolTokens(config: Config): Promise<PoolTokens> {
   }
   let seen: TokenInfo[] | undefined;
   try {
-    const control = await ControlClient.connect(config.control_socket ?? path.join(path.dirname(config.socket), CONTROL_SOCKET_NAME));
+    const control = await ControlClient.connect(controlSocketPath(config));
     try {
       seen = await control.call('tokens.list', {});
     } finally {

@@ -10,7 +10,8 @@ import { checkIdentityString } from '../../store/identities';
 import { type OwnedFd } from '../../addon/ipc';
 import { StartTlsFlag } from '../../protocol/constants';
 import { type CommandSpec, helpText, parse, UsageError } from '../args';
-import { clientConfig, poolHelp, poolOptions } from './common';
+import { clientConfig, controlSocketPath, poolHelp, poolOptions } from './common';
+import { approvalNotices } from '../approval-notices';
 import { takeFd } from '../../addon/node-socket';
 
 const options = {
@@ -166,10 +167,17 @@ export async function tunnel(argv: string[]): Promise<number> {
     return 0;
   }
   const settings = tunnelSettings(args.values);
-  const socket = clientConfig(args.values).socket;
+  const config = clientConfig(args.values);
+  const socket = config.socket;
   // Not reachable: a PoolError with a one-line reason and a hint, exit 1.
   const pool = PoolClient.connect(socket);
-  return new Tunnel(pool, socket, settings).run();
+  // A STARTTLS waiting for a person to approve showing --local-id is said so, not left to seem hung.
+  const notices = await approvalNotices(controlSocketPath(config), (line) => process.stderr.write(`tlspool tunnel: ${line}\n`));
+  try {
+    return await new Tunnel(pool, socket, settings).run();
+  } finally {
+    notices?.close();
+  }
 }
 
 /** Connect TCP without letting Node read a byte, and take the descriptor. */

@@ -21,7 +21,7 @@ import { copyPin } from '../../protocol/pin';
 import { ProtocolError } from '../server/request';
 import type { ClientInfo } from '../server/request';
 import { type CacheEntry, type ExpiryReason, PinCache } from './cache';
-import { describeProgram } from './holder';
+import { describeProgram } from '../../util/program';
 import { promptText } from './prompt';
 import type { TokenRef } from './token';
 

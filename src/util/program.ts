@@ -1,10 +1,10 @@
 /**
- * Who a PIN entry program is, in words a person acts on: the daemon knows a
- * registered program's pid from its peer credentials, and reads its command
- * line from /proc/PID/cmdline (which the executable alone, often
- * /usr/bin/node, does not tell). The TLS Pool's own programs are named as
- * such; anything else by its command line. The text goes into an EBUSY
- * error's 128-byte message, so it is kept short.
+ * Who a local program is, in words a person acts on: the PIN entry program
+ * or approval agent that holds the place another wants, named from its pid
+ * (known from peer credentials) and its command line in /proc/PID/cmdline,
+ * which the executable alone, often /usr/bin/node, does not tell. The TLS
+ * Pool's own programs are named as such; anything else by its command line.
+ * The text may go into an error's 128-byte message, so it is kept short.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
