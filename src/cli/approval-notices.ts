@@ -9,23 +9,17 @@
  * decided. Without the control socket (another user's daemon) it says
  * nothing, and the STARTTLS still ends as the agent or the timeout decides.
  */
-import { ControlClient } from '../client/control-client';
 import type { ApprovalRequest } from '../model/disclosure';
 import { describeProgram } from '../util/program';
+import { subscribePoolEvents } from './pool-events';
 
 export interface ApprovalNotices {
   close(): void;
 }
 
 export async function approvalNotices(controlSocket: string, say: (line: string) => void, pid = process.pid): Promise<ApprovalNotices | undefined> {
-  let control: ControlClient;
-  try {
-    control = await ControlClient.connect(controlSocket);
-  } catch {
-    return undefined;
-  }
   const asked = new Map<string, ApprovalRequest>();
-  control.on('event', (e) => {
+  return subscribePoolEvents(controlSocket, (e, control) => {
     if (e.type === 'approval-asked' && e.approval.requester.pid === pid) {
       const a = e.approval;
       asked.set(a.id, a);
@@ -49,11 +43,4 @@ export async function approvalNotices(controlSocket: string, say: (line: string)
       say(`${e.decision === 'allow' ? 'allowed' : 'denied'} ${how}: showing ${e.localid ?? a.localid} to ${a.remote}`);
     }
   });
-  try {
-    await control.call('events.subscribe', {});
-  } catch {
-    control.close();
-    return undefined;
-  }
-  return { close: () => control.close() };
 }

@@ -4,7 +4,8 @@ import { secureProcess } from '../../addon/tls';
 import { PIN_MAX_BYTES } from '../../protocol/pin';
 import { type CommandSpec, helpText, parse, UsageError } from '../args';
 import { PinLineReader, readPinFromTty } from '../pin-input';
-import { clientConfig, poolHelp, poolOptions } from './common';
+import { clientConfig, controlSocketPath, poolHelp, poolOptions } from './common';
+import { subscribePoolEvents } from '../pool-events';
 
 const options = {
   ...poolOptions,
@@ -62,6 +63,14 @@ export async function pinentry(argv: string[]): Promise<number> {
   const config = clientConfig(args.values);
   const client = PoolClient.connect(config.socket);
   const lines = pinFd !== undefined ? new PinLineReader(pinFd) : undefined;
+  // The pool socket does not say whether a PIN was right; the daemon's events do. Told after a wrong one.
+  const confirming = new Set<string>();
+  const tokenKey = (t: { label: string; manufacturer: string; model: string; serial: string }) => [t.label, t.manufacturer, t.model, t.serial].join('\0');
+  const events = await subscribePoolEvents(controlSocketPath(config), (e) => {
+    if (e.type === 'pin-accepted' && confirming.delete(tokenKey(e.token))) {
+      process.stderr.write(`tlspool pinentry: PIN accepted for token "${e.token.label}"\n`);
+    }
+  });
   let answered = 0;
   const stop = () => {
     client.close();
@@ -88,6 +97,7 @@ export async function pinentry(argv: string[]): Promise<number> {
         pin = await readPinFromTty('PIN: ', terminalIntro(p));
       }
       answered++;
+      if (pin && p.attempt > 1) confirming.add(tokenKey(p.token));
       if (args.values.once) setImmediate(stop); // after the answer went out
       return pin;
     },
@@ -105,6 +115,7 @@ export async function pinentry(argv: string[]): Promise<number> {
     throw e;
   } finally {
     lines?.close();
+    events?.close();
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
     client.close();

@@ -116,6 +116,8 @@ export class PinBroker {
   private readonly registrationWaiters = new Set<() => void>();
   /** Tokens (by TokenRef.key) that refused the PIN configured for them in pin.tokens. */
   private readonly refusedConfigured = new Map<string, TokenRef>();
+  /** Tokens whose last PIN came from a program, by TokenRef.key: the attempt, until a handshake shows it was right. */
+  private readonly unconfirmed = new Map<string, number>();
   /** An exclusive program that left keeps its claim until timeout_us after its last answer. */
   private hold?: { uid: number; executable?: string; until: number; pid: number; who: string };
 
@@ -244,6 +246,7 @@ export class PinBroker {
       shared.then(
         (pin) => {
           forget();
+          this.unconfirmed.set(need.token.key, need.attempt);
           this.cache.put(need.token, pin, need.keyUri, 'program');
           // Every waiter copies in a microtask; then the original goes.
           setImmediate(() => pin.fill(0));
@@ -254,6 +257,19 @@ export class PinBroker {
     const pin = await abortable(shared, signal);
     if (need.keyUri) this.cache.put(need.token, pin, need.keyUri, 'program');
     return copyPin(pin);
+  }
+
+  /**
+   * A handshake that needed this token's key is established, so the PIN it
+   * was given is right. When a PIN entry program gave that PIN, this is told
+   * (a program that was told "wrong PIN" can then say the next one worked).
+   */
+  accepted(token: TokenRef): void {
+    const attempt = this.unconfirmed.get(token.key);
+    if (attempt === undefined) return;
+    this.unconfirmed.delete(token.key);
+    this.log.info('PIN accepted', { token: token.label, attempt });
+    this.emit({ type: 'pin-accepted', token: tokenView(token), attempt });
   }
 
   /**

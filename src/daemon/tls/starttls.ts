@@ -7,7 +7,7 @@
 import type { Config } from '../../config';
 import { adoptFd } from '../../addon/ipc';
 import type { PinBroker } from '../pin/broker';
-import { tokenRef } from '../pin/token';
+import { tokenRef, type TokenRef } from '../pin/token';
 import { type NativeCredentials, type RejectAlert, type SessionEnd, startSession, TlsError, type VerifyResult } from '../../addon/tls';
 import type { Packet, StartTlsPayload } from '../../protocol/codec';
 import { Cmd, StartTlsFlag } from '../../protocol/constants';
@@ -200,6 +200,8 @@ async function handshake(
     if (answer?.decision === 'allow') preset = disclose(q, answer) ?? undefined;
   }
 
+  // The tokens this handshake asked a PIN for: once it is established, their PINs were right.
+  const pinTokens = tokensAsked();
   const established = await startSession(
     {
       fd: req.fd!.fd,
@@ -219,7 +221,7 @@ async function handshake(
       pin: (ctx) =>
         deps.pin.request(
           {
-            token: tokenRef(ctx.tokenUrl, ctx.tokenLabel),
+            token: pinTokens.add(tokenRef(ctx.tokenUrl, ctx.tokenLabel)),
             keyUri: ctx.keyUri,
             attempt: ctx.attempt,
             wrong: ctx.wrong,
@@ -250,6 +252,7 @@ async function handshake(
     peerChain: established.peerChainDer.map((der) => pem('CERTIFICATE', der)),
   });
   deps.connections.established(record);
+  for (const t of pinTokens.all) deps.pin.accepted(t);
   req.log.info('STARTTLS established', {
     connection: record.id,
     client: req.client.id,
@@ -267,6 +270,14 @@ async function handshake(
     starttls: { ...p, localid, remoteid },
   };
   return { packet: response, fd: plaintext };
+}
+
+function tokensAsked(): { add(t: TokenRef): TokenRef; readonly all: TokenRef[] } {
+  const all: TokenRef[] = [];
+  return {
+    add: (t) => (all.some((a) => a.key === t.key) || all.push(t), t),
+    all,
+  };
 }
 
 /**
