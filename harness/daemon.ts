@@ -4,8 +4,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { removeTempDir, tempDir } from './temp';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const CLI = path.join(ROOT, 'bin', 'tlspool.js');
@@ -35,11 +35,10 @@ export interface StartOptions {
   dir?: string;
 }
 
-export function tempDir(prefix = 'tlspool-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-}
+export { tempDir } from './temp';
 
 export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> {
+  const made = opts.dir === undefined;
   const dir = opts.dir ?? tempDir();
   const socket = path.join(dir, 'tlspool.sock');
   const stateDir = path.join(dir, 'state');
@@ -61,9 +60,15 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
 
   const deadline = Date.now() + 15000;
   while (!/"msg":"listening"/.test(stderr)) {
-    if (proc.exitCode !== null) throw new Error(`daemon exited with ${proc.exitCode}:\n${stderr}`);
+    // A daemon that did not start leaves nothing: not its process, not a directory made for it.
+    if (proc.exitCode !== null) {
+      if (made) removeTempDir(dir);
+      throw new Error(`daemon exited with ${proc.exitCode}:\n${stderr}`);
+    }
     if (Date.now() > deadline) {
       proc.kill('SIGKILL');
+      await exited;
+      if (made) removeTempDir(dir);
       throw new Error(`daemon did not start listening within 15 s:\n${stderr}`);
     }
     await new Promise((r) => setTimeout(r, 20));

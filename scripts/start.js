@@ -1,7 +1,13 @@
 #!/usr/bin/env node
-// `npm start` after setup: the desktop app when Electron can run here, else
-// the browser UI (`tlspool ui --web`, hosting the daemon or attaching to
-// one), else the daemon alone; it says which and why.
+// `npm start`: setup (scripts/setup.sh), then the desktop app when Electron
+// can run here, else the browser UI (`tlspool ui --web`, hosting the daemon
+// or attaching to one), else the daemon alone; it says which and why.
+//
+// npm runs this through `sh -c`, which dash does not replace with us, and a
+// SIGTERM to npm reaches that shell, which dies of it and leaves us behind:
+// so the start script is `exec node scripts/start.js`, and this process
+// passes SIGTERM (and SIGHUP) on to the child it runs and exits with it.
+// TLSPOOL_SKIP_SETUP=1 skips the setup step (the tests start it that way).
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -19,24 +25,51 @@ function electronProblem() {
   return null;
 }
 
+let child = null;
+let stopping = null;
+// Ctrl-C reaches the child through the terminal's process group; a signal sent to us alone is passed on.
+for (const sig of ['SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    stopping = sig;
+    if (child && child.exitCode === null && child.signalCode === null) child.kill(sig);
+    else process.exit(1);
+  });
+}
+process.on('SIGINT', () => {});
+
+/** Runs cmd; resolves with its exit code (1 when a signal ended it). */
 function run(cmd, args) {
-  const child = spawn(cmd, args, { cwd: root, stdio: 'inherit' });
-  // Ctrl-C reaches the child through the terminal's process group; SIGTERM sent to us alone is passed on.
-  process.on('SIGTERM', () => child.kill('SIGTERM'));
-  process.on('SIGINT', () => {});
-  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+  return new Promise((resolve) => {
+    child = spawn(cmd, args, { cwd: root, stdio: 'inherit' });
+    child.on('error', (e) => {
+      say(`cannot run ${cmd}: ${e.message}`);
+      resolve(1);
+    });
+    child.on('exit', (code, signal) => {
+      child = null;
+      resolve(code ?? (signal ? 1 : 0));
+    });
+  });
 }
 
-const cli = path.join(root, 'bin', 'tlspool.js');
-const args = process.argv.slice(2);
-const problem = electronProblem();
-if (!problem) {
-  say('starting the desktop app (Electron)');
-  run(require('electron'), [root, ...args]);
-} else if (!fs.existsSync(path.join(root, 'dist', 'ui', 'index.html'))) {
-  say(`${problem}, and the browser UI is not built (dist/ui/index.html); running the daemon alone`);
-  run(process.execPath, [cli, 'daemon', ...args]);
-} else {
+async function main() {
+  if (process.env.TLSPOOL_SKIP_SETUP !== '1') {
+    const code = await run('bash', [path.join(root, 'scripts', 'setup.sh')]);
+    if (code !== 0 || stopping) return code || 1;
+  }
+  const cli = path.join(root, 'bin', 'tlspool.js');
+  const args = process.argv.slice(2);
+  const problem = electronProblem();
+  if (!problem) {
+    say('starting the desktop app (Electron)');
+    return run(require('electron'), [root, ...args]);
+  }
+  if (!fs.existsSync(path.join(root, 'dist', 'ui', 'index.html'))) {
+    say(`${problem}, and the browser UI is not built (dist/ui/index.html); running the daemon alone`);
+    return run(process.execPath, [cli, 'daemon', ...args]);
+  }
   say(`${problem}; starting the browser UI instead: open the URL below`);
-  run(process.execPath, [cli, 'ui', '--web', ...args]);
+  return run(process.execPath, [cli, 'ui', '--web', ...args]);
 }
+
+main().then((code) => process.exit(code));

@@ -1,4 +1,5 @@
 /** `tlspool`: one command with subcommands; each has --help. */
+import { pkcs11Sentence } from '../pkcs11/ckr';
 import { UsageError } from './args';
 import { connections } from './commands/connections';
 import { daemon } from './commands/daemon';
@@ -62,7 +63,8 @@ export async function main(argv: string[]): Promise<number> {
       return e.exitCode;
     }
     const err = e as Error & { code?: string };
-    process.stderr.write(`tlspool ${name}: ${err.message}\n`);
+    // A bare CKR_… from a PKCS #11 module becomes a sentence.
+    process.stderr.write(`tlspool ${name}: ${pkcs11Sentence(err) ?? err.message}\n`);
     if (process.env.TLSPOOL_DEBUG) process.stderr.write(`${err.stack}\n`);
     return 1;
   }

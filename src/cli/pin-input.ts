@@ -14,14 +14,17 @@ import { copyPin, PIN_HAS_NUL, PIN_MAX_BYTES, PIN_TOO_LONG, pinBytes, pinProblem
 
 /**
  * One PIN from the terminal, unechoed; null for Ctrl-C or an empty line. A
- * PIN the pool cannot take is refused on the terminal, and asked again.
+ * PIN the pool cannot take is refused on the terminal, and the question
+ * (not the intro) asked again.
  */
-export function readPinFromTty(question: string): Promise<Uint8Array | null> {
+export function readPinFromTty(question: string, intro?: string): Promise<Uint8Array | null> {
   const fd = fs.openSync('/dev/tty', 'r+');
   const input = new tty.ReadStream(fd);
   const output = new tty.WriteStream(fd);
   // Echo off before the question shows, so nothing typed after it is echoed.
   input.setRawMode(true);
+  // What the PIN is for is said once; only the question is asked again.
+  if (intro) output.write(`${intro}\n`);
   output.write(question);
   // The first PIN_MAX_BYTES bytes typed; `typed` counts them all, so a PIN
   // that is too long is known without keeping what does not fit.

@@ -3,6 +3,8 @@ import { loadConfig } from '../config';
 import { defaultModules } from '../pkcs11/default-modules';
 import { PinLineReader, readPinFromTty } from './pin-input';
 import { UsageError } from './args';
+import { ckrName, ckrSentence } from '../pkcs11/ckr';
+import { login, userPinWarning, type TokenSlot } from '../pkcs11/modules';
 
 export const tokenOptions = {
   'pkcs11-module': { type: 'string', multiple: true },
@@ -20,8 +22,8 @@ export function modulePaths(values: { 'pkcs11-module'?: string[]; config?: strin
   return config.pkcs11.modules.length > 0 ? config.pkcs11.modules : defaultModules();
 }
 
-/** The user PIN of `label`, as bytes the caller wipes; throws on cancel. */
-export async function askPin(values: { 'pin-fd'?: string }, label: string): Promise<Uint8Array> {
+/** The user PIN of `label`, as bytes the caller wipes; throws on cancel. `note` is shown before the question. */
+export async function askPin(values: { 'pin-fd'?: string }, label: string, note?: string): Promise<Uint8Array> {
   let pin: Uint8Array | null;
   if (values['pin-fd'] !== undefined) {
     const fd = Number(values['pin-fd']);
@@ -36,8 +38,33 @@ export async function askPin(values: { 'pin-fd'?: string }, label: string): Prom
       reader.close();
     }
   } else {
-    pin = await readPinFromTty(`PIN for token "${label}": `);
+    if (!process.stdin.isTTY) throw new Error(`no terminal to ask for the PIN of token "${label}" on (stdin is not a terminal); give it with --pin-fd N`);
+    pin = await readPinFromTty(`PIN for token "${label}": `, note);
   }
   if (!pin) throw new Error('no PIN given; nothing done');
   return pin;
+}
+
+/**
+ * Log in to the token as its user. On the terminal a wrong PIN is asked
+ * again, saying so (and "few tries left" or "final try" only when the token
+ * says so), and a right one after it is confirmed; from --pin-fd one line
+ * is one try. A token that refuses the PIN for good fails with a sentence.
+ */
+export async function loginWithPin(values: { 'pin-fd'?: string }, t: TokenSlot, session: Buffer): Promise<void> {
+  let note: string | undefined;
+  for (let attempt = 1; ; attempt++) {
+    const pin = await askPin(values, t.label, note);
+    try {
+      login(t, session, pin);
+    } catch (e) {
+      if (ckrName(e) !== 'CKR_PIN_INCORRECT' || values['pin-fd'] !== undefined) throw e;
+      const warning = userPinWarning(t.module.p11.C_GetTokenInfo(t.slot).flags);
+      if (warning === 'locked') throw new Error(ckrSentence('CKR_PIN_LOCKED'));
+      note = `Wrong PIN for token "${t.label}".${warning === 'final try' ? ' FINAL TRY before the token locks.' : warning === 'count low' ? ' Few tries left.' : ''}`;
+      continue;
+    }
+    if (attempt > 1) process.stderr.write('PIN accepted\n');
+    return;
+  }
 }

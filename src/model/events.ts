@@ -21,6 +21,8 @@ export type PoolEvent =
       readonly attempt: number;
       readonly outcome: 'pin' | 'cancel' | 'timeout' | 'gone';
     }
+  /** A handshake that needed the token is established: the PIN a program gave at `attempt` was right. */
+  | { readonly type: 'pin-accepted'; readonly token: TokenRefView; readonly attempt: number }
   | { readonly type: 'approval-asked'; readonly approval: ApprovalRequest }
   | {
       readonly type: 'approval-decided';

@@ -78,6 +78,14 @@ export function pinState(flags: number): string {
   return 'ok';
 }
 
+/** What the token says of its user PIN's retries, from its flags: only what it says. */
+export function userPinWarning(flags: number): 'locked' | 'final try' | 'count low' | undefined {
+  if (flags & pkcs11js.CKF_USER_PIN_LOCKED) return 'locked';
+  if (flags & pkcs11js.CKF_USER_PIN_FINAL_TRY) return 'final try';
+  if (flags & pkcs11js.CKF_USER_PIN_COUNT_LOW) return 'count low';
+  return undefined;
+}
+
 /** Log in as the user with a PIN given as bytes (wiped here; pkcs11js takes a string, which lives only for the call). */
 export function login(t: TokenSlot, session: Buffer, pin: Uint8Array): void {
   const bytes = Buffer.from(pin);

@@ -10,6 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { CLIENT_EMAIL, SERVER_NAME } from '../../harness/pki';
 import { CLI } from '../../harness/daemon';
+import { SOFTHSM_MODULE } from '../../harness/softhsm';
 import type { Peer } from '../../harness/peers';
 import { connectFd, PIN, pinProgram, startRevServer, startTokenPool, talk, TOKEN, type TokenPool } from '../../harness/token-pool';
 import { waitFor } from '../../harness/wait';
@@ -163,7 +164,9 @@ describe('tlspool pinentry and tlspool lock', () => {
     await waitFor('registered', () => /PIN entry program registered/.test(pool!.daemon.logs()));
     const first = handshake(srv.port);
     await waitFor('the prompt on the terminal', () => /PIN: $/.test(screen()));
-    assert.match(screen(), new RegExp(`PIN for token "${TOKEN}" \\(SoftHSM project, SoftHSM v2, serial [0-9a-f]+\\), attempt 1: `));
+    // The pool's text once (what, for which program, to which peer), then the token and the attempt: nothing said twice.
+    assert.match(screen(), new RegExp(`PIN for token "${TOKEN}" for \\S+ to ${SERVER_NAME}.*\r\n  \\(SoftHSM project, SoftHSM v2, serial [0-9a-f]+; attempt 1\\)\r\nPIN: $`));
+    assert.equal(screen().match(/PIN for token/g)?.length, 1, screen());
     child.stdin!.write(`${PIN}\r`);
     assert.equal(await first, 'cba\n');
     assert.ok(!screen().includes(PIN), 'the PIN is not echoed');
@@ -181,6 +184,36 @@ describe('tlspool pinentry and tlspool lock', () => {
     const err = await second;
     assert.equal(err.code, 'ECANCELED');
     child.kill('SIGTERM');
+  });
+
+  test('tlspool pinentry on a terminal: a wrong PIN is asked again, few tries left only as the token says, and the right one is confirmed', GUARD, async () => {
+    pool = await startTokenPool();
+    const cmd = `${process.execPath} ${CLI} pinentry --socket ${pool.daemon.socket}`;
+    const child = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const screen = collect(child.stdout!);
+    const exited = new Promise((r) => child.once('exit', r));
+    const srv = await sServer();
+    await waitFor('registered', () => /PIN entry program registered/.test(pool!.daemon.logs()));
+    const done = handshake(srv.port);
+    await waitFor('the prompt', () => /PIN: $/.test(screen()));
+    assert.doesNotMatch(screen(), /Wrong PIN|Few tries left|FINAL TRY/, 'nothing to warn of at the first try');
+    const before = screen().length;
+    child.stdin!.write('11112222\r');
+    await waitFor('the prompt again', () => /attempt 2\)\r?\nPIN: $/.test(screen().slice(before)));
+    const second = screen().slice(before);
+    assert.match(second, /Wrong PIN, try again\./);
+    // What the token itself now says of its PIN (SoftHSM: count low after a wrong one).
+    const slots = spawnSync('pkcs11-tool', ['--module', SOFTHSM_MODULE, '--list-token-slots'], { encoding: 'utf8', env: { ...process.env, ...pool.hsm.env } });
+    assert.equal(slots.status, 0, slots.stderr);
+    assert.equal(/Few tries left\./.test(second), /PIN count low/i.test(slots.stdout), `"Few tries left" exactly when the token says so:\n${slots.stdout}`);
+    assert.equal(/FINAL TRY/.test(second), /final try/i.test(slots.stdout));
+    assert.doesNotMatch(screen(), /PIN accepted/);
+    child.stdin!.write(`${PIN}\r`);
+    assert.equal(await done, 'cba\n');
+    await waitFor('the confirmation', () => /tlspool pinentry: PIN accepted for token "work"/.test(screen()));
+    assert.ok(!screen().includes(PIN), 'the PIN is not echoed');
+    child.kill('SIGTERM');
+    await exited;
   });
 
   test('tlspool lock: the pool forgets the PIN and logs the token out, so the next handshake prompts again', GUARD, async () => {

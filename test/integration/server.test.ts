@@ -13,7 +13,7 @@ import { Failure } from '../../src/model/failure';
 import { adoptFd, connectUnix, fdInfo, type OwnedFd } from '../../src/addon/ipc';
 import { Cmd, decode, encode, Errno, IpProto, StartTlsFlag, TLSPOOL_IDENTITY_V1, type Packet } from '../../src/protocol';
 import { Framer } from '../../src/protocol/framer';
-import { startDaemon, type TestDaemon } from '../../harness/daemon';
+import { startDaemon, tempDir, type TestDaemon } from '../../harness/daemon';
 import { waitFor, waitForValue } from '../../harness/wait';
 
 function starttls(ipproto: number, flags = 0, cmd: number = Cmd.STARTTLS_CLIENT): Packet {
@@ -281,7 +281,7 @@ describe('socket safety and lifecycle', () => {
   });
 
   test('a socket directory that others can write is refused', async () => {
-    const dir = fs.mkdtempSync('/tmp/tlspool-open-');
+    const dir = tempDir('tlspool-open-');
     fs.chmodSync(dir, 0o777);
     await assert.rejects(startDaemon({ args: ['--socket', path.join(dir, 'pool.sock')] }), /others can write there/);
   });

@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PoolClient } from '../../src/client/pool-client';
@@ -17,6 +17,7 @@ import { getPki, SERVER_NAME } from '../../harness/pki';
 import type { Peer } from '../../harness/peers';
 import { createSoftHsm, SOFTHSM_MODULE, type SoftHsm } from '../../harness/softhsm';
 import { connectFd, PIN, startRevServer, talk } from '../../harness/token-pool';
+import { waitFor } from '../../harness/wait';
 
 const GUARD = { timeout: 90_000 };
 const pki = getPki();
@@ -162,5 +163,125 @@ describe('token commands', () => {
     const lock = cli(hsm, ['lock', '--socket', daemon.socket]);
     assert.equal(lock.status, 0, lock.stderr);
     assert.match(tokensState(), /token "gen".*\n.*in the pool: locked/);
+  });
+});
+
+describe('tlspool tokens, as a new user meets it', () => {
+  test('a token the CLI sees and the running daemon does not is "not visible to the running daemon", not "locked"', GUARD, async () => {
+    const { hsm, dir } = setup();
+    // The daemon gets another SoftHSM configuration (as when npm start ran without SOFTHSM2_CONF).
+    const other = createSoftHsm();
+    cleanups.push(() => other.cleanup());
+    other.initToken('elsewhere', PIN);
+    const daemon = await daemonFor(other, dir);
+    const r = cli(hsm, ['tokens', '--pkcs11-module', SOFTHSM_MODULE, '--socket', daemon.socket]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /token "gen" \(SoftHSM project.*\n\s+flags: .*; in the pool: not visible to the running daemon\n/);
+    assert.doesNotMatch(r.stdout, /token "gen".*\n.*in the pool: locked/);
+    assert.match(r.stdout, /SOFTHSM2_CONF/);
+    // The same token, seen by both: locked, with no word about visibility.
+    const same = cli(other, ['tokens', '--pkcs11-module', SOFTHSM_MODULE, '--socket', daemon.socket]);
+    assert.equal(same.status, 0, same.stderr);
+    assert.match(same.stdout, /token "elsewhere".*\n.*in the pool: locked\n/);
+    assert.doesNotMatch(same.stdout, /not visible/);
+  });
+
+  test('--login with a label no token has fails, naming the labels there are', GUARD, () => {
+    const { hsm, dir } = setup();
+    const r = cli(hsm, ['tokens', '--pkcs11-module', SOFTHSM_MODULE, '--login', 'nope', '--pin-fd', '0', '--socket', path.join(dir, 'none.sock')], `${PIN}\n`);
+    assert.equal(r.status, 1, r.stdout);
+    assert.match(r.stderr, /^tlspool tokens: no token labelled "nope"; there are: "gen"/);
+    assert.equal(r.stdout, '', 'nothing listed');
+  });
+
+  test('a wrong PIN is said in a sentence, not as CKR_PIN_INCORRECT', GUARD, () => {
+    const { hsm, dir } = setup();
+    const r = cli(hsm, ['tokens', '--pkcs11-module', SOFTHSM_MODULE, '--login', 'gen', '--pin-fd', '0', '--socket', path.join(dir, 'none.sock')], '11112222\n');
+    assert.equal(r.status, 1, r.stdout);
+    assert.match(r.stderr, /^tlspool tokens: the token refused the PIN: it is not the right one \(CKR_PIN_INCORRECT\)\n$/);
+  });
+
+  test('on a terminal a wrong PIN is asked again, few tries left only as the token says, and the right one is confirmed', GUARD, async () => {
+    const { hsm, dir } = setup();
+    // script(1) gives the command a real pseudo-terminal; what is written to its stdin is typed there.
+    const cmd = `${process.execPath} ${CLI} tokens --pkcs11-module ${SOFTHSM_MODULE} --login gen --socket ${path.join(dir, 'none.sock')}`;
+    const child = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...hsm.env } });
+    cleanups.push(() => void (child.exitCode === null && child.signalCode === null && child.kill('SIGKILL')));
+    let screen = '';
+    child.stdout!.setEncoding('utf8').on('data', (s: string) => (screen += s));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const questions = () => (screen.match(/PIN for token "gen": /g) ?? []).length;
+    await waitFor('the question', () => questions() === 1);
+    assert.doesNotMatch(screen, /Wrong PIN|tries left|FINAL TRY/, 'nothing to warn of yet');
+    child.stdin!.write('11112222\r');
+    await waitFor('the question again', () => questions() === 2);
+    // What the token now says of its PIN (SoftHSM: count low after a wrong one), from the token itself.
+    const flags = spawnSync('pkcs11-tool', ['--module', SOFTHSM_MODULE, '--list-token-slots'], { encoding: 'utf8', env: { ...process.env, ...hsm.env } });
+    assert.equal(flags.status, 0, flags.stderr);
+    const countLow = /PIN count low/i.test(flags.stdout);
+    assert.match(screen, /Wrong PIN for token "gen"\./);
+    assert.equal(/Few tries left\./.test(screen), countLow, `"Few tries left" shown exactly when the token says so:\n${flags.stdout}`);
+    assert.doesNotMatch(screen, /FINAL TRY/);
+    child.stdin!.write(`${PIN}\r`);
+    assert.equal(await exited, 0, screen);
+    assert.match(screen, /PIN accepted/);
+    assert.match(screen, /private key "gen-key"|no objects visible$/m);
+    assert.equal(questions(), 2);
+    assert.ok(!screen.includes(PIN), 'the PIN is not echoed');
+  });
+});
+
+describe('identity add with a key on a token', () => {
+  const ALICE = 'alice@example.test';
+  const add = (hsm: SoftHsm, stateDir: string, id: string, cert: string, key: string, pin = `${PIN}\n`) =>
+    cli(hsm, ['identity', 'add', id, '--cert', cert, '--key', key, '--pkcs11-module', SOFTHSM_MODULE, '--pin-fd', '0', '--state-dir', stateDir], pin);
+  const listed = (hsm: SoftHsm, stateDir: string) => cli(hsm, ['identity', 'list', '--state-dir', stateDir]).stdout;
+
+  test('checks that the token and the key exist and that the key is the certificate\'s, as for a key file', GUARD, () => {
+    const { hsm, stateDir } = setup();
+    hsm.importKey({ token: 'gen', pin: PIN, keyPath: pki.client.keyPath, object: 'alice', id: '0a' });
+    const key = 'pkcs11:token=gen;object=alice;type=private';
+
+    const noToken = add(hsm, stateDir, ALICE, pki.client.chainPath, 'pkcs11:token=nope;object=alice;type=private');
+    assert.equal(noToken.status, 1, noToken.stdout);
+    assert.match(noToken.stderr, /^tlspool identity: no token labelled "nope"; there are: "gen"/);
+
+    const noKey = add(hsm, stateDir, ALICE, pki.client.chainPath, 'pkcs11:token=gen;object=bob;type=private');
+    assert.equal(noKey.status, 1, noKey.stdout);
+    assert.match(noKey.stderr, /^tlspool identity: token "gen" has no private key with object "bob"/);
+
+    const otherCert = add(hsm, stateDir, SERVER_NAME, pki.server.chainPath, key);
+    assert.equal(otherCert.status, 1, otherCert.stdout);
+    assert.match(otherCert.stderr, /^tlspool identity: the key object "alice" on token "gen" does not belong to the certificate/);
+    assert.match(listed(hsm, stateDir), /^no local identities/, 'nothing was added');
+
+    const ok = add(hsm, stateDir, ALICE, pki.client.chainPath, key);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /^added alice@example\.test \(default\), key pkcs11:token=gen;object=alice;type=private \(checked against the public key of object "alice" on token "gen"\)$/m);
+    assert.ok(!ok.stdout.includes(PIN) && !ok.stderr.includes(PIN));
+  });
+
+  test('with no public object beside the key, it logs in and checks a signature; a wrong PIN is a sentence', GUARD, () => {
+    const { hsm, stateDir } = setup();
+    hsm.importKey({ token: 'gen', pin: PIN, keyPath: pki.client.keyPath, object: 'alice', id: '0a' });
+    // Only the private key is left on the token.
+    const del = spawnSync('pkcs11-tool', ['--module', SOFTHSM_MODULE, '--token-label', 'gen', '--login', '--pin', PIN, '--delete-object', '--type', 'pubkey', '--label', 'alice'], {
+      encoding: 'utf8',
+      env: { ...process.env, ...hsm.env },
+    });
+    assert.equal(del.status, 0, del.stderr);
+    const key = 'pkcs11:token=gen;object=alice;type=private';
+
+    const wrongPin = add(hsm, stateDir, ALICE, pki.client.chainPath, key, '11112222\n');
+    assert.equal(wrongPin.status, 1, wrongPin.stdout);
+    assert.match(wrongPin.stderr, /^tlspool identity: the token refused the PIN: it is not the right one \(CKR_PIN_INCORRECT\)$/m);
+
+    const otherCert = add(hsm, stateDir, SERVER_NAME, pki.server.chainPath, key);
+    assert.equal(otherCert.status, 1, otherCert.stdout);
+    assert.match(otherCert.stderr, /does not belong to the certificate \(its signature does not verify\)/);
+
+    const ok = add(hsm, stateDir, ALICE, pki.client.chainPath, key);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /\(checked with a signature by object "alice" on token "gen"\)/);
   });
 });

@@ -1,5 +1,7 @@
 /** Options shared by every subcommand that talks to, or is, the pool. */
+import * as path from 'node:path';
 import { type Config, loadConfig } from '../../config';
+import { CONTROL_SOCKET_NAME } from '../../contract/control';
 
 export const poolOptions = {
   socket: { type: 'string' },
@@ -14,4 +16,9 @@ export const poolHelp = {
 /** The configuration a client command uses to find the pool. */
 export function clientConfig(values: { socket?: string; config?: string }): Config {
   return loadConfig({ flags: { socket: values.socket, config: values.config }, env: process.env });
+}
+
+/** Where the daemon's control socket is: control_socket, else beside the pool socket (as the daemon puts it). */
+export function controlSocketPath(config: Config): string {
+  return config.control_socket ?? path.join(path.dirname(config.socket), CONTROL_SOCKET_NAME);
 }

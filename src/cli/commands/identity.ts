@@ -18,9 +18,11 @@ import { checkIdentityString } from '../../store/identities';
 import { pem } from '../../util/pem';
 import { generateIdentityKey } from '../../pkcs11/generate';
 import { findObjects } from '../../pkcs11/inventory';
-import { findToken, login, openModule } from '../../pkcs11/modules';
+import { parsePkcs11Uri } from '../../pkcs11/uri';
+import { checkKeyOnToken } from '../../pkcs11/key-match';
+import { findToken, openModule } from '../../pkcs11/modules';
 import { type CommandSpec, helpText, parse, UsageError } from '../args';
-import { askPin, modulePaths, tokenHelp, tokenOptions } from '../token-access';
+import { loginWithPin, modulePaths, tokenHelp, tokenOptions } from '../token-access';
 
 const stateOptions = {
   'state-dir': { type: 'string' },
@@ -73,24 +75,37 @@ function out(line: string): void {
 const identityAdd: Sub = {
   spec: {
     name: 'identity add',
-    usage: 'identity add ID --cert FILE --key FILE|URI [--default] [--replace]',
+    usage: 'identity add ID --cert FILE --key FILE|URI [--default] [--replace] [--pkcs11-module PATH]... [--pin-fd N]',
     summary: 'bind a local identity (domain or user@domain) to a certificate chain and its key',
-    options: { cert: { type: 'string' }, key: { type: 'string' }, default: { type: 'boolean' }, replace: { type: 'boolean' }, ...stateOptions },
+    options: { cert: { type: 'string' }, key: { type: 'string' }, default: { type: 'boolean' }, replace: { type: 'boolean' }, ...tokenOptions, ...stateOptions },
     help: {
       cert: 'PEM file with the certificate, then its intermediates',
-      key: 'PEM private key file (kept where it is; referenced by path) or a pkcs11: URI',
+      key: 'PEM private key file (kept where it is; referenced by path) or a pkcs11: URI (the token and the key are checked against the certificate first)',
       default: 'make this the default identity',
       replace: 'replace an identity of the same name',
+      'pkcs11-module': tokenHelp['pkcs11-module'],
+      'pin-fd': "read the token's PIN from descriptor N, when the key can only be checked after a login (no public key or certificate beside it)",
       ...stateHelp,
     },
     positionals: true,
   },
-  run(v, pos) {
+  async run(v, pos) {
     const id = one(pos, identityAdd.spec, 'identity');
     if (typeof v.cert !== 'string' || typeof v.key !== 'string') throw new UsageError('tlspool identity add: --cert and --key are required');
     const chain = fs.readFileSync(v.cert, 'utf8');
+    let checked: string | undefined;
+    if (v.key.startsWith('pkcs11:')) {
+      // As a key file is read and matched with the certificate, so is a key on a token: now, not at the first handshake.
+      checkIdentityString(id);
+      const modules = modulePaths(v as { 'pkcs11-module'?: string[]; config?: string }).map(openModule);
+      try {
+        checked = await checkKeyOnToken(modules, v.key, chain, (t, session) => loginWithPin(v as { 'pin-fd'?: string }, t, session));
+      } finally {
+        for (const m of modules) m.close();
+      }
+    }
     const identity = openStore(v).addIdentity(id, chain, v.key, { replace: v.replace === true, isDefault: v.default === true });
-    out(`added ${identity.localid}${identity.isDefault ? ' (default)' : ''}, key ${identity.keyRef}`);
+    out(`added ${identity.localid}${identity.isDefault ? ' (default)' : ''}, key ${identity.keyRef}${checked ? ` (${checked})` : ''}`);
     const leaf = readCertificate(identity.chainPem);
     const warning = validityWarning(leaf);
     const refused = validityOf(leaf) === 'expiring' ? '' : '; peers will refuse it';
@@ -212,7 +227,7 @@ const identityGenerate: Sub = {
       const session = t.module.p11.C_OpenSession(t.slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
       let g;
       try {
-        login(t, session, await askPin(v as { 'pin-fd'?: string }, t.label));
+        await loginWithPin(v as { 'pin-fd'?: string }, t, session);
         g = generateIdentityKey(t, session, id, { label: typeof v.label === 'string' ? v.label : undefined, csr: typeof v.csr === 'string', days });
         t.module.p11.C_Logout(session);
       } finally {
@@ -288,21 +303,6 @@ const identityImport: Sub = {
     return 0;
   },
 };
-
-/** The path attributes of a PKCS #11 URI (RFC 7512) that import needs. */
-function parsePkcs11Uri(uri: string): { token?: string; object?: string; id?: Buffer } {
-  const out: { token?: string; object?: string; id?: Buffer } = {};
-  for (const part of uri.slice('pkcs11:'.length).split('?')[0]!.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq < 0) continue;
-    const key = part.slice(0, eq);
-    const raw = part.slice(eq + 1);
-    if (key === 'token') out.token = decodeURIComponent(raw);
-    if (key === 'object') out.object = decodeURIComponent(raw);
-    if (key === 'id') out.id = Buffer.from(raw.replace(/%([0-9a-fA-F]{2})/g, '$1'), 'hex');
-  }
-  return out;
-}
 
 export const identity = group('identity', 'Manage local identities: the names this pool can show, with their certificates and keys.', {
   add: identityAdd,

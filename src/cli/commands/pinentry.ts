@@ -5,7 +5,8 @@ import { secureProcess } from '../../addon/process';
 import { PIN_MAX_BYTES } from '../../protocol/pin';
 import { type CommandSpec, helpText, parse, UsageError } from '../args';
 import { PinLineReader, readPinFromTty } from '../pin-input';
-import { clientConfig, poolHelp, poolOptions } from './common';
+import { clientConfig, controlSocketPath, poolHelp, poolOptions } from './common';
+import { subscribePoolEvents } from '../pool-events';
 
 const options = {
   ...poolOptions,
@@ -36,6 +37,13 @@ function describe(p: PinPrompt): string {
   return `token "${t.label}"${what ? ` (${what})` : ''}, attempt ${p.attempt}: ${p.prompt}`;
 }
 
+/** On the terminal: the pool's text (what, for whom, and whether the last PIN was wrong), then the token and attempt. */
+function terminalIntro(p: PinPrompt): string {
+  const t = p.token;
+  const what = [t.manufacturer, t.model, t.serial && `serial ${t.serial}`].filter(Boolean).join(', ');
+  return `${p.prompt}\n  (${what ? `${what}; ` : ''}attempt ${p.attempt})`;
+}
+
 export async function pinentry(argv: string[]): Promise<number> {
   const args = parse(spec, argv);
   if (!args) {
@@ -47,11 +55,23 @@ export async function pinentry(argv: string[]): Promise<number> {
     pinFd = Number(args.values['pin-fd']);
     if (!Number.isInteger(pinFd) || pinFd < 0) throw new UsageError(`tlspool pinentry: --pin-fd must be a descriptor number, got "${args.values['pin-fd']}"`);
   }
+  if (pinFd === undefined && !process.stdin.isTTY) {
+    // Asking /dev/tty from a service or a pipe would fail at the first prompt, long after this.
+    throw new UsageError('tlspool pinentry: no terminal to ask for PINs on (stdin is not a terminal); give them on a descriptor with --pin-fd N (one PIN a line, e.g. --pin-fd 0)');
+  }
   // Typed PINs pass through this process: no core dumps, no ptrace by others of our uid.
   secureProcess();
   const config = clientConfig(args.values);
   const client = PoolClient.connect(config.socket);
   const lines = pinFd !== undefined ? new PinLineReader(pinFd) : undefined;
+  // The pool socket does not say whether a PIN was right; the daemon's events do. Told after a wrong one.
+  const confirming = new Set<string>();
+  const tokenKey = (t: { label: string; manufacturer: string; model: string; serial: string }) => [t.label, t.manufacturer, t.model, t.serial].join('\0');
+  const events = await subscribePoolEvents(controlSocketPath(config), (e) => {
+    if (e.type === 'pin-accepted' && confirming.delete(tokenKey(e.token))) {
+      process.stderr.write(`tlspool pinentry: PIN accepted for token "${e.token.label}"\n`);
+    }
+  });
   let answered = 0;
   const stop = () => {
     client.close();
@@ -75,9 +95,10 @@ export async function pinentry(argv: string[]): Promise<number> {
           process.stderr.write(`tlspool pinentry: line refused: ${line.refused}; give the PIN again\n`);
         }
       } else {
-        pin = await readPinFromTty(`PIN for ${describe(p)}\nPIN: `);
+        pin = await readPinFromTty('PIN: ', terminalIntro(p));
       }
       answered++;
+      if (pin && p.attempt > 1) confirming.add(tokenKey(p.token));
       if (args.values.once) setImmediate(stop); // after the answer went out
       return pin;
     },
@@ -89,11 +110,13 @@ export async function pinentry(argv: string[]): Promise<number> {
       ended.then(() => (args.values.once && answered === 0 ? 1 : 0)),
     ]);
   } catch (e) {
-    if (e instanceof Failure && e.code === 'EBUSY') throw new Error(`another PIN entry program holds PIN entry: ${e.message}`);
+    // The pool says who holds PIN entry and what to do about it.
+    if (e instanceof Failure && e.code === 'EBUSY') throw new Error(e.message);
     if (e instanceof Failure && e.code === 'ECONNRESET' && answered > 0 && args.values.once) return 0;
     throw e;
   } finally {
     lines?.close();
+    events?.close();
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
     client.close();

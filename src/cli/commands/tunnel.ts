@@ -7,7 +7,8 @@ import { PoolClient } from '../../client/pool-client';
 import { checkIdentityString } from '../../store/identities';
 import { StartTlsFlag } from '../../protocol/constants';
 import { type CommandSpec, helpText, parse, UsageError } from '../args';
-import { clientConfig, poolHelp, poolOptions } from './common';
+import { clientConfig, controlSocketPath, poolHelp, poolOptions } from './common';
+import { approvalNotices } from '../approval-notices';
 import { type HostPort, Tunnel, type TunnelSettings } from '../tunnel-server';
 
 const options = {
@@ -142,9 +143,16 @@ export async function tunnel(argv: string[]): Promise<number> {
     return 0;
   }
   const settings = tunnelSettings(args.values);
-  const socket = clientConfig(args.values).socket;
+  const config = clientConfig(args.values);
+  const socket = config.socket;
   // Not reachable: a Failure with a one-line reason and a hint, exit 1.
   const pool = PoolClient.connect(socket);
-  return new Tunnel(pool, socket, settings).run();
+  // A STARTTLS waiting for a person to approve showing --local-id is said so, not left to seem hung.
+  const notices = await approvalNotices(controlSocketPath(config), (line) => process.stderr.write(`tlspool tunnel: ${line}\n`));
+  try {
+    return await new Tunnel(pool, socket, settings).run();
+  } finally {
+    notices?.close();
+  }
 }
 

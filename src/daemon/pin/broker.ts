@@ -20,8 +20,12 @@ import type { Logger } from '../../log/logger';
 import { copyPin } from '../../protocol/pin';
 import type { ClientInfo } from '../server/request';
 import { type CacheEntry, type ExpiryReason, PinCache } from './cache';
+import { describeProgram } from '../../util/program';
 import { promptText } from './prompt';
 import type { TokenRef } from './token';
+import { type PinNeed, PinEntryRegistration, type PromptAnswer, type PromptJob } from './registration';
+
+export type { PinNeed, PromptJob } from './registration';
 import { Failure } from '../../model/failure';
 
 export interface PinConfig {
@@ -35,75 +39,6 @@ export interface PinConfig {
   tokenPins: ReadonlyArray<{ label: string; pin: string }>;
 }
 
-/** What a PIN is needed for (from the engine's PinContext and the STARTTLS request). */
-export interface PinNeed {
-  readonly token: TokenRef;
-  readonly keyUri: string;
-  /** 1 for the first PIN of a login. */
-  readonly attempt: number;
-  readonly wrong: boolean;
-  readonly finalTry: boolean;
-  readonly countLow: boolean;
-  readonly requester?: { pid: number; executable?: string; command?: string[] };
-  readonly peer?: string;
-}
-
-export type PromptAnswer = { kind: 'pin'; pin: Uint8Array } | { kind: 'cancel' } | { kind: 'stop' } | { kind: 'gone' };
-
-/** One prompt for one program. */
-export interface PromptJob {
-  readonly need: PinNeed;
-  readonly prompt: string;
-  readonly timeoutUs: number;
-  /** The program's answer; after a timeout it is ignored (and a PIN in it wiped). */
-  answer(a: PromptAnswer): void;
-  readonly settled: boolean;
-}
-
-/** A PIN entry program with an open offer (one outstanding PINENTRY request). */
-export class PinEntryRegistration {
-  lastAnswerAt?: number;
-  private readonly queue: PromptJob[] = [];
-  private waiter?: (job: PromptJob) => void;
-
-  constructor(
-    readonly client: ClientInfo,
-    readonly shared: boolean,
-  ) {}
-
-  /** The next prompt to send; rejects with the signal's reason when it aborts. */
-  next(signal: AbortSignal): Promise<PromptJob> {
-    for (;;) {
-      const job = this.queue.shift();
-      if (!job) break;
-      if (!job.settled) return Promise.resolve(job);
-    }
-    if (signal.aborted) return Promise.reject(signal.reason);
-    return new Promise<PromptJob>((resolve, reject) => {
-      const onAbort = () => {
-        this.waiter = undefined;
-        reject(signal.reason);
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.waiter = (job) => {
-        signal.removeEventListener('abort', onAbort);
-        this.waiter = undefined;
-        resolve(job);
-      };
-    });
-  }
-
-  deliver(job: PromptJob): void {
-    if (this.waiter) this.waiter(job);
-    else this.queue.push(job);
-  }
-
-  /** Jobs never sent: the program is leaving. */
-  drain(): PromptJob[] {
-    return this.queue.splice(0);
-  }
-}
-
 function fail(code: 'ENOKEY' | 'ECANCELED' | 'ETIMEDOUT' | 'EPIPE' | 'EBUSY', message: string): Failure {
   return new Failure(code, message);
 }
@@ -115,8 +50,10 @@ export class PinBroker {
   private readonly registrationWaiters = new Set<() => void>();
   /** Tokens (by TokenRef.key) that refused the PIN configured for them in pin.tokens. */
   private readonly refusedConfigured = new Map<string, TokenRef>();
+  /** Tokens whose last PIN came from a program, by TokenRef.key: the attempt, until a handshake shows it was right. */
+  private readonly unconfirmed = new Map<string, number>();
   /** An exclusive program that left keeps its claim until timeout_us after its last answer. */
-  private hold?: { uid: number; executable?: string; until: number; pid: number };
+  private hold?: { uid: number; executable?: string; until: number; pid: number; who: string };
 
   constructor(
     private readonly config: () => PinConfig,
@@ -133,12 +70,15 @@ export class PinBroker {
     const now = Date.now();
     const hold = this.hold;
     if (hold && now < hold.until && !(hold.uid === client.peer.uid && hold.executable === client.executable)) {
-      throw fail('EBUSY', `PIN entry is held by ${hold.executable ?? 'pid'} [${hold.pid}] for a few more seconds`);
+      throw fail('EBUSY', `PIN entry is held by ${hold.who} for ${Math.ceil((hold.until - now) / 1000)} s more: it left, and may come back`);
     }
     const holder = this.programs.find((r) => !r.shared || !shared);
     if (holder) {
-      const who = `${holder.client.executable ?? 'a program'} [${holder.client.peer.pid}]`;
-      throw fail('EBUSY', holder.shared ? `shared PIN entry programs are registered (${who}); offer with the SHARED flag` : `PIN entry is held exclusively by ${who}`);
+      const who = describeProgram(holder.client.peer.pid, holder.client.executable);
+      throw fail(
+        'EBUSY',
+        holder.shared ? `PIN entry is shared by ${who} and others: offer shared PIN entry too` : `PIN entry is held by ${who}: answer PINs there, or stop it`,
+      );
     }
     const reg = new PinEntryRegistration(client, shared);
     this.programs.push(reg);
@@ -159,6 +99,7 @@ export class PinBroker {
         uid: reg.client.peer.uid,
         executable: reg.client.executable,
         pid: reg.client.peer.pid,
+        who: describeProgram(reg.client.peer.pid, reg.client.executable),
         until: reg.lastAnswerAt + this.config().entryTimeoutUs / 1000,
       };
     }
@@ -239,6 +180,7 @@ export class PinBroker {
       shared.then(
         (pin) => {
           forget();
+          this.unconfirmed.set(need.token.key, need.attempt);
           this.cache.put(need.token, pin, need.keyUri, 'program');
           // Every waiter copies in a microtask; then the original goes.
           setImmediate(() => pin.fill(0));
@@ -249,6 +191,19 @@ export class PinBroker {
     const pin = await abortable(shared, signal);
     if (need.keyUri) this.cache.put(need.token, pin, need.keyUri, 'program');
     return copyPin(pin);
+  }
+
+  /**
+   * A handshake that needed this token's key is established, so the PIN it
+   * was given is right. When a PIN entry program gave that PIN, this is told
+   * (a program that was told "wrong PIN" can then say the next one worked).
+   */
+  accepted(token: TokenRef): void {
+    const attempt = this.unconfirmed.get(token.key);
+    if (attempt === undefined) return;
+    this.unconfirmed.delete(token.key);
+    this.log.info('PIN accepted', { token: token.label, attempt });
+    this.emit({ type: 'pin-accepted', token: tokenView(token), attempt });
   }
 
   /**

@@ -7,9 +7,9 @@
 import type { Config } from '../../config';
 import { adoptFd } from '../../addon/ipc';
 import type { PinBroker } from '../pin/broker';
-import { tokenRef } from '../pin/token';
+import { tokenRef, type TokenRef } from '../pin/token';
 import type { NativeCredentials } from '../../addon/tls/credentials';
-import type { Established, PinContext, RejectAlert, SessionEnd, StartOptions, VerifyResult } from '../../addon/tls/options';
+import type { Established, PinContext, RejectAlert, StartOptions, VerifyResult } from '../../addon/tls/options';
 import { startSession } from '../../addon/tls/session';
 import { handshakeText, TlsError } from '../../addon/tls/failure';
 import { wire } from '../../protocol/wire-text';
@@ -23,6 +23,7 @@ import type { ApprovalService, DisclosureAnswer, DisclosureQuestion } from '../d
 import type { ConnectionLog } from '../../store/connection-log';
 import type { ConnectionRecord, Role } from '../../model/connection';
 import { checkStartTlsFd, type Transport } from './fd-check';
+import { explainEngineFailure, recordEnd } from './engine-outcome';
 import { watchHangup } from './hangup-watch';
 import { resumptionScope } from './resumption';
 import type { LocalCredentials } from './local-credentials';
@@ -130,6 +131,8 @@ class StartTlsAttempt {
   private refusable: string | undefined;
   /** A disclosure question lives as long as the handshake: withdrawn when the application leaves or the handshake ends. */
   private asking: AbortController | undefined;
+  /** The tokens this handshake asked a PIN for, by key: once it is established, their PINs were right. */
+  private readonly pinTokens = new Map<string, TokenRef>();
   private readonly stopAsking = () => this.asking?.abort(this.req.signal.reason ?? new Failure('ECANCELED', 'the handshake ended'));
 
   constructor(
@@ -291,11 +294,16 @@ class StartTlsAttempt {
     return { ok: true };
   }
 
+  private askedFor(token: TokenRef): TokenRef {
+    if (!this.pinTokens.has(token.key)) this.pinTokens.set(token.key, token);
+    return token;
+  }
+
   private pin(ctx: PinContext): Promise<Uint8Array> {
     const { p, peerAddress } = this;
     return this.deps.pin.request(
       {
-        token: tokenRef(ctx.tokenUrl, ctx.tokenLabel),
+        token: this.askedFor(tokenRef(ctx.tokenUrl, ctx.tokenLabel)),
         keyUri: ctx.keyUri,
         attempt: ctx.attempt,
         wrong: ctx.wrong,
@@ -321,6 +329,7 @@ class StartTlsAttempt {
       peerChain: established.peerChainDer.map((der) => pem('CERTIFICATE', der)),
     });
     this.deps.connections.established(record);
+    for (const t of this.pinTokens.values()) this.deps.pin.accepted(t);
     req.log.info('STARTTLS established', {
       connection: record.id,
       client: req.client.id,
@@ -342,21 +351,6 @@ class StartTlsAttempt {
 }
 
 /**
- * The engine's end of a relay, into the connection log. Made out here so that
- * what the engine keeps for the connection's life holds only these two, not
- * the request and its callbacks.
- */
-function recordEnd(connections: ConnectionLog, record: ConnectionRecord): (end: SessionEnd) => void {
-  return (end) => {
-    record.bytesIn = end.bytesIn;
-    record.bytesOut = end.bytesOut;
-    const reason =
-      end.reason === 'closed' ? 'closed by application' : end.reason === 'peer-closed' ? 'closed by peer' : end.reason === 'aborted' ? 'aborted' : 'error';
-    connections.ended(record, reason, end.code ? { errno: end.code, message: end.message ?? '' } : undefined);
-  };
-}
-
-/**
  * Ask the application about a local identity: it accepts it as is, changes
  * it, or refuses it with an empty string.
  */
@@ -373,24 +367,4 @@ async function proposeLocalId(req: Request, p: StartTlsPayload, candidate: strin
   const chosen = answer.starttls.localid;
   if (chosen) checkIdentityString(chosen);
   return chosen;
-}
-
-/**
- * A server that requires a client certificate lets GnuTLS refuse a client
- * without one, in words that read as if we had none ("No certificate was
- * found."): say what happened instead. A handshake that ran out of time says
- * which setting bounds it and what to check (in the wire's 127 bytes).
- */
-function explainEngineFailure(e: unknown, role: Role, transport: Transport, timeoutS: number): unknown {
-  const noClientCert =
-    e instanceof TlsError && e.code === 'EACCES' && (e.gnutls === 'GNUTLS_E_CERTIFICATE_REQUIRED' || e.gnutls === 'GNUTLS_E_NO_CERTIFICATE_FOUND');
-  if (role === 'server' && noClientCert) {
-    return new Failure('EACCES', 'the client sent no certificate, and this server requires one');
-  }
-  if (e instanceof TlsError && e.kind === 'timeout') {
-    const t = transport === 'dtls' ? 'DTLS' : 'TLS';
-    const peer = role === 'client' ? 'server' : 'client';
-    return new Failure('ETIMEDOUT', `${t} handshake timed out: no answer from the ${peer} in ${timeoutS} s (tls.handshake_timeout); does it speak ${t}?`);
-  }
-  return e;
 }
