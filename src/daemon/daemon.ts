@@ -22,6 +22,8 @@ import { ConnectionLog } from '../store/connection-log';
 import { LocalCredentials } from './tls/local-credentials';
 import { startTlsHandler } from './tls/starttls';
 import { Validator } from './tls/validation';
+import { DnsLookups } from './dns/lookups';
+import { DnsPolicy } from './dns/policy';
 import { pkcs11Configure, pkcs11Logout } from '../addon/tls/pkcs11';
 import { secureProcess } from '../addon/process';
 import { PinBroker, type PinConfig } from './pin/broker';
@@ -76,6 +78,7 @@ interface PoolCore {
   readonly broker: PinBroker;
   readonly credentials: LocalCredentials;
   readonly validator: Validator;
+  readonly dnsLookups: DnsLookups;
   readonly rules: DisclosureRules;
   readonly approval: ApprovalService;
   readonly limits: PoolLimits;
@@ -126,6 +129,7 @@ export function startDaemon(config: Config, sources: ConfigSources, log: Logger)
   // left open are ended by the daemon that took its place, never by one
   // that was refused because it still runs.
   core.connections.endOrphans();
+  core.dnsLookups.start();
 
   let settle!: (code: number) => void;
   const exited = new Promise<number>((r) => (settle = r));
@@ -137,6 +141,7 @@ export function startDaemon(config: Config, sources: ConfigSources, log: Logger)
       await server.close(`the pool is shutting down (${reason})`);
       core.broker.lock();
       core.credentials.reset();
+      core.dnsLookups.close();
       core.connections.flush();
       core.db.close();
       log.info('stopped');
@@ -180,6 +185,7 @@ function openCore(config: Config, log: Logger): PoolCore {
     broker,
     credentials,
     validator: new Validator(store, config.tls),
+    dnsLookups: new DnsLookups(config.dns, log),
     storeChanged: changeWatcher(db),
     rules,
     approval: new ApprovalService(rules, () => ({ timeout: core.config.disclosure.approval_timeout, fallback: core.config.disclosure.default }), bus, log),
@@ -198,6 +204,7 @@ function poolHandlers(core: PoolCore): (cmd: number) => Handler | undefined {
       config: () => core.config.tls,
       pin: core.broker,
       approval: core.approval,
+      dns: new DnsPolicy(core.dnsLookups, () => core.config.dns),
       refresh: () => {
         if (!core.storeChanged()) return;
         core.credentials.reset();
@@ -287,6 +294,7 @@ function reload(core: PoolCore, sources: ConfigSources): void {
     core.config = next;
     core.broker.configReloaded(previous);
     core.validator.reset(next.tls);
+    core.dnsLookups.reset(next.dns);
     core.credentials.reset();
     log.info('configuration reloaded', { config_file: next.config_file ?? null });
     core.bus.emit({ type: 'config-reloaded', configFile: next.config_file ?? null });
