@@ -14,20 +14,21 @@ import * as path from 'node:path';
 import { StartTlsFlag } from '../../src/protocol';
 import { blackHole, BOGUS_ZONE, type DnsRig, INSECURE_ZONE, startDnsRig, tlsaRecord } from '../helpers/dns';
 import { tempDir } from '../helpers/daemon';
-import { startGnutlsServer, startOpensslServer, type Peer } from '../helpers/peers';
-import { type Cert, getPki, SERVER_NAME, type TestPki } from '../helpers/pki';
-import { type Pool, rejection, startPool, tcpConnect, udpConnect } from '../helpers/starttls';
+import { startGnutlsServer, startOpensslClient, startOpensslServer, type Peer } from '../helpers/peers';
+import { type Cert, CLIENT_EMAIL, getPki, SERVER_NAME, type TestPki } from '../helpers/pki';
+import { type Pool, rejection, startPool, TcpListener, tcpConnect, udpConnect } from '../helpers/starttls';
 
 const INSECURE_HOST = `server.${INSECURE_ZONE}`;
 const BOGUS_HOST = `server.${BOGUS_ZONE}`;
 
 /** A server certificate for `host`, issued by the test CA (certtool, as pki.ts makes its own). */
-function issue(dir: string, name: string, host: string, pki: TestPki): { certPath: string; keyPath: string } {
+function issue(dir: string, name: string, host: string, pki: TestPki, email?: string): { certPath: string; keyPath: string } {
   const keyPath = path.join(dir, `${name}.key`);
   const certPath = path.join(dir, `${name}.pem`);
   const tmpl = path.join(dir, `${name}.tmpl`);
   execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', keyPath]);
-  fs.writeFileSync(tmpl, `cn = "${host}"\ndns_name = "${host}"\ntls_www_server\nsigning_key\nexpiration_days = 30\n`);
+  const names = email ? `email = "${email}"\ntls_www_client\n` : `dns_name = "${host}"\ntls_www_server\n`;
+  fs.writeFileSync(tmpl, `cn = "${host}"\n${names}signing_key\nexpiration_days = 30\n`);
   execFileSync('certtool', [
     '--generate-certificate', '--no-text', '--load-privkey', keyPath, '--load-ca-certificate', pki.ca.certPath,
     '--load-ca-privkey', pki.ca.keyPath, '--template', tmpl, '--outfile', certPath,
@@ -193,6 +194,39 @@ describe('DNSSEC and DANE', () => {
     assert.equal((await connect(s.port, SERVER_NAME)).record.validation, 'DANE-EE matched', 'the cached TLSA still matches');
     const { error } = await refused(s.port, SERVER_NAME, StartTlsFlag.IGNORE_CACHES);
     assert.match(error.message, /TLSA did not match/);
+  });
+
+  test('a server under REQUIRE_DNSSEC accepts a client of a secure domain and refuses one of an insecure domain', async () => {
+    const bob = `bob@${INSECURE_ZONE}`;
+    const bobCert = issue(dir, 'bob', 'bob', pki, bob);
+    const server = await startPool({
+      identities: [[SERVER_NAME, pki.server]],
+      trust: [pki.ca],
+      dns: { trust_anchors: [dns.trustAnchor], stubs: dns.stubs, timeout: 5 },
+    });
+    const listener = await TcpListener.open();
+    const accept = async (remoteid: string, cert: { certPath: string; keyPath: string }) => {
+      const c = startOpensslClient({ port: listener.port, serverName: SERVER_NAME, caPath: pki.ca.certPath, ...cert });
+      peers.push(c);
+      const fd = await listener.accept();
+      try {
+        return await server.client.starttls({ role: 'server', fd, localid: SERVER_NAME, remoteid, flags: StartTlsFlag.REQUIRE_DNSSEC });
+      } finally {
+        fd.close();
+      }
+    };
+    try {
+      const r = await accept(CLIENT_EMAIL, { certPath: pki.client.certPath, keyPath: pki.client.keyPath });
+      r.fd.close();
+      assert.equal(r.remoteid, CLIENT_EMAIL);
+      assert.equal(server.connections()[0]!.validation, 'PKIX, client zone secure');
+      const e = await rejection(accept(bob, bobCert));
+      assert.equal(e.code, 'EACCES');
+      assert.match(e.message, /REQUIRE_DNSSEC: the zone of insecure\.example\.test is not signed/);
+    } finally {
+      await listener.close();
+      await server.stop();
+    }
   });
 
   test('DTLS looks up _PORT._udp', async () => {
