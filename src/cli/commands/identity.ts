@@ -12,6 +12,7 @@ import { findObjects } from '../../pkcs11/inventory';
 import { findToken, login, openModule } from '../../pkcs11/modules';
 import { type CommandSpec, helpText, parse, UsageError } from '../args';
 import { askPin, modulePaths, tokenHelp, tokenOptions } from '../token-access';
+import { identityTlsa, tlsaSpec } from './identity-tlsa';
 
 const stateOptions = {
   'state-dir': { type: 'string' },
@@ -289,6 +290,7 @@ export const identity = group('identity', 'Manage local identities: the names th
   list: identityList,
   remove: identityRemove,
   default: identityDefault,
+  tlsa: { spec: tlsaSpec, run: identityTlsa },
 });
 
 export const trust = group('trust', 'Manage the trust anchors that remote certificates are validated against.', {
