@@ -52,6 +52,10 @@ export interface PoolOptions {
   trust?: Cert[];
   /** Keys of the `tls` section (system_trust is false unless given). */
   tls?: Record<string, unknown>;
+  /** Keys of the `dns` section, when given. */
+  dns?: Record<string, unknown>;
+  /** Keys of the `log` section, when given. */
+  log?: Record<string, unknown>;
 }
 
 export async function startPool(opts: PoolOptions = {}): Promise<Pool> {
@@ -60,7 +64,7 @@ export async function startPool(opts: PoolOptions = {}): Promise<Pool> {
   const cli = (args: string[]) => tlspoolCli(stateDir, args);
   for (const [id, cert] of opts.identities ?? []) cli(['identity', 'add', id, '--cert', cert.chainPath, '--key', cert.keyPath]);
   for (const ca of opts.trust ?? []) cli(['trust', 'add', ca.certPath]);
-  const config = toYaml({ tls: { system_trust: false, ...opts.tls } });
+  const config = toYaml({ tls: { system_trust: false, ...opts.tls }, ...(opts.dns ? { dns: opts.dns } : {}), ...(opts.log ? { log: opts.log } : {}) });
   const daemon = await startDaemon({ dir, config });
   const client = PoolClient.connect(daemon.socket);
   // Once answered, the daemon has accepted this connection: fd counts taken from here on are stable.

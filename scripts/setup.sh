@@ -8,11 +8,13 @@ cd "$(dirname "$0")/.."
 say() { printf '[setup] %s\n' "$*" >&2; }
 
 # Debian packages the project needs at build, run and test time.
-#  build:   pkg-config libgnutls28-dev (addon), g++ make python3 (node-gyp)
-#  run:     libgnutls30 p11-kit (engine, PKCS #11 modules)
-#  test:    gnutls-bin openssl (real peers, certificates), softhsm2 opensc
-#           (a real token), stunnel4 (benchmarks), chromium (UI tests, headless)
-PACKAGES=(pkg-config g++ make python3 libgnutls28-dev gnutls-bin p11-kit softhsm2 opensc openssl stunnel4 chromium)
+#  build:   pkg-config libgnutls28-dev libunbound-dev (addon), g++ make python3 (node-gyp)
+#  run:     libgnutls30 p11-kit (engine, PKCS #11 modules), libunbound8 (resolver),
+#           dns-root-data (the DNSSEC root trust anchor, dns.trust_anchors)
+#  test:    gnutls-bin openssl (real peers, certificates, danetool), softhsm2 opensc
+#           (a real token), knot ldnsutils (a signed authoritative zone),
+#           stunnel4 (benchmarks), chromium (UI tests, headless)
+PACKAGES=(pkg-config g++ make python3 libgnutls28-dev libunbound-dev dns-root-data gnutls-bin p11-kit softhsm2 opensc openssl knot ldnsutils stunnel4 chromium)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import { checkPriority } from '../addon/tls/engine';
 import { createTrustStore } from '../addon/tls/certs';
 import { lookupGroup } from '../addon/sys';
+import { Resolver } from '../addon/dns';
 import { ConfigError } from './error';
 import { type Config, placeOf } from './index';
 import { whyUnreadable } from './paths';
@@ -28,6 +29,7 @@ export function checkDaemonConfig(config: Config): CheckedConfig {
   if (config.tls.priority !== undefined) checkPriorityString(config, config.tls.priority);
   config.tls.trust_files.forEach((file, i) => checkTrustFile(config, `tls.trust_files[${i}]`, file));
   config.tls.crl_files.forEach((file, i) => checkCrlFile(config, `tls.crl_files[${i}]`, file));
+  if (config.dns.enabled) checkDns(config);
   return { socketGid };
 }
 
@@ -113,6 +115,26 @@ function checkCrlFile(config: Config, key: string, file: string): void {
     fail(config, key, `${file} is not a CRL: ${holds}`);
   }
   if (refused !== undefined) fail(config, key, `${file}: GnuTLS cannot load the CRL in it (${gnutlsSentence(refused)})`);
+}
+
+/** Trust anchors as libunbound reads them (DNSKEY or DS records), and servers it takes; it reports neither before its first lookup. */
+function checkDns(config: Config): void {
+  config.dns.trust_anchors.forEach((file, i) => {
+    const key = `dns.trust_anchors[${i}]`;
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      const hint = file === '/usr/share/dns/root.key' ? ' (install dns-root-data, or set dns.enabled: false)' : '';
+      fail(config, key, `cannot read ${file}: ${whyUnreadable(e)}${hint}`);
+    }
+    if (!/\s(DNSKEY|DS)\s/.test(text)) fail(config, key, `${file} holds no DNSKEY or DS record (zone file format) to validate DNSSEC from`);
+  });
+  try {
+    new Resolver({ trustAnchorFiles: [], forwarders: config.dns.forwarders, stubs: Object.entries(config.dns.stubs).map(([zone, addrs]) => ({ zone, addrs })) }).close();
+  } catch (e) {
+    fail(config, 'dns', `libunbound refuses it: ${(e as Error).message}`);
+  }
 }
 
 function readFor(config: Config, key: string, file: string): string {

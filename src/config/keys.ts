@@ -4,10 +4,15 @@
  */
 import { DISCLOSURE_CHOICES, settingRange } from '../model/settings';
 import { defaultPath } from './paths';
-import { bool, type Infer, int, list, object, oneOf, optional, path, str, union } from './schema';
+import { bool, dict, type Infer, int, list, object, oneOf, optional, path, str, union } from './schema';
 
 /** POSIX portable group names (useradd's rule), so a typo is caught here rather than at bind time. */
 const GROUP_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/;
+/** A DNS server: an IPv4 or IPv6 address, optionally @PORT (unbound's form). */
+const DNS_SERVER = /^(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*)(?:@\d{1,5})?$/;
+const dnsServer = () => str({ pattern: DNS_SERVER, expected: 'an IP address, optionally @PORT (192.0.2.53, 2001:db8::53@5353)' });
+/** A DNS zone name: labels of letters, digits, hyphens and underscores; a trailing dot is allowed. */
+const ZONE_NAME = /^(?:\.|(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?)$/;
 
 export const configSchema = object({
   /** The V1 pool socket. */
@@ -39,6 +44,21 @@ export const configSchema = object({
     handshake_timeout: int({ min: 1, max: 3600, default: 60 }),
     /** A GnuTLS priority string; the default is TLS 1.3 and 1.2, ECDHE (X25519 first) with AEAD ciphers. */
     priority: optional(str()),
+  }),
+  /** DNSSEC validation and DANE (docs/configuration.md, README "DNSSEC and DANE"). */
+  dns: object({
+    /** Look up TLSA records and check REQUIRE_DNSSEC with a validating resolver (libunbound) in the pool. */
+    enabled: bool({ default: true }),
+    /** Files of DNSKEY or DS records (zone file format) that DNSSEC validation starts from. */
+    trust_anchors: list(path(), { default: ['/usr/share/dns/root.key'] }),
+    /** DNS servers to ask (recursive resolvers); empty: the nameservers of /etc/resolv.conf. */
+    forwarders: list(dnsServer(), { default: [] }),
+    /** Zones to ask particular (authoritative) servers about, instead of the forwarders. */
+    stubs: dict(list(dnsServer()), { key: ZONE_NAME, keyExpected: 'zone name' }),
+    /** Seconds one lookup may take; then its answer counts as indeterminate. */
+    timeout: int({ min: 1, max: 60, default: 2 }),
+    /** No answer (resolver unreachable, timed out): validate with PKIX and warn, or refuse. */
+    unreachable: oneOf(['pkix', 'refuse'], { default: 'pkix' }),
   }),
   pin: object({
     /** Seconds a STARTTLS that needs a PIN waits for a PIN entry program to register when none is. */

@@ -167,6 +167,30 @@ export function list<T>(item: Schema<T>, opts: { default?: readonly T[] } = {}):
   };
 }
 
+/** A section whose keys the file chooses (DNS zones, ...), each matching `key` and holding a value of `item`. */
+export function dict<T>(item: Schema<T>, opts: { key: RegExp; keyExpected: string }): Schema<Record<string, T>> {
+  const expected = `a section of "${opts.keyExpected}: value" lines, each value ${item.expected}`;
+  return {
+    expected,
+    kinds: ['map'],
+    optional: false,
+    decode(node, site, ctx) {
+      if (node === undefined) return {};
+      if (!isMap(node)) return mismatch(expected, ['map'], node, site, ctx);
+      const out: Record<string, T> = {};
+      for (const pair of node.items) {
+        const keyOffset = offsetOf(pair.key) ?? site.offset;
+        const name = isScalar(pair.key) ? pair.key.value : undefined;
+        if (typeof name !== 'string' || !opts.key.test(name)) {
+          fail(ctx, { key: site.key, offset: keyOffset }, `keys must be ${opts.keyExpected}s (got ${shown(pair.key)})`);
+        }
+        out[name] = item.decode(present(pair.value, ctx), { key: join(site.key, name), offset: keyOffset }, ctx);
+      }
+      return out;
+    },
+  };
+}
+
 /**
  * A section of named keys. Unknown keys are errors (a typo must not silently
  * fall back to a default); an absent or empty section takes every default.

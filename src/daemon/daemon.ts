@@ -23,6 +23,8 @@ import { LocalCredentials } from './tls/local-credentials';
 import { startTlsHandler } from './tls/starttls';
 import { v2Pool } from './v2/pool-v2';
 import { Validator } from './tls/validation';
+import { DnsLookups } from './dns/lookups';
+import { DnsPolicy } from './dns/policy';
 import { pkcs11Configure, pkcs11Logout } from '../addon/tls/pkcs11';
 import { secureProcess } from '../addon/process';
 import { PinBroker, type PinConfig } from './pin/broker';
@@ -78,6 +80,7 @@ interface PoolCore {
   readonly broker: PinBroker;
   readonly credentials: LocalCredentials;
   readonly validator: Validator;
+  readonly dnsLookups: DnsLookups;
   readonly rules: DisclosureRules;
   readonly approval: ApprovalService;
   readonly limits: PoolLimits;
@@ -133,6 +136,7 @@ export function startDaemon(config: Config, sources: ConfigSources, log: Logger)
   // that was refused because it still runs.
   core.connections.endOrphans();
   core.storeWatch.start();
+  core.dnsLookups.start();
 
   let settle!: (code: number) => void;
   const exited = new Promise<number>((r) => (settle = r));
@@ -145,6 +149,7 @@ export function startDaemon(config: Config, sources: ConfigSources, log: Logger)
       await server.close(`the pool is shutting down (${reason})`);
       core.broker.lock();
       core.credentials.reset();
+      core.dnsLookups.close();
       core.connections.flush();
       core.db.close();
       log.info('stopped');
@@ -196,6 +201,7 @@ function openCore(config: Config, log: Logger): PoolCore {
       log.info('the state database was changed by another process');
       for (const part of parts) bus.emit({ type: `${part}-changed` });
     }),
+    dnsLookups: new DnsLookups(config.dns, log),
     rules,
     approval: new ApprovalService(rules, () => ({ timeout: core.config.disclosure.approval_timeout, fallback: core.config.disclosure.default }), bus, log),
     // Read at each decision: a reload applies changed limits to new work.
@@ -213,6 +219,7 @@ function poolHandlers(core: PoolCore): (cmd: number) => Handler | undefined {
       config: () => core.config.tls,
       pin: core.broker,
       approval: core.approval,
+      dns: new DnsPolicy(core.dnsLookups, () => core.config.dns),
       refresh: () => core.storeWatch.check(),
     }),
   );
@@ -297,6 +304,7 @@ function reload(core: PoolCore, sources: ConfigSources): void {
     core.config = next;
     core.broker.configReloaded(previous);
     core.validator.reset(next.tls);
+    core.dnsLookups.reset(next.dns);
     core.credentials.reset();
     log.info('configuration reloaded', { config_file: next.config_file ?? null });
     core.bus.emit({ type: 'config-reloaded', configFile: next.config_file ?? null });

@@ -18,6 +18,10 @@ export interface ConnectionRecord {
   sni?: string;
   version?: string;
   cipher?: string;
+  /** How the peer was judged: "PKIX", "DANE-EE matched", "PKIX, zone insecure", "refused, DNS bogus", … (DNSSEC and DANE). */
+  validation?: string;
+  /** What the pool went on without, e.g. no DNS answer for the TLSA lookup (validated with PKIX only). */
+  warning?: string;
   /** The peer's certificate chain, leaf first, PEM. */
   peerChain: string[];
   startedAt: string;

@@ -231,7 +231,6 @@ describe('STARTTLS refusals', () => {
   });
 
   for (const [flagName, flag] of [
-    ['REQUIRE_DNSSEC', StartTlsFlag.REQUIRE_DNSSEC],
     ['REQUIRE_LDAP_CERT', StartTlsFlag.REQUIRE_LDAP_CERT],
     ['REQUIRE_LDAP_DANE', StartTlsFlag.REQUIRE_LDAP_DANE],
   ] as const) {

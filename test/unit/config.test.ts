@@ -84,6 +84,7 @@ describe('defaults', () => {
       log: { level: 'info' },
       tls: { system_trust: true, trust_files: [], crl_files: [], validation_cache_ttl: 300, handshake_timeout: 60, priority: undefined },
       pin: { wait_for_program: 60, entry_timeout: 60, cache_idle_ttl: 600, cache_max_ttl: 7200, tokens: [] },
+      dns: { enabled: true, trust_anchors: ['/usr/share/dns/root.key'], forwarders: [], stubs: {}, timeout: 2, unreachable: 'pkix' },
       disclosure: { approval_timeout: 60, default: 'allow' },
       pkcs11: { modules: [] },
       limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256 },
@@ -107,6 +108,7 @@ describe('defaults', () => {
       log: { level: 'info' },
       tls: { system_trust: true, trust_files: [], crl_files: [], validation_cache_ttl: 300, handshake_timeout: 60, priority: undefined },
       pin: { wait_for_program: 60, entry_timeout: 60, cache_idle_ttl: 600, cache_max_ttl: 7200, tokens: [] },
+      dns: { enabled: true, trust_anchors: ['/usr/share/dns/root.key'], forwarders: [], stubs: {}, timeout: 2, unreachable: 'pkix' },
       disclosure: { approval_timeout: 60, default: 'allow' },
       pkcs11: { modules: [] },
       limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256 },
@@ -151,6 +153,7 @@ describe('defaults', () => {
         log: { level: 'info' },
         tls: { system_trust: true, trust_files: [], crl_files: [], validation_cache_ttl: 300, handshake_timeout: 60, priority: undefined },
         pin: { wait_for_program: 60, entry_timeout: 60, cache_idle_ttl: 600, cache_max_ttl: 7200, tokens: [] },
+        dns: { enabled: true, trust_anchors: ['/usr/share/dns/root.key'], forwarders: [], stubs: {}, timeout: 2, unreachable: 'pkix' },
         disclosure: { approval_timeout: 60, default: 'allow' },
         pkcs11: { modules: [] },
         limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256 },
@@ -293,7 +296,7 @@ describe('errors name the file, line, column and key', () => {
 
   test('an unknown key with nothing close lists the known keys', () => {
     const { err, file } = errorFor('ciphers: all\n');
-    assert.equal(err.message, `${file}:1:1: ciphers: unknown key (known keys here: socket, socket_group, control_socket, state_dir, log, tls, pin, disclosure, pkcs11, limits)`);
+    assert.equal(err.message, `${file}:1:1: ciphers: unknown key (known keys here: socket, socket_group, control_socket, state_dir, log, tls, dns, pin, disclosure, pkcs11, limits)`);
   });
 
   test('a YAML syntax error gives file:line:column', () => {
@@ -399,6 +402,12 @@ describe('describeConfig', () => {
         '  tls.validation_cache_ttl: 300',
         '  tls.handshake_timeout: 60',
         '  tls.priority: (not set)',
+        '  dns.enabled: true',
+        '  dns.trust_anchors: /usr/share/dns/root.key',
+        '  dns.forwarders: (none)',
+        '  dns.stubs: {}',
+        '  dns.timeout: 2',
+        '  dns.unreachable: pkix',
         '  pin.wait_for_program: 60',
         '  pin.entry_timeout: 60',
         '  pin.cache_idle_ttl: 600',
@@ -442,6 +451,14 @@ test('the Config type is what the schema accepts, named as in the file', () => {
         handshake_timeout: number;
         priority?: string;
       };
+      dns: {
+        enabled: boolean;
+        trust_anchors: string[];
+        forwarders: string[];
+        stubs: Record<string, string[]>;
+        timeout: number;
+        unreachable: 'pkix' | 'refuse';
+      };
       pin: { wait_for_program: number; entry_timeout: number; cache_idle_ttl: number; cache_max_ttl: number; tokens: { label: string; pin: string }[] };
       disclosure: { approval_timeout: number; default: 'allow' | 'deny' };
       pkcs11: { modules: string[] };
@@ -473,6 +490,7 @@ test('a valid configuration written as YAML loads back to the same values', () =
         log: { level: lvl },
         tls: { system_trust: true, trust_files: [], crl_files: [], validation_cache_ttl: 300, handshake_timeout: 60, priority: undefined },
         pin: { wait_for_program: 60, entry_timeout: 60, cache_idle_ttl: 600, cache_max_ttl: 7200, tokens: [] },
+        dns: { enabled: true, trust_anchors: ['/usr/share/dns/root.key'], forwarders: [], stubs: {}, timeout: 2, unreachable: 'pkix' },
         disclosure: { approval_timeout: 60, default: 'allow' },
         pkcs11: { modules: [] },
         limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256 },

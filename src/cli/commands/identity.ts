@@ -23,6 +23,7 @@ import { checkKeyOnToken } from '../../pkcs11/key-match';
 import { findToken, openModule } from '../../pkcs11/modules';
 import { type CommandSpec, helpText, parse, UsageError } from '../args';
 import { loginWithPin, modulePaths, tokenHelp, tokenOptions } from '../token-access';
+import { identityTlsa, tlsaSpec } from './identity-tlsa';
 
 const stateOptions = {
   'state-dir': { type: 'string' },
@@ -311,6 +312,7 @@ export const identity = group('identity', 'Manage local identities: the names th
   list: identityList,
   remove: identityRemove,
   default: identityDefault,
+  tlsa: { spec: tlsaSpec, run: identityTlsa },
 });
 
 export const trust = group('trust', 'Manage the trust anchors that remote certificates are validated against.', {

@@ -29,6 +29,7 @@ import { resumptionScope } from './resumption';
 import type { LocalCredentials } from './local-credentials';
 import type { Validator } from './validation';
 import { codeOf, Failure, messageOf } from '../../model/failure';
+import type { DnsCheck, DnsPolicy } from '../dns/policy';
 
 export interface StartTlsDeps {
   readonly credentials: LocalCredentials;
@@ -41,17 +42,20 @@ export interface StartTlsDeps {
   readonly pin: PinBroker;
   /** Whether a local identity may be shown to the peer. */
   readonly approval: ApprovalService;
+  /** DNSSEC and DANE (absent: REQUIRE_DNSSEC is refused). */
+  readonly dns?: DnsPolicy;
 }
 
 /** Requirements the pool cannot meet yet: an ERROR, never silently dropped. */
 const UNMET = [
-  [StartTlsFlag.REQUIRE_DNSSEC, 'REQUIRE_DNSSEC: this pool has no DNSSEC-validating resolver'],
+  [StartTlsFlag.REQUIRE_DNSSEC, 'REQUIRE_DNSSEC: DNSSEC validation is off in this pool (dns.enabled: false)'],
   [StartTlsFlag.REQUIRE_LDAP_CERT, 'REQUIRE_LDAP_CERT: this pool does no LDAP lookups'],
   [StartTlsFlag.REQUIRE_LDAP_DANE, 'REQUIRE_LDAP_DANE: this pool does no LDAP lookups'],
 ] as const;
 
-function checkFlagsAndIds(p: StartTlsPayload): void {
+function checkFlagsAndIds(p: StartTlsPayload, dnssec: boolean): void {
   for (const [flag, why] of UNMET) {
+    if (flag === StartTlsFlag.REQUIRE_DNSSEC && dnssec) continue;
     if (p.flags & flag) throw new Failure('EOPNOTSUPP', `cannot meet ${why}`);
   }
   for (const [field, value] of [
@@ -90,7 +94,7 @@ export function startTlsHandler(deps: StartTlsDeps): Handler {
     let record: ConnectionRecord | undefined;
     try {
       const { transport, peerAddress } = checkStartTlsFd(p, req.fd);
-      checkFlagsAndIds(p);
+      checkFlagsAndIds(p, deps.dns?.enabled ?? false);
       deps.refresh();
       // A local identity the application names must exist before anything goes
       // on the wire; a client whose server asks no certificate would otherwise
@@ -133,6 +137,8 @@ class StartTlsAttempt {
   private asking: AbortController | undefined;
   /** The tokens this handshake asked a PIN for, by key: once it is established, their PINs were right. */
   private readonly pinTokens = new Map<string, TokenRef>();
+  /** The DNSSEC/DANE lookup for this peer, started with the attempt so it runs beside the handshake. */
+  private readonly dns: DnsCheck | undefined;
   private readonly stopAsking = () => this.asking?.abort(this.req.signal.reason ?? new Failure('ECANCELED', 'the handshake ended'));
 
   constructor(
@@ -150,6 +156,14 @@ class StartTlsAttempt {
     this.anonymous = this.ignoreRemote && p.localid === '';
     this.localid = p.localid;
     this.requester = { pid: req.client.peer.pid, executable: req.client.executable, command: req.client.command };
+    this.dns = deps.dns?.begin({
+      role,
+      transport,
+      remoteid: p.remoteid,
+      peerAddress,
+      requireDnssec: (p.flags & StartTlsFlag.REQUIRE_DNSSEC) !== 0,
+      ignoreCaches: (p.flags & StartTlsFlag.IGNORE_CACHES) !== 0,
+    });
   }
 
   async run(): Promise<Response> {
@@ -280,18 +294,32 @@ class StartTlsAttempt {
     return this.disclose(q, answer);
   }
 
-  private verifyPeer(chainDer: Buffer[]): VerifyResult {
+  private async verifyPeer(chainDer: Buffer[]): Promise<VerifyResult> {
     if (this.ignoreRemote) return { ok: true };
     if (chainDer.length === 0 && (this.requestOnly || this.anonymous)) return { ok: true };
-    const verdict = this.deps.validator.validate({
-      role: this.role,
-      chainDer,
-      remoteid: this.p.remoteid,
-      ignoreCaches: (this.p.flags & StartTlsFlag.IGNORE_CACHES) !== 0,
-    });
+    const pkix = () =>
+      this.deps.validator.validate({
+        role: this.role,
+        chainDer,
+        remoteid: this.p.remoteid,
+        ignoreCaches: (this.p.flags & StartTlsFlag.IGNORE_CACHES) !== 0,
+      });
+    const verdict = this.dns ? await this.judgeWithDns(this.dns, chainDer, pkix) : pkix();
+    if (verdict.ok) this.record.validation ??= 'PKIX';
     if (!verdict.ok) return { ok: false, errno: Errno[verdict.code], message: verdict.message, alert: verdict.alert };
     this.remoteid = verdict.remoteid;
     return { ok: true };
+  }
+
+  /** The DNS's part in the verdict, into the record and the log. */
+  private async judgeWithDns(dns: DnsCheck, chainDer: Buffer[], pkix: () => ReturnType<StartTlsDeps['validator']['validate']>) {
+    const decision = await dns.decide(chainDer, pkix);
+    this.record.validation = decision.validation;
+    if (decision.warning) {
+      this.record.warning = decision.warning;
+      this.req.log.warn('DNSSEC/DANE: going on without DNS', { connection: this.record.id, warning: decision.warning });
+    }
+    return decision.verdict;
   }
 
   private askedFor(token: TokenRef): TokenRef {
