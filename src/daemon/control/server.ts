@@ -7,7 +7,8 @@
  */
 import type { UnixConnection } from '../../addon/ipc';
 import type { Logger } from '../../log/logger';
-import { bindOwnerOnly, type BoundSocket, peerExecutable } from '../server/socket-path';
+import { adoptListening, bindOwnerOnly, type BoundSocket, peerExecutable } from '../server/socket-path';
+import { FD_NAMES } from '../systemd/activation';
 import { RpcErrorCode, type RpcError } from '../../contract/control';
 
 /** How long a refused connection stays open for its refusal to be read. */
@@ -62,8 +63,18 @@ export class ControlServer {
     private readonly log: Logger,
   ) {}
 
-  listen(): void {
-    this.bound = bindOwnerOnly(this.socket, 32, this.log, (conn) => this.accept(conn));
+  /** Bind the socket path, or with `fd` accept on the socket systemd passed there (its path is `path` then). */
+  listen(fd?: number): void {
+    const onConnection = (conn: UnixConnection) => this.accept(conn);
+    this.bound =
+      fd === undefined
+        ? bindOwnerOnly(this.socket, 32, this.log, onConnection)
+        : adoptListening(fd, { name: FD_NAMES.control, fix: 'the control socket is for the daemon\'s user and root only: set SocketMode=0600' }, this.log, onConnection);
+  }
+
+  /** Where it listens. */
+  get path(): string {
+    return this.bound?.path ?? this.socket;
   }
 
   get connectionCount(): number {
