@@ -8,7 +8,7 @@ import { packageVersion } from '../../util/package-root';
 import { type CommandSpec, helpText, parse } from '../args';
 import { poolHelp, poolOptions } from './common';
 
-const spec = {
+export const spec = {
   name: 'daemon',
   usage: 'daemon [--socket PATH] [--control-socket PATH] [--state-dir DIR] [--config FILE] [--pkcs11-module PATH]...',
   summary:
