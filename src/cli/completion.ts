@@ -51,6 +51,8 @@ function arms(commands: readonly CliCommand[]): string[] {
 
 export function bashCompletion(commands: readonly CliCommand[]): string {
   const names = commands.map((c) => c.name);
+  // Options that take a value, in any command: the word after one is its value, not an operand.
+  const valued = [...new Set(commands.flatMap((c) => c.specs.flatMap((s) => Object.entries(s.options).filter(([, o]) => o.type === 'string').flatMap(([n, o]) => [`--${n}`, ...(o.short ? [`-${o.short}`] : [])]))))];
   const groups = commands
     .map((c) => ({ c, subs: c.specs.filter((s) => s.name.startsWith(`${c.name} `)).map((s) => s.name.slice(c.name.length + 1)) }))
     .filter((g) => g.subs.length > 0);
@@ -81,7 +83,10 @@ _tlspool() {
   # The command (and subcommand) are the first words that are not options.
   for ((i = 1; i < COMP_CWORD; i++)); do
     word=\${COMP_WORDS[i]}
-    [[ $word == -* ]] && continue
+    if [[ $word == -* ]]; then
+      [[ " ${valued.join(' ')} " == *" $word "* ]] && ((i++))
+      continue
+    fi
     if [[ -z $command ]]; then
       command=$word
     elif [[ " ${groups.map((g) => g.c.name).join(' ')} " == *" $command "* && $command != *" "* ]]; then

@@ -19,7 +19,7 @@ const help = {
 export const listSpec = {
   name: 'rules list',
   usage: 'rules list [--json] [--state-dir DIR]',
-  summary: 'list the remembered disclosure rules: id, local identity, remote, allow or deny, since when',
+  summary: 'list the remembered disclosure rules: id, local identity, remote, allow or deny, and since when they hold',
   options,
   help: { json: 'print JSON', ...help },
 } satisfies CommandSpec<typeof options>;
