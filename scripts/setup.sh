@@ -11,8 +11,11 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 #  build:   pkg-config libgnutls28-dev (addon), g++ make python3 (node-gyp)
 #  run:     libgnutls30 p11-kit (engine, PKCS #11 modules)
 #  test:    gnutls-bin openssl (real peers, certificates), softhsm2 opensc
-#           (a real token), stunnel4 (benchmarks), chromium (UI tests, headless)
-PACKAGES=(pkg-config g++ make python3 libgnutls28-dev gnutls-bin p11-kit softhsm2 opensc openssl stunnel4 chromium)
+#           (a real token), stunnel4 (benchmarks), chromium (UI tests, headless),
+#           systemd (systemd-analyze, systemd-socket-activate: the units and
+#           socket activation), mandoc groff (man page lint),
+#           desktop-file-utils (desktop-file-validate)
+PACKAGES=(pkg-config g++ make python3 libgnutls28-dev gnutls-bin p11-kit softhsm2 opensc openssl stunnel4 chromium systemd mandoc groff desktop-file-utils)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
