@@ -15,6 +15,7 @@ import { secureProcess } from '../src/addon/process';
 import { EVENT_CHANNEL, type IpcResult, methodChannel } from './ipc';
 import { fromOurPage, lockDown } from './security';
 import { TrayIcon } from './tray-icon';
+import { disableAutostart, enableAutostart } from '../src/util/autostart';
 
 /** The checkout or the packaged app: dist/electron/main.js sits two levels below it. */
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -138,7 +139,35 @@ async function start(): Promise<void> {
   host.exited?.then(() => app.quit(), () => app.quit());
 }
 
-if (!app.requestSingleInstanceLock()) {
+/** `tlspool-desktop --autostart on|off`: the XDG autostart entry (as `tlspool autostart`), then exit. */
+function autostartFlag(argv: readonly string[]): boolean {
+  const at = argv.indexOf('--autostart');
+  if (at < 0) return false;
+  const what = argv[at + 1];
+  try {
+    if (what === 'on') {
+      // This very app: the packaged binary, or Electron with the checkout's app path.
+      const file = enableAutostart(app.isPackaged ? [process.execPath] : [process.execPath, app.getAppPath()]);
+      process.stdout.write(`wrote ${file}: the desktop app starts at your next login\n`);
+    } else if (what === 'off') {
+      const { file, removed } = disableAutostart();
+      process.stdout.write(removed ? `removed ${file}\n` : `no autostart entry at ${file}; nothing to do\n`);
+    } else {
+      process.stderr.write('tlspool-desktop: --autostart takes on or off\n');
+      app.exit(2);
+      return true;
+    }
+    app.exit(0);
+  } catch (e) {
+    process.stderr.write(`tlspool-desktop: ${(e as Error).message}\n`);
+    app.exit(1);
+  }
+  return true;
+}
+
+if (autostartFlag(process.argv)) {
+  // Done: it said what it did.
+} else if (!app.requestSingleInstanceLock()) {
   app.quit();
 } else {
   app.on('second-instance', () => openWindow());

@@ -13,8 +13,11 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 #           dns-root-data (the DNSSEC root trust anchor, dns.trust_anchors)
 #  test:    gnutls-bin openssl (real peers, certificates, danetool), softhsm2 opensc
 #           (a real token), knot ldnsutils (a signed authoritative zone),
-#           stunnel4 (benchmarks), chromium (UI tests, headless)
-PACKAGES=(pkg-config g++ make python3 libgnutls28-dev libunbound-dev dns-root-data gnutls-bin p11-kit softhsm2 opensc openssl knot ldnsutils stunnel4 chromium)
+#           stunnel4 (benchmarks), chromium (UI tests, headless),
+#           systemd (systemd-analyze, systemd-socket-activate: the units and
+#           socket activation), mandoc groff (man page lint),
+#           desktop-file-utils (desktop-file-validate)
+PACKAGES=(pkg-config g++ make python3 libgnutls28-dev libunbound-dev dns-root-data gnutls-bin p11-kit softhsm2 opensc openssl knot ldnsutils stunnel4 chromium systemd mandoc groff desktop-file-utils)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -129,6 +129,7 @@ interface IpcAddon {
     onAcceptError?: (error: AcceptError) => void,
   ): UnixListener;
   connectUnix(path: string): UnixConnection;
+  listenFd(fd: number, onConnection: (conn: UnixConnection) => void, onAcceptError?: (error: AcceptError) => void): UnixListener;
   adoptFd(fd: number): OwnedFd;
   fdInfo(fd: number): FdInfo;
   peerHungUp(fd: number): boolean;
@@ -156,6 +157,18 @@ export function listenUnix(
   onAcceptError?: (error: AcceptError) => void,
 ): UnixListener {
   return native.listenUnix(path, backlog, onConnection, onAcceptError);
+}
+
+/**
+ * Accept on a listening socket this process was given, as systemd's socket
+ * activation passes them: it must be a UNIX stream socket that listens and is
+ * bound to a filesystem path (the listener's `path`). It is made non-blocking
+ * and close-on-exec. Throws a NativeError (ENOTSOCK, EAFNOSUPPORT, EPROTOTYPE,
+ * EINVAL: not listening, or no path) and leaves the descriptor open when it is
+ * not such a socket; from then on close() closes it.
+ */
+export function listenFd(fd: number, onConnection: (conn: UnixConnection) => void, onAcceptError?: (error: AcceptError) => void): UnixListener {
+  return native.listenFd(fd, onConnection, onAcceptError);
 }
 
 /** Connect to a UNIX stream socket; throws a NativeError (ENOENT, ECONNREFUSED, …). */

@@ -1,7 +1,7 @@
-/** The system's databases as the C library sees them (NSS): the addon's sys_*.cc. */
+/** The system as the C library sees it: NSS groups and the sd_notify datagram (the addon's sys_*.cc). */
 import { addon } from './load';
 
-const native = addon as unknown as { lookupGroup(name: string): number | null };
+const native = addon as unknown as { lookupGroup(name: string): number | null; notifySocket(path: string, message: string): void };
 
 /**
  * The gid of the group called `name`, or undefined when there is none.
@@ -10,4 +10,14 @@ const native = addon as unknown as { lookupGroup(name: string): number | null };
  */
 export function lookupGroup(name: string): number | undefined {
   return native.lookupGroup(name) ?? undefined;
+}
+
+/**
+ * Send `message` as one datagram to the UNIX datagram socket at `path` (an
+ * absolute path, or `@name` in the abstract namespace), as sd_notify(3) does
+ * to $NOTIFY_SOCKET. Never blocks: a receiver whose queue is full makes it
+ * throw EAGAIN. Throws with `code` the errno name.
+ */
+export function notifySocket(path: string, message: string): void {
+  native.notifySocket(path, message);
 }

@@ -43,6 +43,7 @@ import { ApprovalService } from './disclosure/approval';
 import { packageVersion } from '../util/package-root';
 import { Failure } from '../model/failure';
 import { StoreWatch } from './store-watch';
+import type { ActivatedSockets } from './systemd/activation';
 
 /** Known commands that only make sense as a follow-up carrying a cbid. */
 const replyOnly: Handler = async (req) => {
@@ -69,6 +70,14 @@ export interface RunningDaemon {
   reload(): void;
 }
 
+/** What startDaemon may be given besides the configuration. */
+export interface DaemonOptions {
+  /** Listening sockets systemd passed (socket activation); the daemon makes the others itself. */
+  sockets?: ActivatedSockets;
+  /** Told how many clients and TLS connections there are, each time that changes. */
+  onLoad?: (load: { clients: number; connections: number }) => void;
+}
+
 /** What the pool is made of, below its sockets. `config` is the running configuration (replaced on reload). */
 interface PoolCore {
   config: Config;
@@ -93,7 +102,8 @@ interface PoolCore {
  * Throws when it cannot (the configuration refused, a socket taken or
  * unsafe, the state unsafe), having touched nothing another daemon owns.
  */
-export function startDaemon(config: Config, sources: ConfigSources, log: Logger): RunningDaemon {
+export function startDaemon(config: Config, sources: ConfigSources, log: Logger, options: DaemonOptions = {}): RunningDaemon {
+  const { sockets = {}, onLoad } = options;
   // What the file names must work before anything is made: a bad priority
   // string or CRL would otherwise surface only at the first STARTTLS.
   const { socketGid } = checkDaemonConfig(config);
@@ -106,8 +116,8 @@ export function startDaemon(config: Config, sources: ConfigSources, log: Logger)
   const core = openCore(config, log);
   let server: PoolServer;
   let control: ControlServer;
-  const controlSocket = config.control_socket ?? path.join(path.dirname(config.socket), CONTROL_SOCKET_NAME);
   const v2 = v2Pool();
+  const load = () => onLoad?.({ clients: server.sessions.size, connections: core.connections.live.size });
   try {
     server = PoolServer.listen({
       socket: config.socket,
@@ -118,14 +128,20 @@ export function startDaemon(config: Config, sources: ConfigSources, log: Logger)
       clientClosed: (client) => v2.closed(client),
       limits: core.limits,
       log,
+      listenFd: sockets.pool,
+      onSessionsChanged: load,
     });
   } catch (e) {
     core.db.close();
     throw e;
   }
+  // A socket systemd passed is where the pool is, whatever the configuration says.
+  if (sockets.pool !== undefined) fromSystemd(config, 'socket', server.socket, log);
+  const controlPath = config.control_socket ?? path.join(path.dirname(config.socket), CONTROL_SOCKET_NAME);
   try {
-    control = new ControlServer(controlSocket, controlDispatch(controlDeps(core, controlSocket, unexpectedErrors)), log);
-    control.listen();
+    control = new ControlServer(controlPath, controlDispatch(controlDeps(core, () => control.path, unexpectedErrors)), log);
+    control.listen(sockets.control);
+    if (sockets.control !== undefined) fromSystemd(config, 'control_socket', control.path, log);
   } catch (e) {
     void server.close('the control socket could not be created');
     core.db.close();
@@ -137,6 +153,7 @@ export function startDaemon(config: Config, sources: ConfigSources, log: Logger)
   core.connections.endOrphans();
   core.storeWatch.start();
   core.dnsLookups.start();
+  for (const type of ['connection-opened', 'connection-closed'] as const) core.bus.on(type, load);
 
   let settle!: (code: number) => void;
   const exited = new Promise<number>((r) => (settle = r));
@@ -156,14 +173,26 @@ export function startDaemon(config: Config, sources: ConfigSources, log: Logger)
       settle(0);
       return 0;
     })());
+  const controlSocket = control.path;
   log.info('listening', {
     socket: config.socket,
     control_socket: controlSocket,
+    from_systemd: [sockets.pool !== undefined && 'socket', sockets.control !== undefined && 'control_socket'].filter(Boolean),
     pid: process.pid,
     state_dir: config.state_dir,
     config_file: config.config_file ?? null,
   });
-  return { exited, stop, reload: () => reload(core, sources) };
+  const fixed = Object.keys(sockets).map((k) => (k === 'pool' ? 'socket' : 'control_socket'));
+  return { exited, stop, reload: () => reload(core, sources, fixed) };
+}
+
+/** Take a socket's path from systemd's socket, saying so when the configuration named another. */
+function fromSystemd(config: Config, key: 'socket' | 'control_socket', actual: string, log: Logger): void {
+  const configured = config[key];
+  if (configured !== undefined && configured !== actual) {
+    log.info('using the socket systemd passed, not the configured path', { key, systemd: actual, configured });
+  }
+  config[key] = actual;
 }
 
 function openCore(config: Config, log: Logger): PoolCore {
@@ -239,7 +268,7 @@ function poolHandlers(core: PoolCore): (cmd: number) => Handler | undefined {
 }
 
 /** What the control socket's methods reach. */
-function controlDeps(core: PoolCore, controlSocket: string, unexpectedErrors: () => number): Parameters<typeof controlDispatch>[0] {
+function controlDeps(core: PoolCore, controlSocket: () => string, unexpectedErrors: () => number): Parameters<typeof controlDispatch>[0] {
   const { config: started, log, broker, approval, connections } = core;
   const startedAt = new Date().toISOString();
   return {
@@ -248,7 +277,7 @@ function controlDeps(core: PoolCore, controlSocket: string, unexpectedErrors: ()
       pid: process.pid,
       uid: process.getuid!(),
       socket: started.socket,
-      controlSocket,
+      controlSocket: controlSocket(),
       stateDir: started.state_dir,
       configFile: core.config.config_file ?? null,
       startedAt,
@@ -283,7 +312,7 @@ function controlDeps(core: PoolCore, controlSocket: string, unexpectedErrors: ()
 }
 
 /** Read the configuration again and apply what can change while running. */
-function reload(core: PoolCore, sources: ConfigSources): void {
+function reload(core: PoolCore, sources: ConfigSources, fromSystemdKeys: string[]): void {
   const { log } = core;
   try {
     const next = loadConfig(sources);
@@ -291,6 +320,8 @@ function reload(core: PoolCore, sources: ConfigSources): void {
     checkDaemonConfig(next);
     log.setLevel(next.log.level);
     const current = core.config;
+    // Sockets systemd passed stay as they are, whatever the file says.
+    for (const key of fromSystemdKeys) (next as unknown as Record<string, unknown>)[key] = current[key as 'socket'];
     for (const key of ['socket', 'socket_group', 'state_dir', 'control_socket'] as const) {
       if (String(next[key]) !== String(current[key])) {
         log.warn('configuration change needs a restart', { key, running: current[key], configured: next[key] });

@@ -55,7 +55,7 @@ describe('tlspool help and failures', () => {
       assert.equal(r.code, 0, `${c} --help: ${r.stderr}`);
       assert.match(r.stdout, /^Usage: tlspool /, `${c} --help`);
     }
-    assert.match(tlspool(['daemon', '--help']).stdout, /--state-dir VALUE/);
+    assert.match(tlspool(['daemon', '--help']).stdout, /--state-dir DIR /);
   });
 
   test('no command prints usage and exits 2; an unknown command exits 2 with one line', () => {

@@ -2,10 +2,15 @@
 #include "ipc_listener.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstring>
+
 #include <climits>
+#include <cstddef>
 
 #include "ipc_callback.h"
 #include "ipc_connection.h"
@@ -87,9 +92,89 @@ Napi::Value ListenUnix(const Napi::CallbackInfo& info) {
   return UnixListener::New(env, fd, path, info[2].As<Napi::Function>(), on_error);
 }
 
+// listenFd(fd, onConnection, onAcceptError?): accept on a listening socket
+// this process was given (systemd's socket activation passes them from fd 3
+// on). It must be a UNIX stream socket that listens and is bound to a
+// filesystem path; the listener's `path` is that path. The descriptor is
+// made non-blocking and close-on-exec, so a child never inherits it. Takes
+// ownership once the checks pass (closed if wrapping it then fails); a
+// descriptor that is refused stays the caller's.
+Napi::Value ListenFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) {
+    ThrowType(env, "listenFd(fd, onConnection): fd must be a number");
+    return Napi::Value();
+  }
+  double number = info[0].As<Napi::Number>().DoubleValue();
+  if (!(number >= 0 && number <= INT_MAX) || number != static_cast<double>(static_cast<int>(number))) {
+    ThrowType(env, "listenFd(fd, onConnection): fd must be a non-negative integer");
+    return Napi::Value();
+  }
+  int fd = static_cast<int>(number);
+  if (!info[1].IsFunction()) {
+    ThrowType(env, "listenFd(fd, onConnection): onConnection must be a function");
+    return Napi::Value();
+  }
+  Napi::Function on_error;
+  if (info.Length() > 2 && !info[2].IsUndefined()) {
+    if (!info[2].IsFunction()) {
+      ThrowType(env, "listenFd(fd, onConnection, onAcceptError?): onAcceptError must be a function");
+      return Napi::Value();
+    }
+    on_error = info[2].As<Napi::Function>();
+  }
+  const std::string detail = "fd " + std::to_string(fd);
+  int value = 0;
+  socklen_t len = sizeof value;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &value, &len) != 0) {
+    int err = errno;
+    ThrowErrno(env, err, "getsockopt", detail, err == ENOTSOCK ? "not a socket" : std::string());
+    return Napi::Value();
+  }
+  if (value != AF_UNIX) {
+    ThrowErrno(env, EAFNOSUPPORT, "listenFd", detail, "not a UNIX socket");
+    return Napi::Value();
+  }
+  len = sizeof value;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &len) != 0 || value != SOCK_STREAM) {
+    ThrowErrno(env, EPROTOTYPE, "listenFd", detail, "not a stream socket");
+    return Napi::Value();
+  }
+  len = sizeof value;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &value, &len) != 0 || value == 0) {
+    ThrowErrno(env, EINVAL, "listenFd", detail, "the socket does not listen");
+    return Napi::Value();
+  }
+  sockaddr_un addr;
+  std::memset(&addr, 0, sizeof addr);
+  socklen_t addr_len = sizeof addr;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &addr_len) != 0) {
+    ThrowErrno(env, errno, "getsockname", detail);
+    return Napi::Value();
+  }
+  size_t path_len = addr_len > offsetof(sockaddr_un, sun_path) ? addr_len - offsetof(sockaddr_un, sun_path) : 0;
+  if (path_len == 0 || addr.sun_path[0] == '\0') {
+    ThrowErrno(env, EINVAL, "listenFd", detail, "the socket is not bound to a path (unnamed or abstract)");
+    return Napi::Value();
+  }
+  std::string path(addr.sun_path, strnlen(addr.sun_path, path_len));
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+    ThrowErrno(env, errno, "fcntl", detail);
+    return Napi::Value();
+  }
+  int fdflags = fcntl(fd, F_GETFD);
+  if (fdflags < 0 || fcntl(fd, F_SETFD, fdflags | FD_CLOEXEC) != 0) {
+    ThrowErrno(env, errno, "fcntl", detail);
+    return Napi::Value();
+  }
+  return UnixListener::New(env, fd, path, info[1].As<Napi::Function>(), on_error);
+}
+
 void Init(Napi::Env env, Napi::Object exports) {
   UnixListener::Define(env);
   exports.Set("listenUnix", Napi::Function::New(env, ListenUnix, "listenUnix"));
+  exports.Set("listenFd", Napi::Function::New(env, ListenFd, "listenFd"));
 }
 
 tlspool::RegisterModule reg(Init);

@@ -4,18 +4,18 @@ import { MAX_PAGE_ROWS } from '../../model/connection';
 import { ConnectionRows } from '../../store/connection-log';
 import type { ConnectionRecord } from '../../model/connection';
 import { requesterName } from '../../model/command';
-import { type CommandSpec, helpText, parse } from '../args';
+import { badValue, type CommandSpec, helpText, parse } from '../args';
 
-const spec = {
+export const spec = {
   name: 'connections',
-  usage: 'connections [--limit N] [--json] [--state-dir DIR]',
+  usage: 'connections [--limit N] [--json] [--state-dir DIR] [--config FILE]',
   summary: 'List recent STARTTLS connections from the connection log, newest first.',
   options: { limit: { type: 'string', short: 'n' }, json: { type: 'boolean' }, 'state-dir': { type: 'string' }, config: { type: 'string' } },
   help: {
     limit: 'how many to show (default 20)',
     json: 'print the full records as JSON, peer certificates included',
     'state-dir': 'state directory (default: $TLSPOOL_STATE_DIR, the config file, then ~/.local/state/tlspool or /var/lib/tlspool)',
-    config: 'configuration file',
+    config: 'configuration file (default: $TLSPOOL_CONFIG, then the per-user or system file)',
   },
 } satisfies CommandSpec<{ limit: { type: 'string'; short: 'n' }; json: { type: 'boolean' }; 'state-dir': { type: 'string' }; config: { type: 'string' } }>;
 
@@ -44,7 +44,7 @@ export async function connections(argv: string[]): Promise<number> {
     return 0;
   }
   const limit = Number(args.values.limit ?? 20);
-  if (!Number.isInteger(limit) || limit < 1) throw new Error(`--limit must be a positive integer, got "${args.values.limit}"`);
+  if (!Number.isInteger(limit) || limit < 1) throw badValue('connections', `--limit must be a positive integer, got "${args.values.limit}"`);
   const config = loadConfig({ flags: { state_dir: args.values['state-dir'], config: args.values.config }, env: process.env });
   const db = openDb(config.state_dir);
   // A page at a time, each written as it is read: the log may hold 100,000.

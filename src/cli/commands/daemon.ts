@@ -1,18 +1,22 @@
 import * as path from 'node:path';
 import { describeConfig, loadConfig, type ConfigSources } from '../../config';
 import { type RunningDaemon, startDaemon } from '../../daemon/daemon';
+import { socketsFromSystemd } from '../../daemon/systemd/activation';
+import { Notifier } from '../../daemon/systemd/notify';
 import { createLogger } from '../../log/logger';
 import { packageVersion } from '../../util/package-root';
 import { type CommandSpec, helpText, parse } from '../args';
 import { poolHelp, poolOptions } from './common';
 
-const spec = {
+export const spec = {
   name: 'daemon',
   usage: 'daemon [--socket PATH] [--control-socket PATH] [--state-dir DIR] [--config FILE] [--pkcs11-module PATH]...',
   summary:
     'Run the TLS Pool in the foreground, logging JSON lines to stderr. SIGTERM or SIGINT\n' +
     'stops it cleanly (pending requests are answered, the socket is removed); SIGHUP\n' +
-    'reloads the configuration file.',
+    'reloads the configuration file. Started by systemd, it takes the sockets named\n' +
+    '"tlspool" and "control" that systemd passes (socket activation; their files are\n' +
+    "then systemd's and stay), and tells systemd when it is ready (Type=notify).",
   options: { ...poolOptions, 'control-socket': { type: 'string' }, 'state-dir': { type: 'string' }, 'pkcs11-module': { type: 'string', multiple: true } },
   help: {
     ...poolHelp,
@@ -36,19 +40,30 @@ export async function daemon(argv: string[]): Promise<number> {
   const modules = args.values['pkcs11-module'];
   if (modules && modules.length > 0) config.pkcs11.modules = modules.map((m) => path.resolve(m));
   const log = createLogger(config.log.level);
+  // Read once, and removed from the environment: no child takes them for its own.
+  const sockets = socketsFromSystemd(process.env);
+  const notifier = Notifier.fromEnv(process.env, log);
   log.info('starting', { version: packageVersion(), config: describeConfig(config) });
   // The handlers go in before the pool says it listens: a supervisor may
   // signal it the moment it does (and SIGHUP's default ends the process).
   let running: RunningDaemon | undefined;
-  let stopEarly: string | undefined;
-  const onStop = (signal: NodeJS.Signals) => (running ? void running.stop(signal) : (stopEarly = signal));
+  let stopEarly: NodeJS.Signals | undefined;
+  const onStop = (signal: NodeJS.Signals) => {
+    if (!running) return void (stopEarly = signal);
+    notifier.stopping(`stopping (${signal})`);
+    void running.stop(signal);
+  };
   const onReload = () => running?.reload();
   process.on('SIGTERM', onStop);
   process.on('SIGINT', onStop);
   process.on('SIGHUP', onReload);
   try {
-    running = startDaemon(config, sources, log);
-    if (stopEarly) void running.stop(stopEarly);
+    const status = (load: { clients: number; connections: number }) =>
+      `serving ${load.clients} client${load.clients === 1 ? '' : 's'}, ${load.connections} TLS connection${load.connections === 1 ? '' : 's'}`;
+    running = startDaemon(config, sources, log, { sockets, onLoad: (load) => notifier.setStatus(status(load)) });
+    // Both sockets listen: a client that connects now is answered.
+    notifier.ready(status({ clients: 0, connections: 0 }));
+    if (stopEarly) onStop(stopEarly);
     return await running.exited;
   } finally {
     process.off('SIGTERM', onStop);

@@ -30,6 +30,7 @@ export const tlsaSpec = {
     config: 'configuration file',
   },
   positionals: true,
+  operand: 'identity',
 } satisfies CommandSpec<Record<string, { type: 'string' }>>;
 
 function choice(value: unknown, name: string, max: number, dflt: number): number {

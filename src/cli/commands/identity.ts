@@ -21,7 +21,7 @@ import { findObjects } from '../../pkcs11/inventory';
 import { parsePkcs11Uri } from '../../pkcs11/uri';
 import { checkKeyOnToken } from '../../pkcs11/key-match';
 import { findToken, openModule } from '../../pkcs11/modules';
-import { type CommandSpec, helpText, parse, UsageError } from '../args';
+import { type AnySpec, type CommandSpec, helpText, parse, UsageError } from '../args';
 import { loginWithPin, modulePaths, tokenHelp, tokenOptions } from '../token-access';
 import { identityTlsa, tlsaSpec } from './identity-tlsa';
 
@@ -44,10 +44,11 @@ type Sub = {
   run: (values: Record<string, string | boolean | string[] | undefined>, positionals: string[]) => number | Promise<number>;
 };
 
+/** A command made of subcommands (`identity add`, …): its help lists them; `specs` are theirs, for the man page and completion. */
 function group(name: string, summary: string, subs: Record<string, Sub>) {
   const usage = () =>
     [`Usage: tlspool ${name} SUBCOMMAND [OPTIONS]`, '', summary, '', 'Subcommands:', ...Object.entries(subs).map(([n, s]) => `  ${n.padEnd(10)}${s.spec.summary}`), '', `Run 'tlspool ${name} SUBCOMMAND --help' for its options.`, ''].join('\n');
-  return async (argv: string[]): Promise<number> => {
+  const run = async (argv: string[]): Promise<number> => {
     const [subName, ...rest] = argv;
     if (subName === undefined || subName === '--help' || subName === '-h') {
       process.stdout.write(usage());
@@ -62,6 +63,7 @@ function group(name: string, summary: string, subs: Record<string, Sub>) {
     }
     return sub.run(args.values as Record<string, string | boolean | string[] | undefined>, args.positionals);
   };
+  return { run, summary, specs: Object.values(subs).map((s) => s.spec as AnySpec) };
 }
 
 function one(positionals: string[], spec: { name: string }, what: string): string {
@@ -137,7 +139,7 @@ const identityList: Sub = {
 };
 
 const identityRemove: Sub = {
-  spec: { name: 'identity remove', usage: 'identity remove ID', summary: 'remove a local identity', options: { ...stateOptions }, help: { ...stateHelp }, positionals: true },
+  spec: { name: 'identity remove', usage: 'identity remove ID', summary: 'remove a local identity', options: { ...stateOptions }, help: { ...stateHelp }, positionals: true, operand: 'identity' },
   run(v, pos) {
     const id = one(pos, identityRemove.spec, 'identity');
     openStore(v).removeIdentity(id);
@@ -147,7 +149,7 @@ const identityRemove: Sub = {
 };
 
 const identityDefault: Sub = {
-  spec: { name: 'identity default', usage: 'identity default ID', summary: 'make an identity the default one', options: { ...stateOptions }, help: { ...stateHelp }, positionals: true },
+  spec: { name: 'identity default', usage: 'identity default ID', summary: 'make an identity the default one', options: { ...stateOptions }, help: { ...stateHelp }, positionals: true, operand: 'identity' },
   run(v, pos) {
     const id = one(pos, identityDefault.spec, 'identity');
     openStore(v).setDefault(id);
@@ -157,7 +159,7 @@ const identityDefault: Sub = {
 };
 
 const trustAdd: Sub = {
-  spec: { name: 'trust add', usage: 'trust add FILE', summary: 'trust the CA certificates in a PEM file', options: { ...stateOptions }, help: { ...stateHelp }, positionals: true },
+  spec: { name: 'trust add', usage: 'trust add FILE', summary: 'trust the CA certificates in a PEM file', options: { ...stateOptions }, help: { ...stateHelp }, positionals: true, operand: 'file' },
   run(v, pos) {
     const file = one(pos, trustAdd.spec, 'PEM file');
     const added = openStore(v).addTrustAnchors(fs.readFileSync(file, 'utf8'));
@@ -191,7 +193,7 @@ const identityGenerate: Sub = {
   spec: {
     name: 'identity generate',
     usage: 'identity generate ID --token LABEL [--csr FILE] [--label NAME] [--days N] [--pin-fd N] [--pkcs11-module PATH]...',
-    summary: 'make a P-256 key pair on a token (never extractable) and a self-signed certificate for ID on it, or a request',
+    summary: 'make a P-256 key pair on a token (never extractable), and for ID either a self-signed certificate on the token or, with --csr, a certificate request',
     options: {
       token: { type: 'string' },
       csr: { type: 'string' },
@@ -204,7 +206,7 @@ const identityGenerate: Sub = {
     },
     help: {
       token: 'the label of the token to make the key on',
-      csr: 'write a certificate request (PEM) to FILE instead of making a self-signed certificate; the identity is added once the certificate is',
+      csr: 'write a certificate request (PEM) to FILE instead of making a self-signed certificate; once a CA has issued the certificate, add the identity with tlspool identity add ID --cert FILE --key URI',
       label: 'object label of the key and certificate (default: ID)',
       days: 'validity of the self-signed certificate in days (default 365)',
       default: 'make this the default identity',

@@ -3,7 +3,7 @@ import { PoolClient } from '../../client/pool-client';
 import { type CommandSpec, helpText, parse } from '../args';
 import { clientConfig, poolHelp, poolOptions } from './common';
 
-const spec = {
+export const spec = {
   name: 'lock',
   usage: 'lock [--socket PATH]',
   summary: 'Make the pool forget every cached token PIN and log its tokens out; the next use asks for the PIN again.',

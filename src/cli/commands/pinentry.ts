@@ -15,7 +15,7 @@ const options = {
   'pin-fd': { type: 'string' },
 } as const;
 
-const spec = {
+export const spec = {
   name: 'pinentry',
   usage: 'pinentry [--socket PATH] [--shared] [--once] [--pin-fd N]',
   summary:

@@ -1,10 +1,10 @@
 import { PoolClient } from '../../client/pool-client';
-import { type CommandSpec, helpText, parse } from '../args';
+import { badValue, type CommandSpec, helpText, parse } from '../args';
 import { clientConfig, poolHelp, poolOptions } from './common';
 
-const spec = {
+export const spec = {
   name: 'ping',
-  usage: 'ping [--socket PATH] [--count N] [--json]',
+  usage: 'ping [--socket PATH] [--config FILE] [--count N] [--json]',
   summary: "Ask the pool who it is, and show its identity and the round-trip time.",
   options: { ...poolOptions, count: { type: 'string', short: 'c' }, json: { type: 'boolean' } },
   help: { ...poolHelp, count: 'number of PINGs to send (default 1)', json: 'print one JSON object per PING' },
@@ -17,7 +17,7 @@ export async function ping(argv: string[]): Promise<number> {
     return 0;
   }
   const count = Number(args.values.count ?? 1);
-  if (!Number.isInteger(count) || count < 1) throw new Error(`--count must be a positive integer, got "${args.values.count}"`);
+  if (!Number.isInteger(count) || count < 1) throw badValue('ping', `--count must be a positive integer, got "${args.values.count}"`);
   const config = clientConfig(args.values);
   const client = PoolClient.connect(config.socket);
   try {

@@ -16,15 +16,15 @@ const help = {
   config: 'configuration file (default: $TLSPOOL_CONFIG, then the per-user or system file)',
 };
 
-const listSpec = {
+export const listSpec = {
   name: 'rules list',
   usage: 'rules list [--json] [--state-dir DIR]',
-  summary: 'list the remembered disclosure rules: id, local identity, remote, allow or deny, since when',
+  summary: 'list the remembered disclosure rules: id, local identity, remote, allow or deny, and since when they hold',
   options,
   help: { json: 'print JSON', ...help },
 } satisfies CommandSpec<typeof options>;
 
-const revokeSpec = {
+export const revokeSpec = {
   name: 'rules revoke',
   usage: 'rules revoke ID [--state-dir DIR]',
   summary: 'forget the rule with this id (from `tlspool rules list`); the next such handshake is asked again',

@@ -9,7 +9,7 @@ import { loginWithPin, modulePaths, tokenHelp, tokenOptions } from '../token-acc
 import { poolHelp, poolOptions } from './common';
 
 const options = { ...poolOptions, ...tokenOptions, json: { type: 'boolean' }, login: { type: 'string' } } as const;
-const spec = {
+export const spec = {
   name: 'tokens',
   usage: 'tokens [--pkcs11-module PATH]... [--login LABEL [--pin-fd N]] [--json]',
   summary: 'List PKCS #11 modules, their slots and tokens (flags, PIN state, whether the pool has the token\nunlocked), and the certificates and keys on each token.',

@@ -25,7 +25,7 @@ const options = {
   ...poolOptions,
 } as const;
 
-const spec = {
+export const spec = {
   name: 'tunnel',
   usage:
     'tunnel --client --listen ADDR:PORT --connect HOST:PORT --remote-id ID [--local-id ID] [--no-sni]\n' +

@@ -19,7 +19,7 @@ const options = {
   'log-rows': { type: 'string' },
 } as const;
 
-const spec = {
+export const spec = {
   name: 'ui',
   usage: 'ui --web [--port N] [--host-daemon|--attach] [--socket PATH] [--config FILE] [--log-rows N] [--renderer-dir DIR]',
   summary:

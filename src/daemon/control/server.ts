@@ -7,9 +7,10 @@
  */
 import type { UnixConnection } from '../../addon/ipc';
 import type { Logger } from '../../log/logger';
-import { bindOwnerOnly, type BoundSocket, peerExecutable } from '../server/socket-path';
+import { adoptListening, bindOwnerOnly, type BoundSocket, peerExecutable } from '../server/socket-path';
 import { RpcErrorCode, rpcCodeFor, type RpcError } from '../../contract/control';
 import { codeOf, Failure, hasErrno, messageOf } from '../../model/failure';
+import { FD_NAMES } from '../systemd/activation';
 
 /** How long a refused connection stays open for its refusal to be read. */
 const REFUSAL_LINGER_MS = 2000;
@@ -52,8 +53,18 @@ export class ControlServer {
     private readonly log: Logger,
   ) {}
 
-  listen(): void {
-    this.bound = bindOwnerOnly(this.socket, 32, this.log, (conn) => this.accept(conn));
+  /** Bind the socket path, or with `fd` accept on the socket systemd passed there (its path is `path` then). */
+  listen(fd?: number): void {
+    const onConnection = (conn: UnixConnection) => this.accept(conn);
+    this.bound =
+      fd === undefined
+        ? bindOwnerOnly(this.socket, 32, this.log, onConnection)
+        : adoptListening(fd, { name: FD_NAMES.control, fix: 'the control socket is for the daemon\'s user and root only: set SocketMode=0600' }, this.log, onConnection);
+  }
+
+  /** Where it listens. */
+  get path(): string {
+    return this.bound?.path ?? this.socket;
   }
 
   get connectionCount(): number {

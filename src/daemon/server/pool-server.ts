@@ -14,8 +14,9 @@ import type { HandlerLookup } from './session';
 import type { V2Packet } from '../../protocol/v2-codec';
 import type { ClientInfo } from './request';
 import { ClientSession } from './session';
-import { bindOwnerOnly, type BoundSocket, peerExecutable, resolveGroup } from './socket-path';
+import { adoptListening, bindOwnerOnly, type BoundSocket, peerExecutable, resolveGroup } from './socket-path';
 import { peerCommand } from './peer-command';
+import { FD_NAMES } from '../systemd/activation';
 
 /** How long a connection over a limit waits for its first request, to answer it with the refusal. */
 const REFUSAL_LINGER_MS = 2000;
@@ -36,6 +37,14 @@ export interface PoolServerOptions {
   /** The connection limits (the handshake limits wrap the STARTTLS handler). */
   limits: PoolLimits;
   log: Logger;
+  /**
+   * A listening socket systemd passed (socket activation): accept there
+   * instead of binding `socket`, and leave its file alone (no chown, chmod
+   * or unlink). It is checked as a socket made here would be made.
+   */
+  listenFd?: number;
+  /** Told the number of clients each time one comes or goes. */
+  onSessionsChanged?: (clients: number) => void;
 }
 
 export class PoolServer {
@@ -53,13 +62,19 @@ export class PoolServer {
     return server;
   }
 
+  /** Where it listens: the configured path, or the path of the socket systemd passed. */
   get socket(): string {
-    return this.opts.socket;
+    return this.bound?.path ?? this.opts.socket;
   }
 
   private bind(): void {
-    const { socket, socketGroup, log } = this.opts;
+    const { socket, socketGroup, log, listenFd } = this.opts;
     const gid = socketGroup === undefined ? undefined : resolveGroup(socketGroup);
+    if (listenFd !== undefined) {
+      const fix = gid === undefined ? 'set SocketMode=0600, or SocketMode=0660 with SocketGroup= and that group as socket_group' : 'set SocketMode=0660 and SocketGroup= to socket_group';
+      this.bound = adoptListening(listenFd, { name: FD_NAMES.pool, group: gid, fix }, log, (conn) => this.accept(conn));
+      return;
+    }
     this.bound = bindOwnerOnly(socket, 128, log, (conn) => this.accept(conn));
     if (gid !== undefined) {
       fs.chownSync(socket, -1, gid);
@@ -84,9 +99,11 @@ export class PoolServer {
       (s) => {
         this.sessions.delete(s);
         admitted();
+        this.opts.onSessionsChanged?.(this.sessions.size);
       },
     );
     this.sessions.add(session);
+    this.opts.onSessionsChanged?.(this.sessions.size);
     this.opts.log.debug('client connected', { client: id, ...conn.peer, executable });
     session.start();
   }
@@ -134,7 +151,7 @@ export class PoolServer {
     );
   }
 
-  /** Stop accepting, answer or cancel pending work, unlink the socket. */
+  /** Stop accepting, answer or cancel pending work, unlink the socket (not one systemd passed). */
   async close(reason: string, graceMs = 2000): Promise<void> {
     this.bound?.stopListening();
     for (const done of [...this.refusing]) done();

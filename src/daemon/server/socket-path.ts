@@ -6,11 +6,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { type AcceptError, connectUnix, listenUnix, type UnixConnection, type UnixListener } from '../../addon/ipc';
+import { type AcceptError, connectUnix, listenFd, listenUnix, type UnixConnection, type UnixListener } from '../../addon/ipc';
 import type { Logger } from '../../log/logger';
 import { RateLimitedLog } from '../../log/rate-limit';
-import { ensurePrivateDir, UnsafePathError } from '../../util/safe-path';
-import { Failure } from '../../model/failure';
+import { ensurePrivateDir, ourUid, UnsafePathError } from '../../util/safe-path';
+import { errnoOf, Failure, messageOf } from '../../model/failure';
 
 /** Make `socketPath` ready for bind(): a safe directory, no stale socket. */
 export function prepareSocketPath(socketPath: string, log: Logger): void {
@@ -49,11 +49,13 @@ export function prepareSocketPath(socketPath: string, log: Logger): void {
   log.info('replaced a stale socket', { socket: socketPath });
 }
 
-/** A socket this process listens on at a path it owns. */
+/** A socket this process listens on at a path it owns (or was handed, see adoptListening). */
 export interface BoundSocket {
+  /** Where it listens. */
+  readonly path: string;
   /** Stop accepting; connections already made live on. */
   stopListening(): void;
-  /** Remove the path, but only if it is still our socket (not a successor's). */
+  /** Remove the path, but only if it is still our socket (not a successor's); nothing for a socket we were handed. */
   unlink(): void;
 }
 
@@ -71,16 +73,21 @@ const ACCEPT_FAILURES: Record<string, string> = {
  * instant, open to more than its owner. accept() failing for want of
  * descriptors or memory is logged, at most once per 10 s per errno.
  */
-export function bindOwnerOnly(socketPath: string, backlog: number, log: Logger, onConnection: (conn: UnixConnection) => void): BoundSocket {
-  prepareSocketPath(socketPath, log);
+function acceptFailureLog(log: Logger, socket: () => string) {
   const failures = new RateLimitedLog(log);
   const onAcceptError = (e: AcceptError) =>
     failures.warn(e.code, 'cannot accept connections', {
-      socket: socketPath,
+      socket: socket(),
       errno: e.code,
       reason: ACCEPT_FAILURES[e.code] ?? e.message,
       retry_ms: e.retryMs,
     });
+  return { failures, onAcceptError };
+}
+
+export function bindOwnerOnly(socketPath: string, backlog: number, log: Logger, onConnection: (conn: UnixConnection) => void): BoundSocket {
+  prepareSocketPath(socketPath, log);
+  const { failures, onAcceptError } = acceptFailureLog(log, () => socketPath);
   const oldUmask = process.umask(0o177);
   let listener: UnixListener | undefined;
   try {
@@ -90,6 +97,7 @@ export function bindOwnerOnly(socketPath: string, backlog: number, log: Logger, 
   }
   const ino = fs.statSync(socketPath).ino;
   return {
+    path: socketPath,
     stopListening() {
       listener?.close();
       listener = undefined;
@@ -103,6 +111,90 @@ export function bindOwnerOnly(socketPath: string, backlog: number, log: Logger, 
       }
     },
   };
+}
+
+/** What a socket handed to us is for, and so who may reach it. */
+export interface HandedSocket {
+  /** Its FileDescriptorName=, for messages (`tlspool`, `control`). */
+  readonly name: string;
+  /**
+   * The gid that may connect besides us (socket_group); undefined: only us.
+   * A socket writable by its group is refused unless that group is this one.
+   */
+  readonly group?: number;
+  /** What to set when the socket is refused, for the message. */
+  readonly fix: string;
+}
+
+/**
+ * Accept on a listening socket systemd passed (socket activation), after
+ * holding it to what bindOwnerOnly makes: a UNIX stream socket at a path in
+ * a safe directory, the file ours or root's, writable by nobody else — or,
+ * with `group`, by that group too. A socket that fails is not listened on
+ * and the daemon refuses to start, with a line that says which socket and
+ * what to change. The file is never removed: it is systemd's.
+ */
+export function adoptListening(fd: number, handed: HandedSocket, log: Logger, onConnection: (conn: UnixConnection) => void): BoundSocket {
+  let socketPath = `fd ${fd}`;
+  const { failures, onAcceptError } = acceptFailureLog(log, () => socketPath);
+  let listener: UnixListener | undefined;
+  try {
+    listener = listenFd(fd, onConnection, onAcceptError);
+  } catch (e) {
+    throw new Failure(errnoOf(e, 'EINVAL'), `the socket systemd passed as "${handed.name}" (fd ${fd}) cannot be listened on: ${messageOf(e)}`);
+  }
+  socketPath = listener.path;
+  try {
+    checkHandedSocket(socketPath, handed);
+  } catch (e) {
+    listener.close();
+    throw e;
+  }
+  return {
+    path: socketPath,
+    stopListening() {
+      listener?.close();
+      listener = undefined;
+      failures.flush();
+    },
+    unlink() {
+      // systemd made the file and keeps it, for the next start.
+    },
+  };
+}
+
+function checkHandedSocket(socketPath: string, handed: HandedSocket): void {
+  const what = `the socket systemd passed as "${handed.name}" (${socketPath})`;
+  const dir = path.dirname(socketPath);
+  try {
+    ensurePrivateDir(dir);
+  } catch (e) {
+    if (!(e instanceof UnsafePathError)) throw e;
+    throw new Failure('EACCES', `refusing ${what}: ${e.message}; ${e.fix}, or listen in a private directory such as %t (ListenStream=)`);
+  }
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(socketPath);
+  } catch (e) {
+    throw new Failure(errnoOf(e, 'EIO'), `refusing ${what}: its file cannot be checked (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  if (!st.isSocket()) throw new Failure('EACCES', `refusing ${what}: the file there is not a socket`);
+  const uid = ourUid();
+  if (st.uid !== uid && st.uid !== 0) {
+    throw new Failure('EACCES', `refusing ${what}: it belongs to uid ${st.uid}, not to us (uid ${uid}) or root; set SocketUser= or run the service as that user`);
+  }
+  const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
+  if (st.mode & 0o002) {
+    throw new Failure('EACCES', `refusing ${what}: it is writable by everyone (mode ${mode}), so any local user could use the pool as us; ${handed.fix}`);
+  }
+  if (st.mode & 0o020) {
+    if (handed.group === undefined) {
+      throw new Failure('EACCES', `refusing ${what}: it is writable by group ${st.gid} (mode ${mode}), which nothing allows; ${handed.fix}`);
+    }
+    if (st.gid !== handed.group) {
+      throw new Failure('EACCES', `refusing ${what}: it is writable by group ${st.gid} (mode ${mode}), not socket_group (gid ${handed.group}); set SocketGroup= to socket_group`);
+    }
+  }
 }
 
 /** The executable of a connected peer, for logs and prompts; undefined for another user's process or one already gone. */
