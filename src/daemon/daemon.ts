@@ -23,6 +23,7 @@ import { LocalCredentials } from './tls/local-credentials';
 import { startTlsHandler } from './tls/starttls';
 import { v2Pool } from './v2/pool-v2';
 import { Validator } from './tls/validation';
+import { PeerChecks } from './tls/peer-check';
 import { DnsLookups } from './dns/lookups';
 import { DnsPolicy } from './dns/policy';
 import { pkcs11Configure, pkcs11Logout } from '../addon/tls/pkcs11';
@@ -243,12 +244,11 @@ function poolHandlers(core: PoolCore): (cmd: number) => Handler | undefined {
   const starttls = core.limits.limitHandshakes(
     startTlsHandler({
       credentials: core.credentials,
-      validator: core.validator,
+      peers: new PeerChecks(core.validator, new DnsPolicy(core.dnsLookups, () => core.config.dns)),
       connections: core.connections,
       config: () => core.config.tls,
       pin: core.broker,
       approval: core.approval,
-      dns: new DnsPolicy(core.dnsLookups, () => core.config.dns),
       refresh: () => core.storeWatch.check(),
     }),
   );

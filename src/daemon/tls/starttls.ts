@@ -27,13 +27,13 @@ import { explainEngineFailure, recordEnd } from './engine-outcome';
 import { watchHangup } from './hangup-watch';
 import { resumptionScope } from './resumption';
 import type { LocalCredentials } from './local-credentials';
-import type { Validator } from './validation';
+import type { PeerCheck, PeerChecks } from './peer-check';
 import { codeOf, Failure, messageOf } from '../../model/failure';
-import type { DnsCheck, DnsPolicy } from '../dns/policy';
 
 export interface StartTlsDeps {
   readonly credentials: LocalCredentials;
-  readonly validator: Validator;
+  /** How remote peers are judged: PKIX, DNSSEC and DANE. */
+  readonly peers: PeerChecks;
   readonly connections: ConnectionLog;
   readonly config: () => Config['tls'];
   /** Called before each STARTTLS: picks up identity, trust and disclosure-rule changes made by the CLI. */
@@ -42,22 +42,11 @@ export interface StartTlsDeps {
   readonly pin: PinBroker;
   /** Whether a local identity may be shown to the peer. */
   readonly approval: ApprovalService;
-  /** DNSSEC and DANE (absent: REQUIRE_DNSSEC is refused). */
-  readonly dns?: DnsPolicy;
 }
 
-/** Requirements the pool cannot meet yet: an ERROR, never silently dropped. */
-const UNMET = [
-  [StartTlsFlag.REQUIRE_DNSSEC, 'REQUIRE_DNSSEC: DNSSEC validation is off in this pool (dns.enabled: false)'],
-  [StartTlsFlag.REQUIRE_LDAP_CERT, 'REQUIRE_LDAP_CERT: this pool does no LDAP lookups'],
-  [StartTlsFlag.REQUIRE_LDAP_DANE, 'REQUIRE_LDAP_DANE: this pool does no LDAP lookups'],
-] as const;
-
-function checkFlagsAndIds(p: StartTlsPayload, dnssec: boolean): void {
-  for (const [flag, why] of UNMET) {
-    if (flag === StartTlsFlag.REQUIRE_DNSSEC && dnssec) continue;
-    if (p.flags & flag) throw new Failure('EOPNOTSUPP', `cannot meet ${why}`);
-  }
+function checkFlagsAndIds(p: StartTlsPayload, peers: PeerChecks): void {
+  const unmet = peers.unmet(p.flags);
+  if (unmet) throw new Failure('EOPNOTSUPP', `cannot meet ${unmet}`);
   for (const [field, value] of [
     ['localid', p.localid],
     ['remoteid', p.remoteid],
@@ -94,7 +83,7 @@ export function startTlsHandler(deps: StartTlsDeps): Handler {
     let record: ConnectionRecord | undefined;
     try {
       const { transport, peerAddress } = checkStartTlsFd(p, req.fd);
-      checkFlagsAndIds(p, deps.dns?.enabled ?? false);
+      checkFlagsAndIds(p, deps.peers);
       deps.refresh();
       // A local identity the application names must exist before anything goes
       // on the wire; a client whose server asks no certificate would otherwise
@@ -137,8 +126,8 @@ class StartTlsAttempt {
   private asking: AbortController | undefined;
   /** The tokens this handshake asked a PIN for, by key: once it is established, their PINs were right. */
   private readonly pinTokens = new Map<string, TokenRef>();
-  /** The DNSSEC/DANE lookup for this peer, started with the attempt so it runs beside the handshake. */
-  private readonly dns: DnsCheck | undefined;
+  /** The judgement of the peer, begun with the attempt so that its lookups run beside the handshake. */
+  private readonly peerCheck: PeerCheck;
   private readonly stopAsking = () => this.asking?.abort(this.req.signal.reason ?? new Failure('ECANCELED', 'the handshake ended'));
 
   constructor(
@@ -156,14 +145,7 @@ class StartTlsAttempt {
     this.anonymous = this.ignoreRemote && p.localid === '';
     this.localid = p.localid;
     this.requester = { pid: req.client.peer.pid, executable: req.client.executable, command: req.client.command };
-    this.dns = deps.dns?.begin({
-      role,
-      transport,
-      remoteid: p.remoteid,
-      peerAddress,
-      requireDnssec: (p.flags & StartTlsFlag.REQUIRE_DNSSEC) !== 0,
-      ignoreCaches: (p.flags & StartTlsFlag.IGNORE_CACHES) !== 0,
-    });
+    this.peerCheck = deps.peers.begin({ role, transport, remoteid: p.remoteid, peerAddress, flags: p.flags });
   }
 
   async run(): Promise<Response> {
@@ -297,29 +279,15 @@ class StartTlsAttempt {
   private async verifyPeer(chainDer: Buffer[]): Promise<VerifyResult> {
     if (this.ignoreRemote) return { ok: true };
     if (chainDer.length === 0 && (this.requestOnly || this.anonymous)) return { ok: true };
-    const pkix = () =>
-      this.deps.validator.validate({
-        role: this.role,
-        chainDer,
-        remoteid: this.p.remoteid,
-        ignoreCaches: (this.p.flags & StartTlsFlag.IGNORE_CACHES) !== 0,
-      });
-    const verdict = this.dns ? await this.judgeWithDns(this.dns, chainDer, pkix) : pkix();
-    if (verdict.ok) this.record.validation ??= 'PKIX';
+    const { verdict, validation, warning } = await this.peerCheck.judge(chainDer);
+    this.record.validation = validation;
+    if (warning) {
+      this.record.warning = warning;
+      this.req.log.warn('going on without a check the peer could have had', { connection: this.record.id, warning });
+    }
     if (!verdict.ok) return { ok: false, errno: Errno[verdict.code], message: verdict.message, alert: verdict.alert };
     this.remoteid = verdict.remoteid;
     return { ok: true };
-  }
-
-  /** The DNS's part in the verdict, into the record and the log. */
-  private async judgeWithDns(dns: DnsCheck, chainDer: Buffer[], pkix: () => ReturnType<StartTlsDeps['validator']['validate']>) {
-    const decision = await dns.decide(chainDer, pkix);
-    this.record.validation = decision.validation;
-    if (decision.warning) {
-      this.record.warning = decision.warning;
-      this.req.log.warn('DNSSEC/DANE: going on without DNS', { connection: this.record.id, warning: decision.warning });
-    }
-    return decision.verdict;
   }
 
   private askedFor(token: TokenRef): TokenRef {

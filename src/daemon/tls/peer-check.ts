@@ -1,0 +1,90 @@
+/**
+ * Whether the remote peer is who it must be. The chain it showed is judged
+ * by PKIX (validation.ts) and, where the pool resolves DNS, by DNSSEC and
+ * DANE (dns/policy.ts). A check begins when the STARTTLS names its peer, so
+ * that lookups run beside the handshake, and decides once the chain is known.
+ * Every way of judging a peer joins here, not in the STARTTLS code: it asks
+ * one question (judge) and writes down one answer (how, and any warning).
+ */
+import { StartTlsFlag } from '../../protocol/constants';
+import type { Role } from '../../model/connection';
+import type { DnsCheck, DnsPolicy } from '../dns/policy';
+import type { Transport } from './fd-check';
+import type { Refusal, Validator, Verdict } from './validation';
+
+export interface PeerCheckRequest {
+  readonly role: Role;
+  readonly transport: Transport;
+  /** What the application named ('' for none). */
+  readonly remoteid: string;
+  /** The connected socket's peer, "ADDR:PORT" / "[ADDR]:PORT". */
+  readonly peerAddress?: string;
+  /** The STARTTLS flags. */
+  readonly flags: number;
+}
+
+export interface PeerJudgement {
+  readonly verdict: Verdict | Refusal;
+  /** How the peer was judged, for the connection record: "PKIX", "DANE-EE matched", … */
+  readonly validation?: string;
+  /** Set when the pool went on without what it would have liked (no DNS answer). */
+  readonly warning?: string;
+}
+
+/** Flags that ask for more than this pool can check, and why it cannot. */
+const NOT_CHECKED = [
+  [StartTlsFlag.REQUIRE_LDAP_CERT, 'REQUIRE_LDAP_CERT: this pool does no LDAP lookups'],
+  [StartTlsFlag.REQUIRE_LDAP_DANE, 'REQUIRE_LDAP_DANE: this pool does no LDAP lookups'],
+] as const;
+
+export class PeerChecks {
+  constructor(
+    private readonly validator: Validator,
+    private readonly dns?: DnsPolicy,
+  ) {}
+
+  /** Why the pool cannot meet what `flags` require, or undefined when it can. */
+  unmet(flags: number): string | undefined {
+    if (flags & StartTlsFlag.REQUIRE_DNSSEC && !this.dns?.enabled) {
+      return 'REQUIRE_DNSSEC: DNSSEC validation is off in this pool (dns.enabled: false)';
+    }
+    return NOT_CHECKED.find(([flag]) => flags & flag)?.[1];
+  }
+
+  /** Starts what judging this peer needs (its DNS lookups); throws a Failure for a request that cannot be served. */
+  begin(req: PeerCheckRequest): PeerCheck {
+    const dns = this.dns?.begin({
+      role: req.role,
+      transport: req.transport,
+      remoteid: req.remoteid,
+      peerAddress: req.peerAddress,
+      requireDnssec: (req.flags & StartTlsFlag.REQUIRE_DNSSEC) !== 0,
+      ignoreCaches: (req.flags & StartTlsFlag.IGNORE_CACHES) !== 0,
+    });
+    return new PeerCheck(this.validator, req, dns);
+  }
+}
+
+/** One peer's check, begun with its STARTTLS. */
+export class PeerCheck {
+  constructor(
+    private readonly validator: Validator,
+    private readonly req: PeerCheckRequest,
+    private readonly dns: DnsCheck | undefined,
+  ) {}
+
+  async judge(chainDer: Buffer[]): Promise<PeerJudgement> {
+    const pkix = () =>
+      this.validator.validate({
+        role: this.req.role,
+        chainDer,
+        remoteid: this.req.remoteid,
+        ignoreCaches: (this.req.flags & StartTlsFlag.IGNORE_CACHES) !== 0,
+      });
+    if (!this.dns) {
+      const verdict = pkix();
+      return { verdict, validation: verdict.ok ? 'PKIX' : undefined };
+    }
+    return this.dns.decide(chainDer, pkix);
+  }
+}
