@@ -1,6 +1,7 @@
 /** `tlspool`: one command with subcommands; each has --help. */
 import { pkcs11Sentence } from '../pkcs11/ckr';
 import { UsageError } from './args';
+import { systemErrorSentence } from './system-error';
 import { COMMANDS, usage } from './registry';
 import { packageVersion } from '../util/package-root';
 
@@ -29,8 +30,8 @@ export async function main(argv: string[]): Promise<number> {
       return e.exitCode;
     }
     const err = e as Error & { code?: string };
-    // A bare CKR_… from a PKCS #11 module becomes a sentence.
-    process.stderr.write(`tlspool ${name}: ${pkcs11Sentence(err) ?? err.message}\n`);
+    // A bare CKR_… from a PKCS #11 module, or Node's ENOENT with a path, becomes a sentence.
+    process.stderr.write(`tlspool ${name}: ${pkcs11Sentence(err) ?? systemErrorSentence(err) ?? err.message}\n`);
     if (process.env.TLSPOOL_DEBUG) process.stderr.write(`${err.stack}\n`);
     return 1;
   }

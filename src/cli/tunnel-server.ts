@@ -9,6 +9,7 @@ import type { PoolClient } from '../client/pool-client';
 import type { OwnedFd } from '../addon/ipc';
 import { takeFd } from '../addon/node-socket';
 import { errnoOf, Failure } from '../model/failure';
+import { systemErrorSentence } from './system-error';
 
 export interface HostPort {
   readonly host: string;
@@ -51,7 +52,8 @@ function connectTcp(to: HostPort): Promise<OwnedFd> {
 /** "ECODE: message" for pool errors; just the code for Node's system errors (their message repeats it). */
 function reason(e: unknown): string {
   const err = e as Error & { code?: string; syscall?: string };
-  if (err.code && err.syscall) return err.code;
+  const sentence = systemErrorSentence(e);
+  if (sentence) return sentence;
   return err.code ? `${err.code}: ${err.message}` : err.message;
 }
 
@@ -112,7 +114,7 @@ export class Tunnel {
       });
       await new Promise<void>((resolve, reject) => {
         this.listener.once('error', (e: Error & { code?: string }) =>
-          reject(new Error(`cannot listen on ${formatHostPort(listen.host, listen.port)}: ${e.code ?? e.message}`)),
+          reject(new Error(systemErrorSentence(e) ?? `cannot listen on ${formatHostPort(listen.host, listen.port)}: ${e.message}`)),
         );
         this.listener.listen(listen.port, listen.host, () => {
           this.listener.removeAllListeners('error');

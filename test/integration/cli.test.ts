@@ -79,6 +79,19 @@ describe('tlspool help and failures', () => {
     assert.match(r.stderr, /cannot reach the TLS pool .*ENOENT.*is `tlspool daemon` running\?/);
   });
 
+  test("a file that is not there is named in a sentence, not Node's ENOENT", () => {
+    const dir = tempDir();
+    const missing = path.join(dir, 'no-such.pem');
+    for (const args of [
+      ['identity', 'add', 'www.example.test', '--cert', missing, '--key', missing, '--state-dir', dir],
+      ['trust', 'add', missing, '--state-dir', dir],
+    ]) {
+      const r = tlspool(args);
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.stderr, `tlspool ${args[0]}: cannot open ${missing}: no such file or directory (ENOENT)\n`);
+    }
+  });
+
   test('a bad configuration file stops the daemon with file, line and key', () => {
     const dir = tempDir();
     const file = path.join(dir, 'bad.yaml');

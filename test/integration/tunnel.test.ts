@@ -395,7 +395,7 @@ describe('tlspool tunnel through one pool', () => {
       { encoding: 'utf8', timeout: 30000 },
     );
     assert.equal(r.status, 1);
-    assert.equal(r.stderr, `tlspool tunnel: cannot listen on 127.0.0.1:${serverTunnel.port}: EADDRINUSE\n`);
+    assert.equal(r.stderr, `tlspool tunnel: cannot listen on 127.0.0.1:${serverTunnel.port}: another program is using it; stop that program or choose another port (EADDRINUSE)\n`);
   });
 
   test('a backend that refuses: that connection is closed and logged, the tunnel goes on', GUARD, async () => {
@@ -409,7 +409,7 @@ describe('tlspool tunnel through one pool', () => {
       const sock = await connect(t.port);
       const localPort = sock.localPort!;
       assert.equal((await collect(sock)).data.length, 0);
-      await t.line(new RegExp(`^tlspool tunnel: #${i} failed: 127\\.0\\.0\\.1:${localPort} -> 127\\.0\\.0\\.1:${deadPort}: connect: ECONNREFUSED$`));
+      await t.line(new RegExp(`^tlspool tunnel: #${i} failed: 127\\.0\\.0\\.1:${localPort} -> 127\\.0\\.0\\.1:${deadPort}: connect: cannot connect to 127\\.0\\.0\\.1:${deadPort}: nothing accepts connections there; is the service running\\? \\(ECONNREFUSED\\)$`));
     }
     await waitForValue('tunnel fd count', () => fds(t), fdsBefore);
   });
