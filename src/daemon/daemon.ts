@@ -5,7 +5,7 @@
  * and a desktop agent that hosts the pool calls stop() itself.
  */
 import * as path from 'node:path';
-import { type Config, type ConfigSources, loadConfig } from '../config';
+import { type Config, type ConfigSources, describeConfig, loadConfig } from '../config';
 import { checkDaemonConfig } from '../config/checks';
 import { EventBus } from '../events/bus';
 import { type Db, openDb } from '../store/db';
@@ -42,7 +42,7 @@ import { DisclosureRules } from './disclosure/rules';
 import { defaultModules } from '../pkcs11/default-modules';
 import { ApprovalService } from './disclosure/approval';
 import { packageVersion } from '../util/package-root';
-import { Failure } from '../model/failure';
+import { codeOf, Failure, messageOf } from '../model/failure';
 import { StoreWatch } from './store-watch';
 import type { ActivatedSockets } from './systemd/activation';
 
@@ -103,7 +103,18 @@ interface PoolCore {
  * Throws when it cannot (the configuration refused, a socket taken or
  * unsafe, the state unsafe), having touched nothing another daemon owns.
  */
+/** Start the pool. Whoever hosts it, its start and a failure to start are in its log. */
 export function startDaemon(config: Config, sources: ConfigSources, log: Logger, options: DaemonOptions = {}): RunningDaemon {
+  log.info('starting', { version: packageVersion(), config: describeConfig(config) });
+  try {
+    return openDaemon(config, sources, log, options);
+  } catch (e) {
+    log.error('not started', { errno: codeOf(e), reason: messageOf(e) });
+    throw e;
+  }
+}
+
+function openDaemon(config: Config, sources: ConfigSources, log: Logger, options: DaemonOptions): RunningDaemon {
   const { sockets = {}, onLoad } = options;
   // What the file names must work before anything is made: a bad priority
   // string or CRL would otherwise surface only at the first STARTTLS.

@@ -134,13 +134,34 @@ function walk(dir: string, uid: number): { resolved: string; missing: string[] }
 export function ensurePrivateDir(dir: string, uid = ourUid()): void {
   let { resolved, missing } = walk(dir, uid);
   if (missing.length > 0) {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    makeDirs(resolved, missing, dir);
     ({ resolved, missing } = walk(dir, uid));
     if (missing.length > 0) throw new UnsafePathError(`${dir} could not be created`, dir, `create ${dir}`);
   }
   const st = fs.lstatSync(resolved);
   checkOwner(resolved, st, uid);
   checkFinal(resolved, st);
+}
+
+/**
+ * Make the `missing` components below `from`, one at a time, each 0700.
+ * (Not mkdirSync's recursive mode: on Node 20 it never returns for a path
+ * below /proc, whose mkdir says ENOENT for ever.)
+ */
+function makeDirs(from: string, missing: readonly string[], dir: string): void {
+  let at = from;
+  for (const name of missing) {
+    if (name === '.') continue;
+    at = name === '..' ? path.dirname(at) : join(at, name);
+    if (name === '..') continue;
+    try {
+      fs.mkdirSync(at, { mode: 0o700 });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') continue;
+      throw new UnsafePathError(`${at} could not be created (${code ?? (e as Error).message})`, at, `create ${dir} yourself, or choose another path`);
+    }
+  }
 }
 
 /**

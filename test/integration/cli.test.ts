@@ -92,6 +92,18 @@ describe('tlspool help and failures', () => {
     }
   });
 
+  test('a daemon that cannot make its socket directory exits 1 at once, with the reason in its log and on the last line', () => {
+    const dir = tempDir();
+    // Below /proc no directory can be made (Node's recursive mkdir never returns there).
+    const r = tlspool(['daemon', '--socket', '/proc/tlspool-test/s.sock', '--state-dir', path.join(dir, 'state')]);
+    assert.equal(r.code, 1, r.stderr);
+    const lines = r.stderr.trim().split('\n');
+    const logged = lines.slice(0, -1).map((l) => JSON.parse(l) as { msg: string; errno?: string; reason?: string });
+    assert.deepEqual(logged.map((l) => l.msg), ['starting', 'not started']);
+    assert.match(logged[1]!.reason!, /\/proc\/tlspool-test could not be created \(ENOENT\)/);
+    assert.equal(lines.at(-1), `tlspool daemon: ${logged[1]!.reason}`);
+  });
+
   test('a bad configuration file stops the daemon with file, line and key', () => {
     const dir = tempDir();
     const file = path.join(dir, 'bad.yaml');

@@ -332,6 +332,10 @@ describe('tlspool ui --web', () => {
     const socket = path.join(dir, 'tlspool.sock');
     const u = await startUi(['--socket', socket, '--state-dir', path.join(dir, 'state')]);
     assert.match(u.line, /hosting the daemon in this process/);
+    // The hosted daemon logs its start-up summary as tlspool daemon does.
+    const starting = u.logs().split('\n').find((l) => l.includes('"msg":"starting"'));
+    assert.ok(starting, u.logs());
+    assert.match((JSON.parse(starting) as { config: string }).config, new RegExp(`socket: ${socket.replace(/[.]/g, '\\.')}\n`));
     const client = PoolClient.connect(socket);
     try {
       assert.ok((await client.ping()).identity.length > 0);

@@ -1,10 +1,9 @@
 import * as path from 'node:path';
-import { describeConfig, loadConfig, type ConfigSources } from '../../config';
+import { loadConfig, type ConfigSources } from '../../config';
 import { type RunningDaemon, startDaemon } from '../../daemon/daemon';
 import { socketsFromSystemd } from '../../daemon/systemd/activation';
 import { Notifier } from '../../daemon/systemd/notify';
 import { createLogger } from '../../log/logger';
-import { packageVersion } from '../../util/package-root';
 import { type CommandSpec, helpText, parse } from '../args';
 import { poolHelp, poolOptions } from './common';
 
@@ -43,7 +42,6 @@ export async function daemon(argv: string[]): Promise<number> {
   // Read once, and removed from the environment: no child takes them for its own.
   const sockets = socketsFromSystemd(process.env);
   const notifier = Notifier.fromEnv(process.env, log);
-  log.info('starting', { version: packageVersion(), config: describeConfig(config) });
   // The handlers go in before the pool says it listens: a supervisor may
   // signal it the moment it does (and SIGHUP's default ends the process).
   let running: RunningDaemon | undefined;
