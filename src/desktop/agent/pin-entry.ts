@@ -17,6 +17,9 @@ interface Waiting {
   settle(answer: Uint8Array | null): void;
 }
 
+/** How long after a prompt's time the agent drops it, when the pool has not yet said so. */
+const EXPIRY_GRACE_MS = 2000;
+
 export interface PinEntryOptions {
   /** How long to wait before offering again after EBUSY. */
   retryMs: number;
@@ -116,11 +119,13 @@ export class PinEntry {
     };
     return new Promise((resolve) => {
       // Past its time the pool has given up (ETIMEDOUT) and ignores a late
-      // answer; cancelling keeps our offer going for the next prompt.
+      // answer; cancelling keeps our offer going for the next prompt. The
+      // grace lets the pool's own timeout come first on a busy machine, so
+      // that the application is told the prompt timed out, not cancelled.
       const timer = setTimeout(() => {
         this.store.notice('warn', `the PIN prompt for token "${view.tokenLabel}" timed out`, 'pin');
         settle(null);
-      }, p.timeoutUs / 1000);
+      }, p.timeoutUs / 1000 + EXPIRY_GRACE_MS);
       timer.unref();
       const settle = (answer: Uint8Array | null) => {
         if (!this.waiting.delete(view.id)) return;

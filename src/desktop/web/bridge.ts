@@ -10,8 +10,8 @@
  * answer queued, not one per request (the socket is paused meanwhile; the
  * few frames already read with it wait, unparsed, in order). Pushed events
  * are not held back, but a page that lets more than MAX_BUFFERED bytes of
- * them pile up behind the oldest unwritten push is disconnected (1008)
- * rather than buffered without end. (Behind it: a page that reads takes a snapshot
+ * them pile up behind the oldest unwritten push and the newest snapshot is
+ * disconnected (1008) rather than buffered without end. (Behind it: a page that reads takes a snapshot
  * of a big connection log, larger than the bound, while the next events
  * are pushed.) A frame is wiped once parsed, and an answerPin's PIN reaches
  * the agent as bytes, never as a string (request-frame.ts).
@@ -31,13 +31,13 @@ export function bridge(ws: WebSocket, agent: DesktopAgent): void {
   const waiting: Array<{ data: RawData; isBinary: boolean }> = [];
   let answering = false;
   /** Frames handed to ws and not yet written to the socket, oldest first (ws calls back in that order). */
-  const unwritten: Array<{ bytes: number; push: boolean }> = [];
+  const unwritten: Array<{ bytes: number; push: boolean; snapshot: boolean }> = [];
   /** Bytes of the pushes among them. */
   let pushBytes = 0;
 
-  const send = (text: string, push: boolean, written?: () => void): void => {
+  const send = (text: string, push: boolean, written?: () => void, snapshot = false): void => {
     // UTF-16 units rather than bytes: the same for ASCII, which this JSON nearly all is.
-    const frame = { bytes: text.length, push };
+    const frame = { bytes: text.length, push, snapshot };
     unwritten.push(frame);
     if (push) pushBytes += frame.bytes;
     ws.send(text, () => {
@@ -49,14 +49,16 @@ export function bridge(ws: WebSocket, agent: DesktopAgent): void {
 
   const push = (msg: WsPush) => {
     if (ws.readyState !== ws.OPEN) return;
-    // The oldest push not yet written does not count: a page that reads takes a snapshot bigger than the
-    // bound, and may still be reading the answer in front of it.
+    // The oldest push not yet written and the newest snapshot do not count: a page that reads takes a
+    // snapshot bigger than the bound, may still be reading the answer in front of it, and may be sent
+    // the next snapshot (a daemon restarted) before the last one is through.
     const oldest = unwritten.find((f) => f.push);
-    if (pushBytes - (oldest?.bytes ?? 0) > MAX_BUFFERED) {
+    const newest = [...unwritten].reverse().find((f) => f.snapshot && f !== oldest);
+    if (pushBytes - (oldest?.bytes ?? 0) - (newest?.bytes ?? 0) > MAX_BUFFERED) {
       ws.close(1008, 'the page does not read its messages');
       return;
     }
-    send(JSON.stringify(msg), true);
+    send(JSON.stringify(msg), true, undefined, msg.event.type === 'snapshot');
   };
 
   /** Send the answer; once it is written (or cannot be), read the next request. */
