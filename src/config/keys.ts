@@ -92,6 +92,10 @@ export const configSchema = object({
     connections: int({ min: 1, max: 1_000_000, default: 1024 }),
     /** Open pool connections of one uid. */
     connections_per_uid: int({ min: 1, max: 1_000_000, default: 256 }),
+    /** V2 sessions detached at one time (CONTROL_DETACH, DETACH, FORK after its control connection closed). */
+    detached_sessions: int({ min: 0, max: 100_000, default: 256 }),
+    /** Seconds a V2 session may stay detached before it is ended. */
+    detached_lifetime: int({ min: 1, max: 604_800, default: 3600 }),
   }),
 });
 

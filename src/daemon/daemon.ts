@@ -20,8 +20,12 @@ import { PoolServer } from './server/pool-server';
 import type { Handler } from './server/request';
 import { ConnectionLog } from '../store/connection-log';
 import { LocalCredentials } from './tls/local-credentials';
-import { startTlsHandler } from './tls/starttls';
-import { v2Pool } from './v2/pool-v2';
+import { startTlsHandler, type StartTlsDeps } from './tls/starttls';
+import { v2Pool, type V2PoolParts } from './v2/pool-v2';
+import { v2StartTlsHandler } from './v2/starttls-v2';
+import { prngHandler } from './v2/prng';
+import { infoHandler } from './v2/info';
+import { V2Cmd } from '../protocol/v2-constants';
 import { Validator } from './tls/validation';
 import { PeerChecks } from './tls/peer-check';
 import { DnsLookups } from './dns/lookups';
@@ -128,7 +132,7 @@ function openDaemon(config: Config, sources: ConfigSources, log: Logger, options
   const core = openCore(config, log);
   let server: PoolServer;
   let control: ControlServer;
-  const v2 = v2Pool();
+  const v2 = v2Pool(v2Parts(core));
   const load = () => onLoad?.({ clients: server.sessions.size, connections: core.connections.live.size });
   try {
     server = PoolServer.listen({
@@ -250,19 +254,35 @@ function openCore(config: Config, log: Logger): PoolCore {
   }) as PoolCore;
 }
 
+/** What STARTTLS (V1 and V2) reaches. */
+function startTlsDeps(core: PoolCore): StartTlsDeps {
+  return {
+    credentials: core.credentials,
+    peers: new PeerChecks(core.validator, new DnsPolicy(core.dnsLookups, () => core.config.dns)),
+    connections: core.connections,
+    config: () => core.config.tls,
+    pin: core.broker,
+    approval: core.approval,
+    refresh: () => core.storeWatch.check(),
+  };
+}
+
+/** The V2 commands that work on sessions. */
+function v2Parts(core: PoolCore): V2PoolParts {
+  const deps = startTlsDeps(core);
+  return {
+    starttls: (keys) => core.limits.limitHandshakes(v2StartTlsHandler(deps, keys)),
+    more: (keys) => [
+      [V2Cmd.PRNG, prngHandler(keys)],
+      [V2Cmd.INFO, infoHandler(keys)],
+    ],
+    limits: () => core.config.limits,
+  };
+}
+
 /** The pool socket's commands. */
 function poolHandlers(core: PoolCore): (cmd: number) => Handler | undefined {
-  const starttls = core.limits.limitHandshakes(
-    startTlsHandler({
-      credentials: core.credentials,
-      peers: new PeerChecks(core.validator, new DnsPolicy(core.dnsLookups, () => core.config.dns)),
-      connections: core.connections,
-      config: () => core.config.tls,
-      pin: core.broker,
-      approval: core.approval,
-      refresh: () => core.storeWatch.check(),
-    }),
-  );
+  const starttls = core.limits.limitHandshakes(startTlsHandler(startTlsDeps(core)));
   const handlers = new Map<number, Handler>([
     [Cmd.PING, ping],
     [Cmd.STARTTLS_CLIENT, starttls],

@@ -87,7 +87,7 @@ describe('defaults', () => {
       dns: { enabled: true, trust_anchors: ['/usr/share/dns/root.key'], forwarders: [], stubs: {}, timeout: 2, unreachable: 'pkix' },
       disclosure: { approval_timeout: 60, default: 'allow' },
       pkcs11: { modules: [] },
-      limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256 },
+      limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256, detached_sessions: 256, detached_lifetime: 3600 },
       config_file: undefined,
     });
   });
@@ -111,7 +111,7 @@ describe('defaults', () => {
       dns: { enabled: true, trust_anchors: ['/usr/share/dns/root.key'], forwarders: [], stubs: {}, timeout: 2, unreachable: 'pkix' },
       disclosure: { approval_timeout: 60, default: 'allow' },
       pkcs11: { modules: [] },
-      limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256 },
+      limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256, detached_sessions: 256, detached_lifetime: 3600 },
       config_file: undefined,
     });
   });
@@ -156,7 +156,7 @@ describe('defaults', () => {
         dns: { enabled: true, trust_anchors: ['/usr/share/dns/root.key'], forwarders: [], stubs: {}, timeout: 2, unreachable: 'pkix' },
         disclosure: { approval_timeout: 60, default: 'allow' },
         pkcs11: { modules: [] },
-        limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256 },
+        limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256, detached_sessions: 256, detached_lifetime: 3600 },
         config_file: file,
       });
     }
@@ -377,7 +377,7 @@ describe('YAML features', () => {
 
 test('limits: each is a positive integer, and a typo is named', () => {
   const { config } = loadText('limits:\n  handshakes_per_uid: 8\n  connections: 16\n');
-  assert.deepEqual(config.limits, { handshakes: 1024, handshakes_per_uid: 8, connections: 16, connections_per_uid: 256 });
+  assert.deepEqual(config.limits, { handshakes: 1024, handshakes_per_uid: 8, connections: 16, connections_per_uid: 256, detached_sessions: 256, detached_lifetime: 3600 });
   const zero = errorFor('limits:\n  handshakes: 0\n');
   assert.match(zero.err.message, /:2:3: limits\.handshakes: must be an integer from 1 to 1000000 \(got 0\)$/);
   const typo = errorFor('limits:\n  handshake_per_uid: 8\n');
@@ -420,6 +420,8 @@ describe('describeConfig', () => {
         '  limits.handshakes_per_uid: 512',
         '  limits.connections: 1024',
         '  limits.connections_per_uid: 256',
+        '  limits.detached_sessions: 256',
+        '  limits.detached_lifetime: 3600',
       ].join('\n'),
     );
   });
@@ -462,7 +464,7 @@ test('the Config type is what the schema accepts, named as in the file', () => {
       pin: { wait_for_program: number; entry_timeout: number; cache_idle_ttl: number; cache_max_ttl: number; tokens: { label: string; pin: string }[] };
       disclosure: { approval_timeout: number; default: 'allow' | 'deny' };
       pkcs11: { modules: string[] };
-      limits: { handshakes: number; handshakes_per_uid: number; connections: number; connections_per_uid: number };
+      limits: { handshakes: number; handshakes_per_uid: number; connections: number; connections_per_uid: number; detached_sessions: number; detached_lifetime: number };
       config_file?: string;
     }
   > = true;
@@ -493,7 +495,7 @@ test('a valid configuration written as YAML loads back to the same values', () =
         dns: { enabled: true, trust_anchors: ['/usr/share/dns/root.key'], forwarders: [], stubs: {}, timeout: 2, unreachable: 'pkix' },
         disclosure: { approval_timeout: 60, default: 'allow' },
         pkcs11: { modules: [] },
-        limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256 },
+        limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256, detached_sessions: 256, detached_lifetime: 3600 },
       };
       const { config, file } = loadText(stringify(want));
       assert.deepEqual(config, { ...want, config_file: file });

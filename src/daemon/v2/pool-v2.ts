@@ -6,7 +6,7 @@ import type { V2Packet } from '../../protocol/v2-codec';
 import type { ClientInfo, Handler } from '../server/request';
 import type { HandlerLookup } from '../server/session';
 import { controlHandlers } from './control';
-import { CtlKeys } from './ctlkeys';
+import { CtlKeys, type DetachLimits } from './ctlkeys';
 import { v2HandlerLookup } from './handlers';
 
 export interface V2Pool {
@@ -21,10 +21,12 @@ export interface V2PoolParts {
   readonly starttls?: (keys: CtlKeys) => Handler<V2Packet>;
   /** More commands that share the keys (PRNG, INFO), by tag. */
   readonly more?: (keys: CtlKeys) => Array<[number, Handler<V2Packet>]>;
+  /** How many sessions may be detached, and for how long (read at each use). */
+  readonly limits?: () => DetachLimits;
 }
 
 export function v2Pool(parts: V2PoolParts = {}): V2Pool {
-  const keys = new CtlKeys();
+  const keys = new CtlKeys(parts.limits);
   const handlers = v2HandlerLookup({
     starttls: parts.starttls?.(keys),
     others: [...controlHandlers(keys), ...(parts.more?.(keys) ?? [])],
