@@ -73,6 +73,12 @@ function emptyStartTls(): V2StartTlsPayload {
   return { flags: 0, local: 0, ipproto: IpProto.TCP, streamid: 0, localid: '', remoteid: '', ctlkey: new Uint8Array(16), service: '', timeout: 0 };
 }
 
+/** The code an ERROR carried: its `tlsP` code, or its errno. */
+export function v2Code(e: unknown): number | undefined {
+  if (e instanceof TlspFailure) return e.tlspCode;
+  return e instanceof Failure ? e.errno : undefined;
+}
+
 export class V2Client {
   private readonly framer = new Framer<OwnedFd>(V2_COMMAND_SIZE);
   private readonly pending = new Map<number, Pending>();
@@ -197,7 +203,7 @@ export class V2Client {
       await this.request({ reqid: 0, cbid: 0, cmd: V2Cmd.INFO, info: { ctlkey, info_kind: kind, len: value.length, buffer: value } });
       return true;
     } catch (e) {
-      if (e instanceof Failure && e.errno === Tlsp.E_TLSPOOL_INFO_NOT_FOUND) return false;
+      if (e instanceof TlspFailure && e.tlsp === 'E_TLSPOOL_INFO_NOT_FOUND') return false;
       throw e;
     }
   }

@@ -1,0 +1,232 @@
+/**
+ * V2 sessions through the Node V2 client (src/client/v2-client.ts): a V2
+ * STARTTLS to a Node tls server, whose own exporter and Finished messages
+ * are the independent check of PRNG and tls-unique; pool-to-pool sessions
+ * where both ends must agree; and what DETACH, FORK and REATTACH do when
+ * control connections close.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { V2Client, v2Code } from '../../src/client/v2-client';
+import { V2InfoKind, V2StartTlsFlag as F } from '../../src/protocol/v2-constants';
+import { Tlsp } from '../../src/protocol/v2-errors';
+import { startExamplePool, tcpConnect, TcpListener, Plaintext, rejection, HANG_GUARD_MS, type Pool } from '../../harness/starttls';
+import { CLIENT_EMAIL, getPki, SERVER_NAME } from '../../harness/pki';
+import { waitFor } from '../../harness/wait';
+
+const LABEL = 'EXPERIMENTAL-tlspool-test';
+const CONTEXT = Buffer.from('0123456789abcdef');
+
+/** A Node TLS server that echoes lines in upper case, keeping its sockets for the checks. */
+class NodeTlsPeer {
+  readonly sockets: tls.TLSSocket[] = [];
+  private constructor(readonly server: tls.Server) {
+    server.on('secureConnection', (s) => {
+      this.sockets.push(s);
+      s.setEncoding('latin1');
+      s.on('data', (d: string) => s.write(d.toUpperCase()));
+      s.on('error', () => {});
+    });
+  }
+
+  static async start(opts: tls.TlsOptions = {}): Promise<NodeTlsPeer> {
+    const pki = getPki();
+    const server = tls.createServer({ key: pki.server.keyPem, cert: pki.server.certPem, ...opts });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return new NodeTlsPeer(server);
+  }
+
+  get port(): number {
+    return (this.server.address() as net.AddressInfo).port;
+  }
+
+  /** The server side of the n-th connection, once it is established. */
+  socket(n: number): Promise<tls.TLSSocket> {
+    return waitFor(`TLS connection ${n} at the Node peer`, () => this.sockets[n], HANG_GUARD_MS);
+  }
+
+  close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+describe('V2 sessions seen from Node', () => {
+  let pool: Pool;
+  let peer12: NodeTlsPeer;
+  let peer13: NodeTlsPeer;
+
+  before(async () => {
+    pool = await startExamplePool();
+    peer12 = await NodeTlsPeer.start({ maxVersion: 'TLSv1.2' });
+    peer13 = await NodeTlsPeer.start({ minVersion: 'TLSv1.3' });
+  });
+  after(async () => {
+    await peer12?.close();
+    await peer13?.close();
+    await pool?.stop();
+  });
+
+  /** A V2 client session to a Node peer, on a fresh pool connection. */
+  async function toPeer(peer: NodeTlsPeer, flags = 0) {
+    const v2 = V2Client.connect(pool.daemon.socket);
+    const fd = await tcpConnect(peer.port);
+    try {
+      const s = await v2.starttls({ role: 'client', fd, remoteid: SERVER_NAME, flags });
+      return { v2, s, plain: new Plaintext(s.fd!) };
+    } finally {
+      fd.close();
+    }
+  }
+
+  test('TLS 1.2: PRNG equals the peer exporter, tls-unique its Finished, tls-server-end-point the certificate hash', async () => {
+    const n = peer12.sockets.length;
+    const { v2, s, plain } = await toPeer(peer12);
+    try {
+      assert.equal(s.remoteid, SERVER_NAME);
+      plain.write('hello v2\n');
+      await plain.until('HELLO V2\n');
+      const theirs = await peer12.socket(n);
+      assert.equal(theirs.getProtocol(), 'TLSv1.2');
+      // RFC 5705 under TLS 1.2: no context and an empty context differ, and both match the peer.
+      assert.deepEqual(await v2.prng(s.ctlkey, LABEL, null, 32), (theirs.exportKeyingMaterial as (n: number, l: string) => Buffer)(32, LABEL));
+      assert.deepEqual(await v2.prng(s.ctlkey, LABEL, CONTEXT, 48), theirs.exportKeyingMaterial(48, LABEL, CONTEXT));
+      assert.notDeepEqual(await v2.prng(s.ctlkey, LABEL, Buffer.alloc(0), 32), await v2.prng(s.ctlkey, LABEL, null, 32));
+      // tls-unique is the first Finished of the handshake: the client's, which the server received.
+      assert.deepEqual(await v2.info(s.ctlkey, V2InfoKind.CHANBIND_TLS_UNIQUE), theirs.getPeerFinished());
+      assert.equal((await v2.info(s.ctlkey, V2InfoKind.CHANBIND_TLS_SERVER_END_POINT)).toString('hex'), getPki().server.sha256);
+      assert.equal(v2Code(await rejection(v2.starttls({ role: 'client', fd: undefined as never, ctlkey: s.ctlkey, flags: F.RENEGOTIATE }))),
+        Tlsp.E_TLSPOOL_RENOGIATE_NOT_INTERRUPTABLE);
+    } finally {
+      plain.destroy();
+      v2.close();
+    }
+  });
+
+  test('TLS 1.3: PRNG equals the peer exporter; tls-unique does not exist; RENEGOTIATE would be insecure', async () => {
+    const n = peer13.sockets.length;
+    const { v2, s, plain } = await toPeer(peer13);
+    try {
+      const theirs = await peer13.socket(n);
+      assert.equal(theirs.getProtocol(), 'TLSv1.3');
+      assert.deepEqual(await v2.prng(s.ctlkey, LABEL, CONTEXT, 32), theirs.exportKeyingMaterial(32, LABEL, CONTEXT));
+      // RFC 9266 tls-exporter, through PRNG with its registered label.
+      assert.deepEqual(await v2.prng(s.ctlkey, 'EXPORTER-Channel-Binding', Buffer.alloc(0), 32), theirs.exportKeyingMaterial(32, 'EXPORTER-Channel-Binding', Buffer.alloc(0)));
+      assert.equal(v2Code(await rejection(v2.info(s.ctlkey, V2InfoKind.CHANBIND_TLS_UNIQUE))), Tlsp.E_TLSPOOL_INFO_NOT_FOUND);
+      assert.equal(v2Code(await rejection(v2.starttls({ role: 'client', fd: undefined as never, ctlkey: s.ctlkey, flags: F.RENEGOTIATE }))),
+        Tlsp.E_TLSPOOL_RENOGIATE_WOULD_BE_INSECURE);
+      // The session goes on after the refusals.
+      plain.write('still here\n');
+      await plain.until('STILL HERE\n');
+    } finally {
+      plain.destroy();
+      v2.close();
+    }
+  });
+
+  test('pool to pool: both ends get the same PRNG and the names each other showed', async () => {
+    const listener = await TcpListener.open();
+    const a = V2Client.connect(pool.daemon.socket);
+    const b = V2Client.connect(pool.daemon.socket);
+    const cfd = await tcpConnect(listener.port);
+    const sfd = await listener.accept();
+    try {
+      const [cs, ss] = await Promise.all([
+        a.starttls({ role: 'client', fd: cfd, localid: CLIENT_EMAIL, remoteid: SERVER_NAME }),
+        b.starttls({ role: 'server', fd: sfd, localid: SERVER_NAME }),
+      ]);
+      assert.equal(cs.remoteid, SERVER_NAME);
+      assert.equal(ss.remoteid, CLIENT_EMAIL);
+      assert.equal(ss.localid, SERVER_NAME);
+      assert.deepEqual(await a.prng(cs.ctlkey, LABEL, CONTEXT, 64), await b.prng(ss.ctlkey, LABEL, CONTEXT, 64));
+      assert.deepEqual(await a.info(cs.ctlkey, V2InfoKind.PEERCERT_SUBJECT), await b.info(ss.ctlkey, V2InfoKind.MYCERT_SUBJECT));
+      assert.deepEqual(await a.info(cs.ctlkey, V2InfoKind.MYCERT_ISSUER), await b.info(ss.ctlkey, V2InfoKind.PEERCERT_ISSUER));
+      const dns = Buffer.concat([Buffer.from([0x82, SERVER_NAME.length]), Buffer.from(SERVER_NAME)]);
+      const mail = Buffer.concat([Buffer.from([0x81, CLIENT_EMAIL.length]), Buffer.from(CLIENT_EMAIL)]);
+      assert.equal(await a.infoCheck(cs.ctlkey, V2InfoKind.PEERCERT_SUBJECTALTNAME, dns), true);
+      assert.equal(await a.infoCheck(cs.ctlkey, V2InfoKind.PEERCERT_SUBJECTALTNAME, mail), false);
+      assert.equal(await b.infoCheck(ss.ctlkey, V2InfoKind.PEERCERT_SUBJECTALTNAME, mail), true);
+      assert.equal(await b.infoCheck(ss.ctlkey, V2InfoKind.MYCERT_SUBJECTALTNAME, dns), true);
+      const [pa, pb] = [new Plaintext(cs.fd!), new Plaintext(ss.fd!)];
+      pa.write('ping\n');
+      await pb.until('ping\n');
+      pa.destroy();
+      pb.destroy();
+    } finally {
+      cfd.close();
+      sfd.close();
+      a.close();
+      b.close();
+      await listener.close();
+    }
+  });
+
+  test('DETACH, REATTACH: the answers of the original test client, then control moves to another connection', async () => {
+    const { v2, s, plain } = await toPeer(peer13);
+    const other = V2Client.connect(pool.daemon.socket);
+    try {
+      const code = async (p: Promise<unknown>) => v2Code(await rejection(p));
+      assert.equal(await code(v2.reattach(s.ctlkey)), Tlsp.E_TLSPOOL_CTLKEY_ATTACHED);
+      assert.equal(await code(other.detach(s.ctlkey)), Tlsp.E_TLSPOOL_CTLKEY_NOT_YOURS);
+      assert.equal(await code(other.prng(s.ctlkey, LABEL, null, 16)), Tlsp.E_TLSPOOL_CTLKEY_NOT_FOUND);
+      await v2.detach(s.ctlkey);
+      assert.equal(await code(v2.detach(s.ctlkey)), Tlsp.E_TLSPOOL_CTLKEY_DETACHED);
+      assert.equal(await code(v2.prng(s.ctlkey, LABEL, null, 16)), Tlsp.E_TLSPOOL_CTLKEY_NOT_FOUND);
+      const wrong = Buffer.from(s.ctlkey);
+      wrong[0] ^= 1;
+      assert.equal(await code(other.reattach(wrong)), Tlsp.E_TLSPOOL_CTLKEY_NOT_FOUND);
+      // Detached, the session does not care that its first control connection goes away.
+      v2.close();
+      await other.reattach(s.ctlkey);
+      assert.equal(await code(other.reattach(s.ctlkey)), Tlsp.E_TLSPOOL_CTLKEY_ATTACHED);
+      assert.equal((await other.prng(s.ctlkey, LABEL, null, 16)).length, 16);
+      assert.ok((await other.info(s.ctlkey, V2InfoKind.PEERCERT_SUBJECT)).length > 0);
+      plain.write('after reattach\n');
+      await plain.until('AFTER REATTACH\n');
+    } finally {
+      plain.destroy();
+      v2.close();
+      other.close();
+    }
+  });
+
+  test('without FORK the session ends with its control connection; with FORK it is detached and can be reattached', async () => {
+    const plainEnd = await toPeer(peer13);
+    plainEnd.v2.close();
+    await plainEnd.plain.untilEnd();
+    plainEnd.plain.destroy();
+
+    const forked = await toPeer(peer13, F.FORK);
+    forked.v2.close();
+    const again = V2Client.connect(pool.daemon.socket);
+    try {
+      // The pool learns of the close a moment later: until then the session is still attached.
+      const deadline = Date.now() + HANG_GUARD_MS;
+      for (;;) {
+        const e = await again.reattach(forked.s.ctlkey).then(() => undefined, (err: unknown) => err);
+        if (!e) break;
+        assert.ok(Date.now() < deadline, `the FORK session was never detached: ${String(e)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      forked.plain.write('forked\n');
+      await forked.plain.until('FORKED\n');
+    } finally {
+      forked.plain.destroy();
+      again.close();
+    }
+  });
+
+  test('DETACH from the start: no control connection; REATTACH takes it', async () => {
+    const { v2, s, plain } = await toPeer(peer13, F.DETACH);
+    try {
+      assert.equal(v2Code(await rejection(v2.prng(s.ctlkey, LABEL, null, 16))), Tlsp.E_TLSPOOL_CTLKEY_NOT_FOUND);
+      await v2.reattach(s.ctlkey);
+      assert.equal((await v2.prng(s.ctlkey, LABEL, null, 16)).length, 16);
+    } finally {
+      plain.destroy();
+      v2.close();
+    }
+  });
+});
