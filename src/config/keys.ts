@@ -14,6 +14,9 @@ const dnsServer = () => str({ pattern: DNS_SERVER, expected: 'an IP address, opt
 /** A DNS zone name: labels of letters, digits, hyphens and underscores; a trailing dot is allowed. */
 const ZONE_NAME = /^(?:\.|(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?)$/;
 
+/** A local identity's name, domain or user@domain (as the store checks it). */
+const LOCAL_ID = /^(?:[^@\s]+@)?[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?$/;
+
 export const configSchema = object({
   /** The V1 pool socket. */
   socket: path({ default: (ctx) => defaultPath.socket(ctx.env, ctx.uid) }),
@@ -59,6 +62,21 @@ export const configSchema = object({
     timeout: int({ min: 1, max: 60, default: 2 }),
     /** No answer (resolver unreachable, timed out): validate with PKIX and warn, or refuse. */
     unreachable: oneOf(['pkix', 'refuse'], { default: 'pkix' }),
+  }),
+  /** Revocation beyond tls.crl_files: stapled OCSP (always checked), CRL distribution points, and our own staples. */
+  revocation: object({
+    /** With no stapled OCSP answer, fetch the CRL the peer's certificate names (HTTP); off: no network wait per handshake. */
+    crldp: bool({ default: false }),
+    /** Revocation data that cannot be had (fetch failed, stale OCSP, CRL out of date): go on with a warning, or refuse. */
+    unreachable: oneOf(['soft', 'hard'], { default: 'soft' }),
+    /** Seconds one CRL fetch may take. */
+    fetch_timeout: int({ min: 1, max: 60, default: 3 }),
+    /** Bytes a fetched CRL may have; a larger one counts as unreachable. */
+    max_crl_size: int({ min: 1024, max: 64 * 1024 * 1024, default: 1024 * 1024 }),
+    /** Seconds a failed fetch is remembered before the same URL is tried again. */
+    retry_after: int({ min: 0, max: 86400, default: 300 }),
+    /** Files of DER OCSP responses to staple, by local identity. */
+    ocsp_files: dict(path(), { key: LOCAL_ID, keyExpected: 'local identity' }),
   }),
   pin: object({
     /** Seconds a STARTTLS that needs a PIN waits for a PIN entry program to register when none is. */

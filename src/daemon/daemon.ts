@@ -28,6 +28,7 @@ import { infoHandler } from './v2/info';
 import { V2Cmd } from '../protocol/v2-constants';
 import { Validator } from './tls/validation';
 import { PeerChecks } from './tls/peer-check';
+import { RevocationChecks } from './tls/revocation';
 import { DnsLookups } from './dns/lookups';
 import { DnsPolicy } from './dns/policy';
 import { pkcs11Configure, pkcs11Logout } from '../addon/tls/pkcs11';
@@ -94,6 +95,7 @@ interface PoolCore {
   readonly broker: PinBroker;
   readonly credentials: LocalCredentials;
   readonly validator: Validator;
+  readonly revocation: RevocationChecks;
   readonly dnsLookups: DnsLookups;
   readonly rules: DisclosureRules;
   readonly approval: ApprovalService;
@@ -227,7 +229,7 @@ function openCore(config: Config, log: Logger): PoolCore {
     },
     (event) => bus.emit(event),
   );
-  const credentials = new LocalCredentials(store, (keyUri) => broker.touch(keyUri));
+  const credentials = new LocalCredentials(store, (keyUri) => broker.touch(keyUri), () => core.config.revocation.ocsp_files);
   if (config.pin.tokens.length > 0) {
     log.warn('the configuration file holds token PINs; this is discouraged (use a PIN entry program)', {
       tokens: config.pin.tokens.map((t) => t.label),
@@ -238,6 +240,7 @@ function openCore(config: Config, log: Logger): PoolCore {
     broker,
     credentials,
     validator: new Validator(store, config.tls),
+    revocation: new RevocationChecks(() => core.config.revocation, () => core.validator!.trustStore()),
     storeWatch: new StoreWatch(db, (parts) => {
       // What was loaded from the database is read again when next needed.
       core.credentials!.reset();
@@ -258,7 +261,7 @@ function openCore(config: Config, log: Logger): PoolCore {
 function startTlsDeps(core: PoolCore): StartTlsDeps {
   return {
     credentials: core.credentials,
-    peers: new PeerChecks(core.validator, new DnsPolicy(core.dnsLookups, () => core.config.dns)),
+    peers: new PeerChecks(core.validator, new DnsPolicy(core.dnsLookups, () => core.config.dns), core.revocation),
     connections: core.connections,
     config: () => core.config.tls,
     pin: core.broker,
@@ -366,6 +369,7 @@ function reload(core: PoolCore, sources: ConfigSources, fromSystemdKeys: string[
     core.config = next;
     core.broker.configReloaded(previous);
     core.validator.reset(next.tls);
+    core.revocation.reset();
     core.dnsLookups.reset(next.dns);
     core.credentials.reset();
     log.info('configuration reloaded', { config_file: next.config_file ?? null });

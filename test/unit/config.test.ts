@@ -461,6 +461,14 @@ test('the Config type is what the schema accepts, named as in the file', () => {
         timeout: number;
         unreachable: 'pkix' | 'refuse';
       };
+      revocation: {
+        crldp: boolean;
+        unreachable: 'soft' | 'hard';
+        fetch_timeout: number;
+        max_crl_size: number;
+        retry_after: number;
+        ocsp_files: Record<string, string>;
+      };
       pin: { wait_for_program: number; entry_timeout: number; cache_idle_ttl: number; cache_max_ttl: number; tokens: { label: string; pin: string }[] };
       disclosure: { approval_timeout: number; default: 'allow' | 'deny' };
       pkcs11: { modules: string[] };

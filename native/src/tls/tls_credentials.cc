@@ -346,6 +346,7 @@ void CredentialsWrap::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceAccessor<&CredentialsWrap::GetClosed>("closed"),
                                         InstanceAccessor<&CredentialsWrap::GetChainDer>("chainDer"),
                                         InstanceAccessor<&CredentialsWrap::GetKeyOpen>("keyOpen"),
+                                        InstanceMethod<&CredentialsWrap::SetOcspJs>("setOcsp"),
                                     });
   exports.Set("TlsCredentials", ctor);
 }

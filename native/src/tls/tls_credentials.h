@@ -51,6 +51,10 @@ class Credentials {
   gnutls_privkey_t key();
   const DerChain& chainDer() const { return der_; }
   const std::string& keyUri() const { return keyUri_; }
+  // The OCSP response (DER) to staple for the leaf, set from JavaScript and
+  // read by sessions (tls_revocation.cc); null when there is none.
+  void SetOcsp(std::shared_ptr<const std::string> der);
+  std::shared_ptr<const std::string> ocsp();
 
  private:
   Credentials() = default;
@@ -60,6 +64,9 @@ class Credentials {
   unsigned count_ = 0;
   DerChain der_;
   std::string keyUri_;
+
+  std::mutex ocspMu_;
+  std::shared_ptr<const std::string> ocsp_;  // guarded by ocspMu_
 
   std::mutex keyMu_;
   std::condition_variable keyCv_;
@@ -86,6 +93,7 @@ class CredentialsWrap : public Napi::ObjectWrap<CredentialsWrap> {
   Napi::Value GetClosed(const Napi::CallbackInfo& info);
   Napi::Value GetChainDer(const Napi::CallbackInfo& info);
   Napi::Value GetKeyOpen(const Napi::CallbackInfo& info);
+  Napi::Value SetOcspJs(const Napi::CallbackInfo& info);
   std::shared_ptr<Credentials> creds_;
 };
 

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "tls_revocation.h"
 #include "tls_session_impl.h"
 
 namespace tlspool {
@@ -255,11 +256,13 @@ int Session::AskVerify() {
     hasSni = !sni.empty();
   }
   bool client = client_;
+  std::string ocsp = client_ ? StapledOcsp(gs_) : std::string();
   Reply r = Ask(
       "verify",
-      [client, hasSni, sni, chain](Napi::Env env, Napi::Object ev) {
+      [client, hasSni, sni, chain, ocsp](Napi::Env env, Napi::Object ev) {
         ev.Set("role", Napi::String::New(env, client ? "client" : "server"));
         ev.Set("chainDer", DerChainToJs(env, chain));
+        if (!ocsp.empty()) ev.Set("ocspDer", Napi::Buffer<char>::Copy(env, ocsp.data(), ocsp.size()));
         if (hasSni) ev.Set("serverName", Napi::String::New(env, sni));
       },
       &Session::ParseVerdict);

@@ -11,6 +11,7 @@
 #include "module.h"
 #include "tls_common.h"
 #include "tls_credentials.h"
+#include "tls_revocation.h"
 #include "tls_session.h"
 #include "tls_trust.h"
 #include "tls_x509.h"
@@ -71,6 +72,7 @@ void InitTls(Napi::Env env, Napi::Object exports) {
   CredentialsWrap::Init(env, exports);
   InitSessions(env, exports);
   InitX509(env, exports);
+  InitRevocation(env, exports);
   TrustStore::Init(env, exports);
   exports.Set("tlsDupFd", Napi::Function::New(env, DupFd, "tlsDupFd"));
   exports.Set("tlsCloseFd", Napi::Function::New(env, CloseFdJs, "tlsCloseFd"));

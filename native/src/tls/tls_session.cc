@@ -369,7 +369,7 @@ bool Session::ConfigureGnutls(Napi::Env env, std::string prio, const struct sock
 // anonymous ones when asked for.
 bool Session::SetCredentials(Napi::Env env) {
   int ret = 0;
-  gnutls_certificate_credentials_t certCred = SharedCertificateCredentials(&Session::RetrieveCert, &ret);
+  gnutls_certificate_credentials_t certCred = SharedCertificateCredentials(&Session::RetrieveCert, &Session::OcspStapleCb, &ret);
   if (certCred == nullptr) {
     ThrowError(env, ENOMEM, GnutlsMessage("cannot allocate credentials", ret), ret);
     return false;

@@ -193,6 +193,8 @@ class Session : public std::enable_shared_from_this<Session> {
                           const gnutls_pk_algorithm_t* pkAlgos, int pkAlgosLength, gnutls_pcert_st** pcert,
                           unsigned int* pcertLength, gnutls_privkey_t* privkey);
   static int VerifyCb(gnutls_session_t gs);
+  // Server: the OCSP response configured for the identity chosen (tls_revocation.cc).
+  static int OcspStapleCb(gnutls_session_t gs, void* ptr, gnutls_datum_t* resp);
   static ssize_t Pull(gnutls_transport_ptr_t p, void* buf, size_t n);
   static ssize_t VecPush(gnutls_transport_ptr_t p, const giovec_t* iov, int iovcnt);
   static int PullTimeout(gnutls_transport_ptr_t p, unsigned int ms);

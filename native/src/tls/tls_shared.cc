@@ -24,7 +24,7 @@ std::unordered_map<std::string, gnutls_priority_t>* g_prio = new std::unordered_
 }  // namespace
 
 gnutls_certificate_credentials_t SharedCertificateCredentials(gnutls_certificate_retrieve_function2* retrieve,
-                                                              int* ret) {
+                                                              gnutls_status_request_ocsp_func ocsp, int* ret) {
   std::lock_guard<std::mutex> lk(g_mu);
   *ret = 0;
   if (g_cred == nullptr) {
@@ -32,6 +32,7 @@ gnutls_certificate_credentials_t SharedCertificateCredentials(gnutls_certificate
     *ret = gnutls_certificate_allocate_credentials(&c);
     if (*ret < 0) return nullptr;
     gnutls_certificate_set_retrieve_function2(c, retrieve);
+    gnutls_certificate_set_ocsp_status_request_function(c, ocsp, nullptr);
     g_cred = c;
   }
   return g_cred;

@@ -12,8 +12,9 @@ namespace tls {
 // Certificate credentials holding only our certificate-retrieve callback
 // (the certificate itself is chosen per session, by JavaScript). Created at
 // first use and never freed; null (with *ret) if GnuTLS could not make them.
+// `ocsp` answers a client's status request with what the chosen identity staples.
 gnutls_certificate_credentials_t SharedCertificateCredentials(gnutls_certificate_retrieve_function2* retrieve,
-                                                              int* ret);
+                                                              gnutls_status_request_ocsp_func ocsp, int* ret);
 
 // Sets a priority string on a session, parsing each distinct string once.
 // Returns a GnuTLS error code (< 0) with *errPos pointing into `prio`.

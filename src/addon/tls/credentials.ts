@@ -9,6 +9,7 @@ export interface NativeCredentialsObject {
   readonly closed: boolean;
   readonly chainDer: Buffer[];
   readonly keyOpen: boolean;
+  setOcsp(der: Buffer | null): void;
   close(): void;
 }
 
@@ -28,6 +29,8 @@ export interface NativeCredentials {
   readonly chainDer: Buffer[];
   /** Whether the private key is open (a token key opens at its first handshake). */
   readonly keyOpen: boolean;
+  /** The OCSP response (DER) sessions staple for the leaf from now on; null: none. */
+  setOcsp(der: Buffer | null): void;
   close(): void;
 }
 

@@ -20,6 +20,8 @@ export interface VerifyContext {
   readonly chainDer: Buffer[];
   /** Client: the serverName option. Server: the SNI received. */
   readonly serverName?: string;
+  /** Client: the OCSP response (DER) the server stapled for its certificate, if it did. */
+  readonly ocspDer?: Buffer;
 }
 
 /** TLS alert names a verifyPeer rejection may ask to send (default: bad_certificate, or certificate_required / access_denied for a peer without certificate). */

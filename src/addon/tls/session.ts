@@ -60,6 +60,7 @@ type NativeEvent =
       role: Role;
       chainDer: Buffer[];
       serverName?: string;
+      ocspDer?: Buffer;
       reply(answer: VerifyResult): void;
     }
   | {
@@ -185,7 +186,7 @@ class SessionStart {
       case 'pin':
         return this.pin(ev);
       case 'verify':
-        void this.verify(ev.role, ev.chainDer, ev.serverName).then((r) => ev.reply(r));
+        void this.verify(ev.role, ev.chainDer, ev.serverName, ev.ocspDer).then((r) => ev.reply(r));
         return;
       case 'established':
         return this.establishedEvent(ev);
@@ -218,9 +219,10 @@ class SessionStart {
   }
 
   /** verifyPeer's verdict; a throw is a refusal (EACCES unless it says otherwise). */
-  private verify(role: Role, chainDer: Buffer[], serverName: string | undefined): Promise<VerifyResult> {
+  private verify(role: Role, chainDer: Buffer[], serverName: string | undefined, ocspDer?: Buffer): Promise<VerifyResult> {
+    const extra = { ...(serverName !== undefined ? { serverName } : {}), ...(ocspDer ? { ocspDer } : {}) };
     return Promise.resolve()
-      .then(() => this.live().verifyPeer({ role, chainDer, ...(serverName !== undefined ? { serverName } : {}) }))
+      .then(() => this.live().verifyPeer({ role, chainDer, ...extra }))
       .catch((err: unknown) => ({ ok: false, ...refusal(err, 'EACCES') }) as VerifyResult);
   }
 

@@ -23,6 +23,8 @@ export class LocalCredentials {
     private readonly store: IdentityStore,
     /** Told each time a token key is handed to a handshake (the PIN cache's idle clock). */
     private readonly onTokenKeyUse: (keyUri: string) => void = () => {},
+    /** OCSP response files to staple, by identity (revocation.ocsp_files); read when the identity is loaded. */
+    private readonly ocspFiles: () => Readonly<Record<string, string>> = () => ({}),
   ) {}
 
   /** Forget the loaded credentials whose key URI `matches` (their token was locked). */
@@ -98,6 +100,15 @@ export class LocalCredentials {
         : loadCredentials(id.chainPem, { pem: fs.readFileSync(id.keyRef, 'utf8') });
     } catch (e) {
       throw new Failure('ENOKEY', wire`cannot load the key of ${localid} (${id.keyRef}): ${(e as Error).message}`);
+    }
+    const ocsp = this.ocspFiles()[localid];
+    if (ocsp !== undefined) {
+      try {
+        creds.setOcsp(fs.readFileSync(ocsp));
+      } catch (e) {
+        creds.close();
+        throw new Failure('ENOKEY', wire`cannot read the OCSP response of ${localid} (${ocsp}): ${(e as Error).message}`);
+      }
     }
     this.loaded.set(localid, creds);
     return creds;

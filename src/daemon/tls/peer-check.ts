@@ -10,6 +10,7 @@ import { StartTlsFlag } from '../../protocol/constants';
 import type { Role } from '../../model/connection';
 import type { DnsCheck, DnsPolicy } from '../dns/policy';
 import type { Transport } from './fd-check';
+import type { RevocationChecks } from './revocation';
 import type { Refusal, Validator, Verdict } from './validation';
 
 export interface PeerCheckRequest {
@@ -41,6 +42,7 @@ export class PeerChecks {
   constructor(
     private readonly validator: Validator,
     private readonly dns?: DnsPolicy,
+    private readonly revocation?: RevocationChecks,
   ) {}
 
   /** Why the pool cannot meet what `flags` require, or undefined when it can. */
@@ -61,7 +63,7 @@ export class PeerChecks {
       requireDnssec: (req.flags & StartTlsFlag.REQUIRE_DNSSEC) !== 0,
       ignoreCaches: (req.flags & StartTlsFlag.IGNORE_CACHES) !== 0,
     });
-    return new PeerCheck(this.validator, req, dns);
+    return new PeerCheck(this.validator, req, dns, this.revocation);
   }
 }
 
@@ -71,9 +73,23 @@ export class PeerCheck {
     private readonly validator: Validator,
     private readonly req: PeerCheckRequest,
     private readonly dns: DnsCheck | undefined,
+    private readonly revocation?: RevocationChecks,
   ) {}
 
-  async judge(chainDer: Buffer[]): Promise<PeerJudgement> {
+  /** The verdict on the chain the peer showed (and the OCSP response it stapled, if any). */
+  async judge(chainDer: Buffer[], ocspDer?: Buffer): Promise<PeerJudgement> {
+    const judged = await this.identity(chainDer);
+    // DANE-EE authenticates the key alone (RFC 7671 §5.1): there is no issuer to revoke it.
+    if (!judged.verdict.ok || !this.revocation || judged.validation?.startsWith('DANE-EE')) return judged;
+    const peerRole = this.req.role === 'client' ? 'server' : 'client';
+    const fresh = (this.req.flags & StartTlsFlag.IGNORE_CACHES) !== 0;
+    const r = await this.revocation.check({ chainDer, ocspDer, peerRole, fresh });
+    const validation = [judged.validation, r.validation].filter(Boolean).join(', ') || undefined;
+    const warning = [judged.warning, r.warning].filter(Boolean).join('; ') || undefined;
+    return { verdict: r.refusal ?? judged.verdict, validation, warning };
+  }
+
+  private async identity(chainDer: Buffer[]): Promise<PeerJudgement> {
     const pkix = () =>
       this.validator.validate({
         role: this.req.role,

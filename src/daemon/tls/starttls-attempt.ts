@@ -154,7 +154,7 @@ export class StartTlsAttempt {
       signal: req.signal,
       presetCredentials: this.presetCredentials(),
       credentials: (ctx) => this.chooseLocal(ctx.serverName),
-      verifyPeer: (ctx) => this.verifyPeer(ctx.chainDer),
+      verifyPeer: (ctx) => this.verifyPeer(ctx.chainDer, ctx.ocspDer),
       pin: (ctx) => this.pin(ctx),
       ...(this.proto.plaintext ? { plaintext: () => this.proto.plaintext!({ localid: this.localid, remoteid: this.remoteid }) } : {}),
     };
@@ -256,10 +256,10 @@ export class StartTlsAttempt {
     return this.disclose(q, answer);
   }
 
-  private async verifyPeer(chainDer: Buffer[]): Promise<VerifyResult> {
+  private async verifyPeer(chainDer: Buffer[], ocspDer?: Buffer): Promise<VerifyResult> {
     if (this.ignoreRemote) return { ok: true };
     if (chainDer.length === 0 && (this.requestOnly || this.anonymous)) return { ok: true };
-    const { verdict, validation, warning } = await this.peerCheck.judge(chainDer);
+    const { verdict, validation, warning } = await this.peerCheck.judge(chainDer, ocspDer);
     this.record.validation = validation;
     if (warning) {
       this.record.warning = warning;

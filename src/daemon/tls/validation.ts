@@ -99,7 +99,8 @@ export class Validator {
     return { ok: true, remoteid: proven };
   }
 
-  private trustStore(): TrustStore {
+  /** The anchors (and CRL files) validations use, loaded when first needed. */
+  trustStore(): TrustStore {
     return (this.trust ??= createTrustStore({
       anchorsPem: [
         ...this.store.listTrustAnchors().map((a) => a.certPem),
