@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { V2Client, v2Code } from '../../src/client/v2-client';
+import { V2Client, v2Code, type V2Session, type V2StartTlsOptions } from '../../src/client/v2-client';
 import { V2InfoKind, V2StartTlsFlag as F } from '../../src/protocol/v2-constants';
 import { Tlsp } from '../../src/protocol/v2-errors';
 import { startExamplePool, tcpConnect, TcpListener, Plaintext, rejection, HANG_GUARD_MS, type Pool } from '../../harness/starttls';
@@ -143,6 +143,9 @@ describe('V2 sessions seen from Node', () => {
       assert.deepEqual(await a.prng(cs.ctlkey, LABEL, CONTEXT, 64), await b.prng(ss.ctlkey, LABEL, CONTEXT, 64));
       assert.deepEqual(await a.info(cs.ctlkey, V2InfoKind.PEERCERT_SUBJECT), await b.info(ss.ctlkey, V2InfoKind.MYCERT_SUBJECT));
       assert.deepEqual(await a.info(cs.ctlkey, V2InfoKind.MYCERT_ISSUER), await b.info(ss.ctlkey, V2InfoKind.PEERCERT_ISSUER));
+      const endPoint = await a.info(cs.ctlkey, V2InfoKind.CHANBIND_TLS_SERVER_END_POINT);
+      assert.deepEqual(await b.info(ss.ctlkey, V2InfoKind.CHANBIND_TLS_SERVER_END_POINT), endPoint);
+      assert.equal(endPoint.toString('hex'), getPki().server.sha256);
       const dns = Buffer.concat([Buffer.from([0x82, SERVER_NAME.length]), Buffer.from(SERVER_NAME)]);
       const mail = Buffer.concat([Buffer.from([0x81, CLIENT_EMAIL.length]), Buffer.from(CLIENT_EMAIL)]);
       assert.equal(await a.infoCheck(cs.ctlkey, V2InfoKind.PEERCERT_SUBJECTALTNAME, dns), true);
@@ -161,6 +164,46 @@ describe('V2 sessions seen from Node', () => {
       b.close();
       await listener.close();
     }
+  });
+
+  /** Two V2 ends of one TCP connection through the pool; resolves with what each end got (a result or its failure). */
+  async function twoEnds(client: Partial<V2StartTlsOptions>, server: Partial<V2StartTlsOptions>) {
+    const listener = await TcpListener.open();
+    const a = V2Client.connect(pool.daemon.socket);
+    const b = V2Client.connect(pool.daemon.socket);
+    const cfd = await tcpConnect(listener.port);
+    const sfd = await listener.accept();
+    const settle = (p: Promise<V2Session>) => p.then((r) => { r.fd?.close(); return r; }, (e: unknown) => e as Error);
+    try {
+      return await Promise.all([
+        settle(a.starttls({ role: 'client', fd: cfd, remoteid: SERVER_NAME, ...client })),
+        settle(b.starttls({ role: 'server', fd: sfd, flags: F.IGNORE_REMOTEID, ...server })),
+      ]);
+    } finally {
+      cfd.close();
+      sfd.close();
+      a.close();
+      b.close();
+      await listener.close();
+    }
+  }
+
+  test('a server with LOCALID_CHECK is asked about the SNI name; a named localid that is not the SNI is refused', async () => {
+    const seen: string[] = [];
+    const onLocalId = ({ localid }: { localid: string }) => (seen.push(localid), localid);
+    const [c1, s1] = await twoEnds({}, { flags: F.IGNORE_REMOTEID | F.LOCALID_CHECK, onLocalId });
+    assert.deepEqual(seen, [SERVER_NAME]);
+    assert.ok(!(c1 instanceof Error) && !(s1 instanceof Error), String(c1) + String(s1));
+    assert.equal(s1.localid, SERVER_NAME);
+    const [c2, s2] = await twoEnds({}, { localid: CLIENT_EMAIL });
+    assert.ok(s2 instanceof Error && c2 instanceof Error);
+    assert.equal(v2Code(s2), Tlsp.E_TLSPOOL_STIRRED_NOT_SHAKEN);
+    assert.match(s2.message, /asked for server\.example\.test/);
+    // WITHOUT_SNI: nothing to fit, the named identity is used.
+    const [c3, s3] = await twoEnds({ flags: F.WITHOUT_SNI }, { localid: SERVER_NAME });
+    assert.ok(!(c3 instanceof Error) && !(s3 instanceof Error), String(c3) + String(s3));
+    assert.equal(c3.remoteid, SERVER_NAME);
+    assert.equal(s3.localid, SERVER_NAME);
   });
 
   test('DETACH, REATTACH: the answers of the original test client, then control moves to another connection', async () => {
