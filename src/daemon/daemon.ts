@@ -26,6 +26,8 @@ import { Validator } from './tls/validation';
 import { PeerChecks } from './tls/peer-check';
 import { DnsLookups } from './dns/lookups';
 import { DnsPolicy } from './dns/policy';
+import { Directory } from './directory/directory';
+import { DirectoryPath } from './directory/trust';
 import { pkcs11Configure, pkcs11Logout } from '../addon/tls/pkcs11';
 import { secureProcess } from '../addon/process';
 import { PinBroker, type PinConfig } from './pin/broker';
@@ -91,6 +93,8 @@ interface PoolCore {
   readonly credentials: LocalCredentials;
   readonly validator: Validator;
   readonly dnsLookups: DnsLookups;
+  /** The global directories of users' domains (ldap.directory). */
+  readonly directory: Directory;
   readonly rules: DisclosureRules;
   readonly approval: ApprovalService;
   readonly limits: PoolLimits;
@@ -230,10 +234,12 @@ function openCore(config: Config, log: Logger): PoolCore {
     });
   }
   const rules = new DisclosureRules(db);
+  const validator = new Validator(store, config.tls);
+  const dnsLookups = new DnsLookups(config.dns, log);
   return Object.assign(core, {
     broker,
     credentials,
-    validator: new Validator(store, config.tls),
+    validator,
     storeWatch: new StoreWatch(db, (parts) => {
       // What was loaded from the database is read again when next needed.
       core.credentials!.reset();
@@ -242,7 +248,8 @@ function openCore(config: Config, log: Logger): PoolCore {
       log.info('the state database was changed by another process');
       for (const part of parts) bus.emit({ type: `${part}-changed` });
     }),
-    dnsLookups: new DnsLookups(config.dns, log),
+    dnsLookups,
+    directory: new Directory(dnsLookups, () => core.config.ldap, () => core.config.dns.enabled, validator, log),
     rules,
     approval: new ApprovalService(rules, () => ({ timeout: core.config.disclosure.approval_timeout, fallback: core.config.disclosure.default }), bus, log),
     // Read at each decision: a reload applies changed limits to new work.
@@ -255,7 +262,7 @@ function poolHandlers(core: PoolCore): (cmd: number) => Handler | undefined {
   const starttls = core.limits.limitHandshakes(
     startTlsHandler({
       credentials: core.credentials,
-      peers: new PeerChecks(core.validator, new DnsPolicy(core.dnsLookups, () => core.config.dns)),
+      peers: new PeerChecks(core.validator, new DnsPolicy(core.dnsLookups, () => core.config.dns), new DirectoryPath(core.directory)),
       connections: core.connections,
       config: () => core.config.tls,
       pin: core.broker,
@@ -347,6 +354,7 @@ function reload(core: PoolCore, sources: ConfigSources, fromSystemdKeys: string[
     core.broker.configReloaded(previous);
     core.validator.reset(next.tls);
     core.dnsLookups.reset(next.dns);
+    core.directory.reset();
     core.credentials.reset();
     log.info('configuration reloaded', { config_file: next.config_file ?? null });
     core.bus.emit({ type: 'config-reloaded', configFile: next.config_file ?? null });

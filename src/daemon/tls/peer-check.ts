@@ -1,14 +1,17 @@
 /**
  * Whether the remote peer is who it must be. The chain it showed is judged
  * by PKIX (validation.ts) and, where the pool resolves DNS, by DNSSEC and
- * DANE (dns/policy.ts). A check begins when the STARTTLS names its peer, so
- * that lookups run beside the handshake, and decides once the chain is known.
+ * DANE (dns/policy.ts); a user@domain peer they refuse, by its domain's
+ * directory when ldap.directory is on (directory/trust.ts). A check begins
+ * when the STARTTLS names its peer, so that lookups run beside the
+ * handshake, and decides once the chain is known.
  * Every way of judging a peer joins here, not in the STARTTLS code: it asks
  * one question (judge) and writes down one answer (how, and any warning).
  */
 import { StartTlsFlag } from '../../protocol/constants';
 import type { Role } from '../../model/connection';
 import type { DnsCheck, DnsPolicy } from '../dns/policy';
+import type { DirectoryPath } from '../directory/trust';
 import type { Transport } from './fd-check';
 import type { Refusal, Validator, Verdict } from './validation';
 
@@ -31,24 +34,22 @@ export interface PeerJudgement {
   readonly warning?: string;
 }
 
-/** Flags that ask for more than this pool can check, and why it cannot. */
-const NOT_CHECKED = [
-  [StartTlsFlag.REQUIRE_LDAP_CERT, 'REQUIRE_LDAP_CERT: this pool does no LDAP lookups'],
-  [StartTlsFlag.REQUIRE_LDAP_DANE, 'REQUIRE_LDAP_DANE: this pool does no LDAP lookups'],
-] as const;
-
 export class PeerChecks {
   constructor(
     private readonly validator: Validator,
     private readonly dns?: DnsPolicy,
+    private readonly directory?: DirectoryPath,
   ) {}
 
-  /** Why the pool cannot meet what `flags` require, or undefined when it can. */
+  /**
+   * Why the pool cannot meet what `flags` require, or undefined when it can.
+   * REQUIRE_LDAP_* only tighten the directory path: without it they are met.
+   */
   unmet(flags: number): string | undefined {
     if (flags & StartTlsFlag.REQUIRE_DNSSEC && !this.dns?.enabled) {
       return 'REQUIRE_DNSSEC: DNSSEC validation is off in this pool (dns.enabled: false)';
     }
-    return NOT_CHECKED.find(([flag]) => flags & flag)?.[1];
+    return undefined;
   }
 
   /** Starts what judging this peer needs (its DNS lookups); throws a Failure for a request that cannot be served. */
@@ -61,7 +62,7 @@ export class PeerChecks {
       requireDnssec: (req.flags & StartTlsFlag.REQUIRE_DNSSEC) !== 0,
       ignoreCaches: (req.flags & StartTlsFlag.IGNORE_CACHES) !== 0,
     });
-    return new PeerCheck(this.validator, req, dns);
+    return new PeerCheck(this.validator, req, dns, this.directory?.enabled ? this.directory : undefined);
   }
 }
 
@@ -71,9 +72,18 @@ export class PeerCheck {
     private readonly validator: Validator,
     private readonly req: PeerCheckRequest,
     private readonly dns: DnsCheck | undefined,
+    private readonly directory?: DirectoryPath,
   ) {}
 
+  /** PKIX and DANE first; a user@domain peer they refuse may still be one its domain's directory publishes. */
   async judge(chainDer: Buffer[]): Promise<PeerJudgement> {
+    const first = await this.byDnsAndPkix(chainDer);
+    if (first.verdict.ok || !this.directory) return first;
+    const { remoteid, flags } = this.req;
+    return (await this.directory.vouch(chainDer, remoteid, flags, first.verdict)) ?? first;
+  }
+
+  private async byDnsAndPkix(chainDer: Buffer[]): Promise<PeerJudgement> {
     const pkix = () =>
       this.validator.validate({
         role: this.req.role,
