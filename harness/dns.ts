@@ -161,6 +161,11 @@ export function tlsaRecord(certPath: string, host: string, port: number, spec: T
   return run('danetool', args, path.dirname(certPath)).trim();
 }
 
+/** An SRV record line (RFC 2782) for a zone file: `owner SRV priority weight port target.` */
+export function srvRecord(owner: string, target: string, port: number, priority = 0, weight = 0): string {
+  return `${owner} SRV ${priority} ${weight} ${port} ${target.endsWith('.') ? target : `${target}.`}`;
+}
+
 /** A UDP and TCP port that takes queries and never answers: a resolver that is down. */
 export async function blackHole(): Promise<{ port: number; queries(): number; close(): Promise<void> }> {
   const sock = dgram.createSocket('udp4');

@@ -58,6 +58,8 @@ export interface PoolOptions {
   log?: Record<string, unknown>;
   /** Keys of the `revocation` section, when given. */
   revocation?: Record<string, unknown>;
+  /** Keys of the `ldap` section, when given. */
+  ldap?: Record<string, unknown>;
 }
 
 export async function startPool(opts: PoolOptions = {}): Promise<Pool> {
@@ -66,7 +68,9 @@ export async function startPool(opts: PoolOptions = {}): Promise<Pool> {
   const cli = (args: string[]) => tlspoolCli(stateDir, args);
   for (const [id, cert] of opts.identities ?? []) cli(['identity', 'add', id, '--cert', cert.chainPath, '--key', cert.keyPath]);
   for (const ca of opts.trust ?? []) cli(['trust', 'add', ca.certPath]);
-  const config = toYaml({ tls: { system_trust: false, ...opts.tls }, ...(opts.dns ? { dns: opts.dns } : {}), ...(opts.log ? { log: opts.log } : {}), ...(opts.revocation ? { revocation: opts.revocation } : {}) });
+  const sections = { dns: opts.dns, log: opts.log, revocation: opts.revocation, ldap: opts.ldap };
+  const given = Object.fromEntries(Object.entries(sections).filter(([, v]) => v !== undefined));
+  const config = toYaml({ tls: { system_trust: false, ...opts.tls }, ...given });
   const daemon = await startDaemon({ dir, config });
   const client = PoolClient.connect(daemon.socket);
   // Once answered, the daemon has accepted this connection: fd counts taken from here on are stable.

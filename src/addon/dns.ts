@@ -62,7 +62,7 @@ export interface ResolverOptions {
   stubs: Array<{ zone: string; addrs: string[] }>;
 }
 
-export const RRTYPE = { A: 1, SOA: 6, TLSA: 52 } as const;
+export const RRTYPE = { A: 1, SOA: 6, AAAA: 28, SRV: 33, TLSA: 52 } as const;
 
 const RCODE_NAMES: Record<number, string> = { 1: 'FORMERR', 2: 'SERVFAIL', 4: 'NOTIMP', 5: 'REFUSED' };
 

@@ -3,6 +3,7 @@
  * docs/configuration.md); the Config type follows from it.
  */
 import { DISCLOSURE_CHOICES, settingRange } from '../model/settings';
+import { ldapSchema } from './ldap-keys';
 import { defaultPath } from './paths';
 import { bool, dict, type Infer, int, list, object, oneOf, optional, path, str, union } from './schema';
 
@@ -78,6 +79,8 @@ export const configSchema = object({
     /** Files of DER OCSP responses to staple, by local identity. */
     ocsp_files: dict(path(), { key: LOCAL_ID, keyExpected: 'local identity' }),
   }),
+  /** The global directory of a user's domain as a trust path (ldap-keys.ts). */
+  ldap: ldapSchema,
   pin: object({
     /** Seconds a STARTTLS that needs a PIN waits for a PIN entry program to register when none is. */
     wait_for_program: int({ min: 0, max: 86400, default: 60 }),

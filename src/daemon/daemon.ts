@@ -31,6 +31,8 @@ import { PeerChecks } from './tls/peer-check';
 import { RevocationChecks } from './tls/revocation';
 import { DnsLookups } from './dns/lookups';
 import { DnsPolicy } from './dns/policy';
+import { Directory } from './directory/directory';
+import { DirectoryPath } from './directory/trust';
 import { pkcs11Configure, pkcs11Logout } from '../addon/tls/pkcs11';
 import { secureProcess } from '../addon/process';
 import { PinBroker, type PinConfig } from './pin/broker';
@@ -39,7 +41,7 @@ import { lockHandler, tokenStateHandler } from './pin/local-commands';
 import { uriOnToken } from './pin/token';
 import { LocalCmd } from '../protocol/constants';
 import { CONTROL_SOCKET_NAME } from '../contract/control';
-import { NUMBER_SETTINGS, type Settings } from '../model/settings';
+import { applySettings, settingsOf } from './control/settings';
 import { controlDispatch } from './control/methods';
 import { ControlServer } from './control/server';
 import { listTokens } from './control/tokens';
@@ -97,6 +99,8 @@ interface PoolCore {
   readonly validator: Validator;
   readonly revocation: RevocationChecks;
   readonly dnsLookups: DnsLookups;
+  /** The global directories of users' domains (ldap.directory). */
+  readonly directory: Directory;
   readonly rules: DisclosureRules;
   readonly approval: ApprovalService;
   readonly limits: PoolLimits;
@@ -236,10 +240,12 @@ function openCore(config: Config, log: Logger): PoolCore {
     });
   }
   const rules = new DisclosureRules(db);
+  const validator = new Validator(store, config.tls);
+  const dnsLookups = new DnsLookups(config.dns, log);
   return Object.assign(core, {
     broker,
     credentials,
-    validator: new Validator(store, config.tls),
+    validator,
     revocation: new RevocationChecks(() => core.config.revocation, () => core.validator!.trustStore()),
     storeWatch: new StoreWatch(db, (parts) => {
       // What was loaded from the database is read again when next needed.
@@ -249,7 +255,8 @@ function openCore(config: Config, log: Logger): PoolCore {
       log.info('the state database was changed by another process');
       for (const part of parts) bus.emit({ type: `${part}-changed` });
     }),
-    dnsLookups: new DnsLookups(config.dns, log),
+    dnsLookups,
+    directory: new Directory(dnsLookups, () => core.config.ldap, () => core.config.dns.enabled, validator, log),
     rules,
     approval: new ApprovalService(rules, () => ({ timeout: core.config.disclosure.approval_timeout, fallback: core.config.disclosure.default }), bus, log),
     // Read at each decision: a reload applies changed limits to new work.
@@ -261,7 +268,12 @@ function openCore(config: Config, log: Logger): PoolCore {
 function startTlsDeps(core: PoolCore): StartTlsDeps {
   return {
     credentials: core.credentials,
-    peers: new PeerChecks(core.validator, new DnsPolicy(core.dnsLookups, () => core.config.dns), core.revocation),
+    peers: new PeerChecks(
+      core.validator,
+      new DnsPolicy(core.dnsLookups, () => core.config.dns),
+      core.revocation,
+      new DirectoryPath(core.directory),
+    ),
     connections: core.connections,
     config: () => core.config.tls,
     pin: core.broker,
@@ -371,30 +383,11 @@ function reload(core: PoolCore, sources: ConfigSources, fromSystemdKeys: string[
     core.validator.reset(next.tls);
     core.revocation.reset();
     core.dnsLookups.reset(next.dns);
+    core.directory.reset();
     core.credentials.reset();
     log.info('configuration reloaded', { config_file: next.config_file ?? null });
     core.bus.emit({ type: 'config-reloaded', configFile: next.config_file ?? null });
   } catch (e) {
     log.error('configuration reload failed; keeping the running configuration', { error: e });
   }
-}
-
-/** The runtime-changeable settings, as the control API names them, read where the table says they live. */
-function settingsOf(c: Config): Settings {
-  const out: Record<string, unknown> = { defaultDisclosure: c.disclosure.default };
-  for (const s of NUMBER_SETTINGS) out[s.key] = section(c, s.config[0])[s.config[1]];
-  return out as unknown as Settings;
-}
-
-/** Change the running configuration in place: the broker, validator and approval read it from there. */
-function applySettings(c: Config, change: Partial<Settings>): void {
-  for (const s of NUMBER_SETTINGS) {
-    const v = change[s.key];
-    if (v !== undefined) section(c, s.config[0])[s.config[1]] = v;
-  }
-  if (change.defaultDisclosure !== undefined) c.disclosure.default = change.defaultDisclosure;
-}
-
-function section(c: Config, name: 'pin' | 'tls' | 'disclosure'): Record<string, unknown> {
-  return c[name] as unknown as Record<string, unknown>;
 }

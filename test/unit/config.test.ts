@@ -469,6 +469,7 @@ test('the Config type is what the schema accepts, named as in the file', () => {
         retry_after: number;
         ocsp_files: Record<string, string>;
       };
+      ldap: { directory: boolean; directories: Record<string, string>; timeout: number; filter: string; cache_ttl: number; ca_file?: string };
       pin: { wait_for_program: number; entry_timeout: number; cache_idle_ttl: number; cache_max_ttl: number; tokens: { label: string; pin: string }[] };
       disclosure: { approval_timeout: number; default: 'allow' | 'deny' };
       pkcs11: { modules: string[] };

@@ -1,14 +1,17 @@
 /**
  * Whether the remote peer is who it must be. The chain it showed is judged
  * by PKIX (validation.ts) and, where the pool resolves DNS, by DNSSEC and
- * DANE (dns/policy.ts). A check begins when the STARTTLS names its peer, so
- * that lookups run beside the handshake, and decides once the chain is known.
+ * DANE (dns/policy.ts); a user@domain peer they refuse, by its domain's
+ * directory when ldap.directory is on (directory/trust.ts). A check begins
+ * when the STARTTLS names its peer, so that lookups run beside the
+ * handshake, and decides once the chain is known.
  * Every way of judging a peer joins here, not in the STARTTLS code: it asks
  * one question (judge) and writes down one answer (how, and any warning).
  */
 import { StartTlsFlag } from '../../protocol/constants';
 import type { Role } from '../../model/connection';
 import type { DnsCheck, DnsPolicy } from '../dns/policy';
+import type { DirectoryPath } from '../directory/trust';
 import type { Transport } from './fd-check';
 import type { RevocationChecks } from './revocation';
 import type { Refusal, Validator, Verdict } from './validation';
@@ -32,25 +35,23 @@ export interface PeerJudgement {
   readonly warning?: string;
 }
 
-/** Flags that ask for more than this pool can check, and why it cannot. */
-const NOT_CHECKED = [
-  [StartTlsFlag.REQUIRE_LDAP_CERT, 'REQUIRE_LDAP_CERT: this pool does no LDAP lookups'],
-  [StartTlsFlag.REQUIRE_LDAP_DANE, 'REQUIRE_LDAP_DANE: this pool does no LDAP lookups'],
-] as const;
-
 export class PeerChecks {
   constructor(
     private readonly validator: Validator,
     private readonly dns?: DnsPolicy,
     private readonly revocation?: RevocationChecks,
+    private readonly directory?: DirectoryPath,
   ) {}
 
-  /** Why the pool cannot meet what `flags` require, or undefined when it can. */
+  /**
+   * Why the pool cannot meet what `flags` require, or undefined when it can.
+   * REQUIRE_LDAP_* only tighten the directory path: without it they are met.
+   */
   unmet(flags: number): string | undefined {
     if (flags & StartTlsFlag.REQUIRE_DNSSEC && !this.dns?.enabled) {
       return 'REQUIRE_DNSSEC: DNSSEC validation is off in this pool (dns.enabled: false)';
     }
-    return NOT_CHECKED.find(([flag]) => flags & flag)?.[1];
+    return undefined;
   }
 
   /** Starts what judging this peer needs (its DNS lookups); throws a Failure for a request that cannot be served. */
@@ -63,7 +64,7 @@ export class PeerChecks {
       requireDnssec: (req.flags & StartTlsFlag.REQUIRE_DNSSEC) !== 0,
       ignoreCaches: (req.flags & StartTlsFlag.IGNORE_CACHES) !== 0,
     });
-    return new PeerCheck(this.validator, req, dns, this.revocation);
+    return new PeerCheck(this.validator, req, dns, this.revocation, this.directory?.enabled ? this.directory : undefined);
   }
 }
 
@@ -74,22 +75,33 @@ export class PeerCheck {
     private readonly req: PeerCheckRequest,
     private readonly dns: DnsCheck | undefined,
     private readonly revocation?: RevocationChecks,
+    private readonly directory?: DirectoryPath,
   ) {}
 
-  /** The verdict on the chain the peer showed (and the OCSP response it stapled, if any). */
+  /**
+   * The verdict on the chain the peer showed (and the OCSP response it stapled, if any):
+   * PKIX and DANE first; a user@domain peer they refuse may still be one its domain's
+   * directory publishes; an accepted chain with an issuer is then checked for revocation.
+   */
   async judge(chainDer: Buffer[], ocspDer?: Buffer): Promise<PeerJudgement> {
-    const judged = await this.identity(chainDer);
+    const first = await this.byDnsAndPkix(chainDer);
+    if (!first.verdict.ok) {
+      if (!this.directory) return first;
+      const { remoteid, flags } = this.req;
+      // A certificate the directory publishes is vouched for as it is, like a DANE-EE key: no issuer to revoke it.
+      return (await this.directory.vouch(chainDer, remoteid, flags, first.verdict)) ?? first;
+    }
     // DANE-EE authenticates the key alone (RFC 7671 §5.1): there is no issuer to revoke it.
-    if (!judged.verdict.ok || !this.revocation || judged.validation?.startsWith('DANE-EE')) return judged;
+    if (!this.revocation || first.validation?.startsWith('DANE-EE')) return first;
     const peerRole = this.req.role === 'client' ? 'server' : 'client';
     const fresh = (this.req.flags & StartTlsFlag.IGNORE_CACHES) !== 0;
     const r = await this.revocation.check({ chainDer, ocspDer, peerRole, fresh });
-    const validation = [judged.validation, r.validation].filter(Boolean).join(', ') || undefined;
-    const warning = [judged.warning, r.warning].filter(Boolean).join('; ') || undefined;
-    return { verdict: r.refusal ?? judged.verdict, validation, warning };
+    const validation = [first.validation, r.validation].filter(Boolean).join(', ') || undefined;
+    const warning = [first.warning, r.warning].filter(Boolean).join('; ') || undefined;
+    return { verdict: r.refusal ?? first.verdict, validation, warning };
   }
 
-  private async identity(chainDer: Buffer[]): Promise<PeerJudgement> {
+  private async byDnsAndPkix(chainDer: Buffer[]): Promise<PeerJudgement> {
     const pkix = () =>
       this.validator.validate({
         role: this.req.role,
