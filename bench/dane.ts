@@ -46,9 +46,9 @@ export async function daneFigure(n: number): Promise<DaneFigure> {
   const pools: Pool[] = [];
   try {
     dns.setRecords('example.test', [tlsaRecord(pki.server.certPath, SERVER_NAME, server.port, { usage: 3, selector: 1, matching: 1 })]);
-    const dane = await startPool({ trust: [pki.ca], dns: { trust_anchors: [dns.trustAnchor], stubs: dns.stubs, timeout: 5 }, log: { level: 'warn' } });
+    const dane = await startPool({ trust: [pki.ca], dns: { trust_anchors: [dns.trustAnchor], stubs: dns.stubs, timeout: 5 } });
     pools.push(dane);
-    const pkix = await startPool({ trust: [pki.ca], dns: { enabled: false }, log: { level: 'warn' } });
+    const pkix = await startPool({ trust: [pki.ca], dns: { enabled: false } });
     pools.push(pkix);
     log(`DANE-EE: ${n} handshakes each, with DNS and without`);
     await handshakes(dane, server.port, 3);
