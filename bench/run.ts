@@ -12,6 +12,7 @@ import { bulk, type CpuUse, handshakes, idleRss, latency, type LoopDelay, MiB, t
 import { killChildren, type Name, NAMES, nodeTlsSystem, poolSystem, PRIORITY, stunnelSystem, SUITE, type System } from './systems';
 import { buildDir, compileC } from '../harness/cbuild';
 import { log } from './work';
+import { daneFigure, type DaneFigure } from './dane';
 
 const QUICK = process.argv.includes('--quick');
 const MODE = QUICK ? 'quick' : 'full';
@@ -303,6 +304,7 @@ async function main(): Promise<void> {
   log('copy floor (bench/copy-floor.c)');
   const floor = copyFloor();
   const systems: System[] = [];
+  let dane: DaneFigure | string = 'not run';
   try {
     // All systems run for the whole bench (idle ones cost nothing): the rate phases take turns.
     for (const name of NAMES.filter((n) => ONLY.includes(n))) {
@@ -318,6 +320,7 @@ async function main(): Promise<void> {
     }
     log(`rate phases: ${ROUNDS} rounds, ${systems.map((s) => s.name).join(', ')} taking turns`);
     await rates(systems, figs);
+    if (ONLY.includes('pool')) dane = await daneFigure(QUICK ? 30 : 300).catch((e: Error) => `error: ${e.message}`);
   } finally {
     for (const sys of systems) await sys.stop().catch(() => {});
     killChildren();
@@ -342,6 +345,7 @@ async function main(): Promise<void> {
     relay_copy_floor: floor,
     duration_s: 0,
     figures: figs,
+    dane_ee_handshake: dane,
     targets,
   };
   result.duration_s = Math.round((Date.now() - started) / 100) / 10;
@@ -359,6 +363,11 @@ async function main(): Promise<void> {
   for (const r of rows) console.log(r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  '));
   console.log(`AES-128-GCM single core (openssl speed, 16 KiB blocks): ${typeof aes === 'string' ? aes : `${aes.mib_s} MiB/s`}`);
   console.log(`four copies of a user-space relay (bench/copy-floor.c): ${typeof floor === 'string' ? floor : `${floor.ms_per_mib} CPU ms per MiB`}`);
+  console.log(
+    typeof dane === 'string'
+      ? `DANE-EE handshake: ${dane}`
+      : `DANE-EE handshake (pool client, TLSA 3 1 1 in a signed zone, cached lookups; p50 of ${dane.handshakes}): ${dane.dane_p50_ms} ms with DNS, ${dane.pkix_p50_ms} ms PKIX without DNS, ratio ${dane.ratio} (${dane.validation ?? '?'})`,
+  );
   console.log('\ntargets:');
   for (const t of Object.values(targets)) console.log(`  [${t.holds === null ? '?' : t.holds ? 'ok' : 'MISS'}] ${t.target}: ${t.measured}`);
   console.log(`(ratio > 1 means the pool is better; errors are in bench/results/latest.json) duration ${result.duration_s} s`);

@@ -101,6 +101,7 @@ describe('revocation: OCSP stapling, CRL distribution points, soft and hard fail
         assert.equal(error.code, 'EKEYREVOKED');
         assert.match(error.message, /has been revoked \(stapled OCSP\)/);
         assert.equal(record.state, 'failed');
+        assert.equal(record.validation, 'refused, revoked');
       });
     }
 
@@ -182,6 +183,7 @@ describe('revocation: OCSP stapling, CRL distribution points, soft and hard fail
       assert.equal(error.code, 'ENODATA');
       assert.match(error.message, /no revocation data for .*revocation\.unreachable: hard/);
       assert.equal(record.state, 'failed');
+      assert.equal(record.validation, 'refused, revocation unknown');
     });
 
     test('a CRL server that never answers costs revocation.fetch_timeout, then the failure is remembered', async () => {

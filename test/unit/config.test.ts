@@ -85,6 +85,7 @@ describe('defaults', () => {
       tls: { system_trust: true, trust_files: [], crl_files: [], validation_cache_ttl: 300, handshake_timeout: 60, priority: undefined },
       pin: { wait_for_program: 60, entry_timeout: 60, cache_idle_ttl: 600, cache_max_ttl: 7200, tokens: [] },
       dns: { enabled: true, trust_anchors: ['/usr/share/dns/root.key'], forwarders: [], stubs: {}, timeout: 2, unreachable: 'pkix' },
+      revocation: { crldp: false, unreachable: 'soft', fetch_timeout: 3, max_crl_size: 1048576, retry_after: 300, ocsp_files: {} },
       disclosure: { approval_timeout: 60, default: 'allow' },
       pkcs11: { modules: [] },
       limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256, detached_sessions: 256, detached_lifetime: 3600 },
@@ -109,6 +110,7 @@ describe('defaults', () => {
       tls: { system_trust: true, trust_files: [], crl_files: [], validation_cache_ttl: 300, handshake_timeout: 60, priority: undefined },
       pin: { wait_for_program: 60, entry_timeout: 60, cache_idle_ttl: 600, cache_max_ttl: 7200, tokens: [] },
       dns: { enabled: true, trust_anchors: ['/usr/share/dns/root.key'], forwarders: [], stubs: {}, timeout: 2, unreachable: 'pkix' },
+      revocation: { crldp: false, unreachable: 'soft', fetch_timeout: 3, max_crl_size: 1048576, retry_after: 300, ocsp_files: {} },
       disclosure: { approval_timeout: 60, default: 'allow' },
       pkcs11: { modules: [] },
       limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256, detached_sessions: 256, detached_lifetime: 3600 },
@@ -154,6 +156,7 @@ describe('defaults', () => {
         tls: { system_trust: true, trust_files: [], crl_files: [], validation_cache_ttl: 300, handshake_timeout: 60, priority: undefined },
         pin: { wait_for_program: 60, entry_timeout: 60, cache_idle_ttl: 600, cache_max_ttl: 7200, tokens: [] },
         dns: { enabled: true, trust_anchors: ['/usr/share/dns/root.key'], forwarders: [], stubs: {}, timeout: 2, unreachable: 'pkix' },
+        revocation: { crldp: false, unreachable: 'soft', fetch_timeout: 3, max_crl_size: 1048576, retry_after: 300, ocsp_files: {} },
         disclosure: { approval_timeout: 60, default: 'allow' },
         pkcs11: { modules: [] },
         limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256, detached_sessions: 256, detached_lifetime: 3600 },
@@ -296,7 +299,7 @@ describe('errors name the file, line, column and key', () => {
 
   test('an unknown key with nothing close lists the known keys', () => {
     const { err, file } = errorFor('ciphers: all\n');
-    assert.equal(err.message, `${file}:1:1: ciphers: unknown key (known keys here: socket, socket_group, control_socket, state_dir, log, tls, dns, pin, disclosure, pkcs11, limits)`);
+    assert.equal(err.message, `${file}:1:1: ciphers: unknown key (known keys here: socket, socket_group, control_socket, state_dir, log, tls, dns, revocation, pin, disclosure, pkcs11, limits)`);
   });
 
   test('a YAML syntax error gives file:line:column', () => {
@@ -408,6 +411,12 @@ describe('describeConfig', () => {
         '  dns.stubs: {}',
         '  dns.timeout: 2',
         '  dns.unreachable: pkix',
+        '  revocation.crldp: false',
+        '  revocation.unreachable: soft',
+        '  revocation.fetch_timeout: 3',
+        '  revocation.max_crl_size: 1048576',
+        '  revocation.retry_after: 300',
+        '  revocation.ocsp_files: {}',
         '  pin.wait_for_program: 60',
         '  pin.entry_timeout: 60',
         '  pin.cache_idle_ttl: 600',
@@ -502,6 +511,7 @@ test('a valid configuration written as YAML loads back to the same values', () =
         tls: { system_trust: true, trust_files: [], crl_files: [], validation_cache_ttl: 300, handshake_timeout: 60, priority: undefined },
         pin: { wait_for_program: 60, entry_timeout: 60, cache_idle_ttl: 600, cache_max_ttl: 7200, tokens: [] },
         dns: { enabled: true, trust_anchors: ['/usr/share/dns/root.key'], forwarders: [], stubs: {}, timeout: 2, unreachable: 'pkix' },
+        revocation: { crldp: false, unreachable: 'soft', fetch_timeout: 3, max_crl_size: 1048576, retry_after: 300, ocsp_files: {} },
         disclosure: { approval_timeout: 60, default: 'allow' },
         pkcs11: { modules: [] },
         limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256, detached_sessions: 256, detached_lifetime: 3600 },

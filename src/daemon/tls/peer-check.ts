@@ -96,7 +96,8 @@ export class PeerCheck {
     const peerRole = this.req.role === 'client' ? 'server' : 'client';
     const fresh = (this.req.flags & StartTlsFlag.IGNORE_CACHES) !== 0;
     const r = await this.revocation.check({ chainDer, ocspDer, peerRole, fresh });
-    const validation = [first.validation, r.validation].filter(Boolean).join(', ') || undefined;
+    // A refusal is said as such ("refused, revoked"), not after what had accepted the chain.
+    const validation = r.refusal ? r.validation : [first.validation, r.validation].filter(Boolean).join(', ') || undefined;
     const warning = [first.warning, r.warning].filter(Boolean).join('; ') || undefined;
     return { verdict: r.refusal ?? first.verdict, validation, warning };
   }

@@ -142,5 +142,5 @@ export function staleness(thisUpdate: Date | null, nextUpdate: Date | null, now 
 }
 
 function refuse(code: Refusal['code'], message: string, alert: Refusal['alert']): RevocationOutcome {
-  return { refusal: { ok: false, code, message, alert } };
+  return { refusal: { ok: false, code, message, alert }, validation: code === 'EKEYREVOKED' ? 'refused, revoked' : 'refused, revocation' };
 }
