@@ -86,6 +86,7 @@ describe('defaults', () => {
       pin: { wait_for_program: 60, entry_timeout: 60, cache_idle_ttl: 600, cache_max_ttl: 7200, tokens: [] },
       dns: { enabled: true, trust_anchors: ['/usr/share/dns/root.key'], forwarders: [], stubs: {}, timeout: 2, unreachable: 'pkix' },
       revocation: { crldp: false, unreachable: 'soft', fetch_timeout: 3, max_crl_size: 1048576, retry_after: 300, ocsp_files: {} },
+      ldap: { directory: false, directories: {}, timeout: 3, filter: '(&(uid={user})(|(objectClass=pkiUser)(objectClass=inetOrgPerson)))', cache_ttl: 300, ca_file: undefined },
       disclosure: { approval_timeout: 60, default: 'allow' },
       pkcs11: { modules: [] },
       limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256, detached_sessions: 256, detached_lifetime: 3600 },
@@ -111,6 +112,7 @@ describe('defaults', () => {
       pin: { wait_for_program: 60, entry_timeout: 60, cache_idle_ttl: 600, cache_max_ttl: 7200, tokens: [] },
       dns: { enabled: true, trust_anchors: ['/usr/share/dns/root.key'], forwarders: [], stubs: {}, timeout: 2, unreachable: 'pkix' },
       revocation: { crldp: false, unreachable: 'soft', fetch_timeout: 3, max_crl_size: 1048576, retry_after: 300, ocsp_files: {} },
+      ldap: { directory: false, directories: {}, timeout: 3, filter: '(&(uid={user})(|(objectClass=pkiUser)(objectClass=inetOrgPerson)))', cache_ttl: 300, ca_file: undefined },
       disclosure: { approval_timeout: 60, default: 'allow' },
       pkcs11: { modules: [] },
       limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256, detached_sessions: 256, detached_lifetime: 3600 },
@@ -157,6 +159,7 @@ describe('defaults', () => {
         pin: { wait_for_program: 60, entry_timeout: 60, cache_idle_ttl: 600, cache_max_ttl: 7200, tokens: [] },
         dns: { enabled: true, trust_anchors: ['/usr/share/dns/root.key'], forwarders: [], stubs: {}, timeout: 2, unreachable: 'pkix' },
         revocation: { crldp: false, unreachable: 'soft', fetch_timeout: 3, max_crl_size: 1048576, retry_after: 300, ocsp_files: {} },
+        ldap: { directory: false, directories: {}, timeout: 3, filter: '(&(uid={user})(|(objectClass=pkiUser)(objectClass=inetOrgPerson)))', cache_ttl: 300, ca_file: undefined },
         disclosure: { approval_timeout: 60, default: 'allow' },
         pkcs11: { modules: [] },
         limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256, detached_sessions: 256, detached_lifetime: 3600 },
@@ -299,7 +302,7 @@ describe('errors name the file, line, column and key', () => {
 
   test('an unknown key with nothing close lists the known keys', () => {
     const { err, file } = errorFor('ciphers: all\n');
-    assert.equal(err.message, `${file}:1:1: ciphers: unknown key (known keys here: socket, socket_group, control_socket, state_dir, log, tls, dns, revocation, pin, disclosure, pkcs11, limits)`);
+    assert.equal(err.message, `${file}:1:1: ciphers: unknown key (known keys here: socket, socket_group, control_socket, state_dir, log, tls, dns, revocation, ldap, pin, disclosure, pkcs11, limits)`);
   });
 
   test('a YAML syntax error gives file:line:column', () => {
@@ -417,6 +420,12 @@ describe('describeConfig', () => {
         '  revocation.max_crl_size: 1048576',
         '  revocation.retry_after: 300',
         '  revocation.ocsp_files: {}',
+        '  ldap.directory: false',
+        '  ldap.directories: {}',
+        '  ldap.timeout: 3',
+        '  ldap.filter: (&(uid={user})(|(objectClass=pkiUser)(objectClass=inetOrgPerson)))',
+        '  ldap.cache_ttl: 300',
+        '  ldap.ca_file: (not set)',
         '  pin.wait_for_program: 60',
         '  pin.entry_timeout: 60',
         '  pin.cache_idle_ttl: 600',
@@ -512,6 +521,7 @@ test('a valid configuration written as YAML loads back to the same values', () =
         pin: { wait_for_program: 60, entry_timeout: 60, cache_idle_ttl: 600, cache_max_ttl: 7200, tokens: [] },
         dns: { enabled: true, trust_anchors: ['/usr/share/dns/root.key'], forwarders: [], stubs: {}, timeout: 2, unreachable: 'pkix' },
         revocation: { crldp: false, unreachable: 'soft', fetch_timeout: 3, max_crl_size: 1048576, retry_after: 300, ocsp_files: {} },
+        ldap: { directory: false, directories: {}, timeout: 3, filter: '(&(uid={user})(|(objectClass=pkiUser)(objectClass=inetOrgPerson)))', cache_ttl: 300, ca_file: undefined },
         disclosure: { approval_timeout: 60, default: 'allow' },
         pkcs11: { modules: [] },
         limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256, detached_sessions: 256, detached_lifetime: 3600 },
