@@ -187,7 +187,7 @@ describe('the global directory as a trust path', () => {
   test('a user with an entry and no certificate is refused', async () => {
     const { error } = await refused(pool, `dave@${PLAIN}`, certs.stranger!);
     assert.equal(error.code, 'EACCES');
-    assert.match(error.message, /publishes another certificate for dave|has no entry for dave/);
+    assert.match(error.message, /the directory of example\.test publishes no certificate for dave/);
   });
 
   test('another user\'s published certificate is refused', async () => {
@@ -199,7 +199,7 @@ describe('the global directory as a trust path', () => {
   test('REQUIRE_LDAP_CERT refuses what a plain directory publishes', async () => {
     const { error, record } = await refused(pool, `alice@${PLAIN}`, certs.alice!, StartTlsFlag.REQUIRE_LDAP_CERT);
     assert.equal(error.code, 'EACCES');
-    assert.match(error.message, /^(TLS handshake failed: )?REQUIRE_LDAP_CERT: the directory of example\.test is not trusted: it was reached over plain LDAP/);
+    assert.match(error.message, /REQUIRE_LDAP_CERT: the directory of example\.test is not trusted \(reached over plain LDAP\)/);
     assert.equal(record.validation, 'refused, REQUIRE_LDAP_CERT');
   });
 
@@ -218,7 +218,7 @@ describe('the global directory as a trust path', () => {
   test('REQUIRE_LDAP_DANE without a TLSA record for the directory is refused', async () => {
     const { error, record } = await refused(pool, `alice@${NOTLSA}`, certs.notlsaAlice!, StartTlsFlag.REQUIRE_LDAP_DANE);
     assert.equal(error.code, 'EACCES');
-    assert.match(error.message, /REQUIRE_LDAP_DANE: the directory ldap\.notlsa\.example\.test is not DANE-authenticated: it has no TLSA record/);
+    assert.match(error.message, /REQUIRE_LDAP_DANE: directory ldap\.notlsa\.example\.test not DANE-verified \(no TLSA record\)/);
     assert.equal(record.validation, 'refused, REQUIRE_LDAP_DANE');
   });
 
@@ -268,7 +268,7 @@ describe('the global directory as a trust path', () => {
       const { error } = await refused(off, `alice@${PLAIN}`, certs.alice!);
       assert.equal(error.code, 'EACCES');
       assert.match(error.message, /self-signed/);
-      assert.doesNotMatch(off.daemon.logs(), /directory/);
+      assert.doesNotMatch(off.daemon.logs(), /"msg":"directory/);
       // The flags only tighten the directory path: without it they are accepted and change nothing.
       const r = await refused(off, `alice@${PLAIN}`, certs.alice!, StartTlsFlag.REQUIRE_LDAP_CERT | StartTlsFlag.REQUIRE_LDAP_DANE);
       assert.equal(r.error.code, 'EACCES');
