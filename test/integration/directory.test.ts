@@ -282,7 +282,7 @@ describe('the global directory as a trust path', () => {
     const out = pool.cli(['lookup', `alice@${TLS}`, '--config', config, '--cert', certs.tlsAlice!.certPath]);
     assert.match(out, new RegExp(`SRV: _ldap\\._tcp\\.${TLS.replace(/\./g, '\\.')} -> ldap\\.tls\\.example\\.test:${secure.port} \\(DNSSEC secure\\)`));
     assert.match(out, /directory: ldap:\/\/ldap\.tls\.example\.test:\d+\/dc=tls,dc=example,dc=test over StartTLS \(DANE\)/);
-    assert.match(out, new RegExp(`certificate: CN=alice@tls\\.example\\.test sha256 ${certInfoSha(certs.tlsAlice!.der)}`));
+    assert.match(out, new RegExp(`certificate: .*alice@tls\\.example\\.test.* sha256 ${certInfoSha(certs.tlsAlice!.der)}`));
     assert.match(out, /--cert: accepted \(published for alice\)/);
     const other = pool.cli(['lookup', `alice@${TLS}`, '--config', config, '--cert', certs.alice!.certPath]);
     assert.match(other, /--cert: refused \(not published for alice\)/);
