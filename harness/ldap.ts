@@ -56,7 +56,8 @@ function suffixLdif(suffix: string, users: LdapUser[]): string {
 export async function startLdap(opts: LdapOptions): Promise<LdapServer> {
   const dir = tempDir('tlspool-ldap-');
   const port = await freePort('tcp');
-  const suffixes = Object.keys(opts.suffixes);
+  // slapd wants a database below another (dc=a,dc=b under dc=b) listed first.
+  const suffixes = Object.keys(opts.suffixes).sort((a, b) => b.split(',').length - a.split(',').length);
   const conf = [
     ...['core', 'cosine', 'inetorgperson'].map((s) => `include /etc/ldap/schema/${s}.schema`),
     'modulepath /usr/lib/ldap',

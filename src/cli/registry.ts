@@ -11,6 +11,7 @@ import { daemon, spec as daemonSpec } from './commands/daemon';
 import { identity, trust } from './commands/identity';
 import { installUnits, spec as installUnitsSpec } from './commands/install-units';
 import { lock, spec as lockSpec } from './commands/lock';
+import { lookup, spec as lookupSpec } from './commands/lookup';
 import { ping, spec as pingSpec } from './commands/ping';
 import { pinentry, spec as pinentrySpec } from './commands/pinentry';
 import { listSpec as rulesListSpec, revokeSpec as rulesRevokeSpec, rules } from './commands/rules';
@@ -35,6 +36,7 @@ export const COMMANDS: readonly CliCommand[] = [
   { name: 'identity', summary: 'manage local identities (certificate + key)', run: identity.run, specs: identity.specs },
   { name: 'trust', summary: 'manage trust anchors', run: trust.run, specs: trust.specs },
   { name: 'connections', summary: 'list recent STARTTLS connections', run: connections, specs: spec(connectionsSpec) },
+  { name: 'lookup', summary: "show what the directory of a user's domain publishes for the user", run: lookup, specs: spec(lookupSpec) },
   { name: 'tunnel', summary: 'relay TCP with TLS on one side, done by the pool (like stunnel)', run: tunnel, specs: spec(tunnelSpec) },
   { name: 'pinentry', summary: 'offer PIN entry: ask for token PINs on this terminal', run: pinentry, specs: spec(pinentrySpec) },
   { name: 'lock', summary: 'make the pool forget its PINs and log its tokens out', run: lock, specs: spec(lockSpec) },

@@ -187,7 +187,7 @@ describe('the global directory as a trust path', () => {
   test('a user with an entry and no certificate is refused', async () => {
     const { error } = await refused(pool, `dave@${PLAIN}`, certs.stranger!);
     assert.equal(error.code, 'EACCES');
-    assert.match(error.message, /publishes another certificate for dave|has no entry for dave/);
+    assert.match(error.message, /the directory of example\.test publishes no certificate for dave/);
   });
 
   test('another user\'s published certificate is refused', async () => {
@@ -199,7 +199,7 @@ describe('the global directory as a trust path', () => {
   test('REQUIRE_LDAP_CERT refuses what a plain directory publishes', async () => {
     const { error, record } = await refused(pool, `alice@${PLAIN}`, certs.alice!, StartTlsFlag.REQUIRE_LDAP_CERT);
     assert.equal(error.code, 'EACCES');
-    assert.match(error.message, /^(TLS handshake failed: )?REQUIRE_LDAP_CERT: the directory of example\.test is not trusted: it was reached over plain LDAP/);
+    assert.match(error.message, /REQUIRE_LDAP_CERT: the directory of example\.test is not trusted \(reached over plain LDAP\)/);
     assert.equal(record.validation, 'refused, REQUIRE_LDAP_CERT');
   });
 
@@ -218,7 +218,7 @@ describe('the global directory as a trust path', () => {
   test('REQUIRE_LDAP_DANE without a TLSA record for the directory is refused', async () => {
     const { error, record } = await refused(pool, `alice@${NOTLSA}`, certs.notlsaAlice!, StartTlsFlag.REQUIRE_LDAP_DANE);
     assert.equal(error.code, 'EACCES');
-    assert.match(error.message, /REQUIRE_LDAP_DANE: the directory ldap\.notlsa\.example\.test is not DANE-authenticated: it has no TLSA record/);
+    assert.match(error.message, /REQUIRE_LDAP_DANE: directory ldap\.notlsa\.example\.test not DANE-verified \(no TLSA record\)/);
     assert.equal(record.validation, 'refused, REQUIRE_LDAP_DANE');
   });
 
@@ -268,7 +268,7 @@ describe('the global directory as a trust path', () => {
       const { error } = await refused(off, `alice@${PLAIN}`, certs.alice!);
       assert.equal(error.code, 'EACCES');
       assert.match(error.message, /self-signed/);
-      assert.doesNotMatch(off.daemon.logs(), /directory/);
+      assert.doesNotMatch(off.daemon.logs(), /"msg":"directory/);
       // The flags only tighten the directory path: without it they are accepted and change nothing.
       const r = await refused(off, `alice@${PLAIN}`, certs.alice!, StartTlsFlag.REQUIRE_LDAP_CERT | StartTlsFlag.REQUIRE_LDAP_DANE);
       assert.equal(r.error.code, 'EACCES');
@@ -282,7 +282,7 @@ describe('the global directory as a trust path', () => {
     const out = pool.cli(['lookup', `alice@${TLS}`, '--config', config, '--cert', certs.tlsAlice!.certPath]);
     assert.match(out, new RegExp(`SRV: _ldap\\._tcp\\.${TLS.replace(/\./g, '\\.')} -> ldap\\.tls\\.example\\.test:${secure.port} \\(DNSSEC secure\\)`));
     assert.match(out, /directory: ldap:\/\/ldap\.tls\.example\.test:\d+\/dc=tls,dc=example,dc=test over StartTLS \(DANE\)/);
-    assert.match(out, new RegExp(`certificate: CN=alice@tls\\.example\\.test sha256 ${certInfoSha(certs.tlsAlice!.der)}`));
+    assert.match(out, new RegExp(`certificate: .*alice@tls\\.example\\.test.* sha256 ${certInfoSha(certs.tlsAlice!.der)}`));
     assert.match(out, /--cert: accepted \(published for alice\)/);
     const other = pool.cli(['lookup', `alice@${TLS}`, '--config', config, '--cert', certs.alice!.certPath]);
     assert.match(other, /--cert: refused \(not published for alice\)/);

@@ -97,8 +97,8 @@ export class Directory {
       const f = e as Failure;
       throw new Failure(f.code as 'EIO', `the directory of ${domain} (${place.host}:${place.port}) ${f.message}`);
     }
-    let certValid: true | string = 'it was reached over plain LDAP';
-    let dane: true | string = 'it was reached over plain LDAP';
+    let certValid: true | string = 'reached over plain LDAP';
+    let dane: true | string = 'reached over plain LDAP';
     if (found.serverChain.length > 0) {
       const pkix = this.validateServer(found.serverChain, place.host, q.fresh);
       dane = await this.daneOf(found.serverChain, place.host, tlsa, pkix === true);
@@ -129,13 +129,13 @@ export class Directory {
   }
 
   private async daneOf(chain: Buffer[], host: string, pending: ReturnType<DnsLookups['lookup']> | undefined, pkixOk: boolean): Promise<true | string> {
-    if (!pending) return 'the pool does no DNS for it';
+    if (!pending) return 'no DNS in this pool';
     const answer = await pending;
-    if (answer.security !== 'secure') return `its TLSA answer is ${answer.security}`;
+    if (answer.security !== 'secure') return `TLSA answer ${answer.security}`;
     const records = answer.records.map(parseTlsa).filter((t): t is Tlsa => t !== undefined && usable(t));
-    if (records.length === 0) return 'it has no TLSA record';
+    if (records.length === 0) return 'no TLSA record';
     const outcome = daneVerify({ records, chainDer: chain, remoteid: host, purpose: 'server', pkixOk: () => pkixOk });
-    return outcome.ok ? true : `its TLSA record does not match (${outcome.why})`;
+    return outcome.ok ? true : `TLSA: ${outcome.why}`;
   }
 
   private remember(key: string, answer: DirectoryAnswer): void {

@@ -40,8 +40,8 @@ export function unmetFlags(a: DirectoryAnswer, flags: number): string | undefine
   const cert = (flags & StartTlsFlag.REQUIRE_LDAP_CERT) !== 0;
   const dane = (flags & StartTlsFlag.REQUIRE_LDAP_DANE) !== 0;
   const name = cert && dane ? 'REQUIRE_LDAP_SECURITY' : cert ? 'REQUIRE_LDAP_CERT' : 'REQUIRE_LDAP_DANE';
-  if (cert && a.certValid !== true) return `${name}: the directory of ${a.domain} is not trusted: ${a.certValid}`;
-  if (dane && a.dane !== true) return `${name}: the directory ${a.place.host} is not DANE-authenticated: ${a.dane}`;
+  if (cert && a.certValid !== true) return `${name}: the directory of ${a.domain} is not trusted (${a.certValid})`;
+  if (dane && a.dane !== true) return `${name}: directory ${a.place.host} not DANE-verified (${a.dane})`;
   return undefined;
 }
 
@@ -74,8 +74,11 @@ export class DirectoryPath {
     const leaf = chainDer[0]!;
     const where = `the directory of ${answer.domain}`;
     if (!answer.certificates.some((c) => c.equals(leaf))) {
-      const what = answer.entries === 0 ? `has no entry for ${answer.user}` : `publishes another certificate for ${answer.user}`;
-      return refuse('EACCES', `${identity}: certificate not trusted, and ${where} ${what}`, 'refused, not published in the directory');
+      const what =
+        answer.entries === 0 ? `has no entry for ${answer.user}`
+        : answer.certificates.length === 0 ? `publishes no certificate for ${answer.user}`
+        : `publishes another certificate for ${answer.user}`;
+      return refuse('EACCES', `not trusted; ${where} ${what}`, 'refused, not published in the directory');
     }
     const unmet = unmetFlags(answer, flags);
     if (unmet) return refuse('EACCES', unmet, `refused, ${unmet.slice(0, unmet.indexOf(':'))}`);
