@@ -4,6 +4,7 @@
  */
 import { DISCLOSURE_CHOICES, settingRange } from '../model/settings';
 import { defaultPath } from './paths';
+import { radiusSchema } from './radius-keys';
 import { bool, dict, type Infer, int, list, object, oneOf, optional, path, str, union } from './schema';
 
 /** POSIX portable group names (useradd's rule), so a typo is caught here rather than at bind time. */
@@ -93,6 +94,8 @@ export const configSchema = object({
     /** Open pool connections of one uid. */
     connections_per_uid: int({ min: 1, max: 1_000_000, default: 256 }),
   }),
+  /** External authentication and authorization of remote peers (radius-keys.ts). */
+  radius: radiusSchema,
 });
 
 export interface Config extends Infer<typeof configSchema> {

@@ -24,6 +24,7 @@ import { startTlsHandler } from './tls/starttls';
 import { v2Pool } from './v2/pool-v2';
 import { Validator } from './tls/validation';
 import { PeerChecks } from './tls/peer-check';
+import { ExternalChecks } from './radius/external-checks';
 import { DnsLookups } from './dns/lookups';
 import { DnsPolicy } from './dns/policy';
 import { pkcs11Configure, pkcs11Logout } from '../addon/tls/pkcs11';
@@ -256,6 +257,7 @@ function poolHandlers(core: PoolCore): (cmd: number) => Handler | undefined {
     startTlsHandler({
       credentials: core.credentials,
       peers: new PeerChecks(core.validator, new DnsPolicy(core.dnsLookups, () => core.config.dns)),
+      external: new ExternalChecks(() => core.config.radius),
       connections: core.connections,
       config: () => core.config.tls,
       pin: core.broker,

@@ -28,12 +28,15 @@ import { watchHangup } from './hangup-watch';
 import { resumptionScope } from './resumption';
 import type { LocalCredentials } from './local-credentials';
 import type { PeerCheck, PeerChecks } from './peer-check';
+import type { ExternalChecks } from '../radius/external-checks';
 import { codeOf, Failure, messageOf } from '../../model/failure';
 
 export interface StartTlsDeps {
   readonly credentials: LocalCredentials;
   /** How remote peers are judged: PKIX, DNSSEC and DANE. */
   readonly peers: PeerChecks;
+  /** RADIUS authn and authz of a peer TLS validation accepted. */
+  readonly external: ExternalChecks;
   readonly connections: ConnectionLog;
   readonly config: () => Config['tls'];
   /** Called before each STARTTLS: picks up identity, trust and disclosure-rule changes made by the CLI. */
@@ -44,9 +47,10 @@ export interface StartTlsDeps {
   readonly approval: ApprovalService;
 }
 
-function checkFlagsAndIds(p: StartTlsPayload, peers: PeerChecks): void {
-  const unmet = peers.unmet(p.flags);
+function checkFlagsAndIds(p: StartTlsPayload, deps: StartTlsDeps): void {
+  const unmet = deps.peers.unmet(p.flags);
   if (unmet) throw new Failure('EOPNOTSUPP', `cannot meet ${unmet}`);
+  deps.external.checkFlags(p.flags);
   for (const [field, value] of [
     ['localid', p.localid],
     ['remoteid', p.remoteid],
@@ -83,7 +87,7 @@ export function startTlsHandler(deps: StartTlsDeps): Handler {
     let record: ConnectionRecord | undefined;
     try {
       const { transport, peerAddress } = checkStartTlsFd(p, req.fd);
-      checkFlagsAndIds(p, deps.peers);
+      checkFlagsAndIds(p, deps);
       deps.refresh();
       // A local identity the application names must exist before anything goes
       // on the wire; a client whose server asks no certificate would otherwise
@@ -286,6 +290,10 @@ class StartTlsAttempt {
       this.req.log.warn('going on without a check the peer could have had', { connection: this.record.id, warning });
     }
     if (!verdict.ok) return { ok: false, errno: Errno[verdict.code], message: verdict.message, alert: verdict.alert };
+    const { p, req, requester } = this;
+    const query = { remoteid: verdict.remoteid, localid: this.localid, flags: p.flags, program: requester.executable, peerAddress: this.peerAddress };
+    const refused = await this.deps.external.check({ ...query, record: this.record, log: req.log, signal: req.signal });
+    if (refused) return refused;
     this.remoteid = verdict.remoteid;
     return { ok: true };
   }
