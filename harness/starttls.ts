@@ -56,6 +56,8 @@ export interface PoolOptions {
   dns?: Record<string, unknown>;
   /** Keys of the `log` section, when given. */
   log?: Record<string, unknown>;
+  /** Keys of the `radius` section, when given. */
+  radius?: Record<string, unknown>;
 }
 
 export async function startPool(opts: PoolOptions = {}): Promise<Pool> {
@@ -64,7 +66,7 @@ export async function startPool(opts: PoolOptions = {}): Promise<Pool> {
   const cli = (args: string[]) => tlspoolCli(stateDir, args);
   for (const [id, cert] of opts.identities ?? []) cli(['identity', 'add', id, '--cert', cert.chainPath, '--key', cert.keyPath]);
   for (const ca of opts.trust ?? []) cli(['trust', 'add', ca.certPath]);
-  const config = toYaml({ tls: { system_trust: false, ...opts.tls }, ...(opts.dns ? { dns: opts.dns } : {}), ...(opts.log ? { log: opts.log } : {}) });
+  const config = toYaml({ tls: { system_trust: false, ...opts.tls }, ...(opts.dns ? { dns: opts.dns } : {}), ...(opts.log ? { log: opts.log } : {}), ...(opts.radius ? { radius: opts.radius } : {}) });
   const daemon = await startDaemon({ dir, config });
   const client = PoolClient.connect(daemon.socket);
   // Once answered, the daemon has accepted this connection: fd counts taken from here on are stable.
