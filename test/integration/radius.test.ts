@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { StartTlsFlag } from '../../src/protocol';
-import { tempDir } from '../../harness/daemon';
+import { startDaemon, tempDir } from '../../harness/daemon';
 import { startOpensslServer, type Peer } from '../../harness/peers';
 import { CLIENT_EMAIL, getPki, SERVER2_NAME, SERVER_NAME, type TestPki } from '../../harness/pki';
 import { AUTHZ_MESSAGE, RADIUS_SECRET, REJECT_MESSAGE, SILENT_USER, startRadius, type RadiusRig } from '../../harness/radius';
@@ -163,5 +163,21 @@ describe('external checks by RADIUS', () => {
       assert.equal(remoteid, SERVER2_NAME);
       assert.equal(record.external, undefined);
     }
+  });
+
+  test('a secret file others can read keeps the daemon from starting, and the line names the key, not the secret', async () => {
+    const open = path.join(dir, 'open.secret');
+    fs.writeFileSync(open, `${RADIUS_SECRET}\n`);
+    fs.chmodSync(open, 0o644);
+    const config = `radius:\n  authn:\n    server: ${rig.server}\n    secret_file: ${open}\n`;
+    const e = await startDaemon({ config }).then(
+      async (d) => {
+        await d.stop();
+        assert.fail('the daemon started');
+      },
+      (err: Error) => err,
+    );
+    assert.match(e.message, /radius\.authn\.secret_file: others may read or write .*open\.secret \(mode 0644\); chmod o-rwx/);
+    assert.ok(!e.message.includes(RADIUS_SECRET));
   });
 });
