@@ -60,6 +60,8 @@ export interface PoolOptions {
   revocation?: Record<string, unknown>;
   /** Keys of the `ldap` section, when given. */
   ldap?: Record<string, unknown>;
+  /** Keys of the `radius` section, when given. */
+  radius?: Record<string, unknown>;
 }
 
 export async function startPool(opts: PoolOptions = {}): Promise<Pool> {
@@ -68,7 +70,7 @@ export async function startPool(opts: PoolOptions = {}): Promise<Pool> {
   const cli = (args: string[]) => tlspoolCli(stateDir, args);
   for (const [id, cert] of opts.identities ?? []) cli(['identity', 'add', id, '--cert', cert.chainPath, '--key', cert.keyPath]);
   for (const ca of opts.trust ?? []) cli(['trust', 'add', ca.certPath]);
-  const sections = { dns: opts.dns, log: opts.log, revocation: opts.revocation, ldap: opts.ldap };
+  const sections = { dns: opts.dns, log: opts.log, revocation: opts.revocation, ldap: opts.ldap, radius: opts.radius };
   const given = Object.fromEntries(Object.entries(sections).filter(([, v]) => v !== undefined));
   const config = toYaml({ tls: { system_trust: false, ...opts.tls }, ...given });
   const daemon = await startDaemon({ dir, config });

@@ -16,8 +16,10 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 #           stunnel4 (benchmarks), chromium (UI tests, headless),
 #           systemd (systemd-analyze, systemd-socket-activate: the units and
 #           socket activation), mandoc groff (man page lint),
-#           desktop-file-utils (desktop-file-validate)
-PACKAGES=(pkg-config g++ make python3 libgnutls28-dev libunbound-dev dns-root-data gnutls-bin p11-kit softhsm2 opensc openssl knot ldnsutils stunnel4 chromium systemd mandoc groff desktop-file-utils)
+#           desktop-file-utils (desktop-file-validate),
+#           freeradius freeradius-utils (a real RADIUS server for the external
+#           checks; the tests start their own, so the system one is stopped)
+PACKAGES=(pkg-config g++ make python3 libgnutls28-dev libunbound-dev dns-root-data gnutls-bin p11-kit softhsm2 opensc openssl knot ldnsutils stunnel4 chromium systemd mandoc groff desktop-file-utils freeradius freeradius-utils)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -36,6 +38,15 @@ if ((${#missing[@]})); then
   if ! apt-get install -y -qq "${missing[@]}" >/dev/null; then
     apt-get update -qq
     apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  # The freeradius package starts a system server on 1812; nothing here needs it.
+  if [[ " ${missing[*]} " == *" freeradius "* ]]; then
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+      systemctl disable --now freeradius >/dev/null 2>&1 || true
+    elif command -v service >/dev/null 2>&1; then
+      service freeradius stop >/dev/null 2>&1 || true
+      command -v update-rc.d >/dev/null 2>&1 && update-rc.d freeradius disable >/dev/null 2>&1 || true
+    fi
   fi
 fi
 

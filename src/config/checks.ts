@@ -17,6 +17,7 @@ import { type Config, placeOf } from './index';
 import { whyUnreadable } from './paths';
 import { hasAnyPem, hasPem } from '../util/pem';
 import { closest } from './suggest';
+import { checkSecretFile } from './radius-secret';
 
 export interface CheckedConfig {
   /** socket_group as a gid, looked up here (undefined when the key is not set). */
@@ -30,6 +31,7 @@ export function checkDaemonConfig(config: Config): CheckedConfig {
   config.tls.trust_files.forEach((file, i) => checkTrustFile(config, `tls.trust_files[${i}]`, file));
   config.tls.crl_files.forEach((file, i) => checkCrlFile(config, `tls.crl_files[${i}]`, file));
   if (config.dns.enabled) checkDns(config);
+  for (const step of ['authn', 'authz'] as const) checkRadiusSecret(config, step);
   return { socketGid };
 }
 
@@ -134,6 +136,17 @@ function checkDns(config: Config): void {
     new Resolver({ trustAnchorFiles: [], forwarders: config.dns.forwarders, stubs: Object.entries(config.dns.stubs).map(([zone, addrs]) => ({ zone, addrs })) }).close();
   } catch (e) {
     fail(config, 'dns', `libunbound refuses it: ${(e as Error).message}`);
+  }
+}
+
+/** The shared secret a RADIUS step needs: readable, ours, and not readable by others. */
+function checkRadiusSecret(config: Config, step: 'authn' | 'authz'): void {
+  const file = config.radius[step]?.secret_file;
+  if (file === undefined) return;
+  try {
+    checkSecretFile(file);
+  } catch (e) {
+    fail(config, `radius.${step}.secret_file`, (e as Error).message);
   }
 }
 

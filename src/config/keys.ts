@@ -5,6 +5,7 @@
 import { DISCLOSURE_CHOICES, settingRange } from '../model/settings';
 import { ldapSchema } from './ldap-keys';
 import { defaultPath } from './paths';
+import { radiusSchema } from './radius-keys';
 import { bool, dict, type Infer, int, list, object, oneOf, optional, path, str, union } from './schema';
 
 /** POSIX portable group names (useradd's rule), so a typo is caught here rather than at bind time. */
@@ -118,6 +119,8 @@ export const configSchema = object({
     /** Seconds a V2 session may stay detached before it is ended. */
     detached_lifetime: int({ min: 1, max: 604_800, default: 3600 }),
   }),
+  /** External authentication and authorization of remote peers (radius-keys.ts). */
+  radius: radiusSchema,
 });
 
 export interface Config extends Infer<typeof configSchema> {

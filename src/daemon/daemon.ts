@@ -29,6 +29,7 @@ import { V2Cmd } from '../protocol/v2-constants';
 import { Validator } from './tls/validation';
 import { PeerChecks } from './tls/peer-check';
 import { RevocationChecks } from './tls/revocation';
+import { ExternalChecks } from './radius/external-checks';
 import { DnsLookups } from './dns/lookups';
 import { DnsPolicy } from './dns/policy';
 import { Directory } from './directory/directory';
@@ -274,6 +275,7 @@ function startTlsDeps(core: PoolCore): StartTlsDeps {
       core.revocation,
       new DirectoryPath(core.directory),
     ),
+    external: new ExternalChecks(() => core.config.radius),
     connections: core.connections,
     config: () => core.config.tls,
     pin: core.broker,

@@ -20,6 +20,8 @@ export interface ConnectionRecord {
   cipher?: string;
   /** How the peer was judged: "PKIX", "DANE-EE matched", "PKIX, zone insecure", "refused, DNS bogus", … (DNSSEC and DANE). */
   validation?: string;
+  /** What the external checks (RADIUS authn, authz) said: "authn accepted by HOST:PORT; authz skipped (…)". */
+  external?: string;
   /** What the pool went on without, e.g. no DNS answer for the TLSA lookup (validated with PKIX only). */
   warning?: string;
   /** The peer's certificate chain, leaf first, PEM. */

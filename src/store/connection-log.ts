@@ -284,7 +284,7 @@ function recordProblem(v: unknown, id: number): string | undefined {
   }
   if (q.command !== undefined && !(Array.isArray(q.command) && q.command.every((a) => typeof a === 'string'))) return 'its requester command is not a list of strings';
   for (const k of ['localid', 'remoteid', 'startedAt']) if (!str(k)) return `its ${k} is not a string`;
-  for (const k of ['peer', 'sni', 'version', 'cipher', 'establishedAt', 'endedAt', 'endReason', 'validation', 'warning']) if (!optStr(k)) return `its ${k} is not a string`;
+  for (const k of ['peer', 'sni', 'version', 'cipher', 'establishedAt', 'endedAt', 'endReason', 'validation', 'external', 'warning']) if (!optStr(k)) return `its ${k} is not a string`;
   if (!Array.isArray(r.peerChain) || !r.peerChain.every((c) => typeof c === 'string')) return 'its peerChain is not a list of PEM strings';
   if (!num(r.bytesIn) || !num(r.bytesOut)) return 'its byte counts are not numbers';
   const e = r.error as Record<string, unknown> | undefined;

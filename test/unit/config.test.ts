@@ -21,6 +21,18 @@ import {
 import { closest, editDistance } from '../../src/config/suggest';
 import { ROOT, tempDir } from '../../harness/daemon';
 
+/** The radius section when the file has none: no server, so no external checks. */
+const RADIUS_DEFAULTS = {
+  authn: undefined,
+  authz: undefined,
+  timeout: 3,
+  retransmits: 2,
+  on_timeout: 'refuse',
+  allow_skip_authn: true,
+  allow_bypass_authz: false,
+  nas_identifier: 'tlspool',
+} as const;
+
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
@@ -90,6 +102,7 @@ describe('defaults', () => {
       disclosure: { approval_timeout: 60, default: 'allow' },
       pkcs11: { modules: [] },
       limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256, detached_sessions: 256, detached_lifetime: 3600 },
+      radius: RADIUS_DEFAULTS,
       config_file: undefined,
     });
   });
@@ -116,6 +129,7 @@ describe('defaults', () => {
       disclosure: { approval_timeout: 60, default: 'allow' },
       pkcs11: { modules: [] },
       limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256, detached_sessions: 256, detached_lifetime: 3600 },
+      radius: RADIUS_DEFAULTS,
       config_file: undefined,
     });
   });
@@ -163,6 +177,7 @@ describe('defaults', () => {
         disclosure: { approval_timeout: 60, default: 'allow' },
         pkcs11: { modules: [] },
         limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256, detached_sessions: 256, detached_lifetime: 3600 },
+        radius: RADIUS_DEFAULTS,
         config_file: file,
       });
     }
@@ -302,7 +317,7 @@ describe('errors name the file, line, column and key', () => {
 
   test('an unknown key with nothing close lists the known keys', () => {
     const { err, file } = errorFor('ciphers: all\n');
-    assert.equal(err.message, `${file}:1:1: ciphers: unknown key (known keys here: socket, socket_group, control_socket, state_dir, log, tls, dns, revocation, ldap, pin, disclosure, pkcs11, limits)`);
+    assert.equal(err.message, `${file}:1:1: ciphers: unknown key (known keys here: socket, socket_group, control_socket, state_dir, log, tls, dns, revocation, ldap, pin, disclosure, pkcs11, limits, radius)`);
   });
 
   test('a YAML syntax error gives file:line:column', () => {
@@ -440,6 +455,14 @@ describe('describeConfig', () => {
         '  limits.connections_per_uid: 256',
         '  limits.detached_sessions: 256',
         '  limits.detached_lifetime: 3600',
+        '  radius.authn: (not set)',
+        '  radius.authz: (not set)',
+        '  radius.timeout: 3',
+        '  radius.retransmits: 2',
+        '  radius.on_timeout: refuse',
+        '  radius.allow_skip_authn: true',
+        '  radius.allow_bypass_authz: false',
+        '  radius.nas_identifier: tlspool',
       ].join('\n'),
     );
   });
@@ -492,6 +515,16 @@ test('the Config type is what the schema accepts, named as in the file', () => {
       disclosure: { approval_timeout: number; default: 'allow' | 'deny' };
       pkcs11: { modules: string[] };
       limits: { handshakes: number; handshakes_per_uid: number; connections: number; connections_per_uid: number; detached_sessions: number; detached_lifetime: number };
+      radius: {
+        authn?: { server: string; secret_file: string };
+        authz?: { server: string; secret_file: string };
+        timeout: number;
+        retransmits: number;
+        on_timeout: 'refuse' | 'allow';
+        allow_skip_authn: boolean;
+        allow_bypass_authz: boolean;
+        nas_identifier: string;
+      };
       config_file?: string;
     }
   > = true;
@@ -525,6 +558,7 @@ test('a valid configuration written as YAML loads back to the same values', () =
         disclosure: { approval_timeout: 60, default: 'allow' },
         pkcs11: { modules: [] },
         limits: { handshakes: 1024, handshakes_per_uid: 512, connections: 1024, connections_per_uid: 256, detached_sessions: 256, detached_lifetime: 3600 },
+        radius: RADIUS_DEFAULTS,
       };
       const { config, file } = loadText(stringify(want));
       assert.deepEqual(config, { ...want, config_file: file });

@@ -32,7 +32,7 @@ function jsonItems(records: ConnectionRecord[], first: boolean): string {
 function line(r: ConnectionRecord): string {
   const app = r.requester.command?.length || r.requester.executable ? requesterName(r.requester) : `?(${r.requester.pid})`;
   const ids = `${r.localid || '-'} -> ${r.remoteid || '-'}${r.peer ? ` (${r.peer})` : ''}`;
-  const tls = (r.version ? `${r.version} ${r.cipher}` : '') + (r.validation ? ` (${r.validation})` : '') + (r.warning ? ` warning: ${r.warning}` : '');
+  const tls = (r.version ? `${r.version} ${r.cipher}` : '') + (r.validation ? ` (${r.validation})` : '') + (r.external ? ` external: ${r.external}` : '') + (r.warning ? ` warning: ${r.warning}` : '');
   const end = r.damaged ? `damaged log row: ${r.damaged}` : r.error ? `${r.error.errno}: ${r.error.message}` : (r.endReason ?? r.state);
   return `#${r.id} ${r.startedAt.replace('T', ' ').slice(0, 19)} ${r.role} ${app} ${ids} ${tls} in ${bytes(r.bytesIn)} out ${bytes(r.bytesOut)} [${r.state}] ${end}\n`;
 }

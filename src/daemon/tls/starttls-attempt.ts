@@ -266,6 +266,10 @@ export class StartTlsAttempt {
       this.req.log.warn('going on without a check the peer could have had', { connection: this.record.id, warning });
     }
     if (!verdict.ok) return { ok: false, errno: Errno[verdict.code], message: verdict.message, alert: verdict.alert };
+    const { p, req, requester } = this;
+    const query = { remoteid: verdict.remoteid, localid: this.localid, flags: p.flags, program: requester.executable, peerAddress: this.peerAddress };
+    const refused = await this.deps.external.check({ ...query, record: this.record, log: req.log, signal: req.signal });
+    if (refused) return refused;
     this.remoteid = verdict.remoteid;
     return { ok: true };
   }

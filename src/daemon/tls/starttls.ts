@@ -20,6 +20,7 @@ import type { ConnectionRecord, Role } from '../../model/connection';
 import { checkStartTlsFd, type Transport } from './fd-check';
 import type { LocalCredentials } from './local-credentials';
 import type { PeerChecks } from './peer-check';
+import type { ExternalChecks } from '../radius/external-checks';
 import { codeOf, Failure, messageOf } from '../../model/failure';
 import { type AttemptRequest, domainOf, StartTlsAttempt, type StartTlsProtocol } from './starttls-attempt';
 
@@ -27,6 +28,8 @@ export interface StartTlsDeps {
   readonly credentials: LocalCredentials;
   /** How remote peers are judged: PKIX, DNSSEC and DANE. */
   readonly peers: PeerChecks;
+  /** RADIUS authn and authz of a peer TLS validation accepted. */
+  readonly external: ExternalChecks;
   readonly connections: ConnectionLog;
   readonly config: () => Config['tls'];
   /** Called before each STARTTLS: picks up identity, trust and disclosure-rule changes made by the CLI. */
@@ -37,9 +40,10 @@ export interface StartTlsDeps {
   readonly approval: ApprovalService;
 }
 
-function checkFlagsAndIds(p: StartTlsPayload, peers: PeerChecks): void {
-  const unmet = peers.unmet(p.flags);
+function checkFlagsAndIds(p: StartTlsPayload, deps: StartTlsDeps): void {
+  const unmet = deps.peers.unmet(p.flags);
   if (unmet) throw new Failure('EOPNOTSUPP', `cannot meet ${unmet}`);
+  deps.external.checkFlags(p.flags);
   for (const [field, value] of [
     ['localid', p.localid],
     ['remoteid', p.remoteid],
@@ -77,7 +81,7 @@ export async function runStartTls(
   let record: ConnectionRecord | undefined;
   try {
     const { transport, peerAddress } = checkStartTlsFd(p, req.fd);
-    checkFlagsAndIds(p, deps.peers);
+    checkFlagsAndIds(p, deps);
     deps.refresh();
     // A local identity the application names must exist before anything goes
     // on the wire; a client whose server asks no certificate would otherwise
