@@ -22,6 +22,7 @@ import { ConnectionLog } from '../store/connection-log';
 import { LocalCredentials } from './tls/local-credentials';
 import { startTlsHandler } from './tls/starttls';
 import { v2Pool } from './v2/pool-v2';
+import { v2Services } from './v2/services';
 import { Validator } from './tls/validation';
 import { PeerChecks } from './tls/peer-check';
 import { DnsLookups } from './dns/lookups';
@@ -128,7 +129,7 @@ function openDaemon(config: Config, sources: ConfigSources, log: Logger, options
   const core = openCore(config, log);
   let server: PoolServer;
   let control: ControlServer;
-  const v2 = v2Pool();
+  const v2 = v2Pool({ more: () => v2Services(core.broker, { approval: core.approval, rules: core.rules }) });
   const load = () => onLoad?.({ clients: server.sessions.size, connections: core.connections.live.size });
   try {
     server = PoolServer.listen({
