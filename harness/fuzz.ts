@@ -134,10 +134,14 @@ const wellFormedV2: fc.Arbitrary<V2Packet> = fc.oneof(
   fc.record({ reqid: u16, cbid: u16, cmd: u32, raw: fc.uint8Array({ minLength: 380, maxLength: 380 }) }),
 );
 
-/** V2 packets that get no answer: registrations stay open; a late answer to a callback is dropped. */
+/**
+ * V2 packets that get no answer: registrations stay open (a LIDENTRY_CALLBACK
+ * that answers no callback is a registration too); a late answer to a
+ * callback is dropped.
+ */
 function unansweredV2(bytes: Uint8Array): boolean {
   const h = decodeV2Header(bytes);
-  if (h.cmd === V2Cmd.PINENTRY || h.cmd === V2Cmd.LIDENTRY_REGISTER) return true;
+  if (h.cmd === V2Cmd.PINENTRY || h.cmd === V2Cmd.LIDENTRY_REGISTER || h.cmd === V2Cmd.LIDENTRY_CALLBACK) return true;
   return h.cbid !== 0 && (h.cmd === V2Cmd.SUCCESS || h.cmd === V2Cmd.ERROR);
 }
 

@@ -26,6 +26,7 @@ import { v2StartTlsHandler } from './v2/starttls-v2';
 import { prngHandler } from './v2/prng';
 import { infoHandler } from './v2/info';
 import { V2Cmd } from '../protocol/v2-constants';
+import { v2Services } from './v2/services';
 import { Validator } from './tls/validation';
 import { PeerChecks } from './tls/peer-check';
 import { RevocationChecks } from './tls/revocation';
@@ -292,6 +293,7 @@ function v2Parts(core: PoolCore): V2PoolParts {
     more: (keys) => [
       [V2Cmd.PRNG, prngHandler(keys)],
       [V2Cmd.INFO, infoHandler(keys)],
+      ...v2Services(core.broker, { approval: core.approval, rules: core.rules }),
     ],
     limits: () => core.config.limits,
   };

@@ -23,13 +23,22 @@ describe('tlspool command', () => {
   test('ping prints the pool identity and the round-trip time', () => {
     const r = tlspool(['ping', '--socket', daemon.socket]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^20130710tlspool@openfortress\.nl at .*tlspool\.sock: round trip \d+\.\d{3} ms\n$/);
+    assert.match(
+      r.stdout,
+      /^20130710tlspool@openfortress\.nl at .*tlspool\.sock: round trip \d+\.\d{3} ms\nprotocols: V1 20130710tlspool@openfortress\.nl; V2 20151111api@tlspool\.arpa2\.net \(facilities: STARTTLS\)\n$/,
+    );
   });
 
   test('ping finds the socket through TLSPOOL_SOCKET, and --count --json gives one object per PING', () => {
     const r = tlspool(['ping', '--count', '3', '--json'], { TLSPOOL_SOCKET: daemon.socket });
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    // The last object says which protocols the pool speaks.
+    const protocols = lines.pop();
+    assert.deepEqual(protocols.protocols, {
+      v1: { identity: '20130710tlspool@openfortress.nl' },
+      v2: { identity: '20151111api@tlspool.arpa2.net', facilities: ['STARTTLS'] },
+    });
     assert.equal(lines.length, 3);
     for (const l of lines) {
       assert.equal(l.identity, '20130710tlspool@openfortress.nl');

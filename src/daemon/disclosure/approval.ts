@@ -7,7 +7,7 @@
  * back to the default as if it had never been there.
  */
 import * as crypto from 'node:crypto';
-import type { ApprovalDecision, ApprovalRequest, Disclosure, RemoteSelector } from '../../model/disclosure';
+import type { ApprovalDecision, ApprovalRequest, Disclosure, DisclosureRule, RemoteSelector } from '../../model/disclosure';
 import type { EventBus } from '../../events/bus';
 import type { DisclosureRules } from './rules';
 import { selectorsFor } from './rules';
@@ -19,6 +19,11 @@ export interface ApprovalAgent {
   readonly pid: number;
   readonly executable?: string;
   notify(method: 'approval.ask' | 'approval.withdraw', params: unknown): void;
+  /**
+   * Whether a rule that matched may be used without asking this agent (a
+   * V2 LIDENTRY program's SKIP_ flags); without it, every matching rule is.
+   */
+  usesRule?(rule: DisclosureRule, remote: string): boolean;
 }
 
 export interface ApprovalConfig {
@@ -109,7 +114,7 @@ export class ApprovalService {
   /** The answer when a rule or the default gives it; undefined when the agent would be asked. */
   settled(q: DisclosureQuestion): DisclosureAnswer | undefined {
     const verdict = this.rules.evaluate(q.localid, q.remote, q.candidates);
-    if (verdict) return { decision: verdict.decision, localid: verdict.localid, by: 'rule' };
+    if (verdict && (this.agent?.usesRule?.(verdict.rule, q.remote) ?? true)) return { decision: verdict.decision, localid: verdict.localid, by: 'rule' };
     if (!this.agent) return { decision: this.config().fallback, localid: q.localid, by: 'default' };
     return undefined;
   }

@@ -25,6 +25,11 @@ export interface Response<P = Packet> {
   readonly packet: P;
   /** Sent as SCM_RIGHTS with the response; the session closes its copy after. */
   readonly fd?: OwnedFd;
+  /**
+   * Nothing is sent: the request was a V2 service registration that the
+   * client itself ended by answering a callback with ERROR.
+   */
+  readonly quiet?: boolean;
 }
 
 /** A callback's answer, with the descriptor that came with it (V2 only; the receiver owns it). */

@@ -232,7 +232,7 @@ export class ClientSession {
         for (const cbid of issued) this.callbacks.delete(cbid);
         this.outstanding.delete(entry);
       }
-      this.send({ ...response.packet, reqid, cbid: 0 }, response.fd);
+      if (!response.quiet) this.send({ ...response.packet, reqid, cbid: 0 }, response.fd);
       response.fd?.close();
     })().catch((e: unknown) =>
       this.log.error('a request failed after its handler', { client: this.info.id, cmd: this.wire!.cmdName(packet.cmd), error: e }),
