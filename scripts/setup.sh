@@ -18,8 +18,9 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 #           socket activation), mandoc groff (man page lint),
 #           desktop-file-utils (desktop-file-validate),
 #           freeradius freeradius-utils (a real RADIUS server for the external
-#           checks; the tests start their own, so the system one is stopped)
-PACKAGES=(pkg-config g++ make python3 libgnutls28-dev libunbound-dev dns-root-data gnutls-bin p11-kit softhsm2 opensc openssl knot ldnsutils stunnel4 chromium systemd mandoc groff desktop-file-utils freeradius freeradius-utils)
+#           checks), slapd ldap-utils (a real directory for the LDAP trust
+#           path); the tests start their own servers, so the system ones stop
+PACKAGES=(pkg-config g++ make python3 libgnutls28-dev libunbound-dev dns-root-data gnutls-bin p11-kit softhsm2 opensc openssl knot ldnsutils stunnel4 chromium systemd mandoc groff desktop-file-utils freeradius freeradius-utils slapd ldap-utils)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -39,15 +40,16 @@ if ((${#missing[@]})); then
     apt-get update -qq
     apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
-  # The freeradius package starts a system server on 1812; nothing here needs it.
-  if [[ " ${missing[*]} " == *" freeradius "* ]]; then
+  # freeradius and slapd start system servers (1812, 389); nothing here needs them.
+  for svc in freeradius slapd; do
+    [[ " ${missing[*]} " == *" $svc "* ]] || continue
     if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-      systemctl disable --now freeradius >/dev/null 2>&1 || true
+      systemctl disable --now "$svc" >/dev/null 2>&1 || true
     elif command -v service >/dev/null 2>&1; then
-      service freeradius stop >/dev/null 2>&1 || true
-      command -v update-rc.d >/dev/null 2>&1 && update-rc.d freeradius disable >/dev/null 2>&1 || true
+      service "$svc" stop >/dev/null 2>&1 || true
+      command -v update-rc.d >/dev/null 2>&1 && update-rc.d "$svc" disable >/dev/null 2>&1 || true
     fi
-  fi
+  done
 fi
 
 # npm dependencies: `npm ci` when the lockfile changed since the last install.

@@ -39,7 +39,7 @@ describe('README.md', () => {
       at(/PIN prompt appears in the UI/),
     ];
     assert.deepEqual(order, [...order].sort((a, b) => a - b), 'in this order');
-    assert.ok(readme.split('\n').length <= 120, `short: ${readme.split('\n').length} lines`);
+    assert.ok(readme.split('\n').length <= 135, `short: ${readme.split('\n').length} lines`);
   });
 
   test('links only to files in the repository, and so do the docs it links to', () => {
@@ -50,6 +50,14 @@ describe('README.md', () => {
         const resolved = path.resolve(path.dirname(file), target.split('#')[0]!);
         assert.ok(fs.existsSync(resolved), `${path.relative(ROOT, file)} links to ${target}, which does not exist`);
       }
+    }
+  });
+
+  test('says how peers are validated: the DNSSEC/DANE decision table, revocation, the directory and RADIUS', () => {
+    const section = readme.slice(readme.indexOf('## How peers are validated'), readme.indexOf('## More'));
+    assert.ok(section.length > 0, 'the README has a validation section before More');
+    for (const row of [/\| bogus \| refused, `EBADMSG` \| refused, `EBADMSG` \|/, /\| insecure zone \| PKIX \| refused/, /OCSP/, /ldap\.directory/, /radius\.authn/]) {
+      assert.match(section, row);
     }
   });
 

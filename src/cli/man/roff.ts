@@ -45,12 +45,13 @@ function heading(level: number, text: string): string {
   return level <= 2 ? `.SH ${JSON.stringify(t.toUpperCase())}` : `.SS ${JSON.stringify(t)}`;
 }
 
+/** A table row's cells; `\|` is a bar inside a cell, as GitHub's tables have it. */
 function cells(row: string): string[] {
   return row
     .trim()
     .replace(/^\||\|$/g, '')
-    .split('|')
-    .map((c) => c.trim());
+    .split(/(?<!\\)\|/)
+    .map((c) => c.trim().replace(/\\\|/g, '|'));
 }
 
 /**
