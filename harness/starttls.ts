@@ -183,7 +183,9 @@ export class TcpListener {
     return takeFd(sock);
   }
 
+  /** Stops listening; connections never accepted are dropped (paused, they would never see their end). */
   close(): Promise<void> {
+    for (const s of this.queue.splice(0)) s.destroy();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 }

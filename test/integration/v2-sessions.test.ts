@@ -7,12 +7,15 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { V2Client, v2Code, type V2Session, type V2StartTlsOptions } from '../../src/client/v2-client';
 import { V2InfoKind, V2StartTlsFlag as F } from '../../src/protocol/v2-constants';
+import { IpProto } from '../../src/protocol';
+import { takeFd } from '../../src/addon/node-socket';
 import { Tlsp } from '../../src/protocol/v2-errors';
-import { startExamplePool, tcpConnect, TcpListener, Plaintext, rejection, HANG_GUARD_MS, type Pool } from '../../harness/starttls';
+import { startExamplePool, tcpConnect, udpConnect, TcpListener, Plaintext, PlainDatagrams, rejection, HANG_GUARD_MS, type Pool } from '../../harness/starttls';
 import { CLIENT_EMAIL, getPki, SERVER_NAME } from '../../harness/pki';
 import { waitFor } from '../../harness/wait';
 
@@ -270,6 +273,64 @@ describe('V2 sessions seen from Node', () => {
     } finally {
       plain.destroy();
       v2.close();
+    }
+  });
+
+  test('DTLS over V2, pool to pool on connected UDP sockets: datagrams each way, one PRNG on both ends, the record says DTLS1.2', async () => {
+    const [u1, u2] = [dgram.createSocket('udp4'), dgram.createSocket('udp4')];
+    await Promise.all([u1, u2].map((u) => new Promise<void>((resolve) => u.bind(0, '127.0.0.1', resolve))));
+    await new Promise<void>((resolve) => u1.connect(u2.address().port, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => u2.connect(u1.address().port, '127.0.0.1', resolve));
+    const [cfd, sfd] = [takeFd(u1), takeFd(u2)];
+    const a = V2Client.connect(pool.daemon.socket);
+    const b = V2Client.connect(pool.daemon.socket);
+    try {
+      const [cs, ss] = await Promise.all([
+        a.starttls({ role: 'client', fd: cfd, ipproto: IpProto.UDP, localid: CLIENT_EMAIL, remoteid: SERVER_NAME }),
+        b.starttls({ role: 'server', fd: sfd, ipproto: IpProto.UDP, localid: SERVER_NAME }),
+      ]);
+      assert.deepEqual([cs.localid, cs.remoteid, ss.localid, ss.remoteid], [CLIENT_EMAIL, SERVER_NAME, SERVER_NAME, CLIENT_EMAIL]);
+      assert.deepEqual(await a.prng(cs.ctlkey, LABEL, CONTEXT, 32), await b.prng(ss.ctlkey, LABEL, CONTEXT, 32));
+      const [cd, sd] = [new PlainDatagrams(cs.fd!), new PlainDatagrams(ss.fd!)];
+      cd.send('first');
+      cd.send('second');
+      assert.equal((await sd.receive()).toString(), 'first');
+      assert.equal((await sd.receive()).toString(), 'second');
+      sd.send('reply');
+      assert.equal((await cd.receive()).toString(), 'reply');
+      const records = pool.connections().slice(0, 2);
+      assert.deepEqual(records.map((r) => r.version), ['DTLS1.2', 'DTLS1.2']);
+      cd.close();
+      // The client's close_notify is the server application's end of stream.
+      assert.equal((await sd.receive()).length, 0);
+      sd.close();
+    } finally {
+      cfd.close();
+      sfd.close();
+      a.close();
+      b.close();
+    }
+  });
+
+  test('DTLS asked for a TCP socket, or UDP without DTLS, is refused with its tlsP code', async () => {
+    const listener = await TcpListener.open();
+    const v2 = V2Client.connect(pool.daemon.socket);
+    const tcp = await tcpConnect(listener.port);
+    const udp = await udpConnect(listener.port);
+    try {
+      const onTcp = await rejection(v2.starttls({ role: 'client', fd: tcp, remoteid: SERVER_NAME, flags: F.DTLS }));
+      const onUdp = await rejection(v2.starttls({ role: 'client', fd: udp, remoteid: SERVER_NAME }));
+      for (const [what, e] of [['DTLS on TCP', onTcp], ['TLS on UDP', onUdp]] as const) {
+        assert.equal(typeof v2Code(e), 'number', `${what}: ${e.message}`);
+        assert.match(e.message, /DTLS|UDP|datagram|stream/i, what);
+      }
+      // The connection goes on.
+      assert.equal((await v2.ping()).identity.length > 0, true);
+    } finally {
+      tcp.close();
+      udp.close();
+      v2.close();
+      await listener.close();
     }
   });
 });
