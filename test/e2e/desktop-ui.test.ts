@@ -7,6 +7,7 @@
  */
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as path from 'node:path';
 import type { Page } from 'playwright-core';
 import { PoolClient, type StartTlsResult } from '../../src/client/pool-client';
 import { Failure } from '../../src/model/failure';
@@ -15,7 +16,11 @@ import { connectControl } from '../../harness/control';
 import { startDaemon, type TestDaemon } from '../../harness/daemon';
 import type { Peer } from '../../harness/peers';
 import { CLIENT_EMAIL, getPki, SERVER_NAME } from '../../harness/pki';
-import { startPool, type Pool } from '../../harness/starttls';
+import { startExamplePool, startPool, type Pool } from '../../harness/starttls';
+import { buildDir, C_SOURCE_DIR, compileC, describeRun, runProgram } from '../../harness/cbuild';
+import { waitFor } from '../../harness/wait';
+import { Tlsp } from '../../src/protocol/v2-errors';
+import { V2LidFlag } from '../../src/protocol/v2-constants';
 import { PIN, startRevServer, startTlsTo, startTokenPool, talk, TOKEN } from '../../harness/token-pool';
 import { startWebUi, type WebUi } from '../../harness/web-ui';
 
@@ -249,6 +254,50 @@ describe('desktop UI in Chromium, through tlspool ui --web', () => {
       await dialog.waitFor(GONE);
       await screenshot(page, 'approval-withdrawn');
     });
+  });
+
+  test('the UI answers the question a V2 LIDENTRY program would: it holds the service, its choice is shown and remembered, and the program that follows is offered that rule', GUARD, async () => {
+    const dir = buildDir();
+    cleanups.push(() => dir.remove());
+    const probe = compileC(path.join(C_SOURCE_DIR, 'lidentry_probe.c'), dir, { projectHeaders: false });
+    const pool = later(await startExamplePool());
+    const control = later(await connectControl(pool.daemon));
+    cleanups.push(async () => {
+      for (const r of await control.call('rules.list', {})) await control.call('rules.revoke', { id: r.id });
+    });
+    const { ui, page } = await openUi(pool.daemon.socket);
+
+    // One service: while the UI is its approval agent, a LIDENTRY program is told it is taken.
+    const refused = await runProgram(probe, [pool.daemon.socket, '0', '-', 'once', '1', '500']);
+    assert.equal(refused.code, 1, describeRun('lidentry_probe', refused));
+    assert.match(refused.stdout, new RegExp(`^error: code ${Tlsp.E_TLSPOOL_LIDENTRY_NOT_VACANT}: the approval agent is `, 'm'));
+
+    // The question a LIDENTRY program gets (remote peer, proposed identity, the others), in the dialog.
+    const handshake = startTls(pool.client, (await revServer()).port);
+    const dialog = page.getByRole('dialog', { name: 'Approve identity' });
+    await dialog.waitFor(SHOWN);
+    assert.equal(await dialog.getByLabel('Remote peer').inputValue(), SERVER_NAME);
+    const local = dialog.getByLabel('Local identity');
+    assert.equal(await local.inputValue(), SERVER_NAME, 'the default identity is proposed');
+    assert.deepEqual(await local.locator('option').allInnerTexts(), [SERVER_NAME, CLIENT_EMAIL]);
+    await local.selectOption(CLIENT_EMAIL);
+    await approve(page, 'Forever', 'lidentry-ui-choice');
+    const r = await handshake;
+    assert.equal(r.localid, CLIENT_EMAIL, 'the identity chosen in the UI was shown');
+    assert.equal(await talk(r.fd), 'cba\n');
+
+    // The UI leaves; a LIDENTRY program takes the service and is offered the UI's rule as a database entry.
+    await ui.stop();
+    await waitFor('the approval agent left', () => /approval agent left/.test(pool.daemon.logs()));
+    const registrations = () => (pool.daemon.logs().match(/local-identity program registered/g) ?? []).length;
+    const run = runProgram(probe, [pool.daemon.socket, `0x${V2LidFlag.WANT_DBENTRY.toString(16)}`, CLIENT_EMAIL, 'once', '1', '1000']);
+    await waitFor('the LIDENTRY program registered', () => registrations() > 0);
+    const again = await startTls(pool.client, (await revServer()).port);
+    assert.equal(again.localid, CLIENT_EMAIL);
+    again.fd.close();
+    const out = await run;
+    assert.equal(out.code, 0, describeRun('lidentry_probe', out));
+    assert.match(out.stdout, new RegExp(`^dbentry: maxlevels=0 flags=0x1100 remoteid=${SERVER_NAME.replace(/\./g, '\\.')} localid=${CLIENT_EMAIL}$`, 'm'));
   });
 
   test('a stopped daemon shows "Daemon down" in the status bar; a restarted one is reconnected without reloading the page', GUARD, async () => {
