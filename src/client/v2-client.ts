@@ -164,6 +164,24 @@ export class V2Client {
     }
   }
 
+  /**
+   * RENEGOTIATE: a new handshake on a TLS 1.2 session under this
+   * connection's control, with the same identities and descriptors (the
+   * data in flight waits for it). Refused for TLS 1.3 (WOULD_BE_INSECURE).
+   */
+  async renegotiate(ctlkey: Uint8Array, timeoutMs?: number): Promise<{ localid: string; remoteid: string }> {
+    const starttls: V2StartTlsPayload = { ...emptyStartTls(), flags: F.RENEGOTIATE, ctlkey: Buffer.from(ctlkey), timeout: timeoutMs ?? 0 };
+    const p = await this.request({ reqid: 0, cbid: 0, cmd: V2Cmd.STARTTLS, starttls }, {
+      onCallback: async (cb) => {
+        // STARTTLS_LOCALID, were the pool to ask: the identity stays.
+        if (!('starttls' in cb) || cb.cmd !== V2Cmd.STARTTLS_LOCALID) throw new Failure('EPROTO', `unexpected ${v2CmdName(cb.cmd)} during RENEGOTIATE`);
+        return { packet: cb };
+      },
+    });
+    if (!('starttls' in p) || p.cmd !== V2Cmd.STARTTLS) throw new Failure('EPROTO', `RENEGOTIATE was answered with ${v2CmdName(p.cmd)}`);
+    return { localid: p.starttls.localid, remoteid: p.starttls.remoteid };
+  }
+
   /** CONTROL_DETACH: the session no longer depends on this connection (nor answers PRNG/INFO here). */
   async detach(ctlkey: Uint8Array): Promise<void> {
     await this.request({ reqid: 0, cbid: 0, cmd: V2Cmd.CONTROL_DETACH, control: { flags: 0, ctlkey, name: new Uint8Array(0) } });

@@ -17,6 +17,7 @@ import { takeFd } from '../../src/addon/node-socket';
 import { Tlsp } from '../../src/protocol/v2-errors';
 import { startExamplePool, tcpConnect, udpConnect, TcpListener, Plaintext, PlainDatagrams, rejection, HANG_GUARD_MS, type Pool } from '../../harness/starttls';
 import { CLIENT_EMAIL, getPki, SERVER_NAME } from '../../harness/pki';
+import { startGnutlsServer, startOpensslServer, type Peer } from '../../harness/peers';
 import { waitFor } from '../../harness/wait';
 
 const LABEL = 'EXPERIMENTAL-tlspool-test';
@@ -100,11 +101,145 @@ describe('V2 sessions seen from Node', () => {
       // tls-unique is the first Finished of the handshake: the client's, which the server received.
       assert.deepEqual(await v2.info(s.ctlkey, V2InfoKind.CHANBIND_TLS_UNIQUE), theirs.getPeerFinished());
       assert.equal((await v2.info(s.ctlkey, V2InfoKind.CHANBIND_TLS_SERVER_END_POINT)).toString('hex'), getPki().server.sha256);
-      assert.equal(v2Code(await rejection(v2.starttls({ role: 'client', fd: undefined as never, ctlkey: s.ctlkey, flags: F.RENEGOTIATE }))),
-        Tlsp.E_TLSPOOL_RENOGIATE_NOT_INTERRUPTABLE);
     } finally {
       plain.destroy();
       v2.close();
+    }
+  });
+
+  test('TLS 1.2 RENEGOTIATE as client: new keys on both ends, data before and after, the same names; then the peer renegotiates and the pool follows', async () => {
+    const n = peer12.sockets.length;
+    const { v2, s, plain } = await toPeer(peer12);
+    try {
+      const theirs = await peer12.socket(n);
+      const before = await v2.prng(s.ctlkey, LABEL, CONTEXT, 32);
+      plain.write('before\n');
+      await plain.until('BEFORE\n');
+      assert.deepEqual(await v2.renegotiate(s.ctlkey), { localid: s.localid, remoteid: SERVER_NAME });
+      const after = await v2.prng(s.ctlkey, LABEL, CONTEXT, 32);
+      assert.notDeepEqual(after, before, 'a new handshake, new keying material');
+      assert.deepEqual(after, theirs.exportKeyingMaterial(32, LABEL, CONTEXT), 'the peer has the same new keys');
+      plain.write('after\n');
+      await plain.until('AFTER\n');
+
+      // The peer asks (a HelloRequest): the pool runs the handshake without asking anyone.
+      await new Promise<void>((resolve, reject) => theirs.renegotiate({}, (e) => (e ? reject(e) : resolve())));
+      plain.write('peer asked\n');
+      await plain.until('PEER ASKED\n');
+      const third = await v2.prng(s.ctlkey, LABEL, CONTEXT, 32);
+      assert.notDeepEqual(third, after);
+      assert.deepEqual(third, theirs.exportKeyingMaterial(32, LABEL, CONTEXT));
+      // Another identity is not what RENEGOTIATE does.
+      const other = await rejection(v2.starttls({ role: 'client', fd: undefined as never, ctlkey: s.ctlkey, localid: CLIENT_EMAIL, flags: F.RENEGOTIATE }));
+      assert.equal(v2Code(other), Tlsp.E_TLSPOOL_COMMAND_NOTIMPL, other.message);
+    } finally {
+      plain.destroy();
+      v2.close();
+    }
+  });
+
+  test('five RENEGOTIATE requests at once on one session: one runs, the others are told one is under way; the session agrees with its peer after', async () => {
+    const n = peer12.sockets.length;
+    const { v2, s, plain } = await toPeer(peer12);
+    try {
+      const theirs = await peer12.socket(n);
+      const outcomes = await Promise.all(
+        Array.from({ length: 5 }, () => v2.renegotiate(s.ctlkey).then(() => 'done', (e: Error) => `${v2Code(e as never)}: ${e.message}`)),
+      );
+      assert.equal(outcomes.filter((o) => o === 'done').length, 1, outcomes.join('\n'));
+      for (const o of outcomes.filter((x) => x !== 'done')) assert.match(o, new RegExp(`^${Tlsp.E_TLSPOOL_RENOGIATE_NOT_INTERRUPTABLE}: .*under way`));
+      assert.deepEqual(await v2.prng(s.ctlkey, LABEL, CONTEXT, 32), theirs.exportKeyingMaterial(32, LABEL, CONTEXT));
+      plain.write('all done\n');
+      await plain.until('ALL DONE\n');
+    } finally {
+      plain.destroy();
+      v2.close();
+    }
+  });
+
+  test('TLS 1.2 RENEGOTIATE against openssl s_server and gnutls-serv: accepted where they allow it, declined (the session goes on) where they do not', async () => {
+    const pki = getPki();
+    const base = { certPath: pki.server.chainPath, keyPath: pki.server.keyPath, version: '1.2' as const, rev: true };
+    const peers: Array<[string, Peer, boolean]> = [];
+    try {
+      peers.push(['s_server -client_renegotiation', await startOpensslServer({ ...base, extraArgs: ['-client_renegotiation'] }), true]);
+      peers.push(['s_server (client renegotiation off)', await startOpensslServer(base), false]);
+      peers.push(['gnutls-serv', await startGnutlsServer({ certPath: pki.server.chainPath, keyPath: pki.server.keyPath, priority: 'NORMAL:-VERS-ALL:+VERS-TLS1.2' }), true]);
+      for (const [what, peer, accepts] of peers) {
+        const v2 = V2Client.connect(pool.daemon.socket);
+        const fd = await tcpConnect(peer.port);
+        const s = await v2.starttls({ role: 'client', fd, remoteid: SERVER_NAME }).finally(() => fd.close());
+        const plain = new Plaintext(s.fd!);
+        try {
+          const echo = (line: string) => (what.startsWith('gnutls') ? line : [...line].reverse().join(''));
+          plain.write('one\n');
+          await plain.until(`${echo('one')}\n`);
+          const before = await v2.prng(s.ctlkey, LABEL, null, 32);
+          if (accepts) {
+            await v2.renegotiate(s.ctlkey);
+            assert.notDeepEqual(await v2.prng(s.ctlkey, LABEL, null, 32), before, `${what}: new keys`);
+          } else {
+            const e = await rejection(v2.renegotiate(s.ctlkey));
+            assert.equal(v2Code(e), Tlsp.E_TLSPOOL_STIRRED_NOT_SHAKEN, `${what}: ${e.message}`);
+            assert.match(e.message, /declined/);
+            // The records keep their keys, but GnuTLS's exporter no longer agrees with the peer's: refused, not wrong.
+            assert.equal(v2Code(await rejection(v2.prng(s.ctlkey, LABEL, null, 32))), Tlsp.E_TLSPOOL_PRNG_UNAVAILABLE, what);
+          }
+          plain.write('two\n');
+          await plain.until(`${echo('two')}\n`);
+        } finally {
+          plain.destroy();
+          v2.close();
+        }
+      }
+    } finally {
+      for (const [, peer] of peers) await peer.stop();
+    }
+  });
+
+  test('TLS 1.2 RENEGOTIATE as server: with IGNORE_CACHES the pool asks its client for a new handshake; with session tickets it says why not; the session goes on', async () => {
+    const listener = await TcpListener.open();
+    const v2 = V2Client.connect(pool.daemon.socket);
+    const pki = getPki();
+    const theirs = tls.connect({ port: listener.port, host: '127.0.0.1', ca: pki.ca.certPem, key: pki.client.keyPem, cert: pki.client.certPem, servername: SERVER_NAME, maxVersion: 'TLSv1.2' });
+    theirs.setEncoding('latin1');
+    const cleanup: Array<() => void> = [];
+    try {
+      const fd = await listener.accept();
+      const s = await v2.starttls({ role: 'server', fd, localid: SERVER_NAME, flags: F.IGNORE_CACHES }).finally(() => fd.close());
+      assert.equal(s.remoteid, CLIENT_EMAIL);
+      const plain = new Plaintext(s.fd!);
+      await new Promise<void>((resolve) => (theirs.authorized ? resolve() : theirs.once('secureConnect', () => resolve())));
+      const before = theirs.exportKeyingMaterial(32, LABEL, CONTEXT);
+      // Node's client answers the HelloRequest once it reads; the echo keeps it reading.
+      theirs.on('data', (d: string) => theirs.write(d.toUpperCase()));
+      assert.deepEqual(await v2.renegotiate(s.ctlkey), { localid: SERVER_NAME, remoteid: CLIENT_EMAIL });
+      plain.write('after the new handshake\n');
+      await plain.until('AFTER THE NEW HANDSHAKE\n');
+      const after = await v2.prng(s.ctlkey, LABEL, CONTEXT, 32);
+      assert.notDeepEqual(after, before);
+      assert.deepEqual(after, theirs.exportKeyingMaterial(32, LABEL, CONTEXT));
+      plain.destroy();
+
+      // A session that gave its client a TLS 1.2 ticket: refused with the reason, and it goes on.
+      const second = tls.connect({ port: listener.port, host: '127.0.0.1', ca: pki.ca.certPem, key: pki.client.keyPem, cert: pki.client.certPem, servername: SERVER_NAME, maxVersion: 'TLSv1.2' });
+      second.setEncoding('latin1');
+      second.on('data', (d: string) => second.write(d.toUpperCase()));
+      cleanup.push(() => second.destroy());
+      const fd2 = await listener.accept();
+      const s2 = await v2.starttls({ role: 'server', fd: fd2, localid: SERVER_NAME }).finally(() => fd2.close());
+      const plain2 = new Plaintext(s2.fd!);
+      cleanup.push(() => plain2.destroy());
+      const refused = await rejection(v2.renegotiate(s2.ctlkey));
+      assert.equal(v2Code(refused), Tlsp.E_TLSPOOL_RENOGIATE_NOT_INTERRUPTABLE);
+      assert.match(refused.message, /session tickets.*IGNORE_CACHES/);
+      plain2.write('still on\n');
+      await plain2.until('STILL ON\n');
+    } finally {
+      for (const c of cleanup) c();
+      theirs.destroy();
+      v2.close();
+      await listener.close();
     }
   });
 

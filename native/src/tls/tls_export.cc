@@ -19,6 +19,14 @@ bool Session::ExportKeyingMaterial(const std::string& label, const std::string* 
     *err = "the TLS session has ended";
     return false;
   }
+  if (renegActive_) {
+    *err = "the session is renegotiating; ask again when it is done";
+    return false;
+  }
+  if (exporterLost_) {
+    *err = "the peer declined a renegotiation, after which the exporter no longer matches the peer's";
+    return false;
+  }
   out->assign(len, '\0');
   int rc = gnutls_prf_rfc5705(gs_, label.size(), label.data(), context ? context->size() : 0, context ? context->data() : nullptr,
                               len, &(*out)[0]);
@@ -36,6 +44,10 @@ bool Session::SessionDatum(const std::string& kind, std::string* out, std::strin
     *err = "the TLS session has ended";
     return false;
   }
+  if (renegActive_) {
+    *err = "the session is renegotiating; ask again when it is done";
+    return false;
+  }
   if (kind == "own-certificate") {
     const gnutls_datum_t* d = gnutls_certificate_get_ours(gs_);
     if (d == nullptr) {
@@ -51,6 +63,10 @@ bool Session::SessionDatum(const std::string& kind, std::string* out, std::strin
   } else if (kind == "tls-server-end-point") {
     cb = GNUTLS_CB_TLS_SERVER_END_POINT;
   } else if (kind == "tls-exporter") {
+    if (exporterLost_) {
+      *err = "the peer declined a renegotiation, after which the exporter no longer matches the peer's";
+      return false;
+    }
     cb = GNUTLS_CB_TLS_EXPORTER;
   } else {
     *err = "unknown channel binding " + kind;

@@ -296,6 +296,12 @@ void Session::PeerRefused(const Reply& r) {
 
 int Session::VerifyCb(gnutls_session_t gs) {
   Session* s = static_cast<Session*>(gnutls_session_get_ptr(gs));
+  if (s->renegActive_) {
+    // Renegotiating (relay thread): the verdict given stands for the same peer only.
+    if (s->SamePeerAsBefore()) return 0;
+    s->renegPeerChanged_ = true;
+    return -1;
+  }
   if (s->verifyAsked_) return 0;  // asked once; a repeated call can only follow an accept
   return s->AskVerify();
 }

@@ -12,6 +12,7 @@
 // it waits for. The rules are those of the former per-thread loop: close_notify
 // after the application's EOF, half-close towards the application after the
 // peer's, "closed"/"peer-closed" by who went first, DTLS without half-close.
+// A TLS 1.2 renegotiation is stepped here too (tls_renegotiate.cc).
 #include <errno.h>
 #include <gnutls/gnutls.h>
 #include <pthread.h>
@@ -244,6 +245,32 @@ Session::Step Session::RelayStep() {
     }
     bool progress = false;
     tlsWant_ = plainWant_ = 0;
+    // A new handshake starts once nothing of ours is half sent (GnuTLS wants
+    // a blocked record_send repeated before anything else).
+    if (renegAnswer_ && outLen_ == 0) {
+      renegAnswer_ = false;
+      BeginRenegotiation(false, false);  // our HelloRequest answered: the handshake proper
+    } else if (!renegActive_ && outLen_ == 0 && (renegPeerWanted_ || renegWanted_.load())) {
+      bool ours = renegWanted_.exchange(false);
+      renegPeerWanted_ = false;
+      std::string why;
+      int blocker = RenegotiationBlocker(&why);
+      if (blocker == 0) {
+        // A server asks with a HelloRequest; a client starts with its
+        // ClientHello, and so does a server taking the peer's (GnuTLS holds it).
+        BeginRenegotiation(!ours, ours && !client_);
+      } else if (ours) {
+        renegByPeer_ = false;
+        RenegotiationDone(blocker, why);
+      }
+    }
+    if (renegActive_) {
+      // Meanwhile the peer's earlier data still reaches the application; nothing is read from it.
+      if (!PeerToApp(cap, &progress) || !RenegotiationStep(cap, &progress)) return Step::kDone;
+      if (progress) continue;
+      if (outLen_ == 0) outBuf_.reset();
+      return Step::kWait;
+    }
     if (!PeerToApp(cap, &progress) || !AppToPeer(cap, &progress) || !CloseNotify(&progress)) return Step::kDone;
     if (appGone_ && byeDone_) {
       end_.reason = "closed";
@@ -270,7 +297,7 @@ Session::Step Session::RelayStep() {
 bool Session::PeerToApp(size_t cap, bool* progress) {
   // Reading whenever our buffer is empty also drains
   // what GnuTLS already holds (gnutls_record_check_pending) before we wait.
-  if (!peerEof_ && inLen_ == 0) {
+  if (!peerEof_ && inLen_ == 0 && !renegActive_) {
     if (!inBuf_) inBuf_.reset(new char[cap]);
     ssize_t r = gnutls_record_recv(gs_, inBuf_.get(), cap);
     if (!ticketSaved_ && !resumeKey_.empty()) MaybeSaveTicket();
@@ -286,8 +313,11 @@ bool Session::PeerToApp(size_t cap, bool* progress) {
       *progress = true;
     } else if (r == GNUTLS_E_AGAIN) {
       tlsWant_ |= gnutls_record_get_direction(gs_) ? EPOLLOUT : EPOLLIN;
+    } else if (r == GNUTLS_E_REHANDSHAKE) {
+      PeerAsksRenegotiation();  // tls_renegotiate.cc
+      *progress = true;
     } else if (r == GNUTLS_E_INTERRUPTED || !gnutls_error_is_fatal(static_cast<int>(r))) {
-      // Warning alerts, renegotiation requests (refused by ignoring them).
+      // Warning alerts.
       *progress = true;
     } else {
       DescribeFailure(static_cast<int>(r), &end_.failure);
@@ -324,7 +354,8 @@ bool Session::PeerToApp(size_t cap, bool* progress) {
 
 // Application -> peer: one read of plaintext, sent as TLS records.
 bool Session::AppToPeer(size_t cap, bool* progress) {
-  if (!appEof_ && !appGone_ && outLen_ == 0) {
+  // Nothing new is taken while a new handshake waits to start.
+  if (!appEof_ && !appGone_ && outLen_ == 0 && !renegPeerWanted_ && !renegAnswer_ && !renegWanted_.load()) {
     if (!outBuf_) outBuf_.reset(new char[cap]);
     ssize_t n = recv(plainFd_, outBuf_.get(), cap, MSG_DONTWAIT);
     if (n > 0) {

@@ -828,6 +828,7 @@ void InitSessions(Napi::Env env, Napi::Object exports) {
   exports.Set("tlsSessionAbort", Napi::Function::New(env, SessionAbort, "tlsSessionAbort"));
   exports.Set("tlsSessionStats", Napi::Function::New(env, SessionStats, "tlsSessionStats"));
   InitSessionExports(env, exports);
+  InitSessionRenegotiation(env, exports);
   napi_add_env_cleanup_hook(env, OnEnvCleanup, static_cast<napi_env>(env));
   StartRelayThreads();
 }

@@ -33,6 +33,8 @@ class RelayThread;
 void StartRelayThreads();
 // tlsSessionExport and tlsSessionDatum (tls_export.cc).
 void InitSessionExports(Napi::Env env, Napi::Object exports);
+// tlsSessionRenegotiate (tls_renegotiate.cc).
+void InitSessionRenegotiation(Napi::Env env, Napi::Object exports);
 
 class FailedEvent : public Event {
  public:
@@ -125,6 +127,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // GnuTLS refuses (*err says why).
   bool ExportKeyingMaterial(const std::string& label, const std::string* context, size_t len, std::string* out, std::string* err);
   bool SessionDatum(const std::string& kind, std::string* out, std::string* err);
+  // JavaScript thread: ask the relay for a new handshake on this session
+  // (TLS 1.2 renegotiation, tls_renegotiate.cc). Its outcome comes as a
+  // 'renegotiated' event. Else, at once, RenegotiationBlocker()'s answer and *err.
+  int RequestRenegotiation(std::string* err);
   // Held by the relay thread while it steps or ends the session, and by the
   // two calls above: GnuTLS sessions are not for two threads at once.
   std::mutex gsMu_;
@@ -182,6 +188,16 @@ class Session : public std::enable_shared_from_this<Session> {
   bool PeerToApp(size_t cap, bool* progress);
   bool AppToPeer(size_t cap, bool* progress);
   bool CloseNotify(bool* progress);
+  // Renegotiation (tls_renegotiate.cc), on the relay thread.
+  // 0: a renegotiation may start now; 1: it would be insecure (TLS 1.3, no RFC 5746); 2: not now (*why says why).
+  int RenegotiationBlocker(std::string* why);
+  void BeginRenegotiation(bool byPeer, bool helloRequest);
+  bool RenegotiationStep(size_t cap, bool* progress);
+  // Posts the outcome: 0 done, else RenegotiationBlocker()'s 1 or 2, 3 tried and
+  // failed (the session ends), 4 declined by the peer (the session goes on).
+  void RenegotiationDone(int outcome, const std::string& message);
+  bool SamePeerAsBefore();
+  void PeerAsksRenegotiation();
   void RelayArm(int ep);
   void RelayEnd(int ep);
   bool Post(std::unique_ptr<Event> ev);
@@ -271,6 +287,21 @@ class Session : public std::enable_shared_from_this<Session> {
   bool peerEof_ = false, plainShut_ = false, appEof_ = false, byeDone_ = false, appGone_ = false;
   enum { kNone, kApp, kPeer } first_ = kNone;
   EndInfo end_;
+
+  // Renegotiation: asked from JavaScript (renegWanted_, any thread), or by
+  // the peer (renegPeerWanted_); started once nothing is half sent, and
+  // stepped until done. The peer's leaf certificate must stay the same.
+  std::atomic<bool> renegWanted_{false};
+  bool renegPeerWanted_ = false;
+  bool renegActive_ = false;
+  bool renegByPeer_ = false;
+  bool renegHelloDue_ = false;  // server asking: HelloRequest still to send
+  bool renegAwaiting_ = false;  // server asked: the client's ClientHello is awaited
+  bool renegAnswer_ = false;    // ... and has come: the handshake is to run
+  std::string renegLeaf_;
+  bool renegPeerChanged_ = false;
+  bool exporterLost_ = false;  // a declined renegotiation spoilt the exporter (tls_renegotiate.cc)
+  int64_t renegLastPeerNs_ = 0;
 };
 
 }  // namespace tls

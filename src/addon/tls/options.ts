@@ -3,6 +3,7 @@
  * contexts) and what it gives back (Established, SessionEnd).
  */
 import type { NativeCredentials } from './credentials';
+import { Failure } from '../../model/failure';
 
 export type Role = 'client' | 'server';
 
@@ -178,8 +179,31 @@ export interface SessionControl {
   channelBinding(kind: ChannelBinding): Buffer;
   /** The DER certificate this side showed, or undefined when it showed none. */
   ownCertificate(): Buffer | undefined;
+  /**
+   * A new handshake on this TLS 1.2 session (renegotiation, with its own
+   * credentials; the peer must show the same certificate again). Resolves
+   * with the session's version and cipher after it; rejects with a
+   * RenegotiationRefused that says why not. A failure during the handshake
+   * also ends the session (onEnd follows with its error).
+   */
+  renegotiate(): Promise<{ version: string; cipher: string }>;
   /** Tear the session down now (idempotent); onEnd follows with reason 'aborted'. */
   abort(): void;
+}
+
+/**
+ * Why a renegotiation did not happen: `insecure` (TLS 1.3, or a peer without
+ * RFC 5746), `not-now` (DTLS, closing, one under way, a server session with
+ * TLS 1.2 tickets), `declined` (the peer said no_renegotiation; the session
+ * goes on), `failed` (the handshake failed, and the session ended).
+ */
+export class RenegotiationRefused extends Failure {
+  constructor(
+    readonly kind: 'insecure' | 'not-now' | 'declined' | 'failed',
+    message: string,
+  ) {
+    super(kind === 'not-now' ? 'EBUSY' : 'EPROTO', message);
+  }
 }
 
 export interface Established {

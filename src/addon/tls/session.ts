@@ -32,7 +32,7 @@ import { Errno, errnoName } from '../../protocol/errno';
 import { errnoOf, Failure, messageOf } from '../../model/failure';
 import type { NativeCredentialsObject } from './credentials';
 import { type FailureFacts, failureErrno, HANDSHAKE_FAILED, TlsError } from './failure';
-import type { CredentialsContext, EndReason, Established, PinContext, Role, SessionControl, SessionEnd, StartOptions, VerifyResult } from './options';
+import { type CredentialsContext, type EndReason, type Established, type PinContext, RenegotiationRefused, type Role, type SessionControl, type SessionEnd, type StartOptions, type VerifyResult } from './options';
 
 type NativeEvent =
   | {
@@ -78,6 +78,7 @@ type NativeEvent =
       verdictKnown?: boolean;
       reply?(answer: VerifyResult & { plaintextFd?: number }): void;
     }
+  | { type: 'renegotiated'; outcome: 'done' | RenegotiationRefused['kind']; byPeer: boolean; message?: string; version: string; cipher: string }
   | ({ type: 'failed' } & FailureFacts)
   | ({
       type: 'end';
@@ -98,12 +99,26 @@ const native = addon as unknown as {
   tlsCloseFd(fd: number): void;
   tlsSessionExport(handle: NativeSessionHandle, label: Buffer, context: Buffer | null, length: number): { value?: Buffer; error?: string };
   tlsSessionDatum(handle: NativeSessionHandle, kind: string): { value?: Buffer; error?: string };
+  tlsSessionRenegotiate(handle: NativeSessionHandle): { ok?: true; error?: string; insecure?: boolean };
 };
 
-/** The session's control, bound to its native handle. */
-function control(h: NativeSessionHandle): SessionControl {
+/** The renegotiation asked of one session, until its 'renegotiated' event. */
+interface Asked {
+  resolve(r: { version: string; cipher: string }): void;
+  reject(e: unknown): void;
+}
+
+/** The session's control, bound to its native handle; `asked` holds a renegotiation under way. */
+function control(h: NativeSessionHandle, asked: { current?: Asked }): SessionControl {
   const datum = (kind: string) => native.tlsSessionDatum(h, kind);
   return {
+    renegotiate: () =>
+      new Promise((resolve, reject) => {
+        if (asked.current) throw new RenegotiationRefused('not-now', 'a renegotiation of this session is under way');
+        const r = native.tlsSessionRenegotiate(h);
+        if (!r.ok) throw new RenegotiationRefused(r.insecure ? 'insecure' : 'not-now', r.error ?? 'the session cannot renegotiate');
+        asked.current = { resolve, reject };
+      }),
     stats: () => native.tlsSessionStats(h),
     abort: () => native.tlsSessionAbort(h),
     exportKeyingMaterial: (label, context, length) => {
@@ -151,6 +166,8 @@ class SessionStart {
   private settled = false;
   private established = false;
   private handle: NativeSessionHandle | undefined;
+  /** A renegotiation the application asked for, until its outcome. */
+  private readonly asked: { current?: Asked } = {};
   private readonly onAbort = () => this.handle && native.tlsSessionAbort(this.handle);
 
   constructor(
@@ -190,6 +207,8 @@ class SessionStart {
         return;
       case 'established':
         return this.establishedEvent(ev);
+      case 'renegotiated':
+        return this.renegotiated(ev);
       case 'failed':
         return this.failed(ev);
       case 'end':
@@ -312,8 +331,17 @@ class SessionStart {
       resumed: ev.resumed,
       ...(ev.serverName !== undefined ? { serverName: ev.serverName } : {}),
       ...(ev.mtu !== undefined ? { mtu: ev.mtu } : {}),
-      session: control(h),
+      session: control(h, this.asked),
     });
+  }
+
+  /** The outcome of a renegotiation: the one asked for settles; the peer's own are the session's business. */
+  private renegotiated(ev: Extract<NativeEvent, { type: 'renegotiated' }>): void {
+    if (ev.byPeer) return;
+    const asked = this.asked.current;
+    this.asked.current = undefined;
+    if (ev.outcome === 'done') asked?.resolve({ version: ev.version, cipher: ev.cipher });
+    else asked?.reject(new RenegotiationRefused(ev.outcome, ev.message ?? 'the renegotiation failed'));
   }
 
   private failed(ev: Extract<NativeEvent, { type: 'failed' }>): void {
@@ -324,6 +352,9 @@ class SessionStart {
 
   private ended(ev: Extract<NativeEvent, { type: 'end' }>): void {
     if (!this.established) return;
+    const asked = this.asked.current;
+    this.asked.current = undefined;
+    asked?.reject(new RenegotiationRefused('failed', `the session ended before the renegotiation was done (${ev.reason})`));
     const end: SessionEnd = { reason: ev.reason, bytesIn: ev.bytesIn, bytesOut: ev.bytesOut };
     if (ev.reason === 'error' && ev.kind) {
       const errno = failureErrno(ev as FailureFacts);

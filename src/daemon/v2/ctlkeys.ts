@@ -21,6 +21,9 @@ export interface SessionFacts {
   readonly version: string;
   /** The peer's chain as it sent it, leaf first (DER). */
   readonly peerChainDer: readonly Buffer[];
+  /** The identities the session was established with (as its STARTTLS answer said). */
+  readonly localid: string;
+  readonly remoteid: string;
 }
 
 /** What the registry keeps of one session. */

@@ -74,7 +74,7 @@ export function v2StartTlsHandler(deps: StartTlsDeps, keys: CtlKeys): Handler<V2
   return async (req) => {
     if (!('starttls' in req.packet)) throw new Error('V2 STARTTLS handler got another command');
     const p = req.packet.starttls;
-    if (p.flags & F.RENEGOTIATE) return renegotiate(req, keys);
+    if (p.flags & F.RENEGOTIATE) return renegotiate(req, keys, deps.config().handshake_timeout * 1000);
     let role: Role;
     try {
       role = roleOf(p.flags);
@@ -206,7 +206,7 @@ class V2StartTls implements StartTlsProtocol {
     if (this.req.signal.aborted) throw new TlspFailure('E_TLSPOOL_CLIENT_DISCONNECT', 'the application left before the session was established');
     this.entry.end = () => established.session.abort();
     const detached = (this.p.flags & F.DETACH) !== 0;
-    const facts = { control: established.session, role: this.role, version: established.version, peerChainDer: established.peerChainDer };
+    const facts = { control: established.session, role: this.role, version: established.version, peerChainDer: established.peerChainDer, localid, remoteid };
     this.keys.established(this.entry, facts, detached ? undefined : this.req.client.id);
     this.req.log.info('V2 session registered', { client: this.req.client.id, detached, fork: this.entry.fork, service: this.p.service || undefined });
     return { packet: { reqid: this.req.packet.reqid, cbid: 0, cmd: V2Cmd.STARTTLS, starttls: { ...this.p, localid, remoteid } } };
