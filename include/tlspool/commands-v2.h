@@ -96,6 +96,8 @@ extern "C" {
 #define PIOK_INFO_MYCERT_SUBJECTALTNAME           0x52800102u
 #define PIOK_INFO_CHANBIND_TLS_UNIQUE             0x59290000u
 #define PIOK_INFO_CHANBIND_TLS_SERVER_END_POINT   0x59290001u
+/* This pool's own kind, not the original's: RFC 9266 tls-exporter. */
+#define PIOK_INFO_CHANBIND_TLS_EXPORTER           0x92660000u
 #define PIOK_INFO_QUERY                           0xffffu
 
 /* Error codes in pioc_error_v2.tlserrno: the tlsP table, base plus position.

@@ -59,6 +59,8 @@ export const V2InfoKind = {
   MYCERT_SUBJECTALTNAME: 0x52800102,
   CHANBIND_TLS_UNIQUE: 0x59290000,
   CHANBIND_TLS_SERVER_END_POINT: 0x59290001,
+  /** This pool's own: RFC 9266 tls-exporter (the original has no kind for it; 0x9266 as 0x5929 names RFC 5929). */
+  CHANBIND_TLS_EXPORTER: 0x92660000,
 } as const;
 
 /** INFO `len` meaning "no value given": a query. */

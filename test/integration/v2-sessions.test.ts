@@ -251,7 +251,10 @@ describe('V2 sessions seen from Node', () => {
       assert.equal(theirs.getProtocol(), 'TLSv1.3');
       assert.deepEqual(await v2.prng(s.ctlkey, LABEL, CONTEXT, 32), theirs.exportKeyingMaterial(32, LABEL, CONTEXT));
       // RFC 9266 tls-exporter, through PRNG with its registered label.
-      assert.deepEqual(await v2.prng(s.ctlkey, 'EXPORTER-Channel-Binding', Buffer.alloc(0), 32), theirs.exportKeyingMaterial(32, 'EXPORTER-Channel-Binding', Buffer.alloc(0)));
+      const tlsExporter = theirs.exportKeyingMaterial(32, 'EXPORTER-Channel-Binding', Buffer.alloc(0));
+      assert.deepEqual(await v2.prng(s.ctlkey, 'EXPORTER-Channel-Binding', Buffer.alloc(0), 32), tlsExporter);
+      // ... and as an INFO kind of this pool's own.
+      assert.deepEqual(await v2.info(s.ctlkey, V2InfoKind.CHANBIND_TLS_EXPORTER), tlsExporter);
       assert.equal(v2Code(await rejection(v2.info(s.ctlkey, V2InfoKind.CHANBIND_TLS_UNIQUE))), Tlsp.E_TLSPOOL_INFO_NOT_FOUND);
       assert.equal(v2Code(await rejection(v2.starttls({ role: 'client', fd: undefined as never, ctlkey: s.ctlkey, flags: F.RENEGOTIATE }))),
         Tlsp.E_TLSPOOL_RENOGIATE_WOULD_BE_INSECURE);

@@ -1,7 +1,8 @@
 /**
  * V2 INFO (section 10): names from the peer's and our own certificate, and
- * the RFC 5929 channel bindings, of a session under this connection's
- * control; as a query (len 0xFFFF) or a check of a given value.
+ * the RFC 5929 channel bindings (and RFC 9266 tls-exporter, a kind of this
+ * pool's own), of a session under this connection's control; as a query
+ * (len 0xFFFF) or a check of a given value.
  */
 import type { V2Packet } from '../../protocol/v2-codec';
 import { INFO_QUERY, V2Cmd, V2InfoKind as K } from '../../protocol/v2-constants';
@@ -29,7 +30,7 @@ function names(s: SessionFacts, mine: boolean) {
   return n;
 }
 
-function binding(kind: 'tls-unique' | 'tls-server-end-point') {
+function binding(kind: 'tls-unique' | 'tls-server-end-point' | 'tls-exporter') {
   return (s: SessionFacts): Buffer => {
     try {
       return s.control.channelBinding(kind);
@@ -48,6 +49,7 @@ const KINDS = new Map<number, Kind>([
   [K.MYCERT_SUBJECTALTNAME, { mode: 'check', values: (s) => names(s, true).altNames }],
   [K.CHANBIND_TLS_UNIQUE, { mode: 'query', value: binding('tls-unique') }],
   [K.CHANBIND_TLS_SERVER_END_POINT, { mode: 'query', value: binding('tls-server-end-point') }],
+  [K.CHANBIND_TLS_EXPORTER, { mode: 'query', value: binding('tls-exporter') }],
 ]);
 
 function answerInfo(req: { packet: V2Packet }, s: SessionFacts): V2Packet {
