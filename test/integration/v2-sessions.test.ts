@@ -17,7 +17,7 @@ import { takeFd } from '../../src/addon/node-socket';
 import { Tlsp } from '../../src/protocol/v2-errors';
 import { startExamplePool, tcpConnect, udpConnect, TcpListener, Plaintext, PlainDatagrams, rejection, HANG_GUARD_MS, type Pool } from '../../harness/starttls';
 import { CLIENT_EMAIL, getPki, SERVER_NAME } from '../../harness/pki';
-import { startGnutlsServer, startOpensslServer, type Peer } from '../../harness/peers';
+import { startGnutlsServer, startOpensslClient, startOpensslServer, type Peer } from '../../harness/peers';
 import { waitFor } from '../../harness/wait';
 
 const LABEL = 'EXPERIMENTAL-tlspool-test';
@@ -197,7 +197,7 @@ describe('V2 sessions seen from Node', () => {
     }
   });
 
-  test('TLS 1.2 RENEGOTIATE as server: with IGNORE_CACHES the pool asks its client for a new handshake; with session tickets it says why not; the session goes on', async () => {
+  test('TLS 1.2 RENEGOTIATE as server: with IGNORE_CACHES the pool asks its Node client for a new handshake; with session tickets it says why not; the session goes on', async () => {
     const listener = await TcpListener.open();
     const v2 = V2Client.connect(pool.daemon.socket);
     const pki = getPki();
@@ -219,6 +219,7 @@ describe('V2 sessions seen from Node', () => {
       const after = await v2.prng(s.ctlkey, LABEL, CONTEXT, 32);
       assert.notDeepEqual(after, before);
       assert.deepEqual(after, theirs.exportKeyingMaterial(32, LABEL, CONTEXT));
+
       plain.destroy();
 
       // A session that gave its client a TLS 1.2 ticket: refused with the reason, and it goes on.
@@ -240,6 +241,66 @@ describe('V2 sessions seen from Node', () => {
       theirs.destroy();
       v2.close();
       await listener.close();
+    }
+  });
+
+  test('TLS 1.2 RENEGOTIATE, pool to pool: the client pool follows the HelloRequest, ignores a second within 10 s (withdrawn at the timeout), and openssl s_client -no_renegotiation declines', async () => {
+    // A pool of its own that speaks TLS 1.2 only, on both ends.
+    const pool12 = await startExamplePool({ priority: 'NORMAL:-VERS-ALL:+VERS-TLS1.2' });
+    const listener = await TcpListener.open();
+    const [a, b] = [V2Client.connect(pool12.daemon.socket), V2Client.connect(pool12.daemon.socket)];
+    const pki = getPki();
+    let sClient: Peer | undefined;
+    try {
+      const cfd = await tcpConnect(listener.port);
+      const sfd = await listener.accept();
+      const [cs, ss] = await Promise.all([
+        a.starttls({ role: 'client', fd: cfd, localid: CLIENT_EMAIL, remoteid: SERVER_NAME, flags: F.IGNORE_CACHES }).finally(() => cfd.close()),
+        b.starttls({ role: 'server', fd: sfd, localid: SERVER_NAME, flags: F.IGNORE_CACHES }).finally(() => sfd.close()),
+      ]);
+      const [cp, sp] = [new Plaintext(cs.fd!), new Plaintext(ss.fd!)];
+      try {
+        const before = await a.prng(cs.ctlkey, LABEL, CONTEXT, 32);
+        await b.renegotiate(ss.ctlkey);
+        const after = await b.prng(ss.ctlkey, LABEL, CONTEXT, 32);
+        assert.notDeepEqual(after, before);
+        assert.deepEqual(await a.prng(cs.ctlkey, LABEL, CONTEXT, 32), after, 'both pools have the new keys');
+        // At once again: the client pool takes a peer's request at most once per 10 s, so this one is not answered.
+        const unanswered = await rejection(b.renegotiate(ss.ctlkey, 300));
+        assert.equal(v2Code(unanswered), Tlsp.E_TLSPOOL_RENOGIATE_NOT_INTERRUPTABLE, unanswered.message);
+        assert.match(unanswered.message, /no new handshake began within 0.3 s.*goes on/);
+        cp.write('ping\n');
+        await sp.until('ping\n');
+        sp.write('pong\n');
+        await cp.until('pong\n');
+        assert.deepEqual(await a.prng(cs.ctlkey, LABEL, CONTEXT, 32), await b.prng(ss.ctlkey, LABEL, CONTEXT, 32));
+      } finally {
+        cp.destroy();
+        sp.destroy();
+      }
+
+      // openssl s_client -no_renegotiation answers the HelloRequest with no_renegotiation.
+      sClient = startOpensslClient({ port: listener.port, serverName: SERVER_NAME, caPath: pki.ca.certPath, certPath: pki.client.certPath, keyPath: pki.client.keyPath, version: '1.2', extraArgs: ['-no_renegotiation'] });
+      const fd = await listener.accept();
+      const s = await b.starttls({ role: 'server', fd, localid: SERVER_NAME, flags: F.IGNORE_CACHES }).finally(() => fd.close());
+      const plain = new Plaintext(s.fd!);
+      try {
+        const keys = await b.prng(s.ctlkey, LABEL, CONTEXT, 32);
+        const declined = await rejection(b.renegotiate(s.ctlkey));
+        assert.equal(v2Code(declined), Tlsp.E_TLSPOOL_STIRRED_NOT_SHAKEN, declined.message);
+        assert.match(declined.message, /declined/);
+        assert.deepEqual(await b.prng(s.ctlkey, LABEL, CONTEXT, 32), keys, 'a declined HelloRequest changes nothing');
+        plain.write('still talking\n');
+        await sClient.waitFor('still talking');
+      } finally {
+        plain.destroy();
+      }
+    } finally {
+      await sClient?.stop();
+      a.close();
+      b.close();
+      await listener.close();
+      await pool12.stop();
     }
   });
 

@@ -316,6 +316,11 @@ bool Session::PeerToApp(size_t cap, bool* progress) {
     } else if (r == GNUTLS_E_REHANDSHAKE) {
       PeerAsksRenegotiation();  // tls_renegotiate.cc
       *progress = true;
+    } else if (r == GNUTLS_E_WARNING_ALERT_RECEIVED && renegAwaiting_ && gnutls_alert_get(gs_) == GNUTLS_A_NO_RENEGOTIATION) {
+      // The client declines our HelloRequest; nothing of the session changed.
+      renegAwaiting_ = false;
+      RenegotiationDone(4, "the peer declined to renegotiate (no_renegotiation alert); the session goes on as it was");
+      *progress = true;
     } else if (r == GNUTLS_E_INTERRUPTED || !gnutls_error_is_fatal(static_cast<int>(r))) {
       // Warning alerts.
       *progress = true;

@@ -99,6 +99,16 @@ int Session::RequestRenegotiation(std::string* err) {
   return 0;
 }
 
+bool Session::WithdrawRenegotiation() {
+  std::lock_guard<std::mutex> gl(gsMu_);
+  if (renegWanted_.exchange(false)) return true;
+  if (renegAwaiting_) {
+    renegAwaiting_ = false;  // a ClientHello that comes later is the peer's own request
+    return true;
+  }
+  return false;
+}
+
 void Session::BeginRenegotiation(bool byPeer, bool helloRequest) {
   renegActive_ = true;
   renegByPeer_ = byPeer;
@@ -235,10 +245,22 @@ Napi::Value SessionRenegotiate(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// tlsSessionWithdrawRenegotiation(handle) -> boolean
+Napi::Value SessionWithdrawRenegotiation(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsExternal()) {
+    Napi::TypeError::New(env, "expected a session handle from tlsStartSession").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::shared_ptr<Session> s = *info[0].As<Napi::External<std::shared_ptr<Session>>>().Data();
+  return Napi::Boolean::New(env, s->WithdrawRenegotiation());
+}
+
 }  // namespace
 
 void InitSessionRenegotiation(Napi::Env env, Napi::Object exports) {
   exports.Set("tlsSessionRenegotiate", Napi::Function::New(env, SessionRenegotiate, "tlsSessionRenegotiate"));
+  exports.Set("tlsSessionWithdrawRenegotiation", Napi::Function::New(env, SessionWithdrawRenegotiation, "tlsSessionWithdrawRenegotiation"));
 }
 
 }  // namespace tls

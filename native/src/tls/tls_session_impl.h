@@ -131,6 +131,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // (TLS 1.2 renegotiation, tls_renegotiate.cc). Its outcome comes as a
   // 'renegotiated' event. Else, at once, RenegotiationBlocker()'s answer and *err.
   int RequestRenegotiation(std::string* err);
+  // JavaScript thread: withdraw the renegotiation asked for while its
+  // handshake has not begun (not started yet, or a HelloRequest the client
+  // has not answered). False when the handshake runs: only an abort ends it.
+  bool WithdrawRenegotiation();
   // Held by the relay thread while it steps or ends the session, and by the
   // two calls above: GnuTLS sessions are not for two threads at once.
   std::mutex gsMu_;

@@ -184,9 +184,11 @@ export interface SessionControl {
    * credentials; the peer must show the same certificate again). Resolves
    * with the session's version and cipher after it; rejects with a
    * RenegotiationRefused that says why not. A failure during the handshake
-   * also ends the session (onEnd follows with its error).
+   * also ends the session (onEnd follows with its error). After `timeoutMs`
+   * a renegotiation whose handshake has not begun (a HelloRequest the client
+   * ignores) is withdrawn, and one whose handshake runs ends the session.
    */
-  renegotiate(): Promise<{ version: string; cipher: string }>;
+  renegotiate(timeoutMs: number): Promise<{ version: string; cipher: string }>;
   /** Tear the session down now (idempotent); onEnd follows with reason 'aborted'. */
   abort(): void;
 }

@@ -32,7 +32,8 @@ import { Errno, errnoName } from '../../protocol/errno';
 import { errnoOf, Failure, messageOf } from '../../model/failure';
 import type { NativeCredentialsObject } from './credentials';
 import { type FailureFacts, failureErrno, HANDSHAKE_FAILED, TlsError } from './failure';
-import { type CredentialsContext, type EndReason, type Established, type PinContext, RenegotiationRefused, type Role, type SessionControl, type SessionEnd, type StartOptions, type VerifyResult } from './options';
+import type { CredentialsContext, EndReason, Established, PinContext, Role, SessionControl, SessionEnd, StartOptions, VerifyResult } from './options';
+import { type RenegotiatedEvent, Renegotiations } from './renegotiation';
 
 type NativeEvent =
   | {
@@ -78,7 +79,7 @@ type NativeEvent =
       verdictKnown?: boolean;
       reply?(answer: VerifyResult & { plaintextFd?: number }): void;
     }
-  | { type: 'renegotiated'; outcome: 'done' | RenegotiationRefused['kind']; byPeer: boolean; message?: string; version: string; cipher: string }
+  | RenegotiatedEvent
   | ({ type: 'failed' } & FailureFacts)
   | ({
       type: 'end';
@@ -99,26 +100,13 @@ const native = addon as unknown as {
   tlsCloseFd(fd: number): void;
   tlsSessionExport(handle: NativeSessionHandle, label: Buffer, context: Buffer | null, length: number): { value?: Buffer; error?: string };
   tlsSessionDatum(handle: NativeSessionHandle, kind: string): { value?: Buffer; error?: string };
-  tlsSessionRenegotiate(handle: NativeSessionHandle): { ok?: true; error?: string; insecure?: boolean };
 };
 
-/** The renegotiation asked of one session, until its 'renegotiated' event. */
-interface Asked {
-  resolve(r: { version: string; cipher: string }): void;
-  reject(e: unknown): void;
-}
-
-/** The session's control, bound to its native handle; `asked` holds a renegotiation under way. */
-function control(h: NativeSessionHandle, asked: { current?: Asked }): SessionControl {
+/** The session's control, bound to its native handle. */
+function control(h: NativeSessionHandle, renegotiations: Renegotiations): SessionControl {
   const datum = (kind: string) => native.tlsSessionDatum(h, kind);
   return {
-    renegotiate: () =>
-      new Promise((resolve, reject) => {
-        if (asked.current) throw new RenegotiationRefused('not-now', 'a renegotiation of this session is under way');
-        const r = native.tlsSessionRenegotiate(h);
-        if (!r.ok) throw new RenegotiationRefused(r.insecure ? 'insecure' : 'not-now', r.error ?? 'the session cannot renegotiate');
-        asked.current = { resolve, reject };
-      }),
+    renegotiate: (timeoutMs) => renegotiations.ask(h, timeoutMs),
     stats: () => native.tlsSessionStats(h),
     abort: () => native.tlsSessionAbort(h),
     exportKeyingMaterial: (label, context, length) => {
@@ -167,7 +155,7 @@ class SessionStart {
   private established = false;
   private handle: NativeSessionHandle | undefined;
   /** A renegotiation the application asked for, until its outcome. */
-  private readonly asked: { current?: Asked } = {};
+  private readonly renegotiations = new Renegotiations();
   private readonly onAbort = () => this.handle && native.tlsSessionAbort(this.handle);
 
   constructor(
@@ -208,7 +196,7 @@ class SessionStart {
       case 'established':
         return this.establishedEvent(ev);
       case 'renegotiated':
-        return this.renegotiated(ev);
+        return this.renegotiations.outcome(ev);
       case 'failed':
         return this.failed(ev);
       case 'end':
@@ -331,17 +319,8 @@ class SessionStart {
       resumed: ev.resumed,
       ...(ev.serverName !== undefined ? { serverName: ev.serverName } : {}),
       ...(ev.mtu !== undefined ? { mtu: ev.mtu } : {}),
-      session: control(h, this.asked),
+      session: control(h, this.renegotiations),
     });
-  }
-
-  /** The outcome of a renegotiation: the one asked for settles; the peer's own are the session's business. */
-  private renegotiated(ev: Extract<NativeEvent, { type: 'renegotiated' }>): void {
-    if (ev.byPeer) return;
-    const asked = this.asked.current;
-    this.asked.current = undefined;
-    if (ev.outcome === 'done') asked?.resolve({ version: ev.version, cipher: ev.cipher });
-    else asked?.reject(new RenegotiationRefused(ev.outcome, ev.message ?? 'the renegotiation failed'));
   }
 
   private failed(ev: Extract<NativeEvent, { type: 'failed' }>): void {
@@ -352,9 +331,7 @@ class SessionStart {
 
   private ended(ev: Extract<NativeEvent, { type: 'end' }>): void {
     if (!this.established) return;
-    const asked = this.asked.current;
-    this.asked.current = undefined;
-    asked?.reject(new RenegotiationRefused('failed', `the session ended before the renegotiation was done (${ev.reason})`));
+    this.renegotiations.ended(ev.reason);
     const end: SessionEnd = { reason: ev.reason, bytesIn: ev.bytesIn, bytesOut: ev.bytesOut };
     if (ev.reason === 'error' && ev.kind) {
       const errno = failureErrno(ev as FailureFacts);

@@ -5,14 +5,14 @@
  * identities; the peer must show the same certificate again. TLS 1.3 has
  * no renegotiation, and a peer without secure renegotiation (RFC 5746)
  * gets none: WOULD_BE_INSECURE (and the latter's session is closed, as the
- * spec says). A renegotiation that fails or takes too long ends the
- * session; one the peer declines leaves it as it was.
+ * spec says). A renegotiation that fails, or whose handshake takes too
+ * long, ends the session; one the peer declines or never answers (a
+ * HelloRequest ignored) leaves it as it was.
  */
 import { RenegotiationRefused } from '../../addon/tls/options';
 import type { V2Packet } from '../../protocol/v2-codec';
 import { V2Cmd } from '../../protocol/v2-constants';
 import { TlspFailure } from '../../protocol/v2-errors';
-import { messageOf } from '../../model/failure';
 import type { Request, Response } from '../server/request';
 import { type CtlKeys, keyOf } from './ctlkeys';
 
@@ -45,13 +45,8 @@ export async function renegotiate(req: Request<V2Packet>, keys: CtlKeys, default
   if ((p.localid && p.localid !== s.localid) || (p.remoteid && p.remoteid !== s.remoteid)) {
     return refuse(new TlspFailure('E_TLSPOOL_COMMAND_NOTIMPL', 'RENEGOTIATE keeps the identities of the session; for others start a new session'));
   }
-  const boundMs = boundOf(p.timeout, defaultTimeoutMs);
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new RenegotiationRefused('failed', `the renegotiation took more than ${boundMs / 1000} s; the session was ended`)), boundMs);
-  });
   try {
-    const done = await Promise.race([s.control.renegotiate(), late]);
+    const done = await s.control.renegotiate(boundOf(p.timeout, defaultTimeoutMs));
     req.log.info('V2 session renegotiated', { client: req.client.id, version: done.version, cipher: done.cipher });
   } catch (e) {
     if (!(e instanceof RenegotiationRefused)) throw e;
@@ -60,12 +55,9 @@ export async function renegotiate(req: Request<V2Packet>, keys: CtlKeys, default
       return refuse(new TlspFailure('E_TLSPOOL_RENOGIATE_WOULD_BE_INSECURE', `${e.message}; the session was closed`));
     }
     if (e.kind === 'not-now') return refuse(new TlspFailure('E_TLSPOOL_RENOGIATE_NOT_INTERRUPTABLE', e.message));
-    if (e.kind === 'declined') return refuse(new TlspFailure('E_TLSPOOL_STIRRED_NOT_SHAKEN', e.message));
-    // Tried and failed: a session left in the middle of a handshake is of no further use.
-    entry.end();
-    return refuse(new TlspFailure('E_TLSPOOL_STIRRED_NOT_SHAKEN', messageOf(e)));
-  } finally {
-    clearTimeout(timer);
+    // Declined: the session goes on; failed: it has ended (the engine saw to it).
+    if (e.kind === 'failed') entry.end();
+    return refuse(new TlspFailure('E_TLSPOOL_STIRRED_NOT_SHAKEN', e.message));
   }
   return { packet: { reqid: req.packet.reqid, cbid: 0, cmd: V2Cmd.STARTTLS, starttls: { ...p, localid: s.localid, remoteid: s.remoteid } } };
 }
