@@ -54,11 +54,22 @@ describe('README.md', () => {
   });
 
   test('says how peers are validated: the DNSSEC/DANE decision table, revocation, the directory and RADIUS', () => {
-    const section = readme.slice(readme.indexOf('## How peers are validated'), readme.indexOf('## More'));
-    assert.ok(section.length > 0, 'the README has a validation section before More');
+    const [start, end] = [readme.indexOf('## How peers are validated'), readme.indexOf('## More')];
+    assert.ok(start >= 0 && end > start, 'the README has a validation section before More');
+    const section = readme.slice(start, end);
     for (const row of [/\| bogus \| refused, `EBADMSG` \| refused, `EBADMSG` \|/, /\| insecure zone \| PKIX \| refused/, /OCSP/, /ldap\.directory/, /radius\.authn/]) {
       assert.match(section, row);
     }
+  });
+
+  test('docs/usage.md names exactly the Debian packages scripts/setup.sh installs', () => {
+    const setup = fs.readFileSync(path.join(ROOT, 'scripts', 'setup.sh'), 'utf8');
+    const installed = /^PACKAGES=\(([^)]*)\)/m.exec(setup)?.[1]?.trim().split(/\s+/);
+    assert.ok(installed && installed.length > 0, 'setup.sh has its PACKAGES=(...) line');
+    const usage = fs.readFileSync(path.join(ROOT, 'docs', 'usage.md'), 'utf8');
+    const listed = /installs the Debian packages the project needs with `apt-get`\s+\(`([^`]*)`\)/.exec(usage)?.[1]?.trim().split(/\s+/);
+    assert.ok(listed, 'docs/usage.md lists the packages setup installs');
+    assert.deepEqual([...listed].sort(), [...installed].sort());
   });
 
   test('the user manual lives in docs/usage.md', () => {
