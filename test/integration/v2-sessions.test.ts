@@ -129,6 +129,7 @@ describe('V2 sessions seen from Node', () => {
       const third = await v2.prng(s.ctlkey, LABEL, CONTEXT, 32);
       assert.notDeepEqual(third, after);
       assert.deepEqual(third, theirs.exportKeyingMaterial(32, LABEL, CONTEXT));
+      assert.match(pool.daemon.logs(), /"msg":"the peer renegotiated the TLS session".*"outcome":"done","version":"TLS1.2"/);
       // Another identity is not what RENEGOTIATE does.
       const other = await rejection(v2.starttls({ role: 'client', fd: undefined as never, ctlkey: s.ctlkey, localid: CLIENT_EMAIL, flags: F.RENEGOTIATE }));
       assert.equal(v2Code(other), Tlsp.E_TLSPOOL_COMMAND_NOTIMPL, other.message);

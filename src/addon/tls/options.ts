@@ -189,8 +189,19 @@ export interface SessionControl {
    * ignores) is withdrawn, and one whose handshake runs ends the session.
    */
   renegotiate(timeoutMs: number): Promise<{ version: string; cipher: string }>;
+  /** Told of every renegotiation's outcome, the peer's own included (one listener; a later call replaces it). */
+  onRenegotiated(listener: (r: RenegotiationOutcome) => void): void;
   /** Tear the session down now (idempotent); onEnd follows with reason 'aborted'. */
   abort(): void;
+}
+
+/** What became of one renegotiation (`outcome` 'done', or why not). */
+export interface RenegotiationOutcome {
+  outcome: 'done' | RenegotiationRefused['kind'];
+  byPeer: boolean;
+  version: string;
+  cipher: string;
+  message?: string;
 }
 
 /**

@@ -5,17 +5,11 @@
  * session's 'renegotiated' event, by its end, or by its time running out.
  */
 import { addon } from '../load';
-import { RenegotiationRefused } from './options';
+import { type RenegotiationOutcome, RenegotiationRefused } from './options';
 
-/** The native event with the outcome of a renegotiation. */
-export interface RenegotiatedEvent {
+/** The native event with the outcome of a renegotiation (byPeer: nobody here waits for it). */
+export interface RenegotiatedEvent extends RenegotiationOutcome {
   type: 'renegotiated';
-  outcome: 'done' | RenegotiationRefused['kind'];
-  /** The peer asked for this one (nobody here waits for it). */
-  byPeer: boolean;
-  message?: string;
-  version: string;
-  cipher: string;
 }
 
 /** The session handle the addon gave (opaque here). */
@@ -35,6 +29,8 @@ interface Asked {
 /** The renegotiation asked of one session, if any. */
 export class Renegotiations {
   private current: Asked | undefined;
+  /** SessionControl.onRenegotiated's listener. */
+  listener: ((r: RenegotiationOutcome) => void) | undefined;
 
   /** SessionControl.renegotiate (options.ts says what it promises). */
   ask(h: Handle, timeoutMs: number): Promise<{ version: string; cipher: string }> {
@@ -53,6 +49,8 @@ export class Renegotiations {
 
   /** The native outcome: the one asked for settles; the peer's own are the session's business. */
   outcome(ev: RenegotiatedEvent): void {
+    const { outcome, byPeer, version, cipher, message } = ev;
+    this.listener?.({ outcome, byPeer, version, cipher, ...(message !== undefined ? { message } : {}) });
     if (ev.byPeer) return;
     const asked = this.take();
     if (ev.outcome === 'done') asked?.resolve({ version: ev.version, cipher: ev.cipher });

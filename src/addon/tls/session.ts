@@ -107,6 +107,9 @@ function control(h: NativeSessionHandle, renegotiations: Renegotiations): Sessio
   const datum = (kind: string) => native.tlsSessionDatum(h, kind);
   return {
     renegotiate: (timeoutMs) => renegotiations.ask(h, timeoutMs),
+    onRenegotiated: (listener) => {
+      renegotiations.listener = listener;
+    },
     stats: () => native.tlsSessionStats(h),
     abort: () => native.tlsSessionAbort(h),
     exportKeyingMaterial: (label, context, length) => {

@@ -310,6 +310,14 @@ export class StartTlsAttempt {
     });
     this.deps.connections.established(record);
     for (const t of this.pinTokens.values()) this.deps.pin.accepted(t);
+    // The peer's own renegotiations (the application's are V2 RENEGOTIATE's to tell).
+    const log = req.log;
+    established.session.onRenegotiated((r) => {
+      if (!r.byPeer) return;
+      const facts = { connection: record.id, outcome: r.outcome, version: r.version, cipher: r.cipher, reason: r.message };
+      if (r.outcome === 'done') log.info('the peer renegotiated the TLS session', facts);
+      else log.warn('a renegotiation the peer asked for failed', facts);
+    });
     req.log.info('STARTTLS established', {
       connection: record.id,
       client: req.client.id,
