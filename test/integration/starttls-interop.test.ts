@@ -169,6 +169,32 @@ describe('STARTTLS interop', () => {
     });
   }
 
+  test('gnutls-cli --rehandshake (TLS 1.2) renegotiates with a V1 pool server that has no session tickets (IGNORE_CACHES); data flows after it', async () => {
+    const c = peer(
+      startGnutlsClient({
+        port: listener.port,
+        serverName: SERVER_NAME,
+        caPath: pki.ca.certPath,
+        certPath: pki.client.chainPath,
+        keyPath: pki.client.keyPath,
+        priority: GNUTLS_PRIORITY['1.2'],
+        extraArgs: ['--rehandshake'],
+      }),
+    );
+    const fd = await listener.accept();
+    const r = await pool.client.starttls({ role: 'server', fd, localid: SERVER_NAME, flags: StartTlsFlag.IGNORE_CACHES });
+    fd.close();
+    const plain = new Plaintext(r.fd);
+    await c.waitFor('ReHandshake was completed');
+    c.write('after the rehandshake\n');
+    await plain.until('after the rehandshake\n');
+    plain.write('and back\n');
+    await c.waitFor('and back');
+    assert.match(pool.daemon.logs(), /"msg":"the peer renegotiated the TLS session","connection":\d+,"outcome":"done"/);
+    await plain.close();
+    await c.stop();
+  });
+
   test('a pool server with REQUEST_REMOTEID reports the certificate a client does present', async () => {
     const c = peer(
       startOpensslClient({
