@@ -25,9 +25,20 @@ const METHODS: { readonly [M in DesktopMethod]: true } = {
 
 const EVENTS: EventChannel = 'tlspool:event';
 
+/**
+ * What crosses to the main process: the params, with an answerPin's PIN as
+ * UTF-8 bytes, which the agent wipes once used (as it does for the browser
+ * path); a string could not be wiped there.
+ */
+function outgoing(method: DesktopMethod, params: unknown): unknown {
+  if (method !== 'answerPin') return params;
+  const p = params as DesktopMethods['answerPin']['params'];
+  return { id: p.id, pin: new TextEncoder().encode(p.pin) };
+}
+
 async function invoke<M extends DesktopMethod>(method: M, params: DesktopMethods[M]['params']): Promise<DesktopMethods[M]['result']> {
   const channel: MethodChannel<M> = `tlspool:${method}`;
-  const answer = (await ipcRenderer.invoke(channel, params)) as IpcResult<M>;
+  const answer = (await ipcRenderer.invoke(channel, outgoing(method, params))) as IpcResult<M>;
   if (answer.ok) return answer.result;
   throw Object.assign(new Error(answer.error.message), { code: answer.error.code });
 }
