@@ -241,6 +241,14 @@ describe('the global directory as a trust path', () => {
     const { error } = await refused(pool, 'alice@hang.example.test', certs.hangAlice!);
     assert.equal(error.code, 'ETIMEDOUT');
     assert.match(error.message, /the directory of hang\.example\.test \(127\.0\.0\.1:\d+\) did not answer within 2 s/);
+    // The failure is remembered: the next handshake is refused the same way without asking (one wait per minute, not per handshake) ...
+    const failures = () => (pool.daemon.logs().match(/"msg":"directory lookup failed".*"domain":"hang\.example\.test"/g) ?? []).length;
+    const asked = failures();
+    assert.equal((await refused(pool, 'alice@hang.example.test', certs.hangAlice!)).error.message, error.message);
+    assert.equal(failures(), asked, 'the remembered failure did not ask the directory again');
+    // ... and IGNORE_CACHES asks again.
+    assert.equal((await refused(pool, 'alice@hang.example.test', certs.hangAlice!, StartTlsFlag.IGNORE_CACHES)).error.code, 'ETIMEDOUT');
+    assert.equal(failures(), asked + 1);
     // The pool still serves: the next peer is judged as before.
     assert.equal((await accept(pool, `alice@${PLAIN}`, certs.alice!)).record.validation, `authenticated by the directory of ${PLAIN} (plain LDAP)`);
   });

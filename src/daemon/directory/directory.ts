@@ -4,7 +4,9 @@
  * was the directory reached over TLS, does its certificate validate as a
  * domain certificate does (PKIX against the pool's anchors or ldap.ca_file,
  * or DANE), does a secure TLSA record for it match. Answers are cached for
- * ldap.cache_ttl; a fresh lookup (IGNORE_CACHES) replaces the cached one.
+ * ldap.cache_ttl, failures for at most FAILURE_TTL_S of it (a directory that
+ * is down costs one timeout per period, not one per handshake); a fresh
+ * lookup (IGNORE_CACHES) replaces what is cached.
  */
 import * as fs from 'node:fs';
 import { RRTYPE } from '../../addon/dns';
@@ -40,6 +42,8 @@ export interface DirectoryQuery {
 }
 
 const MAX_ENTRIES = 10_000;
+/** Seconds a failed lookup is remembered at most (and never longer than ldap.cache_ttl). */
+export const FAILURE_TTL_S = 60;
 
 /** user@domain split, or undefined for an identity that names no user. */
 export function splitUser(identity: string): { user: string; domain: string } | undefined {
@@ -49,7 +53,7 @@ export function splitUser(identity: string): { user: string; domain: string } | 
 }
 
 export class Directory {
-  private readonly cache = new Map<string, { answer: DirectoryAnswer; expires: number }>();
+  private readonly cache = new Map<string, { answer: DirectoryAnswer | Failure; expires: number }>();
 
   constructor(
     private readonly lookups: DnsLookups,
@@ -74,13 +78,17 @@ export class Directory {
     if (!who) throw new Failure('EINVAL', `${identity} is not user@domain: there is no directory to ask`);
     const key = `${q.requireDnssec ? 1 : 0}\0${who.domain}\0${who.user}`;
     const hit = this.cache.get(key);
-    if (!q.fresh && hit && hit.expires > Date.now()) return { ...hit.answer, cached: true };
+    if (!q.fresh && hit && hit.expires > Date.now()) {
+      if (hit.answer instanceof Failure) throw new Failure(hit.answer.errno, hit.answer.message);
+      return { ...hit.answer, cached: true };
+    }
     try {
       const answer = await this.ask(who.user, who.domain, q);
-      this.remember(key, answer);
+      this.remember(key, answer, this.config().cache_ttl);
       return answer;
     } catch (e) {
       this.log.warn('directory lookup failed', { domain: who.domain, user: who.user, error: (e as Error).message });
+      if (e instanceof Failure) this.remember(key, e, Math.min(this.config().cache_ttl, FAILURE_TTL_S));
       throw e;
     }
   }
@@ -138,8 +146,7 @@ export class Directory {
     return outcome.ok ? true : `TLSA: ${outcome.why}`;
   }
 
-  private remember(key: string, answer: DirectoryAnswer): void {
-    const ttl = this.config().cache_ttl;
+  private remember(key: string, answer: DirectoryAnswer | Failure, ttl: number): void {
     this.cache.delete(key);
     if (ttl <= 0) return;
     if (this.cache.size >= MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
