@@ -91,6 +91,19 @@ describe('an independent C client speaking V2 STARTTLS', () => {
     assert.equal(ours, theirs);
   });
 
+  test('RENEGOTIATE of a TLS 1.2 session to openssl s_server -client_renegotiation: the same names, new keys, the line after', async () => {
+    const pki = getPki();
+    const tls12 = await startOpensslServer({ certPath: pki.server.certPath, keyPath: pki.server.keyPath, version: '1.2', rev: true, extraArgs: ['-client_renegotiation'] });
+    try {
+      const r = await runProgram(exe, [pool!.daemon.socket, 'renegotiate', String(tls12.port), SERVER_NAME]);
+      const what = describeRun('v2_starttls renegotiate', r) + `\n--- s_server ---\n${tls12.output().slice(-3000)}`;
+      assert.equal(r.code, 0, what);
+      assert.match(r.stdout, /^renegotiate: 0 failed checks$/m, what);
+    } finally {
+      await tls12.stop();
+    }
+  });
+
   test('client role with LOCALID_CHECK: the proposal is accepted with the plaintext fd, and no PLAINTEXT_CONNECT follows', async () => {
     const out = await run([String(server!.port), SERVER_NAME], 'localid-check');
     assert.match(out, /^ok: a STARTTLS_LOCALID proposal came: \S+$/m);

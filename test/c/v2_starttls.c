@@ -9,6 +9,9 @@
  *   localid-check PORT REMOTEID
  *                            client role with LOCALID_CHECK: the proposal is
  *                            accepted with the plaintext fd attached
+ *   renegotiate PORT REMOTEID
+ *                            client role to a TLS 1.2 s_server -rev, then
+ *                            RENEGOTIATE: same names, new PRNG, data after
  *   server PORT              server role on a connection accepted on PORT
  *                            (an s_client sends a line, gets it upper-cased)
  *   errors PORT              the STARTTLS/PRNG/INFO/CONTROL refusals
@@ -418,6 +421,47 @@ static void client(unsigned port, const char *remoteid, int localid_check)
 	close(sock);
 }
 
+/* A TLS 1.2 session, then RENEGOTIATE on its ctlkey: the same names come back, PRNG changes, data still flows. */
+static void renegotiate(unsigned port, const char *remoteid)
+{
+	int sock = connect_unix(pool_path), tcp = connect_tcp(port);
+	unsigned char key[16], before[32];
+	uint32_t roles = VF_LOCALROLE_CLIENT | VF_REMOTEROLE_SERVER;
+	struct outcome o;
+	char back[256], localid[V_ID_LEN];
+	packet p;
+	int32_t code;
+
+	make_key(key);
+	make_starttls(p, roles, "", remoteid, key);
+	code = run_starttls(sock, p, tcp, PAIR, &o);
+	close(tcp);
+	check(code == 0, "STARTTLS (code %d)", code);
+	if (code != 0)
+		return;
+	snprintf(localid, sizeof localid, "%s", str_at(p, V_TLS_LOCALID));
+	line_through(o.app_fd, "before\n", back, sizeof back);
+	check(strcmp(back, "erofeb\n") == 0, "a line before: %s", back);
+	check(prng(sock, key, LABEL, -1, 32, p) == 0, "PRNG before");
+	memcpy(before, p + V_PRNG_BUFFER, 32);
+
+	/* As the original library sends it: the request's tlsdata again, RENEGOTIATE set, no descriptor. */
+	make_starttls(p, roles | VF_RENEGOTIATE, localid, remoteid, key);
+	send_packet(sock, p, -1);
+	check(recv_packet(sock, p) == 0, "no descriptor with the RENEGOTIATE answer");
+	check(error_code(p) == 0 && get32(p, V_CMD) == VT_STARTTLS && get16(p, V_CBID) == 0, "RENEGOTIATE is answered by STARTTLS (code %d)", error_code(p));
+	check(memcmp(p + V_TLS_CTLKEY, key, 16) == 0, "with the same ctlkey");
+	check(strcmp(str_at(p, V_TLS_REMOTEID), remoteid) == 0 && strcmp(str_at(p, V_TLS_LOCALID), localid) == 0, "and the same names");
+	check(prng(sock, key, LABEL, -1, 32, p) == 0 && memcmp(before, p + V_PRNG_BUFFER, 32) != 0, "PRNG after differs (new keys)");
+
+	make_starttls(p, roles | VF_RENEGOTIATE, localid, remoteid, key);
+	check(ask(sock, p, o.app_fd) == VE_SUPERFLUOUS_SOCKET, "RENEGOTIATE with a descriptor: SUPERFLUOUS_SOCKET");
+	line_through(o.app_fd, "after\n", back, sizeof back);
+	check(strcmp(back, "retfa\n") == 0, "a line after: %s", back);
+	close(o.app_fd);
+	close(sock);
+}
+
 static void server(unsigned port)
 {
 	struct sockaddr_in sin;
@@ -564,6 +608,8 @@ int main(int argc, char **argv)
 		client((unsigned)atoi(argv[3]), argv[4], 0);
 	else if (!strcmp(scenario, "localid-check") && argc == 5)
 		client((unsigned)atoi(argv[3]), argv[4], 1);
+	else if (!strcmp(scenario, "renegotiate") && argc == 5)
+		renegotiate((unsigned)atoi(argv[3]), argv[4]);
 	else if (!strcmp(scenario, "server") && argc == 4)
 		server((unsigned)atoi(argv[3]));
 	else if (!strcmp(scenario, "errors") && argc == 4)
@@ -574,7 +620,7 @@ int main(int argc, char **argv)
 		printf("reattach: code %d\n", control(sock, VT_CONTROL_REATTACH, key));
 		close(sock);
 	} else {
-		printf("usage: v2_starttls SOCKET client|localid-check PORT REMOTEID | server PORT | errors PORT | reattach KEYHEX\n");
+		printf("usage: v2_starttls SOCKET client|localid-check|renegotiate PORT REMOTEID | server PORT | errors PORT | reattach KEYHEX\n");
 		return 2;
 	}
 	printf("%s: %d failed checks\n", scenario, failures);
