@@ -198,6 +198,52 @@ describe('V2 sessions seen from Node', () => {
     }
   });
 
+  test('RENEGOTIATE as server while data goes back and forth: five new handshakes, and every byte of 4 MiB comes back once, in order', async () => {
+    const listener = await TcpListener.open();
+    const v2 = V2Client.connect(pool.daemon.socket);
+    const pki = getPki();
+    const theirs = tls.connect({ port: listener.port, host: '127.0.0.1', ca: pki.ca.certPem, key: pki.client.keyPem, cert: pki.client.certPem, servername: SERVER_NAME, maxVersion: 'TLSv1.2' });
+    try {
+      const fd = await listener.accept();
+      const s = await v2.starttls({ role: 'server', fd, localid: SERVER_NAME, flags: F.IGNORE_CACHES }).finally(() => fd.close());
+      // The application behind the pool echoes all it gets.
+      const app = new net.Socket({ fd: s.fd!.release(), readable: true, writable: true });
+      app.on('error', () => {});
+      app.pipe(app);
+      // 4 MiB of every byte value in a scrambled order, sent by the Node client in 64 KiB pieces, each once the last came back.
+      const sent = Buffer.alloc(4 << 20);
+      for (let i = 0; i < sent.length; i++) sent[i] = (i * 2654435761) >>> 13;
+      const back: Buffer[] = [];
+      let got = 0;
+      theirs.on('data', (d: Buffer) => {
+        back.push(d);
+        got += d.length;
+      });
+      const talking = (async () => {
+        for (let off = 0; off < sent.length; off += 65536) {
+          theirs.write(sent.subarray(off, off + 65536));
+          await waitFor(`the echo of ${off + 65536} bytes`, () => got >= off + 65536, HANG_GUARD_MS);
+        }
+      })();
+      const keys: string[] = [(await v2.prng(s.ctlkey, LABEL, null, 32)).toString('hex')];
+      for (let i = 0; i < 5; i++) {
+        await v2.renegotiate(s.ctlkey);
+        keys.push((await v2.prng(s.ctlkey, LABEL, null, 32)).toString('hex'));
+      }
+      await talking;
+      const echoed = Buffer.concat(back);
+      assert.equal(echoed.length, sent.length, 'no byte twice');
+      assert.ok(echoed.equals(sent), 'every byte back, in order');
+      assert.equal(new Set(keys).size, 6, 'each renegotiation brought new keys');
+      assert.equal((theirs.exportKeyingMaterial as (n: number, l: string) => Buffer)(32, LABEL).toString('hex'), keys[5]);
+      app.destroy();
+    } finally {
+      theirs.destroy();
+      v2.close();
+      await listener.close();
+    }
+  });
+
   test('TLS 1.2 RENEGOTIATE as server: with IGNORE_CACHES the pool asks its Node client for a new handshake; with session tickets it says why not; the session goes on', async () => {
     const listener = await TcpListener.open();
     const v2 = V2Client.connect(pool.daemon.socket);

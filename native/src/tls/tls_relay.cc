@@ -359,8 +359,10 @@ bool Session::PeerToApp(size_t cap, bool* progress) {
 
 // Application -> peer: one read of plaintext, sent as TLS records.
 bool Session::AppToPeer(size_t cap, bool* progress) {
-  // Nothing new is taken while a new handshake waits to start.
-  if (!appEof_ && !appGone_ && outLen_ == 0 && !renegPeerWanted_ && !renegAnswer_ && !renegWanted_.load()) {
+  // Nothing new is taken while a new handshake waits to start, nor after our
+  // HelloRequest: a client in its new handshake takes no data (OpenSSL and
+  // GnuTLS refuse it), so what the application sends waits until it is done.
+  if (!appEof_ && !appGone_ && outLen_ == 0 && !renegPeerWanted_ && !renegAnswer_ && !renegAwaiting_ && !renegWanted_.load()) {
     if (!outBuf_) outBuf_.reset(new char[cap]);
     ssize_t n = recv(plainFd_, outBuf_.get(), cap, MSG_DONTWAIT);
     if (n > 0) {

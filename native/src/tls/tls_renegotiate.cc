@@ -163,8 +163,19 @@ bool Session::RenegotiationStep(size_t cap, bool* progress) {
     *progress = true;
     return true;
   }
+  if (r == GNUTLS_E_GOT_APPLICATION_DATA && client_) {
+    // The server's data came before its ServerHello. GnuTLS 3.7 then starts
+    // its client handshake over, with a second ClientHello, which no server
+    // takes: the session cannot be saved, so say why rather than that.
+    end_.failure.kind = "tls";
+    end_.failure.gnutlsCode = r;
+    end_.failure.message = "the server sent data as the new handshake began, which GnuTLS cannot renegotiate through; the session was ended";
+    end_.reason = "error";
+    RenegotiationDone(3, end_.failure.message);
+    return false;
+  }
   if (r == GNUTLS_E_GOT_APPLICATION_DATA) {
-    // The peer's data from before its handshake messages: to the application
+    // The client's data from before its ClientHello: to the application
     // first (one record at a time, as the relay does).
     if (inLen_ > 0) return true;  // PeerToApp waits for the application to take what it has
     if (!inBuf_) inBuf_.reset(new char[cap]);
