@@ -264,6 +264,16 @@ export class PlainDatagrams {
   }
 }
 
+/** Two datagrams from the client's plaintext end, a reply from the server's: what both DTLS tests send. */
+export async function exchangeDatagrams(client: PlainDatagrams, server: PlainDatagrams): Promise<void> {
+  client.send('first');
+  client.send('second');
+  assert.equal((await server.receive()).toString(), 'first');
+  assert.equal((await server.receive()).toString(), 'second');
+  server.send('reply');
+  assert.equal((await client.receive()).toString(), 'reply');
+}
+
 type SideOptions = Omit<StartTlsOptions, 'role' | 'fd'>;
 
 /**

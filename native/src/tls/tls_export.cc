@@ -89,15 +89,6 @@ bool Session::SessionDatum(const std::string& kind, std::string* out, std::strin
 
 namespace {
 
-using SessionRef = std::shared_ptr<Session>;
-
-std::shared_ptr<Session> HandleOf(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsExternal()) {
-    Napi::TypeError::New(info.Env(), "expected a session handle from tlsStartSession").ThrowAsJavaScriptException();
-    return nullptr;
-  }
-  return *info[0].As<Napi::External<SessionRef>>().Data();
-}
 
 Napi::Value Answer(Napi::Env env, bool ok, const std::string& out, const std::string& err) {
   Napi::Object o = Napi::Object::New(env);
@@ -112,7 +103,7 @@ Napi::Value Answer(Napi::Env env, bool ok, const std::string& out, const std::st
 // tlsSessionExport(handle, label: Buffer, context: Buffer | null, length) -> { value } | { error }
 Napi::Value SessionExport(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::shared_ptr<Session> s = HandleOf(info);
+  std::shared_ptr<Session> s = SessionOfHandle(info);
   if (!s) return env.Undefined();
   if (info.Length() < 4 || !info[1].IsBuffer() || !info[3].IsNumber() || !(info[2].IsBuffer() || info[2].IsNull())) {
     Napi::TypeError::New(env, "tlsSessionExport(handle, label, context | null, length)").ThrowAsJavaScriptException();
@@ -139,7 +130,7 @@ Napi::Value SessionExport(const Napi::CallbackInfo& info) {
 // tlsSessionDatum(handle, kind) -> { value } | { error }
 Napi::Value SessionDatumJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::shared_ptr<Session> s = HandleOf(info);
+  std::shared_ptr<Session> s = SessionOfHandle(info);
   if (!s) return env.Undefined();
   if (info.Length() < 2 || !info[1].IsString()) {
     Napi::TypeError::New(env, "tlsSessionDatum(handle, kind)").ThrowAsJavaScriptException();

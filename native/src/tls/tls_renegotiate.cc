@@ -239,11 +239,8 @@ namespace {
 // tlsSessionRenegotiate(handle) -> { ok: true } | { error, insecure }
 Napi::Value SessionRenegotiate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsExternal()) {
-    Napi::TypeError::New(env, "expected a session handle from tlsStartSession").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  std::shared_ptr<Session> s = *info[0].As<Napi::External<std::shared_ptr<Session>>>().Data();
+  std::shared_ptr<Session> s = SessionOfHandle(info);
+  if (!s) return env.Undefined();
   std::string err;
   int blocker = s->RequestRenegotiation(&err);
   Napi::Object o = Napi::Object::New(env);
@@ -259,11 +256,8 @@ Napi::Value SessionRenegotiate(const Napi::CallbackInfo& info) {
 // tlsSessionWithdrawRenegotiation(handle) -> boolean
 Napi::Value SessionWithdrawRenegotiation(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsExternal()) {
-    Napi::TypeError::New(env, "expected a session handle from tlsStartSession").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  std::shared_ptr<Session> s = *info[0].As<Napi::External<std::shared_ptr<Session>>>().Data();
+  std::shared_ptr<Session> s = SessionOfHandle(info);
+  if (!s) return env.Undefined();
   return Napi::Boolean::New(env, s->WithdrawRenegotiation());
 }
 

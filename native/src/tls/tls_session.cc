@@ -767,23 +767,16 @@ Napi::Value MakeHandle(Napi::Env env, std::shared_ptr<Session> s) {
   return Napi::External<SessionRef>::New(env, new SessionRef(std::move(s)), [](Napi::Env, SessionRef* ref) { delete ref; });
 }
 
-std::shared_ptr<Session> FromHandle(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsExternal()) {
-    ThrowTypeError(info.Env(), "expected a session handle from tlsStartSession");
-    return nullptr;
-  }
-  return *info[0].As<Napi::External<SessionRef>>().Data();
-}
 
 // tlsSessionAbort(handle)
 Napi::Value SessionAbort(const Napi::CallbackInfo& info) {
-  if (std::shared_ptr<Session> s = FromHandle(info)) s->Abort();
+  if (std::shared_ptr<Session> s = SessionOfHandle(info)) s->Abort();
   return info.Env().Undefined();
 }
 
 // tlsSessionStats(handle) -> { bytesIn, bytesOut }
 Napi::Value SessionStats(const Napi::CallbackInfo& info) {
-  std::shared_ptr<Session> s = FromHandle(info);
+  std::shared_ptr<Session> s = SessionOfHandle(info);
   if (!s) return info.Env().Undefined();
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("bytesIn", Napi::Number::New(info.Env(), static_cast<double>(s->bytesIn())));
@@ -822,6 +815,14 @@ void OnEnvCleanup(void* arg) {
 }
 
 }  // namespace
+
+std::shared_ptr<Session> SessionOfHandle(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsExternal()) {
+    ThrowTypeError(info.Env(), "expected a session handle from tlsStartSession");
+    return nullptr;
+  }
+  return *info[0].As<Napi::External<std::shared_ptr<Session>>>().Data();
+}
 
 void InitSessions(Napi::Env env, Napi::Object exports) {
   exports.Set("tlsStartSession", Napi::Function::New(env, StartSession, "tlsStartSession"));

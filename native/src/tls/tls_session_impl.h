@@ -33,6 +33,9 @@ class RelayThread;
 void StartRelayThreads();
 // tlsSessionExport and tlsSessionDatum (tls_export.cc).
 void InitSessionExports(Napi::Env env, Napi::Object exports);
+// The session of a handle tlsStartSession gave (info[0]); null with a
+// pending TypeError when info[0] is none (tls_session.cc).
+std::shared_ptr<Session> SessionOfHandle(const Napi::CallbackInfo& info);
 // tlsSessionRenegotiate (tls_renegotiate.cc).
 void InitSessionRenegotiation(Napi::Env env, Napi::Object exports);
 
