@@ -41,6 +41,20 @@ describe('STARTTLS interop', () => {
     await pool.stop();
   });
 
+  /** gnutls-cli to the listener, trusting the test CA and showing alice's certificate. */
+  const gnutlsClientAsAlice = (version: '1.2' | '1.3', extraArgs: string[] = []) =>
+    peer(
+      startGnutlsClient({
+        port: listener.port,
+        serverName: SERVER_NAME,
+        caPath: pki.ca.certPath,
+        certPath: pki.client.chainPath,
+        keyPath: pki.client.keyPath,
+        priority: GNUTLS_PRIORITY[version],
+        extraArgs,
+      }),
+    );
+
   /** The newest record in the connection log. */
   const lastRecord = () => pool.connections()[0]!;
 
@@ -106,16 +120,7 @@ describe('STARTTLS interop', () => {
     });
 
     test(`gnutls-cli with a client certificate and a pool server talk over TLS ${version}`, async () => {
-      const c = peer(
-        startGnutlsClient({
-          port: listener.port,
-          serverName: SERVER_NAME,
-          caPath: pki.ca.certPath,
-          certPath: pki.client.chainPath,
-          keyPath: pki.client.keyPath,
-          priority: GNUTLS_PRIORITY[version],
-        }),
-      );
+      const c = gnutlsClientAsAlice(version);
       const fd = await listener.accept();
       const r = await pool.client.starttls({ role: 'server', fd, localid: SERVER_NAME });
       fd.close();
@@ -170,17 +175,7 @@ describe('STARTTLS interop', () => {
   }
 
   test('gnutls-cli --rehandshake (TLS 1.2) renegotiates with a V1 pool server that has no session tickets (IGNORE_CACHES); data flows after it', async () => {
-    const c = peer(
-      startGnutlsClient({
-        port: listener.port,
-        serverName: SERVER_NAME,
-        caPath: pki.ca.certPath,
-        certPath: pki.client.chainPath,
-        keyPath: pki.client.keyPath,
-        priority: GNUTLS_PRIORITY['1.2'],
-        extraArgs: ['--rehandshake'],
-      }),
-    );
+    const c = gnutlsClientAsAlice('1.2', ['--rehandshake']);
     const fd = await listener.accept();
     const r = await pool.client.starttls({ role: 'server', fd, localid: SERVER_NAME, flags: StartTlsFlag.IGNORE_CACHES });
     fd.close();
