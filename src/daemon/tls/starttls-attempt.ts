@@ -310,9 +310,11 @@ export class StartTlsAttempt {
     });
     this.deps.connections.established(record);
     for (const t of this.pinTokens.values()) this.deps.pin.accepted(t);
-    // The peer's own renegotiations (the application's are V2 RENEGOTIATE's to tell).
+    // After a renegotiation the record shows what the session uses now; the
+    // peer's own are logged here (the application's are V2 RENEGOTIATE's to tell).
     const log = req.log;
     established.session.onRenegotiated((r) => {
+      if (r.outcome === 'done') Object.assign(record, { version: r.version, cipher: r.cipher });
       if (!r.byPeer) return;
       const facts = { connection: record.id, outcome: r.outcome, version: r.version, cipher: r.cipher, reason: r.message };
       if (r.outcome === 'done') log.info('the peer renegotiated the TLS session', facts);
