@@ -19,12 +19,8 @@ bool Session::ExportKeyingMaterial(const std::string& label, const std::string* 
     *err = "the TLS session has ended";
     return false;
   }
-  if (renegActive_) {
-    *err = "the session is renegotiating; ask again when it is done";
-    return false;
-  }
-  if (exporterLost_) {
-    *err = "the peer declined a renegotiation, after which the exporter no longer matches the peer's";
+  if (const char* refusal = ExporterRefusal()) {
+    *err = refusal;
     return false;
   }
   out->assign(len, '\0');
@@ -45,7 +41,7 @@ bool Session::SessionDatum(const std::string& kind, std::string* out, std::strin
     return false;
   }
   if (renegActive_) {
-    *err = "the session is renegotiating; ask again when it is done";
+    *err = ExporterRefusal();  // nothing of the session is settled while it renegotiates
     return false;
   }
   if (kind == "own-certificate") {
@@ -63,8 +59,8 @@ bool Session::SessionDatum(const std::string& kind, std::string* out, std::strin
   } else if (kind == "tls-server-end-point") {
     cb = GNUTLS_CB_TLS_SERVER_END_POINT;
   } else if (kind == "tls-exporter") {
-    if (exporterLost_) {
-      *err = "the peer declined a renegotiation, after which the exporter no longer matches the peer's";
+    if (const char* refusal = ExporterRefusal()) {
+      *err = refusal;
       return false;
     }
     cb = GNUTLS_CB_TLS_EXPORTER;
@@ -88,7 +84,6 @@ bool Session::SessionDatum(const std::string& kind, std::string* out, std::strin
 }
 
 namespace {
-
 
 Napi::Value Answer(Napi::Env env, bool ok, const std::string& out, const std::string& err) {
   Napi::Object o = Napi::Object::New(env);

@@ -317,9 +317,7 @@ bool Session::PeerToApp(size_t cap, bool* progress) {
       PeerAsksRenegotiation();  // tls_renegotiate.cc
       *progress = true;
     } else if (r == GNUTLS_E_WARNING_ALERT_RECEIVED && renegAwaiting_ && gnutls_alert_get(gs_) == GNUTLS_A_NO_RENEGOTIATION) {
-      // The client declines our HelloRequest; nothing of the session changed.
-      renegAwaiting_ = false;
-      RenegotiationDone(4, "the peer declined to renegotiate (no_renegotiation alert); the session goes on as it was");
+      RenegotiationDeclined(false);  // our HelloRequest declined: nothing of the session changed
       *progress = true;
     } else if (r == GNUTLS_E_INTERRUPTED || !gnutls_error_is_fatal(static_cast<int>(r))) {
       // Warning alerts.
@@ -362,7 +360,7 @@ bool Session::AppToPeer(size_t cap, bool* progress) {
   // Nothing new is taken while a new handshake waits to start, nor after our
   // HelloRequest: a client in its new handshake takes no data (OpenSSL and
   // GnuTLS refuse it), so what the application sends waits until it is done.
-  if (!appEof_ && !appGone_ && outLen_ == 0 && !renegPeerWanted_ && !renegAnswer_ && !renegAwaiting_ && !renegWanted_.load()) {
+  if (!appEof_ && !appGone_ && outLen_ == 0 && !RenegotiationHoldsPlaintext()) {
     if (!outBuf_) outBuf_.reset(new char[cap]);
     ssize_t n = recv(plainFd_, outBuf_.get(), cap, MSG_DONTWAIT);
     if (n > 0) {

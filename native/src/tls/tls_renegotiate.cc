@@ -25,6 +25,10 @@ namespace {
 // ones in between are ignored (each costs the relay thread a handshake).
 constexpr int64_t kPeerRenegotiationIntervalNs = 10LL * 1000 * 1000 * 1000;
 
+// RenegotiationDone's outcomes, by number, as JavaScript reads them.
+const char* const kRenegotiationOutcomes[] = {"done", "insecure", "not-now", "failed", "declined"};
+const char* const kUnderWay = "a renegotiation of this session is under way";
+
 class RenegotiatedEvent : public Event {
  public:
   RenegotiatedEvent(const char* outcome, bool byPeer, std::string message, std::string version, std::string cipher)
@@ -78,7 +82,7 @@ int Session::RenegotiationBlocker(std::string* why) {
     return 2;
   }
   if (renegActive_ || renegAwaiting_) {
-    *why = "a renegotiation of this session is under way";
+    *why = kUnderWay;
     return 2;
   }
   return 0;
@@ -90,7 +94,7 @@ int Session::RequestRenegotiation(std::string* err) {
     int blocker = RenegotiationBlocker(err);
     if (blocker != 0) return blocker;
     if (renegWanted_.exchange(true)) {
-      *err = "a renegotiation of this session is under way";
+      *err = kUnderWay;
       return 2;
     }
   }
@@ -123,14 +127,24 @@ bool Session::SamePeerAsBefore() {
   return (chain.empty() ? std::string() : chain[0]) == renegLeaf_;
 }
 
-const char* const kRenegotiationOutcomes[] = {"done", "insecure", "not-now", "failed", "declined"};
-
 void Session::RenegotiationDone(int outcome, const std::string& message) {
   renegActive_ = false;
   renegHelloDue_ = false;
   const char* v = gs_ ? gnutls_protocol_get_name(gnutls_protocol_get_version(gs_)) : nullptr;
   const char* cs = gs_ ? gnutls_ciphersuite_get(gs_) : nullptr;
   Post(std::unique_ptr<Event>(new RenegotiatedEvent(kRenegotiationOutcomes[outcome], renegByPeer_, message, v ? v : "unknown", cs ? cs : "unknown")));
+}
+
+void Session::RenegotiationDeclined(bool exporterLost) {
+  renegAwaiting_ = false;
+  if (exporterLost) exporterLost_ = true;
+  RenegotiationDone(4, "the peer declined to renegotiate (no_renegotiation alert); the session goes on as it was");
+}
+
+const char* Session::ExporterRefusal() const {
+  if (renegActive_) return "the session is renegotiating; ask again when it is done";
+  if (exporterLost_) return "the peer declined a renegotiation, after which the exporter no longer matches the peer's";
+  return nullptr;
 }
 
 // One step of the new handshake; false when the session is over (end_ says why).
@@ -194,13 +208,10 @@ bool Session::RenegotiationStep(size_t cap, bool* progress) {
     r = n == 0 ? GNUTLS_E_PREMATURE_TERMINATION : static_cast<int>(n);
   }
   if (r == GNUTLS_E_WARNING_ALERT_RECEIVED) {
-    if (gnutls_alert_get(gs_) == GNUTLS_A_NO_RENEGOTIATION) {
-      // The records go on with their keys, but GnuTLS has taken our new
-      // ClientHello's random into the session: its exporter would no longer
-      // agree with the peer's.
-      exporterLost_ = true;
-      RenegotiationDone(4, "the peer declined to renegotiate (no_renegotiation alert); the session goes on as it was");
-    }
+    // Declining our ClientHello: the records go on with their keys, but
+    // GnuTLS has taken its random into the session, so its exporter would
+    // no longer agree with the peer's.
+    if (gnutls_alert_get(gs_) == GNUTLS_A_NO_RENEGOTIATION) RenegotiationDeclined(true);
     *progress = true;  // other warnings: the handshake goes on
     return true;
   }

@@ -767,7 +767,6 @@ Napi::Value MakeHandle(Napi::Env env, std::shared_ptr<Session> s) {
   return Napi::External<SessionRef>::New(env, new SessionRef(std::move(s)), [](Napi::Env, SessionRef* ref) { delete ref; });
 }
 
-
 // tlsSessionAbort(handle)
 Napi::Value SessionAbort(const Napi::CallbackInfo& info) {
   if (std::shared_ptr<Session> s = SessionOfHandle(info)) s->Abort();

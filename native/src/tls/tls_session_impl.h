@@ -205,6 +205,14 @@ class Session : public std::enable_shared_from_this<Session> {
   void RenegotiationDone(int outcome, const std::string& message);
   bool SamePeerAsBefore();
   void PeerAsksRenegotiation();
+  // The peer answered no_renegotiation; `exporterLost` when it declined our ClientHello.
+  void RenegotiationDeclined(bool exporterLost);
+  // Why the exporter may not be asked now (renegotiating, or spoilt by a decline); null when it may.
+  const char* ExporterRefusal() const;
+  // The relay takes no plaintext from the application: a new handshake is asked, awaited or about to run.
+  bool RenegotiationHoldsPlaintext() const {
+    return renegPeerWanted_ || renegAnswer_ || renegAwaiting_ || renegWanted_.load();
+  }
   void RelayArm(int ep);
   void RelayEnd(int ep);
   bool Post(std::unique_ptr<Event> ev);
